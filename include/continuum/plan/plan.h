@@ -1,0 +1,101 @@
+#pragma once
+// The Plan: everything a run will create and do, computed purely from a Config and a few facts
+// about the hosts (DESIGN.md §2). Deterministic: the same inputs give the same plan, byte for byte
+// in JSON. `continuum plan` prints it; infra/software/benchmark consume it.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "continuum/config/config.h"
+#include "continuum/util/expected.h"
+
+namespace continuum::plan {
+
+using config::Tier;
+
+/// A physical machine that runs VMs: index 0 is the local host.
+struct Host {
+  std::string name;         ///< "local" or the external_physical_machines entry (user@host)
+  std::string libvirt_uri;  ///< qemu:///system locally, qemu+ssh://user@host/system remotely
+  int physical_cores = 0;
+};
+
+struct Node {
+  std::string id;           ///< cloud_controller, cloud0, edge1, endpoint3 (user-independent)
+  std::string name;         ///< VM/domain name as upstream: cloud_controller_<user>, cloud0_<user>
+  std::string hostname;     ///< name with '_' removed (upstream)
+  std::string ssh_user;     ///< login user in the guest = name (upstream)
+  Tier tier = Tier::cloud;
+  bool controller = false;
+  int index = 0;            ///< within its tier (cloud workers from 0; controller 0)
+  size_t host = 0;          ///< index into Plan::hosts
+  int cores = 0;
+  int memory_mib = 0;
+  double quota = 1.0;
+  int cputune_period = 100000;
+  int cputune_quota = 0;    ///< int(100000 * quota)
+  std::vector<int> pinned_cpus;  ///< cpu_pin: one host core per vCPU; else empty
+  uint64_t read_bytes_sec = 0;   ///< MB/s * 1000000 (the original forgot the conversion)
+  uint64_t write_bytes_sec = 0;
+  std::string ip;           ///< prefixIP.middle.post
+};
+
+/// Emulated link values between two groups (tiers) or two nodes.
+struct Link {
+  std::string a, b;         ///< tier names ("cloud", "edge", "endpoint") or node ids for pairs
+  double latency_avg_ms = 0;
+  double latency_var_ms = 0;
+  double throughput_mbit = 1000;
+  double loss_pct = 0;
+  bool shaped = true;       ///< false: left alone (endpoint<->endpoint upstream)
+};
+
+struct Network {
+  std::string mode;         ///< managed | bridge
+  std::string name;         ///< libvirt network name (managed): continuum-<user>-<config>
+  std::string bridge;       ///< bridge device
+  std::string prefix;       ///< prefixIP, e.g. 192.168
+  int middle = 100;
+  std::string gateway;      ///< host side address of the bridge (managed: prefix.middle.1)
+  int prefix_len = 16;
+};
+
+struct Plan {
+  std::string config_name;  ///< file stem, e.g. bench_cloud
+  std::string user;
+  std::string mode;         ///< cloud | edge | endpoint (upstream derived mode)
+  std::vector<Host> hosts;
+  std::vector<Node> nodes;  ///< controller, cloud workers, edges, endpoints (upstream order)
+  Network network;
+  bool network_emulation = false;
+  std::vector<Link> tier_links;   ///< one per tier pair that has nodes on both sides
+  std::vector<Link> pair_links;   ///< [link A B] overrides
+  std::vector<std::string> playbooks;  ///< in run order, e.g. base, mosquitto, kubernetes...
+  std::string application;             ///< "" when none
+  int repeats = 1;
+  std::vector<std::string> workloads;  ///< [workload NAME] names
+  const Node* find(const std::string& id_or_name) const;
+  /// Effective link between two nodes (pair override > tier link). nullptr: not shaped.
+  const Link* link_between(const Node& a, const Node& b) const;
+};
+
+/// Facts about the machines, gathered by the caller (so make() stays pure).
+struct Environment {
+  std::string user;               ///< login name of whoever runs continuum
+  int local_cores = 0;            ///< physical cores of the local host
+  std::vector<int> external_cores;  ///< per external_physical_machines entry
+};
+
+/// Builds the plan. Errors (e.g. cpu_pin VMs that do not fit) have exit code 2.
+Expected<Plan> make(const config::Config& cfg, const Environment& env);
+
+/// The whole plan as JSON (schema in docs/plan-schema.md) and back.
+nlohmann::json to_json(const Plan& p);
+Expected<Plan> from_json(const nlohmann::json& j);
+
+/// Human-readable summary: a node table and a link table.
+std::string summary(const Plan& p);
+
+}  // namespace continuum::plan

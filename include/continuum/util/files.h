@@ -1,0 +1,27 @@
+#pragma once
+// File helpers. Every state, metrics or generated file is written atomically (temp file in the
+// same directory + fsync + rename), so a crash or Ctrl-C never leaves a half-written file that a
+// later `destroy` or `report` would trust.
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "continuum/util/expected.h"
+
+namespace continuum::util {
+
+/// Reads a whole file. The error names the path and the OS reason.
+Expected<std::string> read_file(const std::filesystem::path& path);
+
+/// Writes `content` to `path` atomically; creates parent directories. `mode` is applied before
+/// the rename, so a private key is never visible with wider permissions.
+Status write_file_atomic(const std::filesystem::path& path, std::string_view content,
+                         std::filesystem::perms mode = std::filesystem::perms::owner_read |
+                                                       std::filesystem::perms::owner_write |
+                                                       std::filesystem::perms::group_read |
+                                                       std::filesystem::perms::others_read);
+
+/// Expands a leading `~` or `~/` to $HOME (as the original does for base_path).
+std::filesystem::path expand_user(std::string_view path);
+
+}  // namespace continuum::util

@@ -1,0 +1,40 @@
+#pragma once
+// Child processes without a shell (posix_spawn): argv is passed as is, so no config value is ever
+// interpreted by /bin/sh. Used for ansible-playbook, qemu-img, mmdebstrap, gnuplot, ping.
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "continuum/util/expected.h"
+
+namespace continuum::util {
+
+struct ProcessSpec {
+  std::vector<std::string> argv;          ///< argv[0] is looked up in PATH
+  std::map<std::string, std::string> env; ///< added to (or overriding) the current environment
+  std::filesystem::path cwd;              ///< empty: inherit
+  std::optional<std::string> stdin_data;  ///< written to the child's stdin, then closed
+  std::chrono::milliseconds timeout{0};   ///< 0: none. On expiry: SIGTERM, 5 s, SIGKILL
+  /// Called with each complete output line as it arrives (stdout and stderr), e.g. to stream
+  /// ansible output to a log file and a progress line.
+  std::function<void(const std::string& line, bool is_stderr)> on_line;
+};
+
+struct ProcessResult {
+  int exit_code = -1;     ///< exit status, or 128+signal when killed
+  bool timed_out = false;
+  std::string out;        ///< whole stdout
+  std::string err;        ///< whole stderr
+};
+
+/// Runs to completion. An Error only when the process could not be started at all.
+Expected<ProcessResult> run_process(const ProcessSpec& spec);
+
+/// True if `name` is an executable in PATH (or an executable path).
+bool have_program(const std::string& name);
+
+}  // namespace continuum::util

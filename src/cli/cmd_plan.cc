@@ -1,0 +1,29 @@
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "continuum/config/config.h"
+#include "continuum/plan/plan.h"
+#include "environment.h"
+
+namespace continuum::cli {
+
+int cmd_plan(const Options& o) {
+  auto cfg = config::load(o.config);
+  if (!cfg) {
+    std::cerr << cfg.error().message << '\n';
+    return cfg.error().exit_code;
+  }
+  for (const auto& w : cfg->warnings) std::cerr << "warning: " << w << '\n';
+  auto p = plan::make(*cfg, probe_environment(*cfg));
+  if (!p) {
+    std::cerr << p.error().message << '\n';
+    return p.error().exit_code;
+  }
+  if (o.format == "json") std::cout << plan::to_json(*p).dump(2) << '\n';
+  else std::cout << plan::summary(*p);
+  return 0;
+}
+
+}  // namespace continuum::cli

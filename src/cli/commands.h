@@ -1,0 +1,31 @@
+#pragma once
+// Subcommands (DESIGN.md §1). Each handler lives in its own cmd_<name>.cc and returns the process
+// exit code: 0 success, 1 runtime failure, 2 invalid configuration or usage, 130 interrupted.
+#include <string>
+#include <vector>
+
+#include "continuum/util/log.h"
+
+namespace continuum::cli {
+
+struct Options {
+  util::Verbosity verbosity = util::Verbosity::normal;
+  std::string output_dir = "runs";   ///< parent of run directories (--output)
+  std::string config;                ///< CONFIG for run/validate/plan
+  std::string run_dir;               ///< RUN_DIR for destroy/report
+  std::string format = "text";       ///< plan --format text|json
+  std::string image_action;          ///< image build|list
+  std::string image_variant = "default";
+  bool dry_run = false;              ///< run --dry-run: plan and generate files, touch nothing
+  bool force = false;
+};
+
+int cmd_run(const Options& o);
+int cmd_validate(const Options& o);
+int cmd_plan(const Options& o);
+int cmd_destroy(const Options& o);
+int cmd_image(const Options& o);
+int cmd_report(const Options& o);
+
+
+}  // namespace continuum::cli

@@ -1,0 +1,173 @@
+#include "continuum/util/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "continuum/util/strings.h"
+
+extern char** environ;
+
+namespace continuum::util {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void emit_lines(std::string& pending, const ProcessSpec& spec, bool is_stderr, bool flush) {
+  if (!spec.on_line) {
+    pending.clear();
+    return;
+  }
+  size_t start = 0;
+  for (;;) {
+    size_t nl = pending.find('\n', start);
+    if (nl == std::string::npos) break;
+    spec.on_line(pending.substr(start, nl - start), is_stderr);
+    start = nl + 1;
+  }
+  pending.erase(0, start);
+  if (flush && !pending.empty()) {
+    spec.on_line(pending, is_stderr);
+    pending.clear();
+  }
+}
+
+}  // namespace
+
+bool have_program(const std::string& name) {
+  if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0;
+  const char* path = std::getenv("PATH");
+  for (const auto& dir : split(path ? path : "/usr/bin:/bin", ':')) {
+    std::string p = (dir.empty() ? "." : dir) + "/" + name;
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+Expected<ProcessResult> run_process(const ProcessSpec& spec) {
+  if (spec.argv.empty()) return make_error("run_process: empty argv");
+  int out_pipe[2], err_pipe[2], in_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) || ::pipe2(err_pipe, O_CLOEXEC) || ::pipe2(in_pipe, O_CLOEXEC))
+    return make_error(std::string("pipe: ") + std::strerror(errno));
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+
+  // Own process group, so a timeout can end the child and everything it started.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+  posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t empty;
+  sigemptyset(&empty);
+  posix_spawnattr_setsigmask(&attr, &empty);
+
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos && spec.env.count(std::string(kv.substr(0, eq)))) continue;
+    env_store.emplace_back(kv);
+  }
+  for (const auto& [k, v] : spec.env) env_store.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : env_store) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_store = spec.argv;
+  std::vector<char*> argv;
+  for (auto& s : argv_store) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  pid_t pid;
+  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ::close(in_pipe[0]);
+  if (rc != 0) {
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    ::close(in_pipe[1]);
+    return make_error("cannot start " + spec.argv[0] + ": " + std::strerror(rc));
+  }
+
+  if (spec.stdin_data) {
+    // Small inputs only (configs, scripts): written before reading output.
+    const char* p = spec.stdin_data->data();
+    size_t left = spec.stdin_data->size();
+    signal(SIGPIPE, SIG_IGN);
+    while (left > 0) {
+      ssize_t n = ::write(in_pipe[1], p, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+  }
+  ::close(in_pipe[1]);
+
+  ProcessResult res;
+  std::string pend_out, pend_err;
+  auto deadline = spec.timeout.count() > 0 ? Clock::now() + spec.timeout : Clock::time_point::max();
+  bool term_sent = false;
+  Clock::time_point kill_at = Clock::time_point::max();
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    int wait_ms = 1000;
+    auto now = Clock::now();
+    if (!term_sent && now >= deadline) {
+      res.timed_out = true;
+      ::kill(-pid, SIGTERM);
+      term_sent = true;
+      kill_at = now + std::chrono::seconds(5);
+    }
+    if (term_sent && now >= kill_at) {
+      ::kill(-pid, SIGKILL);
+      kill_at = Clock::time_point::max();
+    }
+    int pr = ::poll(fds, 2, wait_ms);
+    if (pr < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        auto& whole = i == 0 ? res.out : res.err;
+        auto& pend = i == 0 ? pend_out : pend_err;
+        whole.append(buf, static_cast<size_t>(n));
+        pend.append(buf, static_cast<size_t>(n));
+        emit_lines(pend, spec, i == 1, false);
+      } else if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  emit_lines(pend_out, spec, false, true);
+  emit_lines(pend_err, spec, true, true);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status)) res.exit_code = 128 + WTERMSIG(status);
+  return res;
+}
+
+}  // namespace continuum::util
