@@ -1,0 +1,59 @@
+#include "continuum/infra/deployment.h"
+
+#include <nlohmann/json.hpp>
+
+namespace continuum::infra {
+
+util::SshTarget Deployment::ssh_target(const DeployedNode& n) const {
+  util::SshTarget t;
+  t.host = n.ip;
+  t.port = n.ssh_port;
+  t.user = n.ssh_user;
+  t.private_key = private_key;
+  t.known_hosts = known_hosts;
+  t.netns = netns;
+  return t;
+}
+
+const DeployedNode* Deployment::find(const std::string& id) const {
+  for (const auto& n : nodes)
+    if (n.id == id || n.name == id) return &n;
+  return nullptr;
+}
+
+nlohmann::json to_json(const Deployment& d) {
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& n : d.nodes)
+    nodes.push_back({{"id", n.id}, {"name", n.name}, {"tier", n.tier}, {"ip", n.ip},
+                     {"ssh_user", n.ssh_user}, {"ssh_port", n.ssh_port},
+                     {"interface", n.interface}, {"boot_seconds", n.boot_seconds}});
+  return {{"run_dir", d.run_dir.string()}, {"private_key", d.private_key.string()},
+          {"known_hosts", d.known_hosts.string()}, {"netns", d.netns}, {"nodes", nodes}};
+}
+
+Expected<Deployment> deployment_from_json(const nlohmann::json& j) {
+  try {
+    Deployment d;
+    d.run_dir = j.at("run_dir").get<std::string>();
+    d.private_key = j.at("private_key").get<std::string>();
+    d.known_hosts = j.at("known_hosts").get<std::string>();
+    d.netns = j.value("netns", "");
+    for (const auto& n : j.at("nodes")) {
+      DeployedNode x;
+      x.id = n.at("id");
+      x.name = n.at("name");
+      x.tier = n.at("tier");
+      x.ip = n.at("ip");
+      x.ssh_user = n.at("ssh_user");
+      x.ssh_port = n.value("ssh_port", 22);
+      x.interface = n.value("interface", "");
+      x.boot_seconds = n.value("boot_seconds", 0.0);
+      d.nodes.push_back(std::move(x));
+    }
+    return d;
+  } catch (const nlohmann::json::exception& e) {
+    return make_error(std::string("deployment.json: ") + e.what());
+  }
+}
+
+}  // namespace continuum::infra
