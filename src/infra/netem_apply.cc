@@ -1,0 +1,429 @@
+// Applying the generated tc commands (through a NetemExecutor) and verifying them with an RTT
+// matrix between tier representatives (docs/network.md).
+#include <algorithm>
+#include <cmath>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "continuum/infra/netem.h"
+#include "continuum/util/files.h"
+#include "continuum/util/process.h"
+#include "continuum/util/strings.h"
+
+namespace continuum::infra {
+
+// ---------------------------------------------------------------------------------------------
+// Executors
+
+SshNetemExecutor::SshNetemExecutor(const Deployment& d, std::chrono::milliseconds connect_timeout)
+    : d_(d), connect_timeout_(connect_timeout) {
+  for (const auto& n : d_.nodes) sessions_.emplace(n.id, std::make_unique<Session>());
+}
+
+SshNetemExecutor::~SshNetemExecutor() = default;
+
+Expected<util::ExecResult> SshNetemExecutor::run(const std::string& node_id,
+                                                 const std::string& script,
+                                                 std::chrono::milliseconds timeout) {
+  const DeployedNode* n = d_.find(node_id);
+  auto it = sessions_.find(node_id);
+  if (!n || it == sessions_.end()) return make_error("node " + node_id + " is not in the deployment");
+  std::lock_guard<std::mutex> lock(it->second->mu);
+  if (!it->second->remote) it->second->remote = TRY(util::ssh_connect(d_.ssh_target(*n), connect_timeout_));
+  return it->second->remote->exec(script, timeout);
+}
+
+bool SshNetemExecutor::needs_sudo(const std::string& node_id) const {
+  const DeployedNode* n = d_.find(node_id);
+  return !n || n->ssh_user != "root";
+}
+
+std::string SshNetemExecutor::describe(const std::string& node_id) const {
+  const DeployedNode* n = d_.find(node_id);
+  if (!n) return node_id;
+  return node_id + " (" + n->ssh_user + "@" + n->ip + ")";
+}
+
+Expected<util::ExecResult> NetnsNetemExecutor::run(const std::string& node_id,
+                                                   const std::string& script,
+                                                   std::chrono::milliseconds timeout) {
+  auto it = netns_.find(node_id);
+  if (it == netns_.end()) return make_error("node " + node_id + " has no network namespace");
+  util::ProcessSpec spec;
+  spec.argv = {"ip", "netns", "exec", it->second, "sh", "-c", script};
+  spec.timeout = timeout;
+  auto start = std::chrono::steady_clock::now();
+  util::ProcessResult r = TRY(util::run_process(spec));
+  util::ExecResult e;
+  e.exit_code = r.exit_code;
+  e.timed_out = r.timed_out;
+  e.out = std::move(r.out);
+  e.err = std::move(r.err);
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return e;
+}
+
+std::string NetnsNetemExecutor::describe(const std::string& node_id) const {
+  auto it = netns_.find(node_id);
+  return it == netns_.end() ? node_id : node_id + " (netns " + it->second + ")";
+}
+
+Expected<util::ExecResult> DryRunNetemExecutor::run(const std::string& node_id,
+                                                    const std::string& script,
+                                                    std::chrono::milliseconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  scripts_[node_id].push_back(script);
+  util::ExecResult r;
+  r.exit_code = 0;
+  return r;
+}
+
+std::map<std::string, std::vector<std::string>> DryRunNetemExecutor::scripts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return scripts_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+Expected<PingStats> parse_ping(const std::string& output) {
+  // iputils: "10 packets transmitted, 9 received, +1 errors, 10% packet loss, time 1811ms"
+  //          "rtt min/avg/max/mdev = 90.1/91.2/99.3/2.4 ms"
+  // busybox: "10 packets transmitted, 10 packets received, 0% packet loss"
+  //          "round-trip min/avg/max = 0.1/0.2/0.3 ms"
+  static const std::regex counts(R"((\d+) packets transmitted, (\d+) (?:packets )?received)");
+  static const std::regex loss(R"(([0-9.]+)% packet loss)");
+  static const std::regex rtt(
+      R"(min/avg/max(?:/mdev)? = ([0-9.]+)/([0-9.]+)/([0-9.]+)(?:/([0-9.]+))? ms)");
+  PingStats s;
+  std::smatch m;
+  if (!std::regex_search(output, m, counts))
+    return make_error("ping printed no summary (\"packets transmitted\"): " +
+                      std::string(util::trim(output.substr(0, 300))));
+  s.transmitted = std::stoi(m[1].str());
+  s.received = std::stoi(m[2].str());
+  if (std::regex_search(output, m, loss)) s.loss_pct = std::stod(m[1].str());
+  else if (s.transmitted > 0) s.loss_pct = 100.0 * (s.transmitted - s.received) / s.transmitted;
+  if (std::regex_search(output, m, rtt)) {
+    s.min_ms = std::stod(m[1].str());
+    s.avg_ms = std::stod(m[2].str());
+    s.max_ms = std::stod(m[3].str());
+    if (m[4].matched) s.mdev_ms = std::stod(m[4].str());
+  }
+  return s;
+}
+
+std::string interface_for_ip(const std::string& out, const std::string& ip) {
+  // "2: ens2    inet 192.168.100.2/16 brd 192.168.255.255 scope global ens2\       valid_lft ..."
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream w(line);
+    std::string idx, name, family, addr;
+    if (!(w >> idx >> name >> family >> addr) || family != "inet") continue;
+    if (addr.substr(0, addr.find('/')) != ip) continue;
+    if (auto at = name.find('@'); at != std::string::npos) name.resize(at);  // veth0@if5
+    return name;
+  }
+  return "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verification
+
+double rtt_tolerance_ms(double configured) { return std::max(2.0, 0.2 * configured); }
+
+std::vector<std::pair<std::string, std::string>> measured_pairs(const plan::Plan& p) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto add = [&](const std::string& a, const std::string& b) {
+    for (const auto& [x, y] : out)
+      if ((x == a && y == b) || (x == b && y == a)) return;
+    out.emplace_back(a, b);
+  };
+  auto first = [&](const std::string& tier, int skip) -> const plan::Node* {
+    for (const auto& n : p.nodes)
+      if (tier == config::tier_name(n.tier) && skip-- == 0) return &n;
+    return nullptr;
+  };
+  for (const auto& l : p.tier_links) {
+    const plan::Node* a = first(l.a, 0);
+    const plan::Node* b = first(l.b, l.a == l.b ? 1 : 0);
+    if (a && b) add(a->id, b->id);
+  }
+  for (const auto& l : p.pair_links) add(l.a, l.b);
+  return out;
+}
+
+namespace {
+
+std::string num(const std::optional<double>& v, int decimals = 3) {
+  return v ? fmt::format("{:.{}f}", *v, decimals) : std::string();
+}
+
+LinkResult configured(const plan::Plan& p, const std::map<std::string, NodeNetem>& nn,
+                      const std::string& from, const std::string& to) {
+  LinkResult r;
+  r.from = from;
+  r.to = to;
+  const plan::Node* a = p.find(from);
+  const plan::Node* b = p.find(to);
+  r.from_ip = a ? a->ip : "";
+  r.to_ip = b ? b->ip : "";
+  // Expected values come from the classes each end really got, so both-ends delay,
+  // latency_is_rtt and pair overrides are accounted for in one place.
+  const NetemClass* ca = nn.count(from) ? nn.at(from).class_for(to) : nullptr;
+  const NetemClass* cb = nn.count(to) ? nn.at(to).class_for(from) : nullptr;
+  double da = ca ? ca->delay_ms : 0, db = cb ? cb->delay_ms : 0;
+  double ja = ca && ca->delay_ms > 0 ? ca->jitter_ms : 0, jb = cb && cb->delay_ms > 0 ? cb->jitter_ms : 0;
+  double la = ca ? ca->loss_pct : 0, lb = cb ? cb->loss_pct : 0;
+  r.configured_rtt_ms = da + db;
+  r.configured_jitter_ms = std::sqrt(ja * ja + jb * jb);
+  r.configured_loss_pct = 100.0 * (1 - (1 - la / 100) * (1 - lb / 100));
+  return r;
+}
+
+void judge(LinkResult& r) {
+  std::string name = r.from + " -> " + r.to;
+  if (!r.measured.avg_ms) {
+    if (r.configured_loss_pct >= 100) {
+      r.status = "ok";
+      return;
+    }
+    r.status = "unreachable";
+    r.message = "link " + name + ": no ping reply (" + std::to_string(r.measured.transmitted) +
+                " sent), configured RTT " + fmt::format("{:.1f}", r.configured_rtt_ms) + " ms";
+    return;
+  }
+  r.deviation_ms = *r.measured.avg_ms - r.configured_rtt_ms;
+  r.deviation_pct = r.configured_rtt_ms > 0 ? 100.0 * r.deviation_ms / r.configured_rtt_ms : 0;
+  double tol = rtt_tolerance_ms(r.configured_rtt_ms);
+  if (std::fabs(r.deviation_ms) <= tol) {
+    r.status = "ok";
+    return;
+  }
+  r.status = "warning";
+  r.message = fmt::format(
+      "link {}: measured RTT {:.2f} ms vs configured {:.2f} ms ({:+.2f} ms, {:+.1f} %; tolerance "
+      "{:.2f} ms)",
+      name, *r.measured.avg_ms, r.configured_rtt_ms, r.deviation_ms, r.deviation_pct, tol);
+}
+
+std::string ping_script(const std::string& ip, int count) {
+  std::string c = std::to_string(count);
+  std::string deadline = std::to_string(static_cast<int>(count * 0.2) + 10);
+  // iputils ping when present (gives mdev); busybox's otherwise (the minimal image has busybox).
+  return "if command -v ping >/dev/null 2>&1; then " +
+         util::shell_join({"ping", "-n", "-q", "-c", c, "-i", "0.2", "-w", deadline, ip}) +
+         "; else " + util::shell_join({"busybox", "ping", "-q", "-c", c, "-w", deadline, ip}) +
+         "; fi";
+}
+
+std::string one_line(std::string s) {
+  s = std::string(util::trim(s));
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s.size() > 500 ? s.substr(0, 500) + "..." : s;
+}
+
+}  // namespace
+
+std::string format_table(const std::vector<LinkResult>& links) {
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"link", "configured RTT", "measured RTT", "min/max", "jitter (cfg/meas)", "loss",
+                  "deviation", "status"});
+  for (const auto& l : links) {
+    const auto& m = l.measured;
+    rows.push_back({
+        l.from + " -> " + l.to,
+        fmt::format("{:.1f} ms", l.configured_rtt_ms),
+        m.avg_ms ? fmt::format("{:.2f} ms", *m.avg_ms) : "-",
+        m.min_ms ? fmt::format("{:.1f}/{:.1f}", *m.min_ms, *m.max_ms) : "-",
+        fmt::format("{:.1f}/{}", l.configured_jitter_ms, m.mdev_ms ? fmt::format("{:.1f}", *m.mdev_ms) : "-"),
+        fmt::format("{:.0f} %", m.loss_pct),
+        m.avg_ms ? fmt::format("{:+.2f} ms", l.deviation_ms) : "-",
+        l.status,
+    });
+  }
+  std::vector<size_t> w(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  std::string s;
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 2, ' ');
+    }
+    s += std::string(util::trim(line)) + "\n";
+  }
+  return s;
+}
+
+std::string format_csv(const std::vector<LinkResult>& links) {
+  std::string s =
+      "from,to,from_ip,to_ip,configured_rtt_ms,configured_jitter_ms,configured_loss_pct,"
+      "measured_rtt_ms,measured_min_ms,measured_max_ms,jitter_ms,loss_pct,deviation_ms,"
+      "deviation_pct,status\n";
+  for (const auto& l : links) {
+    const auto& m = l.measured;
+    bool have = m.avg_ms.has_value();
+    s += fmt::format("{},{},{},{},{:.3f},{:.3f},{:.3f},{},{},{},{},{:.3f},{},{},{}\n", l.from, l.to,
+                     l.from_ip, l.to_ip, l.configured_rtt_ms, l.configured_jitter_ms,
+                     l.configured_loss_pct, num(m.avg_ms), num(m.min_ms), num(m.max_ms),
+                     num(m.mdev_ms), m.loss_pct, have ? fmt::format("{:.3f}", l.deviation_ms) : "",
+                     have ? fmt::format("{:.2f}", l.deviation_pct) : "", l.status);
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Apply and verify
+
+Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exec,
+                                         const std::filesystem::path& run_dir,
+                                         report::EventLog* events, const NetemOptions& opt) {
+  NetworkReport rep;
+  if (!p.network_emulation) return rep;
+  bool verify = opt.verify.value_or(p.network_verify);
+  bool strict = opt.strict.value_or(p.network_strict);
+  if (events) events->emit("network", "start");
+
+  // Generation first: a bad value stops everything before any guest is touched.
+  std::map<std::string, NodeNetem> nn;
+  for (const auto& n : p.nodes) nn.emplace(n.id, TRY(node_netem(p, n)));
+
+  // Apply on every node concurrently.
+  const size_t count = p.nodes.size();
+  std::vector<std::optional<Error>> errors(count);
+  rep.nodes.resize(count);
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < count; ++i) {
+      threads.emplace_back([&, i] {
+        const plan::Node& n = p.nodes[i];
+        NodeApplied& out = rep.nodes[i];
+        out.node_id = n.id;
+        if (nn.at(n.id).classes.empty()) return;
+        auto start = std::chrono::steady_clock::now();
+        auto fail = [&](std::string msg) { errors[i] = make_error("netem on " + exec.describe(n.id) + ": " + msg); };
+        // The NIC carrying the node's address, rather than the original's hard-coded ens2.
+        std::string iface = "NIC";
+        if (!exec.dry_run()) {
+          auto r = exec.run(n.id, "ip -o -4 addr show", opt.command_timeout);
+          if (!r) return fail(r.error().message);
+          if (r->exit_code != 0) return fail("`ip -o -4 addr show` failed: " + one_line(r->err));
+          iface = interface_for_ip(r->out, n.ip);
+          if (iface.empty()) return fail("no interface carries " + n.ip + " (ip -o -4 addr show: " + one_line(r->out) + ")");
+        }
+        bool sudo = exec.needs_sudo(n.id);
+        auto cmds = tc_commands(p, n, iface, sudo);
+        if (!cmds) return fail(cmds.error().message);
+        std::string script = apply_script(iface, *cmds, sudo);
+        out.interface = iface;
+        for (const auto& c : *cmds) out.commands.push_back(util::shell_join(c));
+        if (!run_dir.empty()) {
+          auto st = util::write_file_atomic(run_dir / "infrastructure" / "tc" / (n.id + ".sh"), "#!/bin/sh\n" + script);
+          if (!st) return fail(st.error().message);
+        }
+        auto r = exec.run(n.id, script, opt.command_timeout);
+        if (!r) return fail(r.error().message);
+        if (r->timed_out) return fail("tc commands timed out");
+        if (r->exit_code != 0) {
+          static const std::regex failed(R"(continuum-netem: command (\d+) failed)");
+          std::smatch m;
+          std::string which = "(the reset before the commands)";
+          if (std::regex_search(r->err, m, failed)) {
+            size_t k = std::stoul(m[1].str());
+            if (k < out.commands.size()) which = "`" + out.commands[k] + "`";
+          }
+          std::string err = std::regex_replace(r->err, failed, "");
+          return fail("command " + which + " failed (exit " + std::to_string(r->exit_code) + "): " + one_line(err));
+        }
+        out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (events)
+          events->emit("network", "applied", "", -1, n.id,
+                       {{"interface", iface}, {"commands", out.commands.size()}, {"seconds", out.seconds}});
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  std::vector<std::string> failures;
+  for (const auto& e : errors)
+    if (e) failures.push_back(e->message);
+  if (!failures.empty()) {
+    if (events) events->emit("network", "end", "", -1, "", {{"error", util::join(failures, "; ")}});
+    return make_error(util::join(failures, "\n"));
+  }
+  for (const auto& a : rep.nodes)
+    if (!a.commands.empty())
+      spdlog::info("netem: {} on {}: {} tc commands", a.node_id, a.interface, a.commands.size());
+
+  if (!verify || exec.dry_run()) {
+    if (events) events->emit("network", "end");
+    return rep;
+  }
+
+  // RTT matrix: one thread per source node (a Remote serves one thread at a time).
+  auto pairs = measured_pairs(p);
+  for (const auto& [a, b] : pairs) rep.links.push_back(configured(p, nn, a, b));
+  std::map<std::string, std::vector<size_t>> by_source;
+  for (size_t i = 0; i < rep.links.size(); ++i) by_source[rep.links[i].from].push_back(i);
+  {
+    std::vector<std::thread> threads;
+    for (auto& [src, idx] : by_source) {
+      threads.emplace_back([&, idx = idx] {
+        for (size_t i : idx) {
+          LinkResult& l = rep.links[i];
+          auto timeout = std::chrono::milliseconds(static_cast<int>(opt.ping_count * 200) + 30000);
+          auto r = exec.run(l.from, ping_script(l.to_ip, opt.ping_count), timeout);
+          if (!r) {
+            l.status = "error";
+            l.message = "link " + l.from + " -> " + l.to + ": " + r.error().message;
+            continue;
+          }
+          auto s = parse_ping(r->out + "\n" + r->err);
+          if (!s) {
+            l.status = "error";
+            l.message = "link " + l.from + " -> " + l.to + ": " + s.error().message;
+            continue;
+          }
+          l.measured = *s;
+          judge(l);
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  for (const auto& l : rep.links) {
+    if (events)
+      events->emit("network", "measured", "", -1, l.from,
+                   {{"to", l.to}, {"configured_rtt_ms", l.configured_rtt_ms},
+                    {"measured_rtt_ms", l.measured.avg_ms ? *l.measured.avg_ms : -1.0},
+                    {"loss_pct", l.measured.loss_pct}, {"status", l.status}});
+    if (l.status != "ok") rep.warnings.push_back(l.message);
+  }
+  spdlog::info("network: configured vs measured round-trip times ({} pings per link)\n{}",
+               opt.ping_count, format_table(rep.links));
+  if (!run_dir.empty()) {
+    rep.csv = run_dir / "infrastructure" / "network.csv";
+    TRY_STATUS(util::write_file_atomic(rep.csv, format_csv(rep.links)));
+  }
+  if (events) events->emit("network", "end", "", -1, "", {{"warnings", rep.warnings.size()}});
+  if (rep.warnings.empty()) return rep;
+  if (strict) return make_error("network_strict: " + util::join(rep.warnings, "\n"));
+  for (const auto& w : rep.warnings) spdlog::warn("network: {}", w);
+  return rep;
+}
+
+Expected<NetworkReport> apply_and_verify(const plan::Plan& p, const Deployment& d,
+                                         const std::filesystem::path& run_dir,
+                                         report::EventLog* events, const NetemOptions& opt) {
+  SshNetemExecutor exec(d);
+  return apply_and_verify(p, exec, run_dir, events, opt);
+}
+
+}  // namespace continuum::infra
