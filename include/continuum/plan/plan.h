@@ -18,8 +18,9 @@ using config::Tier;
 /// A physical machine that runs VMs: index 0 is the local host.
 struct Host {
   std::string name;         ///< "local" or the external_physical_machines entry (user@host)
-  std::string libvirt_uri;  ///< qemu:///system locally, qemu+ssh://user@host/system remotely
+  std::string libvirt_uri;  ///< qemu:///system (or libvirt_uri) locally, qemu+ssh://user@host/system remotely
   int physical_cores = 0;
+  int used_cores = 0;       ///< sum of the cores of the VMs placed here (may exceed physical without cpu_pin)
 };
 
 struct Node {
@@ -42,9 +43,12 @@ struct Node {
   std::string ip;           ///< prefixIP.middle.post
 };
 
-/// Emulated link values between two groups (tiers) or two nodes.
+/// Emulated link values between two groups (tiers) or two nodes. Latencies are as configured:
+/// one way per direction unless Plan::latency_is_rtt (the original applies the delay on egress
+/// at both ends, so the round trip is about 2 x avg).
 struct Link {
-  std::string a, b;         ///< tier names ("cloud", "edge", "endpoint") or node ids for pairs
+  std::string a, b;         ///< tier_links: tier names ("cloud", "edge", "endpoint");
+                            ///< pair_links: node ids, a before b in plan order
   double latency_avg_ms = 0;
   double latency_var_ms = 0;
   double throughput_mbit = 1000;
@@ -52,13 +56,15 @@ struct Link {
   bool shaped = true;       ///< false: left alone (endpoint<->endpoint upstream)
 };
 
+
 struct Network {
   std::string mode;         ///< managed | bridge
-  std::string name;         ///< libvirt network name (managed): continuum-<user>-<config>
-  std::string bridge;       ///< bridge device
+  std::string name;         ///< libvirt network name (managed): continuum-<user>; "" in bridge mode
+  std::string bridge;       ///< bridge device: managed cntm-<8 hex> (<= 15 chars, IFNAMSIZ), else bridge_name
   std::string prefix;       ///< prefixIP, e.g. 192.168
   int middle = 100;
-  std::string gateway;      ///< host side address of the bridge (managed: prefix.middle.1)
+  std::string gateway;      ///< host side address of the bridge (managed: prefix.middle.1);
+                            ///< "" in bridge mode (found on the host at deploy time, as upstream)
   int prefix_len = 16;
 };
 
@@ -70,32 +76,45 @@ struct Plan {
   std::vector<Node> nodes;  ///< controller, cloud workers, edges, endpoints (upstream order)
   Network network;
   bool network_emulation = false;
-  std::vector<Link> tier_links;   ///< one per tier pair that has nodes on both sides
-  std::vector<Link> pair_links;   ///< [link A B] overrides
+  bool latency_is_rtt = false;    ///< configured latencies are round trips: apply half per end
+  bool network_verify = true;     ///< measure the RTT matrix after applying netem
+  bool network_strict = false;    ///< a measured link off by > max(2 ms, 20 %) is an error
+  /// One per tier pair with nodes on both sides (same tier: >= 2 nodes), in the order
+  /// cloud-cloud, edge-edge, cloud-edge, cloud-endpoint, edge-endpoint, endpoint-endpoint.
+  /// Empty without network_emulation. endpoint-endpoint has shaped = false unless endpoint_* keys
+  /// are set (the original never shapes it).
+  std::vector<Link> tier_links;
+  /// [link A B] overrides expanded to node pairs (a tier name on one side means every node of
+  /// that tier), each holding the complete effective values. Sorted by plan order of (a, b).
+  std::vector<Link> pair_links;
   std::vector<std::string> playbooks;  ///< in run order, e.g. base, mosquitto, kubernetes...
   std::string application;             ///< "" when none
   int repeats = 1;
   std::vector<std::string> workloads;  ///< [workload NAME] names
+  /// Node by id (cloud0) or VM name (cloud0_<user>); nullptr when absent.
   const Node* find(const std::string& id_or_name) const;
+  /// The tier link between two tiers (either order); nullptr when there is none.
+  const Link* tier_link(Tier a, Tier b) const;
   /// Effective link between two nodes (pair override > tier link). nullptr: not shaped.
   const Link* link_between(const Node& a, const Node& b) const;
 };
 
 /// Facts about the machines, gathered by the caller (so make() stays pure).
 struct Environment {
-  std::string user;               ///< login name of whoever runs continuum
-  int local_cores = 0;            ///< physical cores of the local host
+  std::string user;               ///< login name of whoever runs continuum (the `_<user>` suffix)
+  int local_cores = 0;            ///< physical cores of the local host (> 0)
   std::vector<int> external_cores;  ///< per external_physical_machines entry
 };
 
-/// Builds the plan. Errors (e.g. cpu_pin VMs that do not fit) have exit code 2.
+/// Builds the plan. Pure and deterministic. Errors (cpu_pin VMs that do not fit, a [link] naming
+/// a node the plan does not have, the address range running out) have exit code 2.
 Expected<Plan> make(const config::Config& cfg, const Environment& env);
 
 /// The whole plan as JSON (schema in docs/plan-schema.md) and back.
 nlohmann::json to_json(const Plan& p);
 Expected<Plan> from_json(const nlohmann::json& j);
 
-/// Human-readable summary: a node table and a link table.
+/// Human-readable summary: header, hosts, nodes, links, playbooks and benchmark.
 std::string summary(const Plan& p);
 
 }  // namespace continuum::plan
