@@ -16,7 +16,6 @@ struct Options {
   std::string format = "text";       ///< plan --format text|json
   std::string image_action;          ///< image build|list
   std::string image_variant = "default";
-  bool dry_run = false;              ///< run --dry-run: plan and generate files, touch nothing
   bool force = false;
 };
 

@@ -74,7 +74,6 @@ int main(int argc, char** argv) {
     if (n == "run" || n == "validate" || n == "plan") {
       s->add_option("config", o.config, "Configuration file (.cfg)")->required();
     }
-    if (n == "run") s->add_flag("--dry-run", o.dry_run, "Plan and write generated files only");
     if (n == "plan")
       s->add_option("--format", o.format, "text or json")
           ->check(CLI::IsMember({"text", "json"}))
