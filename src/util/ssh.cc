@@ -1,0 +1,257 @@
+// Remote over libssh (include/continuum/util/ssh.h).
+//
+// Host keys: the server key must be listed in the run's known_hosts for this host. An unknown,
+// changed or missing entry is a connection error; nothing is ever added to any known_hosts file
+// (no trust-on-first-use), because the run wrote the guests' host keys before they booted.
+//
+// Network namespaces: the guests of a run may be reachable only inside a namespace (lab.md). A
+// socket belongs to the namespace of the thread that created it, so the connect runs on a short
+// thread that joined /run/netns/<name>; the process and the caller's thread stay where they are,
+// and every later packet on that socket goes through the namespace.
+#include "continuum/util/ssh.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <libssh/libssh.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "continuum/util/strings.h"
+
+namespace continuum::util {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void init_libssh_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { ssh_init(); });
+}
+
+std::string known_hosts_verdict(ssh_known_hosts_e v) {
+  switch (v) {
+    case SSH_KNOWN_HOSTS_OK: return "ok";
+    case SSH_KNOWN_HOSTS_CHANGED: return "the host key DIFFERS from the one pinned in";
+    case SSH_KNOWN_HOSTS_OTHER: return "the host offered a key type other than the one pinned in";
+    case SSH_KNOWN_HOSTS_UNKNOWN: return "the host has no entry in";
+    case SSH_KNOWN_HOSTS_NOT_FOUND: return "no known_hosts file at";
+    case SSH_KNOWN_HOSTS_ERROR: break;
+  }
+  return "the host key could not be checked against";
+}
+
+class SshRemote final : public Remote {
+ public:
+  SshRemote(ssh_session s, SshTarget t) : session_(s), target_(std::move(t)) {}
+  ~SshRemote() override {
+    ssh_disconnect(session_);
+    ssh_free(session_);
+  }
+  SshRemote(const SshRemote&) = delete;
+  SshRemote& operator=(const SshRemote&) = delete;
+
+  Expected<ExecResult> exec(const std::string& command, std::chrono::milliseconds timeout) override {
+    return run(command, nullptr, timeout);
+  }
+
+  Status upload(const std::string& content, const std::string& remote_path, int mode) override {
+    // A temp name beside the target, so `mv` is a rename in the same filesystem: readers see the
+    // old file or the whole new one. Every path goes through shell_quote.
+    static std::atomic<unsigned> counter{0};
+    std::random_device rd;
+    std::string tmp = remote_path + ".tmp.continuum." + std::to_string(rd() % 1000000) + "." +
+                      std::to_string(counter++);
+    char mode_str[8];
+    std::snprintf(mode_str, sizeof mode_str, "%o", static_cast<unsigned>(mode) & 07777u);
+    std::string cmd = "umask 077 && cat > " + shell_quote(tmp) + " && chmod " + mode_str + " " +
+                      shell_quote(tmp) + " && mv -f " + shell_quote(tmp) + " " +
+                      shell_quote(remote_path) + " || { rm -f " + shell_quote(tmp) + "; exit 1; }";
+    auto r = run(cmd, &content, std::chrono::milliseconds(120000));
+    if (!r) return std::move(r).error();
+    if (r->timed_out) return make_error(describe() + ": upload of " + remote_path + " timed out");
+    if (r->exit_code != 0)
+      return make_error(describe() + ": upload of " + remote_path + " failed (exit " +
+                        std::to_string(r->exit_code) + "): " + std::string(trim(r->err)));
+    return {};
+  }
+
+  std::string describe() const override {
+    std::string d = target_.user + "@" + target_.host + ":" + std::to_string(target_.port);
+    if (!target_.netns.empty()) d += " (netns " + target_.netns + ")";
+    return d;
+  }
+
+ private:
+  Expected<ExecResult> run(const std::string& command, const std::string* stdin_data,
+                           std::chrono::milliseconds timeout) {
+    auto start = Clock::now();
+    auto deadline = start + timeout;
+    ssh_channel ch = ssh_channel_new(session_);
+    if (!ch) return make_error(describe() + ": cannot open a channel: " + ssh_get_error(session_));
+    struct Closer {
+      ssh_channel c;
+      ~Closer() {
+        ssh_channel_close(c);
+        ssh_channel_free(c);
+      }
+    } closer{ch};
+    if (ssh_channel_open_session(ch) != SSH_OK)
+      return make_error(describe() + ": cannot open a session channel: " + ssh_get_error(session_));
+    if (ssh_channel_request_exec(ch, command.c_str()) != SSH_OK)
+      return make_error(describe() + ": exec request refused: " + ssh_get_error(session_));
+    if (stdin_data) {
+      size_t off = 0;
+      while (off < stdin_data->size()) {
+        uint32_t chunk = static_cast<uint32_t>(std::min<size_t>(stdin_data->size() - off, 32768));
+        int n = ssh_channel_write(ch, stdin_data->data() + off, chunk);
+        if (n == SSH_ERROR)
+          return make_error(describe() + ": write to the remote command failed: " +
+                            ssh_get_error(session_));
+        off += static_cast<size_t>(n);
+      }
+    }
+    // Close stdin in every case: a command that reads stdin must not wait for us forever.
+    ssh_channel_send_eof(ch);
+
+    ExecResult res;
+    char buf[16384];
+    for (;;) {
+      auto now = Clock::now();
+      if (now >= deadline) {
+        res.timed_out = true;
+        // OpenSSH ≥ 7.9 delivers the signal; either way closing the channel ends our side.
+        ssh_channel_request_send_signal(ch, "KILL");
+        break;
+      }
+      int wait_ms = static_cast<int>(std::min<long>(
+          100, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1));
+      int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, wait_ms);
+      if (n == SSH_ERROR)
+        return make_error(describe() + ": connection lost while running a command: " +
+                          ssh_get_error(session_));
+      if (n > 0) res.out.append(buf, static_cast<size_t>(n));
+      int m;
+      while ((m = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 1)) > 0)
+        res.err.append(buf, static_cast<size_t>(m));
+      if (m == SSH_ERROR)
+        return make_error(describe() + ": connection lost while running a command: " +
+                          ssh_get_error(session_));
+      if (n <= 0 && ssh_channel_is_eof(ch)) {
+        // Both streams are drained once EOF is seen and a read returns nothing more.
+        while ((n = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 0)) > 0)
+          res.out.append(buf, static_cast<size_t>(n));
+        while ((m = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 1)) > 0)
+          res.err.append(buf, static_cast<size_t>(m));
+        break;
+      }
+    }
+    if (!res.timed_out) res.exit_code = ssh_channel_get_exit_status(ch);
+    res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return res;
+  }
+
+  ssh_session session_;
+  SshTarget target_;
+};
+
+/// Connect + verify + authenticate on the calling thread.
+Expected<RemotePtr> connect_here(const SshTarget& t, std::chrono::milliseconds timeout) {
+  init_libssh_once();
+  std::string who = t.user + "@" + t.host + ":" + std::to_string(t.port);
+  if (!t.netns.empty()) who += " (netns " + t.netns + ")";
+  if (t.known_hosts.empty())
+    return make_error(who + ": no known_hosts file given; refusing to connect without a pinned host key");
+  std::error_code ec;
+  if (!std::filesystem::exists(t.known_hosts, ec))
+    return make_error(who + ": known_hosts file " + t.known_hosts.string() + " does not exist");
+
+  ssh_session s = ssh_new();
+  if (!s) return make_error(who + ": ssh_new failed");
+  struct Guard {
+    ssh_session s;
+    bool keep = false;
+    ~Guard() {
+      if (!keep) {
+        ssh_disconnect(s);
+        ssh_free(s);
+      }
+    }
+  } guard{s};
+
+  bool no = false;
+  int port = t.port;
+  long secs = std::max<long>(1, static_cast<long>(timeout.count() / 1000));
+  long usecs = static_cast<long>(timeout.count() % 1000) * 1000;
+  if (timeout.count() < 1000) secs = 0, usecs = std::max<long>(usecs, 1000);
+  std::string kh = t.known_hosts.string();
+  // The user's ~/.ssh/config and the system-wide known_hosts must not change what we trust: the
+  // global file is pointed at the run's file too.
+  if (ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) != 0 ||
+      ssh_options_set(s, SSH_OPTIONS_HOST, t.host.c_str()) != 0 ||
+      ssh_options_set(s, SSH_OPTIONS_PORT, &port) != 0 ||
+      ssh_options_set(s, SSH_OPTIONS_USER, t.user.c_str()) != 0 ||
+      ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, kh.c_str()) != 0 ||
+      ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, kh.c_str()) != 0 ||
+      ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &secs) != 0 ||
+      ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usecs) != 0)
+    return make_error(who + ": invalid SSH options: " + ssh_get_error(s));
+
+  if (ssh_connect(s) != SSH_OK) return make_error(who + ": cannot connect: " + ssh_get_error(s));
+
+  ssh_known_hosts_e v = ssh_session_is_known_server(s);
+  if (v != SSH_KNOWN_HOSTS_OK)
+    return make_error(who + ": host key rejected: " + known_hosts_verdict(v) + " " + kh);
+
+  ssh_key key = nullptr;
+  if (ssh_pki_import_privkey_file(t.private_key.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK)
+    return make_error(who + ": cannot read private key " + t.private_key.string());
+  int rc = ssh_userauth_publickey(s, nullptr, key);
+  ssh_key_free(key);
+  if (rc != SSH_AUTH_SUCCESS)
+    return make_error(who + ": public key authentication failed with " + t.private_key.string() +
+                      (rc == SSH_AUTH_ERROR ? std::string(": ") + ssh_get_error(s) : std::string()));
+  guard.keep = true;
+  return RemotePtr(new SshRemote(s, t));
+}
+
+}  // namespace
+
+Expected<RemotePtr> ssh_connect(const SshTarget& target, std::chrono::milliseconds timeout) {
+  if (target.netns.empty()) return connect_here(target, timeout);
+  std::string ns_path = "/run/netns/" + target.netns;
+  int fd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return make_error("network namespace " + target.netns + ": cannot open " + ns_path + ": " +
+                      std::strerror(errno));
+  // Results travel as plain members: GCC 12 misreads a moved Expected<unique_ptr> across the
+  // thread boundary (-Wfree-nonheap-object).
+  RemotePtr remote;
+  Error error;
+  std::thread th([&] {
+    // setns affects only this thread; it ends right after the connect.
+    if (::setns(fd, CLONE_NEWNET) != 0) {
+      error = make_error("network namespace " + target.netns + ": setns failed: " +
+                         std::strerror(errno));
+      return;
+    }
+    auto r = connect_here(target, timeout);
+    if (r.ok())
+      remote = std::move(r).value();
+    else
+      error = std::move(r).error();
+  });
+  th.join();
+  ::close(fd);
+  if (!remote) return error;
+  return remote;
+}
+
+}  // namespace continuum::util
