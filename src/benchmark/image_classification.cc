@@ -1,0 +1,507 @@
+#include "continuum/benchmark/image_classification.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "continuum/util/files.h"
+#include "continuum/util/strings.h"
+#include "internal.h"
+
+namespace continuum::benchmark {
+
+using util::shell_join;
+using util::shell_quote;
+
+namespace {
+
+constexpr auto kExecTimeout = std::chrono::seconds(60);
+const char* kImageRepo = "redplanet00/kubeedge-applications";
+
+std::string image_name(const AppSettings& s, const std::string& tag) {
+  // The original pushed its images to a registry on the host as <registry>/<tag>.
+  return s.registry.empty() ? fmt::format("{}:{}", kImageRepo, tag) : fmt::format("{}/{}", s.registry, tag);
+}
+
+std::string program(const AppSettings& s, const std::string& name) {
+  return s.bin_dir.empty() ? name : s.bin_dir + "/" + name;
+}
+
+std::string env_flags(const std::map<std::string, std::string>& env) {
+  std::string r;
+  for (const auto& [k, v] : env) r += " -e " + shell_quote(k + "=" + v);
+  return r;
+}
+
+std::string docker_limits(double cpu, double mem_gb) {
+  // The original truncated to integers (--cpus=0 for 0.5 = no limit); keep fractions instead.
+  std::string r;
+  if (cpu > 0) r += " --cpus=" + util::format_number(cpu);
+  if (mem_gb > 0) r += " --memory=" + std::to_string(static_cast<long long>(std::llround(mem_gb * 1024))) + "m";
+  return r;
+}
+
+}  // namespace
+
+int Assignment::connected(size_t w) const {
+  return static_cast<int>(std::count(endpoint_worker.begin(), endpoint_worker.end(), static_cast<int>(w)));
+}
+
+Expected<Assignment> assign(const config::Config& cfg, const infra::Deployment& d) {
+  Assignment a;
+  a.mode = config::tier_name(cfg.mode());
+  std::vector<const infra::DeployedNode*> controllers;
+  for (const auto& n : d.nodes) {
+    if (n.tier == "endpoint") a.endpoints.push_back(&n);
+    else if (n.id == "cloud_controller") controllers.push_back(&n);
+  }
+  for (const auto& n : d.nodes)
+    if (n.tier == "cloud" && n.id != "cloud_controller") a.workers.push_back(&n);
+  for (const auto& n : d.nodes)
+    if (n.tier == "edge") a.workers.push_back(&n);
+  const std::string rm = cfg.benchmark ? cfg.benchmark->resource_manager : "none";
+  if (a.workers.empty() && rm == "none") a.workers = controllers;
+  if (a.endpoints.empty())
+    return make_error("image_classification requires at least 1 endpoint node in the deployment");
+  if (a.workers.empty()) {
+    a.mode = "endpoint";
+    a.endpoint_worker.assign(a.endpoints.size(), -1);
+    return a;
+  }
+  if (a.mode == "endpoint") a.mode = a.workers.front()->tier;
+  const size_t per = (a.endpoints.size() + a.workers.size() - 1) / a.workers.size();
+  for (size_t i = 0; i < a.endpoints.size(); ++i) a.endpoint_worker.push_back(static_cast<int>(i / per));
+  return a;
+}
+
+AppSettings app_settings(const config::Config& cfg, const infra::Deployment&, const Assignment& a) {
+  AppSettings s;
+  const auto& inf = cfg.infrastructure;
+  const config::TierSpec& wt = a.mode == "edge" ? inf.edge : inf.cloud;
+  if (cfg.benchmark) {
+    const auto& b = *cfg.benchmark;
+    s.frequency = b.frequency > 0 ? b.frequency : 5;
+    s.duration = b.duration;
+    s.worker_cpu = b.application_worker_cpu > 0 ? b.application_worker_cpu : std::max(0.5, wt.cores - 0.5);
+    s.worker_memory_gb = b.application_worker_memory > 0 ? b.application_worker_memory : std::max(0.5, wt.memory_gb - 0.5);
+    s.endpoint_cpu = b.application_endpoint_cpu > 0 ? b.application_endpoint_cpu : inf.endpoint.cores;
+    s.endpoint_memory_gb = b.application_endpoint_memory > 0 ? b.application_endpoint_memory : inf.endpoint.memory_gb;
+    s.timeout_s = b.benchmark_timeout > 0 ? b.benchmark_timeout : b.duration * 3 + 600;
+  } else {
+    s.timeout_s = s.duration * 3 + 600;
+  }
+  s.worker_threads = std::max(1, static_cast<int>(s.worker_cpu));
+  s.endpoint_threads = std::max(1, static_cast<int>(s.endpoint_cpu));
+  return s;
+}
+
+std::map<std::string, std::string> worker_env(const Assignment& a, size_t w, const AppSettings& s) {
+  return {{"MQTT_LOCAL_IP", a.workers[w]->ip},
+          {"MQTT_LOGS", "True"},
+          {"CPU_THREADS", std::to_string(s.worker_threads)},
+          {"ENDPOINT_CONNECTED", std::to_string(a.connected(w))},
+          {"TIMEOUT", std::to_string(s.timeout_s)}};
+}
+
+std::map<std::string, std::string> endpoint_env(const Assignment& a, size_t e, const AppSettings& s) {
+  std::map<std::string, std::string> env{{"FREQUENCY", std::to_string(s.frequency)},
+                                         {"DURATION", std::to_string(s.duration)}};
+  const int w = a.endpoint_worker[e];
+  if (w < 0) {
+    env["CPU_THREADS"] = std::to_string(s.endpoint_threads);
+    env["COMBINED"] = "True";
+  } else {
+    env["MQTT_LOCAL_IP"] = a.endpoints[e]->ip;
+    env["MQTT_REMOTE_IP"] = a.workers[static_cast<size_t>(w)]->ip;
+    env["MQTT_LOGS"] = "True";
+    env["REPLY_TIMEOUT"] = std::to_string(std::max(60, s.timeout_s - s.duration));
+  }
+  return env;
+}
+
+std::string direct_launch_command(const std::string& dir, const std::string& prog,
+                                  const std::vector<std::string>& args,
+                                  const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv{prog};
+  argv.insert(argv.end(), args.begin(), args.end());
+  // The inner script records the exit status atomically (rc appears complete or not at all).
+  const std::string inner = shell_join(argv) + " >out 2>&1; echo $? >rc.tmp; mv rc.tmp rc";
+  std::vector<std::string> env_argv{"env"};
+  for (const auto& [k, v] : env) env_argv.push_back(k + "=" + v);
+  const std::string d = shell_quote(dir);
+  return fmt::format(
+      "mkdir -p {d} && cd {d} && rm -f out rc rc.tmp pid && "
+      "{{ setsid nohup {env} /bin/sh -c {inner} </dev/null >/dev/null 2>&1 & echo $! >pid; cat pid; }}",
+      fmt::arg("d", d), fmt::arg("env", shell_join(env_argv)), fmt::arg("inner", shell_quote(inner)));
+}
+
+std::string direct_status_command(const std::string& dir) {
+  return fmt::format(
+      "cd {} 2>/dev/null || {{ echo gone; exit 0; }}; if [ -f rc ]; then cat rc; "
+      "elif [ -f pid ] && kill -0 \"$(cat pid)\" 2>/dev/null; then echo running; else echo gone; fi",
+      shell_quote(dir));
+}
+
+std::string direct_stop_command(const std::string& dir) {
+  // setsid made the program's shell a process group leader: signal the whole group.
+  return fmt::format(
+      "cd {} 2>/dev/null && [ -f pid ] && p=$(cat pid) && kill -TERM -\"$p\" 2>/dev/null; "
+      "i=0; while [ $i -lt 10 ] && kill -0 -\"$p\" 2>/dev/null; do sleep 0.5; i=$((i+1)); done; "
+      "kill -KILL -\"$p\" 2>/dev/null; true",
+      shell_quote(dir));
+}
+
+std::string kubernetes_job_yaml(const std::string& app_name, int index, const std::string& image,
+                                const AppSettings& s, int endpoints_connected) {
+  const std::string name = fmt::format("{}-{}", app_name, index);
+  return fmt::format(R"(apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {name}
+spec:
+  template:
+    metadata:
+      name: {name}
+    spec:
+      containers:
+      - name: {name}
+        image: {image}
+        ports:
+        - containerPort: 1883
+        imagePullPolicy: Always
+        resources:
+          requests:
+            memory: "{mem}Mi"
+            cpu: {cpu}
+        env:
+        - name: MQTT_LOCAL_IP
+          valueFrom:
+            fieldRef:
+              fieldPath: status.hostIP
+        - name: MQTT_LOGS
+          value: "True"
+        - name: CPU_THREADS
+          value: "{threads}"
+        - name: ENDPOINT_CONNECTED
+          value: "{connected}"
+      restartPolicy: Never
+)",
+                     fmt::arg("name", name), fmt::arg("image", image),
+                     fmt::arg("mem", static_cast<long long>(s.worker_memory_gb * 1000)),
+                     fmt::arg("cpu", util::format_number(s.worker_cpu)),
+                     fmt::arg("threads", s.worker_threads), fmt::arg("connected", endpoints_connected));
+}
+
+std::string docker_endpoint_command(const std::string& name, const std::string& image,
+                                    const std::map<std::string, std::string>& env, const AppSettings& s) {
+  return "docker container run --detach" + docker_limits(s.endpoint_cpu, s.endpoint_memory_gb) +
+         " --network=host" + env_flags(env) + " --name " + shell_quote(name) + " " + shell_quote(image);
+}
+
+std::string docker_worker_command(const std::string& name, const std::string& image,
+                                  const std::map<std::string, std::string>& env, const AppSettings& s) {
+  return "docker container run --detach" + docker_limits(s.worker_cpu, s.worker_memory_gb) +
+         " --network=host" + env_flags(env) + " --name " + shell_quote(name) + " " + shell_quote(image);
+}
+
+AppMetrics metrics_from_outputs(const Assignment& a, const std::vector<std::string>& worker_out,
+                                const std::vector<std::string>& endpoint_out) {
+  AppMetrics m;
+  m.mode = a.mode;
+  for (size_t w = 0; w < worker_out.size() && w < a.workers.size(); ++w) {
+    auto log = parse_worker_log(worker_out[w]);
+    for (const auto& warn : log.warnings) spdlog::warn("worker {}: {}", a.workers[w]->id, warn);
+    m.workers.push_back(worker_metrics(static_cast<int>(w), a.workers[w]->id, log));
+  }
+  for (size_t e = 0; e < endpoint_out.size() && e < a.endpoints.size(); ++e) {
+    auto log = parse_endpoint_log(endpoint_out[e]);
+    for (const auto& warn : log.warnings) spdlog::warn("endpoint {}: {}", a.endpoints[e]->id, warn);
+    m.endpoints.push_back(endpoint_metrics(static_cast<int>(e), a.endpoint_worker[e], a.endpoints[e]->id, log));
+  }
+  return m;
+}
+
+// ---- RM none: programs started directly over SSH ---------------------------------------------
+
+namespace {
+
+struct Proc {
+  const infra::DeployedNode* node;
+  std::string role;   // worker | endpoint
+  std::string dir;
+  std::string status = "running";
+  std::string output;
+};
+
+Expected<util::ExecResult> exec_ok(util::Remote& r, const std::string& cmd) {
+  auto res = TRY(r.exec(cmd, kExecTimeout));
+  if (res.exit_code != 0)
+    return make_error(fmt::format("{}: command failed with exit {}: {}\n{}", r.describe(), res.exit_code,
+                                  cmd, util::trim(res.err)));
+  return res;
+}
+
+}  // namespace
+
+Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int repeat,
+                                const infra::Deployment&, const std::filesystem::path& out_dir,
+                                const Hooks& hooks, const RemoteFactory& connect,
+                                report::EventLog* events, const std::atomic<bool>* interrupted,
+                                std::vector<std::string>* errors) {
+  const std::string app = "image_classification";
+  std::map<std::string, util::RemotePtr> remotes;
+  auto remote = [&](const infra::DeployedNode* n) -> Expected<util::Remote*> {
+    auto& r = remotes[n->id];
+    if (!r) r = TRY(connect(*n));
+    return r.get();
+  };
+  const std::string base = fmt::format("{}/repeat-{}", hooks.guest_dir, repeat);
+  std::vector<Proc> procs;
+  for (auto* w : a.workers) procs.push_back(Proc{w, "worker", base + "/worker", "running", ""});
+  for (auto* e : a.endpoints) procs.push_back(Proc{e, "endpoint", base + "/endpoint", "running", ""});
+
+  auto launch = [&](size_t i, const std::map<std::string, std::string>& env, const std::string& prog) -> Status {
+    Proc& p = procs[i];
+    auto* r = TRY(remote(p.node));
+    auto res = TRY(exec_ok(*r, direct_launch_command(p.dir, program(s, prog), {}, env)));
+    spdlog::info("Started {} on {} (pid {})", p.role, p.node->id, std::string(util::trim(res.out)));
+    if (events) events->emit("application", "launched", app, repeat, p.node->id, {{"role", p.role}, {"pid", std::string(util::trim(res.out))}});
+    return {};
+  };
+  auto stop_all = [&]() {
+    for (auto& p : procs) {
+      if (p.status != "running") continue;
+      if (auto r = remote(p.node); r.ok()) {
+        auto res = (*r)->exec(direct_stop_command(p.dir), kExecTimeout);
+        (void)res;
+      }
+      p.status = "stopped";
+    }
+  };
+  auto collect = [&]() {
+    for (auto& p : procs) {
+      auto r = remote(p.node);
+      if (!r.ok()) {
+        errors->push_back(r.error().message);
+        continue;
+      }
+      auto res = (*r)->exec("cat " + shell_quote(p.dir + "/out"), kExecTimeout);
+      if (res.ok()) p.output = res->out;
+      auto st = util::write_file_atomic(out_dir / fmt::format("{}.{}.log", p.node->id, p.role), p.output);
+      if (!st.ok()) errors->push_back(st.error().message);
+      if (p.status != "0")
+        errors->push_back(fmt::format("{} on {}: {}", p.role, p.node->id,
+                                      p.status == "stopped" ? "stopped before it finished"
+                                      : p.status == "gone"  ? "vanished without an exit status"
+                                                            : "exit status " + p.status));
+    }
+  };
+  auto poll_status = [&](Proc& p) -> Status {
+    auto* r = TRY(remote(p.node));
+    auto res = TRY(exec_ok(*r, direct_status_command(p.dir)));
+    p.status = std::string(util::trim(res.out));
+    return {};
+  };
+  auto fail = [&](Error e) -> Expected<AppMetrics> {
+    stop_all();
+    collect();
+    return e;
+  };
+
+  // Workers first, each must be subscribed before any endpoint publishes (QoS 0 frames sent
+  // earlier would be lost).
+  for (size_t w = 0; w < a.workers.size(); ++w) {
+    if (auto st = launch(w, worker_env(a, w, s), "continuum-worker"); !st.ok()) return fail(st.error());
+  }
+  const auto start_deadline = std::chrono::steady_clock::now() + hooks.start_timeout;
+  for (size_t w = 0; w < a.workers.size(); ++w) {
+    Proc& p = procs[w];
+    for (;;) {
+      auto r = remote(p.node);
+      if (!r.ok()) return fail(r.error());
+      auto res = (*r)->exec("grep -q 'Subscribed to topic' " + shell_quote(p.dir + "/out") + " && echo yes || echo no",
+                            kExecTimeout);
+      if (!res.ok()) return fail(res.error());
+      if (util::trim(res->out) == "yes") break;
+      if (auto st = poll_status(p); !st.ok()) return fail(st.error());
+      if (p.status != "running")
+        return fail(make_error(fmt::format("worker on {} ended before subscribing (status {})", p.node->id, p.status)));
+      if (std::chrono::steady_clock::now() > start_deadline)
+        return fail(make_error(fmt::format("worker on {} did not subscribe to its broker within {} s",
+                                           p.node->id, hooks.start_timeout.count() / 1000)));
+      if (interrupted && interrupted->load()) return fail(make_error("interrupted", 130));
+      internal::sleep_interruptible(std::chrono::milliseconds(200), interrupted);
+    }
+  }
+  for (size_t e = 0; e < a.endpoints.size(); ++e) {
+    if (auto st = launch(a.workers.size() + e, endpoint_env(a, e, s), "continuum-endpoint"); !st.ok())
+      return fail(st.error());
+  }
+
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(s.timeout_s);
+  for (;;) {
+    bool running = false;
+    for (auto& p : procs) {
+      if (p.status != "running") continue;
+      if (auto st = poll_status(p); !st.ok()) return fail(st.error());
+      if (p.status == "running") running = true;
+      else if (events) events->emit("application", "exited", app, repeat, p.node->id, {{"role", p.role}, {"status", p.status}});
+    }
+    if (!running) break;
+    if (interrupted && interrupted->load()) {
+      spdlog::warn("Interrupted: stopping the application");
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      errors->push_back(fmt::format("application did not finish within {} s (benchmark_timeout)", s.timeout_s));
+      break;
+    }
+    internal::sleep_interruptible(hooks.poll, interrupted);
+  }
+  stop_all();
+  collect();
+  std::vector<std::string> wout, eout;
+  for (auto& p : procs) (p.role == "worker" ? wout : eout).push_back(p.output);
+  return metrics_from_outputs(a, wout, eout);
+}
+
+// ---- kubernetes / kubeedge / mist: the original's containers --------------------------------
+
+Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment& a, const AppSettings& s,
+                                    int repeat, const infra::Deployment& d,
+                                    const std::filesystem::path& out_dir, const Hooks& hooks,
+                                    const RemoteFactory& connect, report::EventLog* events,
+                                    const std::atomic<bool>* interrupted, std::vector<std::string>* errors) {
+  const std::string rm = cfg.benchmark->resource_manager;
+  const std::string app = "image_classification";
+  const bool mist = rm == "mist";
+  std::map<std::string, util::RemotePtr> remotes;
+  auto remote = [&](const infra::DeployedNode* n) -> Expected<util::Remote*> {
+    auto& r = remotes[n->id];
+    if (!r) r = TRY(connect(*n));
+    return r.get();
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(s.timeout_s);
+  auto expired = [&] { return std::chrono::steady_clock::now() > deadline || (interrupted && interrupted->load()); };
+
+  std::vector<std::string> worker_names;
+  const infra::DeployedNode* controller = d.find("cloud_controller");
+  if (mist) {
+    for (size_t w = 0; w < a.workers.size(); ++w) {
+      const std::string name = fmt::format("{}{}_worker", a.mode, w);
+      auto* r = TRY(remote(a.workers[w]));
+      (void)r->exec("docker rm -f " + shell_quote(name) + " >/dev/null 2>&1", kExecTimeout);
+      TRY(exec_ok(*r, docker_worker_command(name, image_name(s, "image_classification_subscriber"), worker_env(a, w, s), s)));
+      worker_names.push_back(name);
+    }
+  } else {
+    if (!controller) return make_error("resource manager " + rm + " needs a cloud_controller node");
+    auto* r = TRY(remote(controller));
+    TRY(exec_ok(*r, "rm -rf jobs && mkdir -p jobs"));
+    const std::string app_name = "image-classification";
+    for (size_t w = 0; w < a.workers.size(); ++w) {
+      TRY_STATUS(r->upload(kubernetes_job_yaml(app_name, static_cast<int>(w + 1),
+                                               image_name(s, "image_classification_subscriber"), s, a.connected(w)),
+                           fmt::format("jobs/job-{}.yaml", w + 1), 0644));
+    }
+    TRY(exec_ok(*r, "kubectl apply -f jobs/"));
+    // Wait until every pod runs (the original busy-looped without a sleep or timeout).
+    for (;;) {
+      auto res = TRY(exec_ok(*r, "kubectl get pods --no-headers -o=custom-columns=NAME:.metadata.name,STATUS:.status.phase "
+                                 "--sort-by=.spec.nodeName"));
+      int up = 0;
+      worker_names.clear();
+      for (const auto& line : util::split(res.out, '\n')) {
+        auto f = util::split(std::string(util::trim(line)), ' ');
+        f.erase(std::remove(f.begin(), f.end(), ""), f.end());
+        if (f.size() < 2) continue;
+        worker_names.push_back(f[0]);
+        if (f[1] == "Running" || f[1] == "Succeeded") ++up;
+        if (f[1] == "Failed" || f[1] == "Unknown") return make_error("pod " + f[0] + " is " + f[1]);
+      }
+      if (up >= static_cast<int>(a.workers.size())) break;
+      if (expired()) return make_error("worker pods did not start in time");
+      internal::sleep_interruptible(hooks.poll, interrupted);
+    }
+  }
+  if (events) events->emit("application", "workers_running", app, repeat, "", {{"workers", worker_names}});
+
+  std::vector<std::string> endpoint_names;
+  for (size_t e = 0; e < a.endpoints.size(); ++e) {
+    const std::string name = fmt::format("{}{}_endpoint{}", a.mode, a.endpoint_worker[e], e);
+    auto* r = TRY(remote(a.endpoints[e]));
+    (void)r->exec("docker rm -f " + shell_quote(name) + " >/dev/null 2>&1", kExecTimeout);
+    TRY(exec_ok(*r, docker_endpoint_command(name, image_name(s, "image_classification_publisher"), endpoint_env(a, e, s), s)));
+    endpoint_names.push_back(name);
+  }
+  auto docker_done = [&](const infra::DeployedNode* n, const std::string& name) -> Expected<bool> {
+    auto* r = TRY(remote(n));
+    auto res = TRY(exec_ok(*r, "docker container inspect -f '{{.State.Status}} {{.State.ExitCode}}' " + shell_quote(name)));
+    auto st = std::string(util::trim(res.out));
+    if (st == "exited 0") return true;
+    if (util::starts_with(st, "exited") || util::starts_with(st, "dead"))
+      return make_error(fmt::format("container {} on {}: {}", name, n->id, st));
+    return false;
+  };
+  for (size_t e = 0; e < a.endpoints.size();) {
+    auto done = docker_done(a.endpoints[e], endpoint_names[e]);
+    if (!done.ok()) {
+      errors->push_back(done.error().message);
+      ++e;
+    } else if (*done) {
+      ++e;
+    } else if (expired()) {
+      errors->push_back("endpoints did not finish in time");
+      break;
+    } else {
+      internal::sleep_interruptible(hooks.poll, interrupted);
+    }
+  }
+  // The workers end after the end markers of their endpoints.
+  for (bool all_done = false; !all_done && !expired();) {
+    all_done = true;
+    if (mist) {
+      for (size_t w = 0; w < worker_names.size(); ++w) {
+        auto done = docker_done(a.workers[w], worker_names[w]);
+        if (!done.ok()) errors->push_back(done.error().message);
+        else if (!*done) all_done = false;
+      }
+    } else {
+      auto* r = TRY(remote(controller));
+      auto res = TRY(exec_ok(*r, "kubectl get pods --no-headers -o=custom-columns=STATUS:.status.phase"));
+      for (const auto& line : util::split(res.out, '\n')) {
+        auto st = std::string(util::trim(line));
+        if (st.empty() || st == "Succeeded") continue;
+        if (st == "Running" || st == "Pending") all_done = false;
+        else errors->push_back("a worker pod ended as " + st);
+      }
+    }
+    if (!all_done) internal::sleep_interruptible(hooks.poll, interrupted);
+  }
+  // Collect: docker logs -t / kubectl logs --timestamps.
+  std::vector<std::string> wout, eout;
+  for (size_t w = 0; w < worker_names.size(); ++w) {
+    auto* r = TRY(remote(mist ? a.workers[w] : controller));
+    auto cmd = mist ? "docker logs -t " + shell_quote(worker_names[w]) : "kubectl logs --timestamps=true " + shell_quote(worker_names[w]);
+    auto res = TRY(r->exec(cmd, kExecTimeout));
+    wout.push_back(res.out);
+    TRY_STATUS(util::write_file_atomic(out_dir / fmt::format("{}.worker.log", worker_names[w]), res.out));
+  }
+  for (size_t e = 0; e < endpoint_names.size(); ++e) {
+    auto* r = TRY(remote(a.endpoints[e]));
+    auto res = TRY(r->exec("docker logs -t " + shell_quote(endpoint_names[e]), kExecTimeout));
+    eout.push_back(res.out);
+    TRY_STATUS(util::write_file_atomic(out_dir / fmt::format("{}.endpoint.log", a.endpoints[e]->id), res.out));
+  }
+  // Remove what this repeat started, so the next repeat can reuse the names.
+  if (!mist && controller) {
+    if (auto r = remote(controller); r.ok()) (void)(*r)->exec("kubectl delete -f jobs/ --wait=true", std::chrono::seconds(300));
+  }
+  return metrics_from_outputs(a, wout, eout);
+}
+
+}  // namespace continuum::benchmark

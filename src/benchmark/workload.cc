@@ -1,0 +1,171 @@
+// SSH workloads ([workload NAME]): a named command run on chosen nodes, with warm-ups, counted
+// repeats, a timeout enforced in the guest, and every run's output kept.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "continuum/benchmark/benchmark.h"
+#include "continuum/util/files.h"
+#include "continuum/util/strings.h"
+
+namespace continuum::benchmark {
+
+namespace {
+
+bool is_identifier(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+// A path component from a node id or workload name: never a '/' or "..".
+std::string safe_component(const std::string& s) {
+  std::string r;
+  for (char c : s) r += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  if (r.empty() || r == "." || r == "..") r = "_" + r;
+  return r;
+}
+
+}  // namespace
+
+Expected<std::vector<const infra::DeployedNode*>> resolve_nodes(const std::vector<std::string>& selectors,
+                                                              const infra::Deployment& d) {
+  std::vector<const infra::DeployedNode*> out;
+  auto add = [&](const infra::DeployedNode* n) {
+    if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
+  };
+  for (const auto& sel : selectors) {
+    bool found = false;
+    for (const auto& n : d.nodes) {
+      if (sel == "all" || n.tier == sel || n.id == sel || n.name == sel) {
+        add(&n);
+        found = true;
+      }
+    }
+    if (!found) {
+      std::vector<std::string> names{"all", "cloud", "edge", "endpoint"};
+      for (const auto& n : d.nodes) names.push_back(n.id);
+      std::string hint = util::closest_match(sel, names);
+      return make_error(fmt::format("no node or tier '{}' in the deployment{} (nodes: {})", sel,
+                                    hint.empty() ? "" : "; did you mean '" + hint + "'?",
+                                    util::join(std::vector<std::string>(names.begin() + 4, names.end()), ", ")),
+                        2);
+    }
+  }
+  // Deployment order, whatever order the selectors came in.
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Expected<std::string> render_workload_command(const config::SshWorkload& w) {
+  std::vector<std::string> argv;
+  if (w.timeout > 0) {
+    // In the guest, so a hung command is killed there; exit 124 means "timed out".
+    argv = {"timeout", "--kill-after=5", util::format_number(w.timeout)};
+  }
+  argv.push_back("env");
+  for (const auto& [k, v] : w.env) {
+    if (!is_identifier(k))
+      return make_error(fmt::format("{}:{}: [workload {}] env: '{}' is not a valid variable name", w.where.file,
+                                    w.where.line, w.name, k),
+                        2);
+    argv.push_back(k + "=" + v);
+  }
+  argv.insert(argv.end(), {"/bin/sh", "-c", w.command});
+  return util::shell_join(argv);
+}
+
+std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat, const infra::Deployment& d,
+                                      const std::filesystem::path& run_dir, const RemoteFactory& connect,
+                                      report::EventLog* events, const std::atomic<bool>* interrupted) {
+  std::vector<WorkloadRun> runs;
+  std::mutex mu;
+  const std::string phase = "workload:" + w.name;
+  auto nodes = resolve_nodes(w.nodes, d);
+  auto command = render_workload_command(w);
+  if (!nodes.ok() || !command.ok()) {
+    WorkloadRun r;
+    r.workload = w.name;
+    r.repeat = repeat;
+    r.error = !nodes.ok() ? nodes.error().message : command.error().message;
+    spdlog::error("workload {}: {}", w.name, r.error);
+    return {r};
+  }
+  if (events) events->emit(phase, "start", w.name, repeat, "", {{"nodes", w.nodes}, {"parallel", w.parallel}});
+  const auto exec_timeout = std::chrono::milliseconds(static_cast<long long>((w.timeout > 0 ? w.timeout + 15 : 86400) * 1000));
+  const std::filesystem::path rel_dir = std::filesystem::path("benchmark") / "workloads" / safe_component(w.name);
+
+  auto on_node = [&](const infra::DeployedNode* node) {
+    auto remote = connect(*node);
+    const int total = w.warmup + w.repeat;
+    for (int i = 0; i < total; ++i) {
+      if (interrupted && interrupted->load()) break;
+      WorkloadRun r;
+      r.workload = w.name;
+      r.node = node->id;
+      r.repeat = repeat;
+      r.warmup = i < w.warmup;
+      r.index = r.warmup ? i : i - w.warmup;
+      const std::string stem = r.warmup ? fmt::format("{}-warmup{}", repeat, r.index) : fmt::format("{}-{}", repeat, r.index);
+      const auto rel = rel_dir / safe_component(node->id);
+      r.out_file = (rel / (stem + ".out")).string();
+      r.err_file = (rel / (stem + ".err")).string();
+      std::string out, err;
+      const auto t0 = std::chrono::steady_clock::now();
+      if (!remote.ok()) {
+        r.error = remote.error().message;
+      } else {
+        auto res = (*remote)->exec(*command, exec_timeout);
+        if (!res.ok()) {
+          r.error = res.error().message;
+        } else {
+          r.exit_code = res->exit_code;
+          r.timed_out = res->timed_out || res->exit_code == 124;
+          out = std::move(res->out);
+          err = std::move(res->err);
+        }
+      }
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (!r.error.empty()) err += (err.empty() ? "" : "\n") + ("continuum: " + r.error + "\n");
+      if (auto st = util::write_file_atomic(run_dir / r.out_file, out); !st.ok()) spdlog::error("{}", st.error().message);
+      if (auto st = util::write_file_atomic(run_dir / r.err_file, err); !st.ok()) spdlog::error("{}", st.error().message);
+      if (!r.ok())
+        spdlog::warn("workload {} on {} run {}{}: {}", w.name, node->id, r.warmup ? "warm-up " : "", r.index,
+                     !r.error.empty() ? r.error : r.timed_out ? fmt::format("timed out after {} s", w.timeout)
+                                                              : fmt::format("exit status {}", r.exit_code));
+      if (events)
+        events->emit(phase, "run", w.name, repeat, node->id,
+                     {{"index", r.index}, {"warmup", r.warmup}, {"exit_code", r.exit_code},
+                      {"timed_out", r.timed_out}, {"seconds", r.seconds}});
+      std::lock_guard lock(mu);
+      runs.push_back(std::move(r));
+      if (!remote.ok()) {
+        // Without a connection every further run fails the same way: record it once.
+        break;
+      }
+    }
+  };
+  if (w.parallel) {
+    std::vector<std::thread> threads;
+    for (auto* n : *nodes) threads.emplace_back(on_node, n);
+    for (auto& t : threads) t.join();
+  } else {
+    for (auto* n : *nodes) on_node(n);
+  }
+  // Stable order in results whatever the interleaving of parallel nodes.
+  std::stable_sort(runs.begin(), runs.end(), [&](const WorkloadRun& a, const WorkloadRun& b) {
+    auto ia = d.find(a.node), ib = d.find(b.node);
+    if (ia != ib) return ia < ib;
+    if (a.warmup != b.warmup) return a.warmup;
+    return a.index < b.index;
+  });
+  const auto failed = std::count_if(runs.begin(), runs.end(), [](const WorkloadRun& r) { return !r.warmup && !r.ok(); });
+  if (events) events->emit(phase, "end", w.name, repeat, "", {{"runs", runs.size()}, {"failed", failed}});
+  return runs;
+}
+
+}  // namespace continuum::benchmark
