@@ -1,0 +1,50 @@
+#pragma once
+// The Ansible inventory and ansible.cfg of one run (DESIGN.md §6, upstream-spec §6.3). Both live
+// in <run>/software/ and nothing outside the run directory is touched: ansible-playbook is pointed
+// at them with ANSIBLE_CONFIG, unlike the original, which asked users to edit /etc/ansible.
+#include <filesystem>
+#include <string>
+
+#include "continuum/config/config.h"
+#include "continuum/infra/deployment.h"
+#include "continuum/plan/plan.h"
+#include "continuum/util/expected.h"
+
+namespace continuum::software {
+
+/// inventory.yml for the deployed nodes. Groups keep the original's names so its playbook
+/// structure carries over: cloudcontroller, clouds (cloud workers), edges, endpoints; base and
+/// base_cloud/base_edge/base_endpoint (every VM / every VM of a tier: the original's base images
+/// do not exist here, the playbooks that installed into them install into the VMs); plus
+/// brokers (nodes that run mosquitto: workers and endpoints) and workers (nodes that run the
+/// application's worker: cloud workers, then edges). Variables as the original (cloud_ip,
+/// kubeversion, registry_ip, username, ...). Addresses come from the Deployment, roles from
+/// the Plan; a plan node missing from the deployment is an error.
+Expected<std::string> make_inventory(const plan::Plan& plan, const config::Config& cfg,
+                                     const infra::Deployment& dep);
+
+/// What ansible.cfg needs to know about the run.
+struct AnsibleSettings {
+  std::filesystem::path software_dir;      ///< <run>/software
+  std::filesystem::path private_key;
+  std::filesystem::path known_hosts;       ///< pinned host keys (StrictHostKeyChecking=yes)
+  std::filesystem::path control_path_dir;  ///< SSH ControlMaster sockets of this run only
+  int forks = 50;
+  int connect_timeout_s = 30;
+};
+
+/// ansible.cfg text: inventory, key, pinned known_hosts, pipelining, per-run ControlPath,
+/// no fact gathering, plain (no colour) default output with JSON results, no retry files.
+std::string make_ansible_cfg(const AnsibleSettings& s);
+
+/// A ControlPath directory for the run: <software_dir>/cp when short enough for a unix socket
+/// path (sun_path is 108 bytes; the socket name is a 40-character hash), otherwise a fresh
+/// private directory under /tmp. Created with mode 0700.
+Expected<std::filesystem::path> make_control_path_dir(const std::filesystem::path& software_dir);
+
+/// Ends every SSH ControlMaster whose socket is in `dir` (`ssh -O exit -S <socket>`) and removes
+/// the directory. A master that outlives its guest makes a later guest at the same address hang
+/// Ansible (lab.md), so every run closes its own at the end of the software phase.
+Status close_control_masters(const std::filesystem::path& dir);
+
+}  // namespace continuum::software
