@@ -41,9 +41,20 @@ Expected<std::vector<Node>> name_nodes(const config::Config& cfg, const std::str
   if (user.empty()) return make_error("planning needs a user name for the VM names", 1);
   const auto& infra = cfg.infrastructure;
   bool controller = false;
-  if (wants_controller(cfg))
+  if (wants_controller(cfg)) {
     for (const Slot& s : slots)
       if (s.tier == Tier::cloud && s.host == 0) controller = true;
+    // Upstream then silently deploys no control plane and hangs waiting for its join command;
+    // this only happens when cpu_pin leaves no room for a cloud VM on the local host.
+    if (!controller)
+      return make_error("resource_manager = " + cfg.benchmark->resource_manager +
+                            " needs its control plane (cloud_controller) on the local host, but no "
+                            "cloud VM is placed there: a cloud VM needs " +
+                            std::to_string(infra.cloud.cores) + " pinned cores and the local host has " +
+                            std::to_string(hosts[0].physical_cores) +
+                            " (cpu_pin = True); lower cloud_cores or set cpu_pin = False",
+                        2);
+  }
 
   // Upstream iterates hosts and keeps one counter per tier across them, so names and addresses
   // run tier by tier (cloud, edge, endpoint) and, within a tier, host by host.
