@@ -1,0 +1,53 @@
+#pragma once
+// SSH readiness (DESIGN.md §5): a VM is ready when an SSH login with the run's key succeeds and its
+// host key matches the one pinned in the run's known_hosts. All VMs are polled at once, each with
+// its own deadline; a VM that misses it is named in the error together with the tail of its serial
+// console log, the first place to look when a guest stays silent.
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "continuum/util/expected.h"
+#include "continuum/util/ssh.h"
+
+namespace continuum::infra {
+
+struct ReadyTarget {
+  std::string name;                      ///< VM name, for messages
+  util::SshTarget ssh;
+  std::filesystem::path console_log;     ///< <run>/infrastructure/<vm>.console.log ("" = none)
+  /// Counted from here (usually the moment the domain was started); default: when polling starts.
+  std::chrono::steady_clock::time_point started{};
+};
+
+struct ReadyOptions {
+  std::chrono::seconds timeout{600};               ///< per VM, from its start (boot_timeout)
+  std::chrono::milliseconds poll_interval{500};    ///< between attempts to one VM
+  std::chrono::milliseconds connect_timeout{5000}; ///< one attempt
+  /// The command that proves the login works; its exit status must be 0.
+  std::string probe = "true";
+  size_t console_tail_lines = 30;
+  /// Called from the polling threads when a VM becomes ready (name, seconds since its start).
+  std::function<void(const std::string&, double)> on_ready;
+};
+
+struct ReadyResult {
+  std::string name;
+  bool ready = false;
+  double seconds = 0;        ///< from start to the successful login
+  int attempts = 0;
+  std::string last_error;    ///< the last failed attempt (when not ready)
+};
+
+/// Polls every target concurrently until each is ready or past its deadline. Returns one result per
+/// target, in order, when all are ready; otherwise an Error that names each VM that was not ready,
+/// its last SSH error, and the tail of its console log.
+Expected<std::vector<ReadyResult>> wait_ready(const std::vector<ReadyTarget>& targets,
+                                              const ReadyOptions& options);
+
+/// The last `lines` lines of a file ("" when it does not exist).
+std::string tail_lines(const std::filesystem::path& file, size_t lines);
+
+}  // namespace continuum::infra
