@@ -1,0 +1,15 @@
+#pragma once
+// libvirt network XML for network_mode = managed: a bridge of continuum's own, with the host side
+// at prefix.middle.1/16, no DHCP (guests get static addresses from their seeds), no DNS (so no
+// dnsmasq), and no <forward> element, i.e. an isolated network: guests reach each other and the
+// host, never the outside. Bridge mode needs no network XML (an existing bridge is used).
+#include <string>
+
+#include "continuum/plan/plan.h"
+
+namespace continuum::infra {
+
+/// The network XML for a managed network (plan.network.mode == "managed").
+std::string network_xml(const plan::Network& net);
+
+}  // namespace continuum::infra

@@ -1,0 +1,345 @@
+#include "continuum/infra/apply.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <map>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "continuum/infra/destroy.h"
+#include "continuum/infra/domain_xml.h"
+#include "continuum/infra/ledger.h"
+#include "continuum/infra/network_xml.h"
+#include "continuum/infra/seed.h"
+#include "continuum/util/files.h"
+
+namespace continuum::infra {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+extern "C" void on_signal(int) { g_interrupted.store(true); }
+
+constexpr int kInterruptedExit = 130;
+constexpr const char* kShareTag = "continuum";
+
+Status check_interrupt() {
+  if (g_interrupted.load()) return make_error("interrupted", kInterruptedExit);
+  return {};
+}
+
+const fs::perms kPrivate = fs::perms::owner_read | fs::perms::owner_write;
+
+/// One VM's files and facts while it is being deployed.
+struct VmWork {
+  const plan::Node* node = nullptr;
+  HypervisorPtr hv;
+  Accelerator accel = Accelerator::tcg;
+  fs::path overlay, seed, console_log, xml_file;
+  std::vector<Share> shares;
+  std::string host_public_key;
+  Clock::time_point started;
+  double boot_seconds = 0;
+};
+
+class Deployer {
+ public:
+  Deployer(const plan::Plan& plan, fs::path run_dir, const ApplyOptions& o, report::EventLog* ev,
+           Ledger& ledger)
+      : plan_(plan), run_(std::move(run_dir)), opt_(o), events_(ev), ledger_(ledger) {
+    infra_dir_ = run_ / "infrastructure";
+    disk_dir_ = o.disk_dir.empty() ? infra_dir_ / "disks" : o.disk_dir;
+  }
+
+  Expected<Deployment> run() {
+    if (plan_.hosts.empty()) return make_error("the plan has no hosts");
+    if (plan_.network.mode == "managed" && plan_.hosts.size() > 1)
+      return make_error("network_mode = managed makes a network on one host only; a plan over " +
+                        std::to_string(plan_.hosts.size()) +
+                        " hosts needs network_mode = bridge with a bridge that spans them", 2);
+    if (!opt_.base_image) return make_error("internal: ApplyOptions.base_image is not set");
+    if (!opt_.skip_ssh_wait && !opt_.wait_ready)
+      return make_error("internal: ApplyOptions.wait_ready is not set");
+    std::error_code ec;
+    fs::create_directories(infra_dir_, ec);
+    if (ec) return make_error(infra_dir_.string() + ": " + ec.message());
+
+    if (opt_.remove_leftovers) {
+      DestroyOptions d;
+      d.hypervisors = opt_.hypervisors;
+      d.workers = opt_.workers;
+      size_t n = TRY(remove_leftovers(plan_, opt_.output_dir, run_, d));
+      if (n > 0) spdlog::info("removed {} leftover resource(s) of earlier runs", n);
+    }
+    TRY_STATUS(check_interrupt());
+
+    // Base image first: the KVM probe boots its kernel.
+    BaseImage base = TRY(opt_.base_image());
+    TRY_STATUS(check_interrupt());
+    TRY_STATUS(connect_hosts(base));
+    TRY_STATUS(make_network());
+    TRY_STATUS(check_interrupt());
+    TRY_STATUS(make_seeds());
+    TRY_STATUS(check_interrupt());
+    TRY_STATUS(make_overlays(base));
+    TRY_STATUS(check_interrupt());
+    TRY_STATUS(start_domains(base));
+    TRY_STATUS(check_interrupt());
+    if (!opt_.skip_ssh_wait) TRY_STATUS(wait_ssh());
+    TRY_STATUS(check_interrupt());
+    return finish();
+  }
+
+ private:
+  void event(const std::string& ev, const std::string& node, nlohmann::json details = nlohmann::json::object()) {
+    if (events_) events_->emit("infrastructure", ev, "", -1, node, std::move(details));
+  }
+
+  Status connect_hosts(const BaseImage& base) {
+    for (const auto& h : plan_.hosts) {
+      auto hv = TRY(opt_.hypervisors(h.libvirt_uri));
+      Accelerator a = TRY(hv->choose_accelerator(opt_.accelerator, base.kernel));
+      spdlog::info("host {} ({}): guests run under {}", h.name, h.libvirt_uri,
+                   a == Accelerator::kvm ? "KVM" : "TCG emulation");
+      hosts_.push_back(hv);
+      accels_.push_back(a);
+    }
+    vms_.resize(plan_.nodes.size());
+    for (size_t i = 0; i < plan_.nodes.size(); ++i) {
+      const auto& n = plan_.nodes[i];
+      if (n.host >= hosts_.size()) return make_error("node " + n.id + " is placed on a host the plan does not have");
+      VmWork& w = vms_[i];
+      w.node = &n;
+      w.hv = hosts_[n.host];
+      w.accel = accels_[n.host];
+      w.overlay = disk_dir_ / (n.name + ".qcow2");
+      w.seed = disk_dir_ / (n.name + ".seed.iso");
+      w.console_log = infra_dir_ / (n.name + ".console.log");
+      w.xml_file = infra_dir_ / (n.name + ".xml");
+      if (opt_.virtiofs) w.shares.push_back({opt_.virtiofs_host_dir / n.name, kShareTag});
+    }
+    return {};
+  }
+
+  Status make_network() {
+    if (plan_.network.mode != "managed") return {};
+    const auto& net = plan_.network;
+    std::string xml = network_xml(net);
+    TRY_STATUS(util::write_file_atomic(infra_dir_ / "network.xml", xml));
+    auto& hv = hosts_.front();
+    size_t id = TRY(ledger_.intend(Resource{0, ResourceKind::network, hv->uri(), net.name, "", {}}));
+    TRY_STATUS(hv->define_network(net.name, xml));
+    TRY_STATUS(hv->start_network(net.name));
+    TRY_STATUS(ledger_.set_state({id}, ResourceState::created));
+    event("network_created", "", {{"name", net.name}, {"bridge", net.bridge}});
+    return {};
+  }
+
+  Status make_seeds() {
+    std::string user_pub = TRY(ensure_user_key(opt_.private_key));
+    // Ledger first: seeds hold the guests' private host keys, so they must never be orphaned.
+    std::vector<Resource> batch;
+    for (auto& w : vms_) {
+      batch.push_back({0, ResourceKind::seed, "", w.seed.string(), w.node->id, {}});
+      for (const auto& s : w.shares)
+        batch.push_back({0, ResourceKind::share_dir, "", s.host_dir.string(), w.node->id, {}});
+    }
+    auto ids = TRY(ledger_.intend(std::move(batch)));
+    std::error_code ec;
+    fs::create_directories(disk_dir_, ec);
+    if (ec) return make_error(disk_dir_.string() + ": cannot create: " + ec.message());
+    std::string stamp = run_.filename().string();
+    Status s = for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
+      VmWork& w = vms_[i];
+      const plan::Node& n = *w.node;
+      SshKeyPair host_key = TRY(generate_host_key(n.name));
+      w.host_public_key = host_key.public_key;
+      std::vector<SeedMount> mounts;
+      for (const auto& sh : w.shares) {
+        std::error_code e;
+        fs::create_directories(sh.host_dir, e);
+        if (e) return make_error(sh.host_dir.string() + ": cannot create virtiofs directory: " + e.message());
+        mounts.push_back({sh.tag, opt_.virtiofs_guest_dir});
+      }
+      SeedSpec spec = seed_spec(n, plan_.network, n.name + "-" + stamp, user_pub, host_key,
+                                mac_address(n), mounts);
+      SeedFiles files = render_seed(spec);
+      // user-data carries the private host key: keep the run's copy private too.
+      if (auto it = files.find("user-data"); it != files.end())
+        TRY_STATUS(util::write_file_atomic(infra_dir_ / (n.name + ".user-data"), it->second, kPrivate));
+      return write_seed_image(files, w.seed);
+    });
+    TRY_STATUS(s);
+    TRY_STATUS(ledger_.set_state(ids, ResourceState::created));
+    std::vector<std::pair<std::string, std::string>> keys;
+    for (const auto& w : vms_) keys.emplace_back(w.node->ip, w.host_public_key);
+    TRY_STATUS(write_known_hosts(run_ / "known_hosts", keys));
+    return {};
+  }
+
+  Status make_overlays(const BaseImage& base) {
+    std::vector<Resource> batch;
+    for (const auto& w : vms_)
+      batch.push_back({0, ResourceKind::overlay, w.hv->uri(), w.overlay.string(), w.node->id, {}});
+    auto ids = TRY(ledger_.intend(std::move(batch)));
+    TRY_STATUS(for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
+      if (g_interrupted.load()) return check_interrupt();
+      return vms_[i].hv->create_overlay(base.disk, base.format, vms_[i].overlay);
+    }));
+    return ledger_.set_state(ids, ResourceState::created);
+  }
+
+  Status start_domains(const BaseImage& base) {
+    std::vector<std::string> xmls(vms_.size());
+    std::vector<Resource> batch;
+    for (size_t i = 0; i < vms_.size(); ++i) {
+      VmWork& w = vms_[i];
+      DomainParams p;
+      p.accelerator = w.accel;
+      p.disk = w.overlay;
+      p.seed = w.seed;
+      p.console_log = w.console_log;
+      p.kernel = base.kernel;
+      p.initrd = base.initrd;
+      p.cmdline = base.cmdline;
+      p.shares = w.shares;
+      xmls[i] = domain_xml(*w.node, plan_.network, p);
+      TRY_STATUS(util::write_file_atomic(w.xml_file, xmls[i]));
+      batch.push_back({0, ResourceKind::domain, w.hv->uri(), w.node->name, w.node->id, {}});
+    }
+    auto ids = TRY(ledger_.intend(std::move(batch)));
+    std::vector<char> ok(vms_.size(), 0);
+    Status s = for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
+      TRY_STATUS(check_interrupt());
+      VmWork& w = vms_[i];
+      TRY_STATUS(w.hv->define_domain(w.node->name, xmls[i]));
+      w.started = Clock::now();
+      TRY_STATUS(w.hv->start_domain(w.node->name));
+      ok[i] = 1;
+      event("vm_started", w.node->id, {{"name", w.node->name}, {"uri", w.hv->uri()}});
+      return {};
+    });
+    std::vector<size_t> created;
+    for (size_t i = 0; i < vms_.size(); ++i)
+      if (ok[i]) created.push_back(ids[i]);
+    TRY_STATUS(ledger_.set_state(created, ResourceState::created));
+    return s;
+  }
+
+  Status wait_ssh() {
+    std::vector<ReadyTarget> targets;
+    for (const auto& w : vms_) {
+      ReadyTarget t;
+      t.name = w.node->name;
+      t.ssh.host = w.node->ip;
+      t.ssh.user = w.node->ssh_user;
+      t.ssh.private_key = opt_.private_key;
+      t.ssh.known_hosts = run_ / "known_hosts";
+      t.ssh.netns = opt_.netns;
+      t.console_log = w.console_log;
+      t.started = w.started;
+      targets.push_back(std::move(t));
+    }
+    // The error of wait_ready names every VM that missed its deadline with its console tail.
+    auto results = TRY(opt_.wait_ready(targets));
+    TRY_STATUS(check_interrupt());
+    for (size_t i = 0; i < vms_.size() && i < results.size(); ++i) {
+      VmWork& w = vms_[i];
+      w.boot_seconds = results[i].seconds;
+      spdlog::info("{} ({}) is up: SSH login after {:.1f} s", w.node->name, w.node->ip, w.boot_seconds);
+      event("vm_ready", w.node->id, {{"boot_seconds", w.boot_seconds}, {"attempts", results[i].attempts}});
+    }
+    return {};
+  }
+
+  Expected<Deployment> finish() {
+    Deployment d;
+    d.run_dir = run_;
+    d.private_key = opt_.private_key;
+    d.known_hosts = run_ / "known_hosts";
+    d.netns = opt_.netns;
+    for (const auto& w : vms_) {
+      DeployedNode n;
+      n.id = w.node->id;
+      n.name = w.node->name;
+      n.tier = config::tier_name(w.node->tier);
+      n.ip = w.node->ip;
+      n.ssh_user = w.node->ssh_user;
+      n.boot_seconds = w.boot_seconds;
+      d.nodes.push_back(std::move(n));
+    }
+    TRY_STATUS(util::write_file_atomic(run_ / "deployment.json", to_json(d).dump(2) + "\n"));
+    TRY_STATUS(ledger_.set_status("deployed"));
+    return d;
+  }
+
+  const plan::Plan& plan_;
+  fs::path run_;
+  const ApplyOptions& opt_;
+  report::EventLog* events_;
+  Ledger& ledger_;
+  fs::path infra_dir_, disk_dir_;
+  std::vector<HypervisorPtr> hosts_;
+  std::vector<Accelerator> accels_;
+  std::vector<VmWork> vms_;
+};
+
+}  // namespace
+
+void install_interrupt_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+void request_interrupt() { g_interrupted.store(true); }
+void clear_interrupt() { g_interrupted.store(false); }
+bool interrupt_requested() { return g_interrupted.load(); }
+
+Expected<Deployment> apply(const plan::Plan& plan, const fs::path& run_dir_in,
+                           const ApplyOptions& options, report::EventLog* events) {
+  auto t0 = Clock::now();
+  fs::path run_dir = fs::absolute(run_dir_in);
+  if (events) events->emit("infrastructure", "start", "", -1, "", {{"vms", plan.nodes.size()}});
+  auto ledger = TRY(Ledger::create(run_dir / "state.json",
+                                   LedgerInfo{run_dir.string(), plan.user, plan.config_name, "applying"}));
+  Deployer deployer(plan, run_dir, options, events, *ledger);
+  auto result = deployer.run();
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (result.ok()) {
+    if (events) events->emit("infrastructure", "end", "", -1, "", {{"seconds", secs}});
+    return result;
+  }
+  Error err = std::move(result).error();
+  bool interrupted = g_interrupted.load();
+  spdlog::error("{}", err.message);
+  spdlog::warn("{}: removing everything this run created", interrupted ? "interrupted" : "deployment failed");
+  DestroyOptions d;
+  d.hypervisors = options.hypervisors;
+  d.workers = options.workers;
+  d.events = events;
+  d.final_status = "rolled_back";
+  auto rb = destroy(*ledger, d);
+  if (!rb.ok()) {
+    err.message += "\nrollback failed: " + rb.error().message + " (run `continuum destroy " +
+                   run_dir.string() + "` to retry)";
+  } else if (!rb->errors.empty()) {
+    err.message += "\nrollback left " + std::to_string(rb->errors.size()) +
+                   " resource(s); run `continuum destroy " + run_dir.string() + "` to retry:";
+    for (const auto& e : rb->errors) err.message += "\n  " + e;
+  }
+  if (events)
+    events->emit("infrastructure", "end", "", -1, "",
+                 {{"seconds", secs}, {"failed", true}, {"interrupted", interrupted}});
+  if (interrupted) err.exit_code = kInterruptedExit;
+  return err;
+}
+
+}  // namespace continuum::infra

@@ -1,0 +1,28 @@
+// ApplyOptions from a configuration: the [infrastructure] keys plus the real image and SSH
+// readiness implementations. Kept apart from apply.cc so apply itself depends only on interfaces.
+#include "continuum/infra/apply.h"
+#include "continuum/util/files.h"
+
+namespace continuum::infra {
+
+ApplyOptions apply_options(const config::Config& cfg, const std::filesystem::path& output_dir) {
+  const auto& in = cfg.infrastructure;
+  ApplyOptions o;
+  o.output_dir = output_dir;
+  o.accelerator = in.accelerator;
+  o.boot_timeout = std::chrono::seconds(in.boot_timeout);
+  o.virtiofs = in.virtiofs;
+  o.virtiofs_host_dir = in.virtiofs_host_dir;
+  o.virtiofs_guest_dir = in.virtiofs_guest_dir;
+  o.private_key = util::expand_user(in.ssh_key.empty() ? "~/.ssh/id_rsa_continuum" : in.ssh_key);
+  o.base_image = [in]() { return ensure_base_image(in); };
+  auto timeout = o.boot_timeout;
+  o.wait_ready = [timeout](const std::vector<ReadyTarget>& targets) {
+    ReadyOptions r;
+    r.timeout = timeout;
+    return wait_ready(targets, r);
+  };
+  return o;
+}
+
+}  // namespace continuum::infra

@@ -1,0 +1,165 @@
+#include "continuum/infra/destroy.h"
+
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "continuum/util/files.h"
+
+namespace continuum::infra {
+namespace fs = std::filesystem;
+
+namespace {
+
+/// A path the ledger asks us to delete must look like something we created: absolute, and not a
+/// top-level directory (a hand-edited or corrupted ledger must not remove /var).
+Status check_removable(const std::string& path) {
+  fs::path p(path);
+  if (!p.is_absolute() || std::distance(p.begin(), p.end()) < 3)
+    return make_error("refusing to remove \"" + path + "\": not an absolute path at least two levels deep");
+  return {};
+}
+
+Status remove_one(const Resource& r, const HypervisorFactory& factory) {
+  switch (r.kind) {
+    case ResourceKind::domain:
+    case ResourceKind::network: {
+      auto h = TRY(factory(r.uri));
+      if (r.kind == ResourceKind::domain) {
+        TRY_STATUS(h->destroy_domain(r.name));
+        return h->undefine_domain(r.name);
+      }
+      TRY_STATUS(h->destroy_network(r.name));
+      return h->undefine_network(r.name);
+    }
+    case ResourceKind::overlay:
+    case ResourceKind::seed:
+    case ResourceKind::share_dir:
+    case ResourceKind::file: {
+      TRY_STATUS(check_removable(r.name));
+      if (!r.uri.empty()) {
+        auto h = TRY(factory(r.uri));
+        return h->remove_path(r.name);
+      }
+      std::error_code ec;
+      fs::remove_all(r.name, ec);
+      if (ec) return make_error(r.name + ": cannot remove: " + ec.message());
+      return {};
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Expected<DestroyResult> destroy(Ledger& ledger, const DestroyOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  DestroyResult result;
+  auto resources = ledger.resources();
+  for (const auto& r : resources)
+    if (r.state == ResourceState::removed) ++result.already_removed;
+  if (result.already_removed == resources.size()) {
+    if (ledger.info().status != options.final_status && !resources.empty())
+      TRY_STATUS(ledger.set_status(options.final_status));
+    return result;
+  }
+  if (options.events) options.events->emit("destroy", "start");
+  TRY_STATUS(ledger.set_status(options.final_status == "rolled_back" ? "rolling_back" : "destroying"));
+
+  // Backwards, in runs of one kind: all domains at once, then all overlays, ...
+  size_t end = resources.size();
+  while (end > 0) {
+    size_t begin = end - 1;
+    while (begin > 0 && resources[begin - 1].kind == resources[end - 1].kind) --begin;
+    std::vector<const Resource*> todo;
+    for (size_t i = end; i-- > begin;)
+      if (resources[i].state != ResourceState::removed) todo.push_back(&resources[i]);
+    std::vector<std::optional<std::string>> errors(todo.size());
+    (void)for_each_parallel(todo.size(), options.workers, [&](size_t i) -> Status {
+      Status s = remove_one(*todo[i], options.hypervisors);
+      if (!s.ok()) errors[i] = s.error().message;
+      return {};
+    });
+    std::vector<size_t> done;
+    for (size_t i = 0; i < todo.size(); ++i) {
+      if (errors[i]) {
+        result.errors.push_back(std::string(kind_name(todo[i]->kind)) + " " + todo[i]->name + ": " + *errors[i]);
+      } else {
+        done.push_back(todo[i]->id);
+        spdlog::debug("removed {} {}", kind_name(todo[i]->kind), todo[i]->name);
+      }
+    }
+    if (!done.empty()) TRY_STATUS(ledger.set_state(done, ResourceState::removed));
+    result.removed += done.size();
+    end = begin;
+  }
+  TRY_STATUS(ledger.set_status(result.errors.empty() ? options.final_status : "destroy_failed"));
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (options.events)
+    options.events->emit("destroy", "end", "", -1, "",
+                         {{"removed", result.removed}, {"errors", result.errors.size()}});
+  return result;
+}
+
+Expected<DestroyResult> destroy_run(const fs::path& run_dir, const DestroyOptions& options) {
+  fs::path file = run_dir / "state.json";
+  std::error_code ec;
+  if (!fs::exists(file, ec))
+    return make_error(run_dir.string() + ": no state.json here; not a continuum run directory "
+                      "(or the run created nothing)", 2);
+  auto ledger = TRY(Ledger::load(file));
+  return destroy(*ledger, options);
+}
+
+Expected<size_t> remove_leftovers(const plan::Plan& plan, const fs::path& output_dir,
+                                  const fs::path& this_run, const DestroyOptions& options) {
+  size_t removed = 0;
+  std::error_code ec;
+  if (fs::is_directory(output_dir, ec)) {
+    std::vector<fs::path> dirs;
+    for (const auto& e : fs::directory_iterator(output_dir, ec))
+      if (e.is_directory() && fs::exists(e.path() / "state.json")) dirs.push_back(e.path());
+    std::sort(dirs.begin(), dirs.end());
+    for (const auto& dir : dirs) {
+      if (fs::equivalent(dir, this_run, ec)) continue;
+      auto ledger = Ledger::load(dir / "state.json");
+      if (!ledger.ok()) {
+        spdlog::warn("ignoring {}: {}", dir.string(), ledger.error().message);
+        continue;
+      }
+      auto info = (*ledger)->info();
+      if (info.user != plan.user || info.config_name != plan.config_name) continue;
+      if (info.status == "destroyed" || info.status == "rolled_back") continue;
+      spdlog::info("removing leftovers of an earlier run: {}", dir.string());
+      auto r = TRY(destroy(**ledger, options));
+      removed += r.removed;
+      for (const auto& e : r.errors) spdlog::warn("leftover of {}: {}", dir.string(), e);
+    }
+  }
+  // Domains and the network this plan is about to create, if something else left them behind
+  // (the original destroys every `*_<user>` domain on every host before a run).
+  for (const auto& node : plan.nodes) {
+    const std::string& uri = plan.hosts.at(node.host).libvirt_uri;
+    auto h = TRY(options.hypervisors(uri));
+    auto state = TRY(h->domain_state(node.name));
+    if (state == DomainState::absent) continue;
+    spdlog::warn("domain {} already exists on {} (left over from an earlier run); removing it",
+                 node.name, uri);
+    TRY_STATUS(h->destroy_domain(node.name));
+    TRY_STATUS(h->undefine_domain(node.name));
+    ++removed;
+  }
+  if (plan.network.mode == "managed" && !plan.network.name.empty() && !plan.hosts.empty()) {
+    auto h = TRY(options.hypervisors(plan.hosts.front().libvirt_uri));
+    if (TRY(h->network_exists(plan.network.name))) {
+      spdlog::warn("network {} already exists (left over from an earlier run); removing it",
+                   plan.network.name);
+      TRY_STATUS(h->destroy_network(plan.network.name));
+      TRY_STATUS(h->undefine_network(plan.network.name));
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace continuum::infra
