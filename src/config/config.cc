@@ -665,8 +665,11 @@ void Loader::run(const detail::IniFile& ini) {
   classify_sections(ini);
   Sec inf(ctx_, infra_, "infrastructure");
   inf.set_universe(&universe("infrastructure"));
-  if (!infra_)
+  if (!infra_) {
+    // Nothing else can be checked meaningfully without the nodes and the provider.
     ctx_.error(0, "[infrastructure] section missing; every configuration needs one (provider, nodes per tier)");
+    return;
+  }
   infrastructure(inf);
 
   Sec bs(ctx_, bench_, "benchmark");
@@ -677,10 +680,10 @@ void Loader::run(const detail::IniFile& ini) {
       for (const auto& e : bench_->entries)
         (*ctx_.where)["benchmark." + e.key] = Location{ctx_.file, e.line};
     }
+  } else if (!bench_) {
+    ctx_.error(0, "[benchmark] section missing; required unless infra_only = True "
+                  "(resource_manager, application)");
   } else {
-    if (!bench_ && infra_)
-      ctx_.error(0, "[benchmark] section missing; required unless infra_only = True "
-                    "(resource_manager, application)");
     cfg_.benchmark = Benchmark{};
     benchmark(bs);
     bs.finish();
