@@ -16,6 +16,7 @@ struct Options {
   std::string format = "text";       ///< plan --format text|json
   std::string image_action;          ///< image build|list
   std::string image_variant = "default";
+  std::string image_base_path;       ///< image --base-path: cache in <dir>/.continuum/images ("" = $HOME)
   bool force = false;
 };
 

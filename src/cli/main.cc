@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
           ->check(CLI::IsMember({"build", "list"}));
       s->add_option("--variant", o.image_variant, "Image recipe variant")->capture_default_str();
       s->add_flag("--force", o.force, "Rebuild even when a cached image matches the recipe");
+      s->add_option("--base-path", o.image_base_path,
+                    "Cache images in DIR/.continuum/images, as a config's base_path does (default $HOME)");
     }
     subs.emplace_back(s, &c);
   }
