@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -356,9 +357,15 @@ Expected<BaseImage> ensure_offline_image(const ImageOptions& o) {
   if (cache.empty()) cache = image_cache_dir(config::Infrastructure{});
   fs::path app_dir = o.app_dir;
   if (app_dir.empty()) {
-    std::error_code ec;
-    fs::path self = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec) app_dir = self.parent_path() / "app";
+    // CONTINUUM_GUEST_APP_DIR overrides where built guest programs are looked for; set but empty,
+    // none are baked in (the e2e test uses that, so an app rebuild does not force an image rebuild).
+    if (const char* env = std::getenv("CONTINUUM_GUEST_APP_DIR")) {
+      app_dir = env;
+    } else {
+      std::error_code ec;
+      fs::path self = fs::read_symlink("/proc/self/exe", ec);
+      if (!ec) app_dir = self.parent_path() / "app";
+    }
   }
   ImageRecipe recipe = TRY(offline_recipe(o.variant, app_dir));
   std::string id = "offline-" + recipe.variant + "-" + recipe.hash.substr(0, 12);
