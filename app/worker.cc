@@ -123,7 +123,9 @@ int main(int argc, char** argv) {
       std::lock_guard lock(s.mu);
       s.queue.push_back(Item{now, std::move(payload)});
     }
-    s.cv.notify_one();
+    // notify_all: the main thread waits on the same condition variable, and a notify_one that
+    // woke it instead of an idle worker thread would leave the frame (or end marker) unhandled.
+    s.cv.notify_all();
   });
   int rc = 0;
   if (!local.ok()) {
