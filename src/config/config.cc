@@ -13,7 +13,7 @@
 #include "continuum/config/config.h"
 #include "continuum/util/files.h"
 #include "continuum/util/strings.h"
-#include "ini.h"
+#include "ini_file.h"
 #include "schema.h"
 
 namespace continuum::config {
@@ -758,8 +758,12 @@ Expected<Config> load(const std::filesystem::path& file) {
   if (fs::file_size(file, ec) > 16 * 1024 * 1024) return fail("larger than 16 MiB; not a configuration file");
   auto text = util::read_file(file);
   if (!text) return make_error(text.error().message + " (cannot read the configuration)", 2);
-  const std::string& t = *text;
-  if (auto nul = t.find('\0'); nul != std::string::npos)
+  return load_text(*text, file);
+}
+
+Expected<Config> load_text(std::string_view t, const std::filesystem::path& file) {
+  const std::string name = file.string();
+  if (auto nul = t.find('\0'); nul != std::string_view::npos)
     return make_error(name + ":" + std::to_string(line_of(t, nul)) +
                           ": binary file (NUL byte); a configuration is UTF-8 text",
                       2);
@@ -768,7 +772,8 @@ Expected<Config> load(const std::filesystem::path& file) {
     return make_error(name + ":" + std::to_string(line_of(t, bad)) +
                           ": not valid UTF-8 text; save the configuration as UTF-8",
                       2);
-  if (util::trim(t).empty()) return fail("file is empty; a configuration needs at least [infrastructure]");
+  if (util::trim(t).empty())
+    return make_error(name + ": file is empty; a configuration needs at least [infrastructure]", 2);
 
   Config cfg;
   cfg.file = file;

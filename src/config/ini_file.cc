@@ -9,7 +9,7 @@
 // `name=` when they are too long. inih decides whether such a line is a key/value pair (it calls
 // the handler) or malformed (it does not); the name and the value are then re-read from the full
 // raw line, so nothing is ever truncated.
-#include "ini.h"
+#include "ini_file.h"
 
 #include <ini.h>
 
@@ -152,6 +152,8 @@ void State::classify(std::string_view raw) {
     buffer = std::string(text) + "\n";
   } else if (sep != std::string_view::npos && sep < kInihSafe) {
     buffer = std::string(text.substr(0, sep + 1)) + "\n";
+  } else if (sep != std::string_view::npos && comment_start(text.substr(0, sep)) == std::string_view::npos) {
+    buffer = "k=\n";  // a pair whose name alone is too long for inih: the name is re-read below
   } else {
     buffer = std::string(text.substr(0, kInihSafe)) + "\n";
     // Remove separators so that inih cannot see a pair in the shortened text.
@@ -168,6 +170,11 @@ void State::on_pair() {
   std::string name(util::trim(text.substr(0, sep)));
   std::string_view rest = util::trim(text.substr(sep + 1));
 
+  if (name.empty()) {
+    problem(current, "`" + std::string(text.substr(0, 60)) + "`: a value without a key name; write `key = value`");
+    handled = true;
+    return;
+  }
   IniEntry e;
   e.key_as_written = name;
   e.key = util::to_lower(name);

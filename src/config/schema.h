@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "continuum/config/config.h"
-#include "ini.h"
+#include "ini_file.h"
 
 namespace continuum::config::detail {
 

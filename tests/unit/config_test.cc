@@ -673,4 +673,20 @@ nodes = cloud0
   EXPECT_TRUE(has_warning(c, ":11: [workload w]: ignored"));
 }
 
+TEST_F(ConfigTest, LoadTextNamesTheGivenFile) {
+  auto c = continuum::config::load_text(kCloud, "inline.cfg");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->where["benchmark.frequency"].file, "inline.cfg");
+  auto e = continuum::config::load_text("[infrastructure]\n= qemu\nprovider = qemu\n", "x.cfg");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message.find("x.cfg:2: `= qemu`: a value without a key name"), std::string::npos)
+      << e.error().message;
+}
+
+TEST_F(ConfigTest, PercentSignsAreLiteral) {
+  // configparser's interpolation made the original crash on a lone %.
+  Config c = ok(kCloud + "[workload w]\ncommand = df -h | grep 100%\nnodes = cloud0\n");
+  EXPECT_EQ(c.workloads.at(0).command, "df -h | grep 100%");
+}
+
 }  // namespace

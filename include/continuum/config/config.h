@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "continuum/util/expected.h"
@@ -83,7 +84,7 @@ struct Infrastructure {
   bool virtiofs = false;                        ///< per-VM shared folder
   std::string virtiofs_host_dir = "/var/lib/libvirt/scaphandre";  ///< + /<vm>
   std::string virtiofs_guest_dir = "/var/scaphandre";
-  std::string ssh_key;                          ///< default ~/.ssh/id_rsa_continuum
+  std::string ssh_key;                          ///< "~" expanded; load() fills $HOME/.ssh/id_rsa_continuum
   int boot_timeout = 600;                       ///< s, per VM to SSH login
 };
 
@@ -153,9 +154,13 @@ struct Config {
   std::optional<ExecutionModel> execution_model;
   std::vector<SshWorkload> workloads;
   Energy energy;
-  /// "section.key" -> where it was set; keys not in the file are absent.
+  /// "section.key" -> where it was set; keys not in the file are absent. The key is lower case
+  /// (keys are case-insensitive: "infrastructure.prefixip"), the section as in its header
+  /// ("workload q1.command", "link cloud0 endpoint0.loss"); a [link]/[workload] header text alone
+  /// ("workload q1") maps to the header line.
   std::map<std::string, Location> where;
-  /// Non-fatal remarks (keys ignored for this provider/resource manager, ...).
+  /// Non-fatal remarks (keys ignored for this provider/resource manager, ...), each
+  /// "FILE:LINE: text" like the errors.
   std::vector<std::string> warnings;
 
   /// mode as upstream: edge if edge nodes, else cloud if cloud nodes, else endpoint.
@@ -165,5 +170,9 @@ struct Config {
 /// Parses and validates. On failure the Error's message lists every problem, one per line, and
 /// exit_code is 2.
 Expected<Config> load(const std::filesystem::path& file);
+
+/// As load(), from text already in memory; `name` is used in messages and Config::file (tests,
+/// fuzzing). The text must be UTF-8 without NUL bytes, as load() checks for files.
+Expected<Config> load_text(std::string_view text, const std::filesystem::path& name);
 
 }  // namespace continuum::config
