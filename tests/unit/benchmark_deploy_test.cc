@@ -1,0 +1,170 @@
+// image_classification deployment: who is a worker, endpoint -> worker blocks, the programs'
+// environment, and the exact commands/YAML for resource managers none, kubernetes/kubeedge and
+// mist (the latter need internet in the guests, so their commands are checked here, as text).
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "continuum/benchmark/image_classification.h"
+#include "continuum/util/process.h"
+
+using namespace continuum;
+using namespace continuum::benchmark;
+
+namespace {
+
+infra::DeployedNode node(std::string id, std::string tier, std::string ip) {
+  infra::DeployedNode n;
+  n.id = std::move(id);
+  n.tier = std::move(tier);
+  n.ip = std::move(ip);
+  return n;
+}
+
+config::Config cfg(std::string rm, int clouds, int edges, int endpoints) {
+  config::Config c;
+  c.infrastructure.cloud = {clouds, 4, 4, 1.0, 0, 0};
+  c.infrastructure.edge = {edges, 2, 2, 1.0, 0, 0};
+  c.infrastructure.endpoint = {endpoints, 1, 1, 0.5, 0, 0};
+  config::Benchmark b;
+  b.resource_manager = std::move(rm);
+  b.application = "image_classification";
+  b.frequency = 5;
+  b.duration = 60;
+  c.benchmark = b;
+  return c;
+}
+
+}  // namespace
+
+TEST(Assign, CloudWorkersWithoutControllerAndContiguousBlocks) {
+  infra::Deployment d;
+  d.nodes = {node("cloud_controller", "cloud", "192.168.100.2"), node("cloud0", "cloud", "192.168.100.3"),
+             node("cloud1", "cloud", "192.168.100.4"), node("endpoint0", "endpoint", "192.168.100.5"),
+             node("endpoint1", "endpoint", "192.168.100.6"), node("endpoint2", "endpoint", "192.168.100.7"),
+             node("endpoint3", "endpoint", "192.168.100.8")};
+  auto a = assign(cfg("kubernetes", 3, 0, 4), d);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->mode, "cloud");
+  ASSERT_EQ(a->workers.size(), 2u);
+  EXPECT_EQ(a->workers[0]->id, "cloud0");
+  EXPECT_EQ(a->endpoint_worker, (std::vector<int>{0, 0, 1, 1}));
+  EXPECT_EQ(a->connected(1), 2);
+  auto s = app_settings(cfg("kubernetes", 3, 0, 4), d, *a);
+  EXPECT_DOUBLE_EQ(s.worker_cpu, 3.5);  // tier cores - 0.5, as the original's default
+  EXPECT_EQ(s.worker_threads, 3);
+  EXPECT_EQ(s.timeout_s, 60 * 3 + 600);
+  auto we = worker_env(*a, 1, s);
+  EXPECT_EQ(we["MQTT_LOCAL_IP"], "192.168.100.4");
+  EXPECT_EQ(we["ENDPOINT_CONNECTED"], "2");
+  EXPECT_EQ(we["CPU_THREADS"], "3");
+  auto ee = endpoint_env(*a, 3, s);
+  EXPECT_EQ(ee["MQTT_LOCAL_IP"], "192.168.100.8");
+  EXPECT_EQ(ee["MQTT_REMOTE_IP"], "192.168.100.4");
+  EXPECT_EQ(ee["FREQUENCY"], "5");
+  EXPECT_EQ(ee["DURATION"], "60");
+}
+
+TEST(Assign, UnevenEndpointsStillAllServed) {
+  infra::Deployment d;
+  d.nodes = {node("edge0", "edge", "10.0.0.2"), node("edge1", "edge", "10.0.0.3"),
+             node("endpoint0", "endpoint", "10.0.0.4"), node("endpoint1", "endpoint", "10.0.0.5"),
+             node("endpoint2", "endpoint", "10.0.0.6")};
+  auto a = assign(cfg("mist", 0, 2, 3), d);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->mode, "edge");
+  EXPECT_EQ(a->endpoint_worker, (std::vector<int>{0, 0, 1}));
+}
+
+TEST(Assign, ResourceManagerNone) {
+  infra::Deployment only_endpoints;
+  only_endpoints.nodes = {node("endpoint0", "endpoint", "10.0.0.2")};
+  auto a = assign(cfg("none", 0, 0, 1), only_endpoints);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->mode, "endpoint");  // the original's endpoint-only (combined) mode
+  EXPECT_TRUE(a->workers.empty());
+  EXPECT_EQ(a->endpoint_worker, (std::vector<int>{-1}));
+  auto s = app_settings(cfg("none", 0, 0, 1), only_endpoints, *a);
+  auto env = endpoint_env(*a, 0, s);
+  EXPECT_EQ(env["COMBINED"], "True");
+  EXPECT_EQ(env.count("MQTT_REMOTE_IP"), 0u);
+
+  infra::Deployment lone_controller;
+  lone_controller.nodes = {node("cloud_controller", "cloud", "10.0.0.2"), node("endpoint0", "endpoint", "10.0.0.3")};
+  auto b = assign(cfg("none", 1, 0, 1), lone_controller);
+  ASSERT_TRUE(b.ok());
+  ASSERT_EQ(b->workers.size(), 1u);  // nothing else to offload to: the controller works
+  EXPECT_EQ(b->workers[0]->id, "cloud_controller");
+
+  infra::Deployment none;
+  none.nodes = {node("cloud0", "cloud", "10.0.0.2")};
+  EXPECT_FALSE(assign(cfg("none", 1, 0, 0), none).ok());
+}
+
+TEST(DirectLaunch, QuotedCommandThatRecordsPidAndExitStatus) {
+  auto cmd = direct_launch_command("continuum-bench/repeat-0/worker", "/opt/my bin/continuum-worker", {},
+                                   {{"MQTT_LOCAL_IP", "10.0.0.2"}, {"X", "it's"}});
+  EXPECT_EQ(cmd,
+            "mkdir -p continuum-bench/repeat-0/worker && cd continuum-bench/repeat-0/worker && "
+            "rm -f out rc rc.tmp pid && { setsid nohup env MQTT_LOCAL_IP=10.0.0.2 'X=it'\\''s' /bin/sh -c "
+            "''\\''/opt/my bin/continuum-worker'\\'' >out 2>&1; echo $? >rc.tmp; mv rc.tmp rc' "
+            "</dev/null >/dev/null 2>&1 & echo $! >pid; cat pid; }");
+  // And it does what it says, with a real shell.
+  auto dir = std::filesystem::temp_directory_path() / ("continuum-dl-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  util::ProcessSpec spec;
+  spec.cwd = dir;
+  spec.argv = {"/bin/sh", "-c", direct_launch_command("job", "sh", {"-c", "echo \"$X\"; exit 5"}, {{"X", "it's"}})};
+  auto r = util::run_process(spec);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_GT(std::stoi(r->out), 1);  // the pid
+  std::string status;
+  for (int i = 0; i < 100; ++i) {
+    spec.argv = {"/bin/sh", "-c", direct_status_command("job")};
+    status = util::run_process(spec)->out;
+    if (status != "running\n") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(status, "5\n");
+  spec.argv = {"cat", "job/out"};
+  EXPECT_EQ(util::run_process(spec)->out, "it's\n");
+  spec.argv = {"/bin/sh", "-c", direct_status_command("nowhere")};
+  EXPECT_EQ(util::run_process(spec)->out, "gone\n");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Containers, KubernetesJobAsTheOriginal) {
+  AppSettings s;
+  s.worker_cpu = 3.5;
+  s.worker_memory_gb = 3.5;
+  s.worker_threads = 3;
+  auto y = kubernetes_job_yaml("image-classification", 1, "192.168.1.10:5000/image_classification_subscriber", s, 2);
+  EXPECT_NE(y.find("kind: Job\n"), std::string::npos);
+  EXPECT_NE(y.find("  name: image-classification-1\n"), std::string::npos);
+  EXPECT_NE(y.find("image: 192.168.1.10:5000/image_classification_subscriber\n"), std::string::npos);
+  EXPECT_NE(y.find("- containerPort: 1883\n"), std::string::npos);
+  EXPECT_NE(y.find("memory: \"3500Mi\"\n"), std::string::npos);
+  EXPECT_NE(y.find("cpu: 3.5\n"), std::string::npos);
+  EXPECT_NE(y.find("fieldPath: status.hostIP\n"), std::string::npos);
+  EXPECT_NE(y.find("- name: ENDPOINT_CONNECTED\n          value: \"2\"\n"), std::string::npos);
+  EXPECT_NE(y.find("- name: CPU_THREADS\n          value: \"3\"\n"), std::string::npos);
+  EXPECT_NE(y.find("restartPolicy: Never\n"), std::string::npos);
+}
+
+TEST(Containers, DockerCommandsQuoteAndKeepFractionalLimits) {
+  AppSettings s;
+  s.endpoint_cpu = 0.5;  // the original turned this into --cpus=0 (no limit)
+  s.endpoint_memory_gb = 1;
+  auto c = docker_endpoint_command("cloud0_endpoint1", "redplanet00/kubeedge-applications:image_classification_publisher",
+                                   {{"FREQUENCY", "5"}, {"MQTT_LOCAL_IP", "192.168.100.4"}, {"ODD", "a b"}}, s);
+  EXPECT_EQ(c,
+            "docker container run --detach --cpus=0.5 --memory=1024m --network=host -e FREQUENCY=5 "
+            "-e MQTT_LOCAL_IP=192.168.100.4 -e 'ODD=a b' --name cloud0_endpoint1 "
+            "redplanet00/kubeedge-applications:image_classification_publisher");
+  s.worker_cpu = 1.5;
+  s.worker_memory_gb = 1.5;
+  auto w = docker_worker_command("edge0_worker", "img", {{"ENDPOINT_CONNECTED", "1"}}, s);
+  EXPECT_EQ(w, "docker container run --detach --cpus=1.5 --memory=1536m --network=host -e ENDPOINT_CONNECTED=1 "
+               "--name edge0_worker img");
+}
