@@ -8,12 +8,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 
+#include "continuum/infra/readiness.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
 #include "continuum/util/ssh.h"
@@ -247,6 +250,52 @@ TEST_F(SshdInNetns, NamespaceIsRequiredToReachTheServer) {
   auto r2 = continuum::util::ssh_connect(t, 5s);
   ASSERT_FALSE(r2.ok());
   EXPECT_NE(r2.error().message.find("continuum-no-such-namespace"), std::string::npos);
+}
+
+TEST_F(SshdInNetns, ReadinessWaitsForAllAndNamesTheSilentVm) {
+  ASSERT_TRUE(connect_when_up(target()));
+  continuum::infra::ReadyTarget up{"vm-up", target(), "", {}};
+  auto silent_ssh = target();
+  silent_ssh.port = 2222;  // nothing listens there in the namespace
+  fs::path console = dir_ / "silent.console.log";
+  std::ofstream(console) << "\x1b[0;32m  OK  \x1b[0m] early line\r\n" << "filler\n"
+                         << "initrd: cannot mount /dev/vda\r\n";
+  continuum::infra::ReadyTarget silent{"vm-silent", silent_ssh, console, {}};
+  continuum::infra::ReadyOptions o;
+  o.timeout = std::chrono::seconds(40);  // generous: a login takes seconds on a loaded host
+  o.poll_interval = 200ms;
+  o.connect_timeout = 10s;
+  o.console_tail_lines = 2;
+  std::vector<std::string> ready_names;
+  std::mutex mu;
+  o.on_ready = [&](const std::string& n, double) {
+    std::lock_guard<std::mutex> l(mu);
+    ready_names.push_back(n);
+  };
+
+  auto ok = continuum::infra::wait_ready({up}, o);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_TRUE((*ok)[0].ready);
+  EXPECT_LT((*ok)[0].seconds, 40.0);
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto bad = continuum::infra::wait_ready({up, silent}, o);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_FALSE(bad.ok());
+  const std::string& m = bad.error().message;
+  EXPECT_NE(m.find("1 of 2 VMs"), std::string::npos) << m;
+  EXPECT_NE(m.find("vm-silent"), std::string::npos) << m;
+  EXPECT_EQ(m.find("vm-up ("), std::string::npos) << m;  // the ready one is not blamed
+  // The console tail: last 2 lines, terminal escapes and CRs removed.
+  EXPECT_NE(m.find("initrd: cannot mount /dev/vda"), std::string::npos) << m;
+  EXPECT_NE(m.find("filler"), std::string::npos) << m;
+  EXPECT_EQ(m.find("early line"), std::string::npos) << m;
+  EXPECT_EQ(m.find('\x1b'), std::string::npos) << m;
+  EXPECT_EQ(m.find('\r'), std::string::npos) << m;
+  // Concurrent: the whole wait is one deadline, not the sum of two.
+  EXPECT_LT(took, 75s);
+  EXPECT_EQ(std::count(ready_names.begin(), ready_names.end(), "vm-up"), 2);
 }
 
 }  // namespace
