@@ -215,12 +215,20 @@ class Deployer {
     }
     auto ids = TRY(ledger_.intend(std::move(batch)));
     std::vector<char> ok(vms_.size(), 0);
+    std::atomic<bool> failed{false};  // once one VM fails, start no more: they would be rolled back
     Status s = for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
       TRY_STATUS(check_interrupt());
+      if (failed.load()) return make_error("not started: another VM failed first");
       VmWork& w = vms_[i];
-      TRY_STATUS(w.hv->define_domain(w.node->name, xmls[i]));
-      w.started = Clock::now();
-      TRY_STATUS(w.hv->start_domain(w.node->name));
+      Status st = w.hv->define_domain(w.node->name, xmls[i]);
+      if (st.ok()) {
+        w.started = Clock::now();
+        st = w.hv->start_domain(w.node->name);
+      }
+      if (!st.ok()) {
+        failed.store(true);
+        return st;
+      }
       ok[i] = 1;
       event("vm_started", w.node->id, {{"name", w.node->name}, {"uri", w.hv->uri()}});
       return {};
