@@ -1,0 +1,448 @@
+#include "continuum/energy/energy.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "continuum/util/files.h"
+
+namespace continuum::energy {
+namespace {
+
+std::string fmt_double(double v, int prec = 6) {
+  if (std::isnan(v)) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
+  return buf;
+}
+
+bool parse_double(const std::string& s, double& out) {
+  if (s.empty()) {
+    out = NAN;
+    return true;
+  }
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (*b == '+') ++b;
+  auto [p, ec] = std::from_chars(b, e, out);
+  return ec == std::errc() && p == e;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- CSV
+
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += "\"\"";
+    else out += c;
+  }
+  out += '"';
+  return out;
+}
+
+bool csv_split(std::string_view line, std::vector<std::string>& fields) {
+  fields.clear();
+  std::string cur;
+  size_t i = 0;
+  bool quoted = false;
+  bool field_started_quoted = false;
+  while (i <= line.size()) {
+    if (i == line.size()) {
+      if (quoted) return false;
+      fields.push_back(std::move(cur));
+      return true;
+    }
+    char c = line[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < line.size() && line[i + 1] == '"') {
+          cur += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        cur += c;
+      }
+    } else if (c == '"' && cur.empty() && !field_started_quoted) {
+      quoted = true;
+      field_started_quoted = true;
+    } else if (c == ',') {
+      fields.push_back(std::move(cur));
+      cur.clear();
+      field_started_quoted = false;
+    } else {
+      cur += c;
+    }
+    ++i;
+  }
+  return true;
+}
+
+std::string samples_csv_header() { return "time,t,vm,target,metric,labels,value"; }
+
+std::string samples_csv_line(const SampleRow& r) {
+  char val[64];
+  std::snprintf(val, sizeof val, "%.17g", r.value);
+  std::string s;
+  s.reserve(96 + r.labels.size());
+  s += r.time;
+  s += ',';
+  s += fmt_double(r.t, 6);
+  s += ',';
+  s += csv_field(r.vm);
+  s += ',';
+  s += csv_field(r.target);
+  s += ',';
+  s += r.metric;
+  s += ',';
+  s += csv_field(r.labels);
+  s += ',';
+  s += val;
+  s += '\n';
+  return s;
+}
+
+Expected<std::vector<SampleRow>> read_samples(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) return make_error(file.string() + ": cannot open");
+  std::vector<SampleRow> rows;
+  std::string line;
+  std::vector<std::string> f;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (n == 1) {
+      if (line != samples_csv_header())
+        return make_error(file.string() + ":1: unexpected header '" + line + "' (expected '" +
+                          samples_csv_header() + "')");
+      continue;
+    }
+    if (line.empty()) continue;
+    SampleRow r;
+    if (!csv_split(line, f) || f.size() != 7 || !parse_double(f[1], r.t) ||
+        !parse_double(f[6], r.value) || std::isnan(r.t)) {
+      // A crash mid-write leaves a cut last line: skip it, as read_events does.
+      if (in.peek() == EOF) break;
+      return make_error(file.string() + ":" + std::to_string(n) + ": malformed sample row");
+    }
+    r.time = f[0];
+    r.vm = f[2];
+    r.target = f[3];
+    r.metric = f[4];
+    r.labels = f[5];
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------- series math
+
+size_t reject_spikes(Series& s, const SpikeRule& rule) {
+  if (s.size() < 3) return 0;
+  std::vector<bool> drop(s.size(), false);
+  size_t n = 0;
+  for (size_t i = 1; i + 1 < s.size(); ++i) {
+    double nb = std::max(s.v[i - 1], s.v[i + 1]);
+    if (s.v[i] > rule.factor * std::max(nb, 0.0) && s.v[i] - nb > rule.min_jump_watts) {
+      drop[i] = true;
+      ++n;
+    }
+  }
+  if (!n) return 0;
+  Series out;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (!drop[i]) {
+      out.t.push_back(s.t[i]);
+      out.v.push_back(s.v[i]);
+    }
+  s = std::move(out);
+  return n;
+}
+
+Series counter_to_joules(const Series& raw, const CounterOptions& opts, CounterStats* stats) {
+  CounterStats st;
+  Series out;
+  if (raw.size() == 0) return out;
+  double prev = raw.v[0], prev_t = raw.t[0], cum = 0;
+  out.t.push_back(prev_t);
+  out.v.push_back(0);
+  for (size_t i = 1; i < raw.size(); ++i) {
+    double cur = raw.v[i];
+    bool has_next = i + 1 < raw.size();
+    double next = has_next ? raw.v[i + 1] : 0;
+    if (cur >= prev) {
+      // Torn read that came out too large: the next sample continues from `prev`.
+      if (has_next && next >= prev && next < cur) {
+        ++st.torn_reads;
+        continue;
+      }
+      cum += (cur - prev) / 1e6;
+    } else {
+      // A dip followed by a sample on the old trajectory is a torn read, not a reset.
+      if (has_next && next >= prev) {
+        ++st.torn_reads;
+        continue;
+      }
+      double dt = std::max(raw.t[i] - prev_t, 1e-9);
+      bool wrapped = false;
+      for (double range : opts.wrap_ranges_uj) {
+        if (prev < range) {
+          double d = range - prev + cur;
+          if (d / 1e6 / dt <= opts.max_plausible_watts) {
+            cum += d / 1e6;
+            ++st.wraps;
+            wrapped = true;
+            break;
+          }
+        }
+      }
+      if (!wrapped) {
+        cum += cur / 1e6;
+        ++st.resets;
+      }
+    }
+    prev = cur;
+    prev_t = raw.t[i];
+    out.t.push_back(raw.t[i]);
+    out.v.push_back(cum);
+  }
+  if (stats) *stats = st;
+  return out;
+}
+
+std::optional<double> interpolate(const Series& s, double t) {
+  if (s.size() == 0 || t < s.t.front() || t > s.t.back()) return std::nullopt;
+  auto it = std::lower_bound(s.t.begin(), s.t.end(), t);
+  size_t i = static_cast<size_t>(it - s.t.begin());
+  if (s.t[i] == t) return s.v[i];
+  double t0 = s.t[i - 1], t1 = s.t[i];
+  double f = (t - t0) / (t1 - t0);
+  return s.v[i - 1] + f * (s.v[i] - s.v[i - 1]);
+}
+
+double integrate(const Series& w, double a, double b, double* covered) {
+  if (covered) *covered = 0;
+  if (w.size() < 2) return 0;
+  a = std::max(a, w.t.front());
+  b = std::min(b, w.t.back());
+  if (b <= a) return 0;
+  if (covered) *covered = b - a;
+  double prev_t = a, prev_v = *interpolate(w, a), sum = 0;
+  auto it = std::upper_bound(w.t.begin(), w.t.end(), a);
+  for (size_t i = static_cast<size_t>(it - w.t.begin()); i < w.size() && w.t[i] < b; ++i) {
+    sum += 0.5 * (prev_v + w.v[i]) * (w.t[i] - prev_t);
+    prev_t = w.t[i];
+    prev_v = w.v[i];
+  }
+  sum += 0.5 * (prev_v + *interpolate(w, b)) * (b - prev_t);
+  return sum;
+}
+
+double difference(const Series& j, double a, double b, double* covered) {
+  if (covered) *covered = 0;
+  if (j.size() < 2) return 0;
+  a = std::max(a, j.t.front());
+  b = std::min(b, j.t.back());
+  if (b <= a) return 0;
+  if (covered) *covered = b - a;
+  return *interpolate(j, b) - *interpolate(j, a);
+}
+
+Series power_from_joules(const Series& j) {
+  Series p;
+  for (size_t i = 1; i < j.size(); ++i) {
+    double dt = j.t[i] - j.t[i - 1];
+    if (dt <= 0) continue;
+    p.t.push_back(0.5 * (j.t[i] + j.t[i - 1]));
+    p.v.push_back((j.v[i] - j.v[i - 1]) / dt);
+  }
+  return p;
+}
+
+Series VmSeries::power() const { return watts.size() >= 2 ? watts : power_from_joules(joules); }
+
+std::vector<VmSeries> build_series(const std::vector<SampleRow>& rows, const SpikeRule& rule,
+                                   const CounterOptions& opts) {
+  std::vector<std::string> order;
+  struct Raw {
+    std::string power_labels, energy_labels;
+    bool have_power = false, have_energy = false;
+    Series power_uw, energy_uj;
+  };
+  std::map<std::string, Raw> by_vm;
+  for (const auto& r : rows) {
+    bool is_power = r.metric == kPowerMetric, is_energy = r.metric == kEnergyMetric;
+    if (!is_power && !is_energy) continue;
+    auto [it, inserted] = by_vm.try_emplace(r.vm);
+    if (inserted) order.push_back(r.vm);
+    Raw& raw = it->second;
+    // Several label sets (value_source) of one metric: follow the first one seen.
+    std::string& labels = is_power ? raw.power_labels : raw.energy_labels;
+    bool& have = is_power ? raw.have_power : raw.have_energy;
+    if (!have) {
+      labels = r.labels;
+      have = true;
+    } else if (labels != r.labels) {
+      continue;
+    }
+    Series& s = is_power ? raw.power_uw : raw.energy_uj;
+    if (!std::isfinite(r.value)) continue;
+    if (s.size() && r.t <= s.t.back()) continue;  // scrapes are in time order per target
+    s.t.push_back(r.t);
+    s.v.push_back(r.value);
+  }
+  std::vector<VmSeries> out;
+  for (const auto& vm : order) {
+    Raw& raw = by_vm[vm];
+    VmSeries v;
+    v.vm = vm;
+    v.watts = raw.power_uw;
+    for (double& x : v.watts.v) x /= 1e6;
+    v.spikes_rejected = reject_spikes(v.watts, rule);
+    v.joules = counter_to_joules(raw.energy_uj, opts, &v.counter);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- attribution
+
+std::vector<EnergyRow> attribute(const std::vector<VmSeries>& vms,
+                                 const std::vector<report::PhaseInterval>& phases) {
+  std::vector<report::PhaseInterval> all = phases;
+  std::map<int, report::PhaseInterval> totals;
+  for (const auto& p : phases) {
+    if (p.repeat < 0) continue;
+    auto [it, inserted] = totals.try_emplace(p.repeat, p);
+    auto& t = it->second;
+    if (inserted) {
+      t.phase = "total";
+      t.node = "";
+    }
+    t.start = std::min(t.start, p.start);
+    t.end = std::max(t.end, p.end);
+  }
+  if (totals.empty()) {
+    report::PhaseInterval t;
+    t.phase = "total";
+    t.start = INFINITY;
+    t.end = -INFINITY;
+    for (const auto& p : phases) {
+      t.start = std::min(t.start, p.start);
+      t.end = std::max(t.end, p.end);
+    }
+    if (phases.empty()) {
+      for (const auto& v : vms) {
+        for (const Series* s : {&v.watts, &v.joules}) {
+          if (s->size()) {
+            t.start = std::min(t.start, s->t.front());
+            t.end = std::max(t.end, s->t.back());
+          }
+        }
+      }
+    }
+    if (t.end > t.start) totals.emplace(-1, t);
+  }
+  for (auto& [r, t] : totals) all.push_back(t);
+
+  std::vector<EnergyRow> rows;
+  for (const auto& p : all) {
+    if (!(p.end > p.start)) continue;
+    for (const auto& v : vms) {
+      EnergyRow row;
+      row.app = p.app;
+      row.phase = p.phase;
+      row.node = p.node;
+      row.vm = v.vm;
+      row.repeat = p.repeat;
+      row.start = p.start;
+      row.end = p.end;
+      double cov_p = 0, cov_c = 0;
+      if (v.watts.size() >= 2) row.joules_power = integrate(v.watts, p.start, p.end, &cov_p);
+      if (v.joules.size() >= 2) row.joules_counter = difference(v.joules, p.start, p.end, &cov_c);
+      if (cov_p <= 0) row.joules_power = NAN;
+      if (cov_c <= 0) row.joules_counter = NAN;
+      double cov = std::max(cov_p, cov_c);
+      if (cov <= 0) continue;
+      // The counter is exact between scrapes; prefer it unless it covers less of the interval.
+      if (!std::isnan(row.joules_counter) && cov_c + 1e-9 >= cov_p) {
+        row.joules = row.joules_counter;
+        row.source = "counter";
+      } else {
+        row.joules = row.joules_power;
+        row.source = "power";
+      }
+      row.coverage = cov / (p.end - p.start);
+      const Series& s = row.source == "counter" ? v.joules : v.watts;
+      row.samples = static_cast<size_t>(
+          std::upper_bound(s.t.begin(), s.t.end(), p.end) -
+          std::lower_bound(s.t.begin(), s.t.end(), p.start));
+      rows.push_back(std::move(row));
+    }
+  }
+  return rows;
+}
+
+namespace {
+constexpr const char* kEnergyHeader =
+    "app,repeat,phase,node,vm,start_s,end_s,seconds,joules,mean_watts,source,joules_power,"
+    "joules_counter,coverage,samples";
+}
+
+std::string energy_csv(const std::vector<EnergyRow>& rows) {
+  std::string s = std::string(kEnergyHeader) + "\n";
+  for (const auto& r : rows) {
+    s += csv_field(r.app) + "," + std::to_string(r.repeat) + "," + csv_field(r.phase) + "," +
+         csv_field(r.node) + "," + csv_field(r.vm) + "," + fmt_double(r.start, 3) + "," +
+         fmt_double(r.end, 3) + "," + fmt_double(r.end - r.start, 3) + "," +
+         fmt_double(r.joules, 3) + "," + fmt_double(r.mean_watts(), 3) + "," + r.source + "," +
+         fmt_double(r.joules_power, 3) + "," + fmt_double(r.joules_counter, 3) + "," +
+         fmt_double(r.coverage, 4) + "," + std::to_string(r.samples) + "\n";
+  }
+  return s;
+}
+
+Expected<std::vector<EnergyRow>> read_energy_csv(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) return make_error(file.string() + ": cannot open");
+  std::vector<EnergyRow> rows;
+  std::string line;
+  std::vector<std::string> f;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (n == 1) {
+      if (line != kEnergyHeader) return make_error(file.string() + ":1: unexpected header");
+      continue;
+    }
+    if (line.empty()) continue;
+    EnergyRow r;
+    double seconds = 0, mean = 0, samples = 0;
+    if (!csv_split(line, f) || f.size() != 15 || !parse_double(f[5], r.start) ||
+        !parse_double(f[6], r.end) || !parse_double(f[7], seconds) ||
+        !parse_double(f[8], r.joules) || !parse_double(f[9], mean) ||
+        !parse_double(f[11], r.joules_power) || !parse_double(f[12], r.joules_counter) ||
+        !parse_double(f[13], r.coverage) || !parse_double(f[14], samples)) {
+      return make_error(file.string() + ":" + std::to_string(n) + ": malformed energy row");
+    }
+    r.app = f[0];
+    r.repeat = std::atoi(f[1].c_str());
+    r.phase = f[2];
+    r.node = f[3];
+    r.vm = f[4];
+    r.source = f[10];
+    r.samples = static_cast<size_t>(samples);
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+}  // namespace continuum::energy

@@ -1,0 +1,163 @@
+#include "continuum/energy/host_feed.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <sstream>
+
+#include <libvirt/libvirt.h>
+#include <spdlog/spdlog.h>
+
+#include "continuum/util/files.h"
+#include "continuum/util/strings.h"
+
+namespace continuum::energy {
+namespace {
+
+namespace fs = std::filesystem;
+
+Expected<double> read_number(const fs::path& f) {
+  auto text = TRY(util::read_file(f));
+  auto t = util::trim(text);
+  char* end = nullptr;
+  std::string s(t);
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != 0) return make_error(f.string() + ": not a number: '" + s + "'");
+  return v;
+}
+
+class LibvirtCpu : public CpuTimeSource {
+ public:
+  explicit LibvirtCpu(virConnectPtr c) : conn_(c) {}
+  ~LibvirtCpu() override { virConnectClose(conn_); }
+  Expected<std::map<std::string, uint64_t>> cpu_time_ns() override {
+    virDomainPtr* doms = nullptr;
+    int n = virConnectListAllDomains(conn_, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
+    if (n < 0) return make_error("libvirt: cannot list domains");
+    std::map<std::string, uint64_t> out;
+    for (int i = 0; i < n; ++i) {
+      virDomainInfo info;
+      const char* name = virDomainGetName(doms[i]);
+      if (name && virDomainGetInfo(doms[i], &info) == 0) out[name] = info.cpuTime;
+      virDomainFree(doms[i]);
+    }
+    free(doms);
+    return out;
+  }
+
+ private:
+  virConnectPtr conn_;
+};
+
+}  // namespace
+
+Expected<std::unique_ptr<CpuTimeSource>> libvirt_cpu_source(const std::string& uri) {
+  virConnectPtr c = virConnectOpenReadOnly(uri.c_str());
+  if (!c) return make_error("libvirt: cannot connect to " + uri);
+  return std::unique_ptr<CpuTimeSource>(new LibvirtCpu(c));
+}
+
+Expected<uint64_t> host_busy_ns(const fs::path& proc_stat) {
+  auto text = TRY(util::read_file(proc_stat));
+  std::istringstream in(text);
+  std::string cpu;
+  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  if (!(in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq) || cpu != "cpu")
+    return make_error(proc_stat.string() + ":1: expected the aggregate 'cpu' line");
+  in >> steal;  // absent on old kernels
+  long hz = sysconf(_SC_CLK_TCK);
+  if (hz <= 0) hz = 100;
+  return (user + nice + system + irq + softirq + steal) * (1000000000ull / static_cast<uint64_t>(hz));
+}
+
+HostFeed::HostFeed(HostFeedOptions opts, std::unique_ptr<CpuTimeSource> cpu)
+    : opts_(std::move(opts)), cpu_(std::move(cpu)) {}
+
+HostFeed::~HostFeed() { stop(); }
+
+Status HostFeed::step() {
+  double host_uj = TRY(read_number(opts_.powercap_path / "energy_uj"));
+  double range = 0;
+  if (auto r = read_number(opts_.powercap_path / "max_energy_range_uj")) range = *r;
+  uint64_t busy = TRY(host_busy_ns(opts_.proc_stat));
+  auto cpu = TRY(cpu_->cpu_time_ns());
+
+  std::lock_guard lock(mu_);
+  if (have_base_) {
+    double d_host = host_uj - last_host_uj_;
+    if (d_host < 0) d_host = range > last_host_uj_ ? range - last_host_uj_ + host_uj : 0;  // wrap
+    double d_busy = busy > last_busy_ ? static_cast<double>(busy - last_busy_) : 0;
+    std::map<std::string, double> share;
+    double sum = 0;
+    for (const auto& vm : opts_.vms) {
+      auto now = cpu.find(vm);
+      auto before = last_cpu_.find(vm);
+      double s = 0;
+      if (now != cpu.end() && before != last_cpu_.end() && now->second >= before->second &&
+          d_busy > 0)
+        s = std::clamp(static_cast<double>(now->second - before->second) / d_busy, 0.0, 1.0);
+      share[vm] = s;
+      sum += s;
+    }
+    // The host's busy time includes the VMs: shares above 1 in total are sampling skew.
+    double norm = sum > 1 ? 1 / sum : 1;
+    for (const auto& vm : opts_.vms) energy_[vm] += share[vm] * norm * d_host;
+  } else {
+    for (const auto& vm : opts_.vms) energy_[vm] = 0;
+    have_base_ = true;
+  }
+  last_host_uj_ = host_uj;
+  last_busy_ = busy;
+  last_cpu_ = cpu;
+  for (const auto& vm : opts_.vms) {
+    auto dir = opts_.share_root / vm / "intel-rapl:0";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%" PRIu64 "\n", static_cast<uint64_t>(energy_[vm]));
+    // Atomic replace (temp + rename): a guest reading over virtiofs never sees a torn value.
+    TRY_STATUS(util::write_file_atomic(dir / "energy_uj", buf));
+    if (!fs::exists(dir / "name")) {
+      TRY_STATUS(util::write_file_atomic(dir / "name", "package-0\n"));
+      TRY_STATUS(util::write_file_atomic(dir / "max_energy_range_uj", "9223372036854775807\n"));
+    }
+  }
+  return {};
+}
+
+Status HostFeed::start() {
+  TRY_STATUS(step());
+  stopping_ = false;
+  thread_ = std::thread([this] {
+    auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(opts_.interval));
+    auto next = std::chrono::steady_clock::now() + period;
+    bool failing = false;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        if (cv_.wait_until(lock, next, [this] { return stopping_; })) return;
+      }
+      auto st = step();
+      if (!st && !failing) spdlog::warn("energy host feed: {}", st.error().message);
+      failing = !st.ok();
+      next += period;
+    }
+  });
+  return {};
+}
+
+void HostFeed::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::map<std::string, double> HostFeed::energy_uj() const {
+  std::lock_guard lock(mu_);
+  return energy_;
+}
+
+}  // namespace continuum::energy

@@ -1,0 +1,257 @@
+#include "continuum/energy/scraper.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <cmath>
+
+#include <curl/curl.h>
+#include <spdlog/spdlog.h>
+
+#include "continuum/energy/energy.h"
+#include "continuum/energy/prometheus.h"
+#include "continuum/report/events.h"
+
+namespace continuum::energy {
+namespace {
+
+std::string url_host(const std::string& h) {
+  // A bare IPv6 address needs brackets in a URL.
+  if (h.find(':') != std::string::npos && h.front() != '[') return "[" + h + "]";
+  return h;
+}
+
+std::string with_slash(const std::string& path) {
+  if (path.empty() || path[0] != '/') return "/" + path;
+  return path;
+}
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+  auto* buf = static_cast<std::string*>(user);
+  buf->append(data, size * n);
+  return size * n;
+}
+
+// curl_global_init is not thread-safe; do it once before any scraper thread exists.
+void curl_init_once() {
+  static bool done = [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
+std::vector<Target> make_targets(const config::Energy& e, const plan::Plan& p,
+                                 const infra::Deployment* d) {
+  std::vector<Target> out;
+  for (size_t i = 0; i < p.nodes.size(); ++i) {
+    const auto& n = p.nodes[i];
+    Target t;
+    t.vm = n.name;
+    if (e.exporter == "guest") {
+      std::string ip = n.ip;
+      if (d) {
+        if (const auto* dn = d->find(n.id); dn && !dn->ip.empty()) ip = dn->ip;
+      }
+      t.url = "http://" + url_host(ip) + ":" + std::to_string(e.guest_port) + with_slash(e.path);
+    } else {
+      t.url = "http://" + url_host(e.host_address) + ":" +
+              std::to_string(e.host_port_base + static_cast<int>(i)) + with_slash(e.path);
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+bool keep_metric(std::string_view name, bool has_vmname) {
+  for (std::string_view prefix : {"scaph_host_", "scaph_socket_", "scaph_domain_", "scaph_self_"})
+    if (name.starts_with(prefix)) return true;
+  // "microwats": the typo some exporters ship (scaphandre.md §C.1).
+  if (name.starts_with("scaph_process_power_consumption_microwat")) return has_vmname;
+  return false;
+}
+
+Scraper::Scraper(ScraperOptions opts) : opts_(std::move(opts)) {}
+
+Scraper::~Scraper() { stop(); }
+
+Status Scraper::start(const std::vector<Target>& targets, const std::filesystem::path& run_dir,
+                      std::chrono::steady_clock::time_point run_start) {
+  if (running()) return make_error("energy scraper already running");
+  if (!(opts_.interval > 0)) return make_error("energy scrape interval must be > 0");
+  curl_init_once();
+  auto dir = run_dir / "energy";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  auto path = dir / "samples.csv";
+  bool fresh = !std::filesystem::exists(path) || std::filesystem::file_size(path, ec) == 0;
+  file_ = std::fopen(path.c_str(), "ae");
+  if (!file_) return make_error(path.string() + ": cannot open for writing");
+  if (fresh) {
+    std::string h = samples_csv_header() + "\n";
+    std::fwrite(h.data(), 1, h.size(), file_);
+    std::fflush(file_);
+  }
+  targets_ = targets;
+  run_start_ = run_start;
+  stopping_ = false;
+  stats_.clear();
+  for (const auto& t : targets_) {
+    TargetStats s;
+    s.vm = t.vm;
+    s.url = t.url;
+    stats_.push_back(std::move(s));
+  }
+  spdlog::info("energy: scraping {} exporter(s) every {} s", targets_.size(), opts_.interval);
+  for (size_t i = 0; i < targets_.size(); ++i) threads_.emplace_back([this, i] { run_target(i); });
+  return {};
+}
+
+void Scraper::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  std::lock_guard lock(mu_);
+  if (file_) {
+    std::fclose(file_);
+    file_ = nullptr;
+    for (const auto& s : stats_)
+      spdlog::info("energy: {} ({}): {} scrapes ok, {} failed, {} samples kept", s.vm, s.url,
+                   s.scrapes_ok, s.scrapes_failed, s.samples);
+  }
+}
+
+std::vector<TargetStats> Scraper::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void Scraper::write_rows(const std::string& rows) {
+  std::lock_guard lock(mu_);
+  if (!file_ || rows.empty()) return;
+  std::fwrite(rows.data(), 1, rows.size(), file_);
+  std::fflush(file_);
+}
+
+void Scraper::run_target(size_t i) {
+  const Target target = targets_[i];
+  if (!opts_.netns.empty()) {
+    // setns() on this thread only: the rest of the process keeps its network.
+    std::string ns = "/run/netns/" + opts_.netns;
+    int fd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+      spdlog::warn("energy: cannot enter network namespace {} to scrape {}; not scraping it",
+                   opts_.netns, target.url);
+      if (fd >= 0) ::close(fd);
+      std::lock_guard lock(mu_);
+      stats_[i].last_error = "cannot enter network namespace " + opts_.netns;
+      return;
+    }
+    ::close(fd);
+  }
+  CURL* curl = curl_easy_init();
+  if (!curl) {
+    spdlog::warn("energy: libcurl init failed; not scraping {}", target.url);
+    return;
+  }
+  std::string body;
+  body.reserve(1 << 16);
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl, CURLOPT_URL, target.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(opts_.timeout * 1000));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts_.timeout * 1000));
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");  // never send exporter traffic via a proxy
+  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // gzip if the exporter offers it
+  struct curl_slist* headers = curl_slist_append(nullptr, "Accept: text/plain;version=0.0.4");
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+
+  prom::Parser parser;
+  std::string rows;
+  bool down = false;
+  using clock = std::chrono::steady_clock;
+  const auto period = std::chrono::duration_cast<clock::duration>(
+      std::chrono::duration<double>(opts_.interval));
+  auto next = clock::now();
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      if (cv_.wait_until(lock, next, [this] { return stopping_; })) break;
+    }
+    body.clear();
+    errbuf[0] = 0;
+    auto mono0 = clock::now();
+    auto wall0 = std::chrono::system_clock::now();
+    CURLcode rc = curl_easy_perform(curl);
+    auto mono1 = clock::now();
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    std::string err;
+    if (rc != CURLE_OK) err = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    else if (status != 200) err = "HTTP " + std::to_string(status);
+
+    if (err.empty()) {
+      auto half = (mono1 - mono0) / 2;
+      double t = std::chrono::duration<double>(mono0 + half - run_start_).count();
+      std::string wall = report::rfc3339_ns(
+          wall0 + std::chrono::duration_cast<std::chrono::system_clock::duration>(half));
+      rows.clear();
+      size_t kept = 0;
+      SampleRow r;
+      r.time = wall;
+      r.t = t;
+      r.vm = target.vm;
+      r.target = target.url;
+      auto res = parser.parse(body, [&](const prom::Sample& s) {
+        bool has_vm = s.label("vmname").has_value();
+        if (!keep_metric(s.name, has_vm)) return;
+        r.metric.assign(s.name);
+        r.labels = prom::canonical_labels(s.labels);
+        r.value = s.value;
+        rows += samples_csv_line(r);
+        ++kept;
+      });
+      write_rows(rows);
+      if (!res.ok())
+        spdlog::debug("energy: {}: {} malformed line(s): {}", target.url, res.errors.size(),
+                      res.summary(3));
+      std::lock_guard lock(mu_);
+      auto& st = stats_[i];
+      ++st.scrapes_ok;
+      st.samples += kept;
+      st.parse_errors += res.errors.size();
+      if (down) spdlog::info("energy: {} answers again", target.url);
+      down = false;
+    } else {
+      std::lock_guard lock(mu_);
+      auto& st = stats_[i];
+      ++st.scrapes_failed;
+      st.last_error = err;
+      if (!down)
+        spdlog::warn("energy: scraping {} ({}) failed: {}; retrying every {} s", target.vm,
+                     target.url, err, opts_.interval);
+      down = true;
+    }
+    next += period;
+    auto now = clock::now();
+    if (next < now) {
+      // A slow scrape: skip the missed ticks instead of firing them back to back.
+      auto behind = (now - next) / period + 1;
+      next += behind * period;
+    }
+  }
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+}
+
+}  // namespace continuum::energy
