@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 
 #include "continuum/util/strings.h"
 
@@ -192,6 +193,14 @@ bool Sec::get_choice(std::string_view key, std::string& out, const std::vector<s
       out = a;
       return true;
     }
+  }
+  // Names the CCGRID artifact branch used for the same things.
+  static const std::map<std::string, std::string> kRenamed = {
+      {"terraform", "gcp"}, {"kubernetes-control", "kubecontrol"}, {"openFaas", "openfaas"}};
+  if (auto r = kRenamed.find(e->value); r != kRenamed.end()) {
+    ctx_.error(e->line, head(*e) + ": the CCGRID artifact's name; this version calls it `" + r->second +
+                            "`; allowed: " + quote_list(allowed));
+    return false;
   }
   std::string msg = "not a valid " + std::string(key);
   std::string close = util::closest_match(e->value, allowed);

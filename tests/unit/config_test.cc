@@ -689,4 +689,13 @@ TEST_F(ConfigTest, PercentSignsAreLiteral) {
   EXPECT_EQ(c.workloads.at(0).command, "df -h | grep 100%");
 }
 
+TEST_F(ConfigTest, CcgridNamesGetAHint) {
+  std::string t = kCloud;
+  t.replace(t.find("provider = qemu"), 15, "provider = terraform");
+  std::string m = bad(t + "[execution_model]\nmodel = openFaas\n");
+  EXPECT_NE(m.find(":2: [infrastructure] provider = terraform: the CCGRID artifact's name; this version calls it `gcp`"),
+            std::string::npos) << m;
+  EXPECT_NE(m.find(":19: [execution_model] model = openFaas: the CCGRID artifact's name"), std::string::npos) << m;
+}
+
 }  // namespace
