@@ -42,7 +42,8 @@ void emit_group(YAML::Emitter& e, const std::string& name, const std::vector<con
   e << YAML::EndMap;
   if (!vars.empty()) {
     e << YAML::Key << "vars" << YAML::Value << YAML::BeginMap;
-    for (const auto& [k, v] : vars) kv(e, k, v);
+    // Quoted: a version such as 1.27 must stay a string, not become a float.
+    for (const auto& [k, v] : vars) e << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
     e << YAML::EndMap;
   }
   e << YAML::EndMap;
