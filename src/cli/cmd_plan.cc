@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "continuum/config/config.h"
+#include "continuum/infra/netem.h"
 #include "continuum/plan/plan.h"
 #include "environment.h"
 
@@ -21,8 +22,15 @@ int cmd_plan(const Options& o) {
     std::cerr << p.error().message << '\n';
     return p.error().exit_code;
   }
-  if (o.format == "json") std::cout << plan::to_json(*p).dump(2) << '\n';
-  else std::cout << plan::summary(*p);
+  // The tc commands each VM will get (infra/netem), after the plan itself.
+  if (o.format == "json") {
+    auto j = plan::to_json(*p);
+    if (p->network_emulation) j["tc"] = infra::netem_json(*p);
+    std::cout << j.dump(2) << '\n';
+  } else {
+    std::cout << plan::summary(*p);
+    if (p->network_emulation) std::cout << '\n' << infra::netem_summary(*p);
+  }
   return 0;
 }
 

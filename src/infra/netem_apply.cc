@@ -91,6 +91,14 @@ std::map<std::string, std::vector<std::string>> DryRunNetemExecutor::scripts() c
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
+std::optional<double> PingStats::rtt_ms() const {
+  if (samples_ms.empty()) return avg_ms;
+  std::vector<double> v = samples_ms;
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 Expected<PingStats> parse_ping(const std::string& output) {
   // iputils: "10 packets transmitted, 9 received, +1 errors, 10% packet loss, time 1811ms"
   //          "rtt min/avg/max/mdev = 90.1/91.2/99.3/2.4 ms"
@@ -109,6 +117,9 @@ Expected<PingStats> parse_ping(const std::string& output) {
   s.received = std::stoi(m[2].str());
   if (std::regex_search(output, m, loss)) s.loss_pct = std::stod(m[1].str());
   else if (s.transmitted > 0) s.loss_pct = 100.0 * (s.transmitted - s.received) / s.transmitted;
+  static const std::regex reply(R"(bytes from .* time[=<]([0-9.]+) ms)");
+  for (auto it = std::sregex_iterator(output.begin(), output.end(), reply); it != std::sregex_iterator(); ++it)
+    s.samples_ms.push_back(std::stod((*it)[1].str()));
   if (std::regex_search(output, m, rtt)) {
     s.min_ms = std::stod(m[1].str());
     s.avg_ms = std::stod(m[2].str());
@@ -189,7 +200,8 @@ LinkResult configured(const plan::Plan& p, const std::map<std::string, NodeNetem
 
 void judge(LinkResult& r) {
   std::string name = r.from + " -> " + r.to;
-  if (!r.measured.avg_ms) {
+  std::optional<double> measured = r.measured.rtt_ms();
+  if (!measured) {
     if (r.configured_loss_pct >= 100) {
       r.status = "ok";
       return;
@@ -199,7 +211,7 @@ void judge(LinkResult& r) {
                 " sent), configured RTT " + fmt::format("{:.1f}", r.configured_rtt_ms) + " ms";
     return;
   }
-  r.deviation_ms = *r.measured.avg_ms - r.configured_rtt_ms;
+  r.deviation_ms = *measured - r.configured_rtt_ms;
   r.deviation_pct = r.configured_rtt_ms > 0 ? 100.0 * r.deviation_ms / r.configured_rtt_ms : 0;
   double tol = rtt_tolerance_ms(r.configured_rtt_ms);
   if (std::fabs(r.deviation_ms) <= tol) {
@@ -210,7 +222,7 @@ void judge(LinkResult& r) {
   r.message = fmt::format(
       "link {}: measured RTT {:.2f} ms vs configured {:.2f} ms ({:+.2f} ms, {:+.1f} %; tolerance "
       "{:.2f} ms)",
-      name, *r.measured.avg_ms, r.configured_rtt_ms, r.deviation_ms, r.deviation_pct, tol);
+      name, *measured, r.configured_rtt_ms, r.deviation_ms, r.deviation_pct, tol);
 }
 
 std::string ping_script(const std::string& ip, int count) {
@@ -218,8 +230,8 @@ std::string ping_script(const std::string& ip, int count) {
   std::string deadline = std::to_string(static_cast<int>(count * 0.2) + 10);
   // iputils ping when present (gives mdev); busybox's otherwise (the minimal image has busybox).
   return "if command -v ping >/dev/null 2>&1; then " +
-         util::shell_join({"ping", "-n", "-q", "-c", c, "-i", "0.2", "-w", deadline, ip}) +
-         "; else " + util::shell_join({"busybox", "ping", "-q", "-c", c, "-w", deadline, ip}) +
+         util::shell_join({"ping", "-n", "-c", c, "-i", "0.2", "-w", deadline, ip}) +
+         "; else " + util::shell_join({"busybox", "ping", "-c", c, "-w", deadline, ip}) +
          "; fi";
 }
 
@@ -233,18 +245,19 @@ std::string one_line(std::string s) {
 
 std::string format_table(const std::vector<LinkResult>& links) {
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"link", "configured RTT", "measured RTT", "min/max", "jitter (cfg/meas)", "loss",
-                  "deviation", "status"});
+  rows.push_back({"link", "configured RTT", "measured RTT (median)", "avg", "min/max",
+                  "jitter (cfg/meas)", "loss", "deviation", "status"});
   for (const auto& l : links) {
     const auto& m = l.measured;
     rows.push_back({
         l.from + " -> " + l.to,
         fmt::format("{:.1f} ms", l.configured_rtt_ms),
-        m.avg_ms ? fmt::format("{:.2f} ms", *m.avg_ms) : "-",
+        m.rtt_ms() ? fmt::format("{:.2f} ms", *m.rtt_ms()) : "-",
+        m.avg_ms ? fmt::format("{:.2f}", *m.avg_ms) : "-",
         m.min_ms ? fmt::format("{:.1f}/{:.1f}", *m.min_ms, *m.max_ms) : "-",
         fmt::format("{:.1f}/{}", l.configured_jitter_ms, m.mdev_ms ? fmt::format("{:.1f}", *m.mdev_ms) : "-"),
         fmt::format("{:.0f} %", m.loss_pct),
-        m.avg_ms ? fmt::format("{:+.2f} ms", l.deviation_ms) : "-",
+        m.rtt_ms() ? fmt::format("{:+.2f} ms", l.deviation_ms) : "-",
         l.status,
     });
   }
@@ -266,14 +279,14 @@ std::string format_table(const std::vector<LinkResult>& links) {
 std::string format_csv(const std::vector<LinkResult>& links) {
   std::string s =
       "from,to,from_ip,to_ip,configured_rtt_ms,configured_jitter_ms,configured_loss_pct,"
-      "measured_rtt_ms,measured_min_ms,measured_max_ms,jitter_ms,loss_pct,deviation_ms,"
-      "deviation_pct,status\n";
+      "measured_rtt_ms,measured_avg_ms,measured_min_ms,measured_max_ms,jitter_ms,loss_pct,"
+      "deviation_ms,deviation_pct,status\n";
   for (const auto& l : links) {
     const auto& m = l.measured;
-    bool have = m.avg_ms.has_value();
-    s += fmt::format("{},{},{},{},{:.3f},{:.3f},{:.3f},{},{},{},{},{:.3f},{},{},{}\n", l.from, l.to,
+    bool have = m.rtt_ms().has_value();
+    s += fmt::format("{},{},{},{},{:.3f},{:.3f},{:.3f},{},{},{},{},{},{:.3f},{},{},{}\n", l.from, l.to,
                      l.from_ip, l.to_ip, l.configured_rtt_ms, l.configured_jitter_ms,
-                     l.configured_loss_pct, num(m.avg_ms), num(m.min_ms), num(m.max_ms),
+                     l.configured_loss_pct, num(m.rtt_ms()), num(m.avg_ms), num(m.min_ms), num(m.max_ms),
                      num(m.mdev_ms), m.loss_pct, have ? fmt::format("{:.3f}", l.deviation_ms) : "",
                      have ? fmt::format("{:.2f}", l.deviation_pct) : "", l.status);
   }
@@ -402,11 +415,11 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
     if (events)
       events->emit("network", "measured", "", -1, l.from,
                    {{"to", l.to}, {"configured_rtt_ms", l.configured_rtt_ms},
-                    {"measured_rtt_ms", l.measured.avg_ms ? *l.measured.avg_ms : -1.0},
+                    {"measured_rtt_ms", l.measured.rtt_ms() ? *l.measured.rtt_ms() : -1.0},
                     {"loss_pct", l.measured.loss_pct}, {"status", l.status}});
     if (l.status != "ok") rep.warnings.push_back(l.message);
   }
-  spdlog::info("network: configured vs measured round-trip times ({} pings per link)\n{}",
+  spdlog::debug("network: configured vs measured round-trip times ({} pings per link)\n{}",
                opt.ping_count, format_table(rep.links));
   if (!run_dir.empty()) {
     rep.csv = run_dir / "infrastructure" / "network.csv";
@@ -415,7 +428,6 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
   if (events) events->emit("network", "end", "", -1, "", {{"warnings", rep.warnings.size()}});
   if (rep.warnings.empty()) return rep;
   if (strict) return make_error("network_strict: " + util::join(rep.warnings, "\n"));
-  for (const auto& w : rep.warnings) spdlog::warn("network: {}", w);
   return rep;
 }
 
