@@ -1,0 +1,141 @@
+#include "continuum/report/render.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "continuum/benchmark/metrics.h"
+#include "continuum/energy/energy.h"
+#include "continuum/report/events.h"
+#include "continuum/report/plots.h"
+#include "continuum/util/files.h"
+
+namespace continuum::report {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string fixed(double v, int prec) {
+  if (std::isnan(v)) return "-";
+  char b[48];
+  std::snprintf(b, sizeof b, "%.*f", prec, v);
+  return b;
+}
+
+std::string app_name(const std::vector<PhaseInterval>& phases, const fs::path& run_dir) {
+  for (const auto& p : phases)
+    if (p.phase == "benchmark" && !p.app.empty()) return p.app;
+  for (const auto& p : phases)
+    if (p.repeat >= 0 && p.phase == "application" && !p.app.empty()) return p.app;
+  for (const auto& p : phases)
+    if (p.repeat >= 0 && !p.app.empty()) return p.app;
+  // runs/<timestamp>_<config name>
+  std::string d = run_dir.filename().string();
+  if (d.empty()) d = run_dir.parent_path().filename().string();
+  auto us = d.find('_');
+  return us == std::string::npos ? d : d.substr(us + 1);
+}
+
+}  // namespace
+
+std::vector<double> read_latencies(const fs::path& run_dir) {
+  std::vector<double> out;
+  std::error_code ec;
+  auto dir = run_dir / "benchmark";
+  if (!fs::is_directory(dir, ec)) return out;
+  std::vector<fs::path> files;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    auto name = it->path().filename().string();
+    if (it->is_regular_file() && name.ends_with(".log") &&
+        name.find("endpoint") != std::string::npos)
+      files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    auto text = util::read_file(f);
+    if (!text) continue;
+    auto log = benchmark::parse_endpoint_log(*text);
+    out.insert(out.end(), log.latency_ms.begin(), log.latency_ms.end());
+  }
+  return out;
+}
+
+Expected<RenderResult> render(const fs::path& run_dir) {
+  RenderResult res;
+  std::error_code ec;
+  std::vector<PhaseInterval> phases;
+  auto events_file = run_dir / "events.jsonl";
+  if (fs::exists(events_file, ec)) {
+    auto events = TRY(read_events(events_file));
+    phases = phase_intervals(events);
+  } else {
+    res.warnings.push_back(events_file.string() + " missing: energy is not split into phases");
+  }
+  const std::string app = app_name(phases, run_dir);
+  auto plots_dir = run_dir / "plots";
+  std::string md = "## Energy\n\n";
+
+  auto samples_file = run_dir / "energy" / "samples.csv";
+  std::vector<energy::EnergyRow> rows;
+  if (fs::exists(samples_file, ec)) {
+    auto samples = TRY(energy::read_samples(samples_file));
+    auto vms = energy::build_series(samples);
+    rows = energy::attribute(vms, phases);
+    auto energy_file = run_dir / "energy" / "energy.csv";
+    TRY_STATUS(util::write_file_atomic(energy_file, energy::energy_csv(rows)));
+    res.files.push_back(energy_file);
+    for (const auto& v : vms) {
+      if (v.spikes_rejected || v.counter.torn_reads || v.counter.resets || v.counter.wraps)
+        md += "- " + v.vm + ": " + std::to_string(v.spikes_rejected) +
+              " power spike(s) rejected, counter: " + std::to_string(v.counter.torn_reads) +
+              " torn read(s), " + std::to_string(v.counter.resets) + " reset(s), " +
+              std::to_string(v.counter.wraps) + " wrap(s)\n";
+    }
+    if (vms.empty()) {
+      res.warnings.push_back(samples_file.string() + " has no power or energy samples");
+    } else {
+      auto tl = average_timeline(vms, phases);
+      auto f = TRY(plot_power_timeline(tl, app, plots_dir));
+      res.files.push_back(f.png);
+      res.files.push_back(f.svg);
+    }
+    auto stats = energy_stats(rows);
+    if (!stats.empty()) {
+      auto f = TRY(plot_energy_bars(stats, app, plots_dir));
+      res.files.push_back(f.png);
+      res.files.push_back(f.svg);
+      md += "\n| VM | phase | mean (J) | min (J) | max (J) | repeats |\n|---|---|---:|---:|---:|---:|\n";
+      for (const auto& s : stats)
+        md += "| " + s.vm + " | " + s.phase + " | " + fixed(s.mean, 1) + " | " + fixed(s.min, 1) +
+              " | " + fixed(s.max, 1) + " | " + std::to_string(s.n) + " |\n";
+      md += "\nPer-repeat values: `energy/energy.csv`; raw samples: `energy/samples.csv`.\n";
+    }
+  } else {
+    res.warnings.push_back(samples_file.string() + " missing: no energy figures (enable [energy])");
+    md += "No energy samples in this run.\n";
+  }
+
+  auto lat = read_latencies(run_dir);
+  if (!lat.empty()) {
+    auto f = TRY(plot_latency(lat, app, plots_dir));
+    res.files.push_back(f.png);
+    res.files.push_back(f.svg);
+  }
+  bool any_plot = false;
+  for (const auto& f : res.files)
+    if (f.extension() == ".png") {
+      if (!any_plot) md += "\n### Plots\n\n";
+      any_plot = true;
+      md += "![" + f.stem().string() + "](plots/" + f.filename().string() + ")\n";
+    }
+  res.summary_md = md;
+  auto summary_file = run_dir / "energy" / "summary.md";
+  TRY_STATUS(util::write_file_atomic(summary_file, md));
+  res.files.push_back(summary_file);
+  return res;
+}
+
+}  // namespace continuum::report
