@@ -23,7 +23,6 @@ std::vector<PlaybookRun> playbooks_for(const config::Config& cfg, const std::fil
   if (cfg.infrastructure.infra_only || !cfg.benchmark) return runs;
   const config::Benchmark& b = *cfg.benchmark;
   const std::string& rm = b.resource_manager;
-  const bool endpoints = cfg.infrastructure.endpoint.nodes > 0;
   auto add = [&](std::string name, std::string file, std::vector<std::string> after) {
     runs.push_back({std::move(name), root / file, std::move(after), {}});
   };
@@ -73,7 +72,7 @@ std::vector<PlaybookRun> playbooks_for(const config::Config& cfg, const std::fil
   }
   // The application is benchmark preparation: skipped with resource_manager_only, as the
   // original skips its registry and benchmark then.
-  if (!b.resource_manager_only && b.application == "image_classification" && (endpoints || rm != ""))
+  if (!b.resource_manager_only && b.application == "image_classification")
     add("application", "application/image_classification.yml", {"mosquitto"});
   return runs;
 }

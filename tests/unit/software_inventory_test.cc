@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 
+#include "continuum/plan/plan.h"
 #include "continuum/software/inventory.h"
 #include "continuum/software/software.h"
 #include "continuum/util/files.h"
@@ -258,6 +259,65 @@ TEST(SoftwarePlaybooks, InfraOnlyAndResourceManagerOnly) {
   EXPECT_EQ(find(runs, "application"), nullptr);
   EXPECT_NE(find(runs, "kubernetes_workers"), nullptr);
   EXPECT_NE(find(runs, "mosquitto"), nullptr);  // the original still runs the endpoint playbook
+}
+
+}  // namespace
+}  // namespace continuum::software
+
+namespace continuum::software {
+namespace {
+
+// The shipped configurations through the real config::load and plan::make: the inventory groups
+// follow the plan, and the planner's playbook folders are exactly the folders of the steps the
+// software phase runs.
+Layout from_config(const std::string& name, config::Config& cfg) {
+  auto c = config::load(std::filesystem::path(CONTINUUM_SOURCE_DIR) / "configuration" / name);
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
+  cfg = *c;
+  plan::Environment env;
+  env.user = "alice";
+  env.local_cores = 64;
+  env.external_cores.assign(cfg.infrastructure.external_physical_machines.size(), 64);
+  auto p = plan::make(cfg, env);
+  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
+  Layout l;
+  l.plan = *p;
+  for (const auto& n : l.plan.nodes)
+    l.dep.nodes.push_back({n.id, n.name, config::tier_name(n.tier), n.ip, n.ssh_user, 22, "", 0});
+  l.dep.run_dir = "/runs/test";
+  l.dep.private_key = "/k";
+  l.dep.known_hosts = "/runs/test/known_hosts";
+  return l;
+}
+
+std::set<std::string> folders(const std::vector<PlaybookRun>& runs) {
+  std::set<std::string> f;
+  for (const auto& r : runs) f.insert(r.file.parent_path().filename().string());
+  return f;
+}
+
+TEST(SoftwareInventoryFromConfig, BenchCloudAndBenchEdge) {
+  config::Config c;
+  Layout cloud = from_config("bench_cloud.cfg", c);
+  ASSERT_FALSE(cloud.plan.nodes.empty());
+  auto inv = make_inventory(cloud.plan, c, cloud.dep);
+  ASSERT_TRUE(inv.ok()) << inv.error().message;
+  YAML::Node y = YAML::Load(*inv);
+  EXPECT_EQ(group_hosts(y, "cloudcontroller"), std::set<std::string>{"cloud_controller_alice"});
+  EXPECT_EQ(group_hosts(y, "clouds"), std::set<std::string>{"cloud0_alice"});
+  EXPECT_EQ(group_hosts(y, "endpoints"), std::set<std::string>{"endpoint0_alice"});
+  EXPECT_EQ(y["all"]["vars"]["cloud_ip"].as<std::string>(), cloud.plan.nodes.front().ip);
+  std::set<std::string> planned(cloud.plan.playbooks.begin(), cloud.plan.playbooks.end());
+  EXPECT_EQ(folders(playbooks_for(c, "/p")), planned);
+
+  Layout edge = from_config("bench_edge.cfg", c);
+  inv = make_inventory(edge.plan, c, edge.dep);
+  ASSERT_TRUE(inv.ok()) << inv.error().message;
+  y = YAML::Load(*inv);
+  EXPECT_EQ(group_hosts(y, "edges"), std::set<std::string>{"edge0_alice"});
+  EXPECT_EQ(group_hosts(y, "workers"), std::set<std::string>{"edge0_alice"});
+  planned = {edge.plan.playbooks.begin(), edge.plan.playbooks.end()};
+  EXPECT_EQ(folders(playbooks_for(c, "/p")), planned);
 }
 
 }  // namespace
