@@ -137,6 +137,9 @@ class VmLifecycle : public ::testing::Test {
     fs::permissions(kWorkRoot, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                    fs::perms::others_read | fs::perms::others_exec);
 
+    // libvirt's network driver writes <bridge>.macs there when a guest joins a managed network;
+    // on a machine where libvirtd never ran its network driver before, the directory is missing.
+    fs::create_directories("/var/lib/libvirt/dnsmasq");
     ASSERT_EQ(run({"ip", "netns", "add", ns_}).exit_code, 0);
     ASSERT_EQ(run({"ip", "-n", ns_, "link", "set", "lo", "up"}).exit_code, 0);
     auto t0 = Clock::now();
