@@ -1,87 +1,287 @@
-// `continuum run CONFIG` (also `continuum CONFIG`): plan -> infrastructure -> (software ->
-// benchmark -> report, wired by their modules) in one run directory (DESIGN.md §1, §8).
-// This first version does the infrastructure phase; later phases are added after it.
+// `continuum CONFIG`: the whole pipeline (DESIGN.md §2, docs/run.md). This file only wires the
+// phases together; each phase lives in its module and reports through Expected/Status.
+#include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <iostream>
+#include <sstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
+#include "continuum/benchmark/benchmark.h"
 #include "continuum/config/config.h"
+#include "continuum/energy/scraper.h"
 #include "continuum/infra/apply.h"
 #include "continuum/infra/destroy.h"
+#include "continuum/infra/netem.h"
 #include "continuum/plan/plan.h"
 #include "continuum/report/events.h"
+#include "continuum/report/render.h"
 #include "continuum/report/run_dir.h"
+#include "continuum/software/software.h"
 #include "continuum/util/files.h"
 #include "continuum/util/strings.h"
 #include "environment.h"
 
 namespace continuum::cli {
+namespace {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kInterrupted = 130;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+/// The benchmark phase takes a std::atomic<bool>*; the signal handler lives in infra. A watcher
+/// thread mirrors one into the other so neither module depends on the other's flag.
+class InterruptMirror {
+ public:
+  InterruptMirror() : thread_([this] {
+      while (!stop_.load()) {
+        if (infra::interrupt_requested()) flag_.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    }) {}
+  ~InterruptMirror() {
+    stop_.store(true);
+    thread_.join();
+  }
+  const std::atomic<bool>* flag() const { return &flag_; }
+
+ private:
+  std::atomic<bool> flag_{false}, stop_{false};
+  std::thread thread_;
+};
+
+struct PhaseTimes {
+  std::vector<std::pair<std::string, double>> list;
+  void add(const std::string& phase, double s) {
+    list.emplace_back(phase, s);
+    spdlog::info("{} phase took {:.1f} s", phase, s);
+  }
+};
+
+std::string access_lines(const infra::Deployment& d) {
+  std::ostringstream out;
+  out << "To access the VMs:\n";
+  for (const auto& n : d.nodes) {
+    out << "  " << util::shell_join({"ssh", "-i", d.private_key.string(), "-o",
+                                      "UserKnownHostsFile=" + d.known_hosts.string(),
+                                      n.ssh_user + "@" + n.ip});
+    if (!d.netns.empty()) out << "   (from network namespace " << d.netns << ")";
+    out << "\n";
+  }
+  out << "To remove them: continuum destroy " << util::shell_quote(d.run_dir.string()) << "\n";
+  return out.str();
+}
+
+std::string summary_md(const config::Config& cfg, const plan::Plan& p, const fs::path& run,
+                       const PhaseTimes& times, const std::string& outcome,
+                       const std::string& network_table, const std::string& benchmark_md,
+                       const std::string& report_md) {
+  std::ostringstream s;
+  s << "# continuum run: " << p.config_name << "\n\n";
+  s << "- configuration: `" << cfg.file.string() << "` (copied to `config.cfg`)\n";
+  s << "- run directory: `" << run.string() << "`\n";
+  s << "- outcome: **" << outcome << "**\n";
+  s << "- user: " << p.user << ", mode: " << p.mode << ", nodes: " << p.nodes.size() << "\n\n";
+  s << "## Phases\n\n| phase | wall time (s) |\n|---|---|\n";
+  for (const auto& [ph, sec] : times.list) s << "| " << ph << " | " << sec << " |\n";
+  s << "\n## Plan\n\n```\n" << plan::summary(p) << "```\n";
+  if (!network_table.empty()) s << "\n## Network (configured vs measured)\n\n```\n" << network_table << "```\n";
+  if (!benchmark_md.empty()) s << "\n" << benchmark_md << "\n";
+  if (!report_md.empty()) s << "\n" << report_md << "\n";
+  s << "\n## Files\n\n"
+       "- `events.jsonl`: phase and workload boundaries\n"
+       "- `continuum.log`: full debug log\n"
+       "- `state.json`: every resource created (used by `continuum destroy`)\n"
+       "- `infrastructure/`, `software/`, `benchmark/`, `energy/`, `plots/`\n";
+  return s.str();
+}
+
+}  // namespace
 
 int cmd_run(const Options& o) {
-  auto start = std::chrono::steady_clock::now();
   auto cfg = config::load(o.config);
   if (!cfg) {
-    std::cerr << cfg.error().message << '\n';
+    std::cerr << cfg.error().message << (cfg.error().message.ends_with('\n') ? "" : "\n");
     return cfg.error().exit_code;
   }
   for (const auto& w : cfg->warnings) spdlog::warn("{}", w);
-  auto plan = plan::make(*cfg, probe_environment(*cfg));
-  if (!plan) {
-    std::cerr << plan.error().message << '\n';
-    return plan.error().exit_code;
-  }
-  auto run = report::create_run_dir(o.output_dir, plan->config_name, std::chrono::system_clock::now());
-  if (!run) {
-    spdlog::error("{}", run.error().message);
+  if (cfg->infrastructure.provider != "qemu") {
+    spdlog::error("provider = {} is accepted for compatibility with the original configurations, "
+                  "but continuum deploys with provider = qemu only",
+                  cfg->infrastructure.provider);
     return 1;
   }
-  const std::filesystem::path run_dir = std::filesystem::absolute(*run);
-  util::add_log_file(run_dir / "continuum.log");
-  spdlog::info("run directory: {}", run_dir.string());
-  if (auto text = util::read_file(o.config); text.ok())
-    (void)util::write_file_atomic(run_dir / "config.cfg", *text);
-  if (auto s = util::write_file_atomic(run_dir / "plan.json", plan::to_json(*plan).dump(2) + "\n"); !s) {
-    spdlog::error("{}", s.error().message);
+  auto p = plan::make(*cfg, probe_environment(*cfg));
+  if (!p) {
+    std::cerr << p.error().message << "\n";
+    return p.error().exit_code;
+  }
+
+  const auto run_start = Clock::now();
+  auto run_dir = report::create_run_dir(o.output_dir, p->config_name, std::chrono::system_clock::now());
+  if (!run_dir) {
+    spdlog::error("{}", run_dir.error().message);
     return 1;
   }
-  auto events = report::EventLog::open(run_dir / "events.jsonl", start);
-  if (!events) {
-    spdlog::error("{}", events.error().message);
+  const fs::path run = fs::absolute(*run_dir);
+  util::add_log_file(run / "continuum.log");
+  spdlog::info("run directory: {}", run.string());
+  if (auto text = util::read_file(o.config); text) {
+    if (auto st = util::write_file_atomic(run / "config.cfg", *text); !st) spdlog::warn("{}", st.error().message);
+  }
+  if (auto st = util::write_file_atomic(run / "plan.json", plan::to_json(*p).dump(2) + "\n"); !st) {
+    spdlog::error("{}", st.error().message);
     return 1;
   }
+  auto events_or = report::EventLog::open(run / "events.jsonl", run_start);
+  if (!events_or) {
+    spdlog::error("{}", events_or.error().message);
+    return 1;
+  }
+  report::EventLog* events = events_or->get();
   infra::install_interrupt_handlers();
-  auto opts = infra::apply_options(*cfg, std::filesystem::absolute(o.output_dir));
-  auto dep = infra::apply(*plan, run_dir, opts, events->get());
-  if (!dep) {
-    spdlog::error("infrastructure phase failed: {}", dep.error().message);
-    return dep.error().exit_code;
-  }
+  InterruptMirror interrupt;
+  events->emit("run", "start", p->application, -1, "", {{"config", cfg->file.string()}});
 
-  if (!cfg->infrastructure.infra_only)
-    spdlog::warn("software and benchmark phases are not wired into `run` yet; the VMs stay up");
+  PhaseTimes times;
+  std::string outcome = "success";
+  std::string network_table, benchmark_md, report_md;
+  int rc = 0;
+  bool deployed = false;
+  infra::Deployment deployment;
 
-  if (cfg->infrastructure.delete_vms) {
-    infra::DestroyOptions d;
-    d.events = events->get();
-    auto r = infra::destroy_run(run_dir, d);
-    if (!r || !r->errors.empty()) {
-      spdlog::error("delete = True: removing the VMs failed; run `continuum destroy {}`", run_dir.string());
-      return 1;
+  // 1. Infrastructure. apply() rolls its own partial work back on failure or Ctrl-C.
+  {
+    auto t0 = Clock::now();
+    spdlog::info("infrastructure: deploying {} VM(s)", p->nodes.size());
+    auto dep = infra::apply(*p, run, infra::apply_options(*cfg, fs::absolute(o.output_dir)), events);
+    times.add("infrastructure", seconds_since(t0));
+    if (!dep) {
+      spdlog::error("{}", dep.error().message);
+      outcome = "infrastructure failed";
+      rc = infra::interrupt_requested() ? kInterrupted : dep.error().exit_code == 2 ? 2 : 1;
+    } else {
+      deployment = std::move(*dep);
+      deployed = true;
     }
-    spdlog::info("Finished (VMs deleted)");
-    return 0;
   }
-  std::cout << "To access the VMs:\n";
-  for (const auto& n : dep->nodes)
-    std::cout << "  " << util::shell_join({"ssh", "-i", dep->private_key.string(), "-o",
-                                           "UserKnownHostsFile=" + dep->known_hosts.string(),
-                                           n.ssh_user + "@" + n.ip})
-              << '\n';
-  std::cout << "To remove them: continuum destroy " << util::shell_quote(run_dir.string()) << '\n';
-  return 0;
+
+  // 2. Network emulation, measured.
+  if (rc == 0 && cfg->infrastructure.network_emulation) {
+    auto t0 = Clock::now();
+    auto nr = infra::apply_and_verify(*p, deployment, run, events);
+    times.add("network", seconds_since(t0));
+    if (!nr) {
+      spdlog::error("network emulation: {}", nr.error().message);
+      outcome = "network emulation failed";
+      rc = infra::interrupt_requested() ? kInterrupted : 1;
+    } else {
+      network_table = infra::format_table(nr->links);
+      if (!network_table.empty()) spdlog::info("network, configured vs measured:\n{}", network_table);
+      for (const auto& w : nr->warnings) spdlog::warn("{}", w);
+    }
+  }
+
+  // 3. Software.
+  if (rc == 0 && !cfg->infrastructure.infra_only && !infra::interrupt_requested()) {
+    auto t0 = Clock::now();
+    auto st = software::install(*p, *cfg, deployment, run, events);
+    times.add("software", seconds_since(t0));
+    if (!st) {
+      spdlog::error("software: {}", st.error().message);
+      outcome = "software installation failed";
+      rc = infra::interrupt_requested() ? kInterrupted : 1;
+    }
+  }
+
+  // 4. Benchmark, with the energy scraper around it.
+  const bool run_benchmark = cfg->benchmark && !cfg->infrastructure.infra_only &&
+                             !cfg->benchmark->resource_manager_only;
+  if (rc == 0 && run_benchmark && !infra::interrupt_requested()) {
+    auto t0 = Clock::now();
+    energy::Scraper scraper(energy::ScraperOptions{cfg->energy.interval, cfg->energy.scrape_timeout,
+                                                   cfg->energy.exporter == "guest" ? deployment.netns : ""});
+    if (cfg->energy.enabled) {
+      auto targets = energy::make_targets(cfg->energy, *p, &deployment);
+      if (auto st = scraper.start(targets, run, run_start); !st)
+        spdlog::warn("energy: scraper not started: {}", st.error().message);
+      else
+        spdlog::info("energy: scraping {} exporter(s) every {} s", targets.size(), cfg->energy.interval);
+    }
+    auto res = benchmark::run(*cfg, *p, deployment, run, events, interrupt.flag());
+    scraper.stop();
+    times.add("benchmark", seconds_since(t0));
+    if (!res) {
+      spdlog::error("benchmark: {}", res.error().message);
+      outcome = "benchmark failed";
+      rc = infra::interrupt_requested() ? kInterrupted : 1;
+    } else {
+      if (auto st = benchmark::save_results(*res, run / "benchmark"); !st)
+        spdlog::warn("{}", st.error().message);
+      std::cout << benchmark::render_tables(*res) << std::flush;
+      benchmark_md = benchmark::summary_markdown(*res);
+      if (res->interrupted) {
+        outcome = "interrupted";
+        rc = kInterrupted;
+      } else if (res->failures > 0) {
+        outcome = "benchmark finished with " + std::to_string(res->failures) + " failure(s)";
+        rc = 1;
+      }
+    }
+  }
+  if (rc == 0 && infra::interrupt_requested()) {
+    outcome = "interrupted";
+    rc = kInterrupted;
+  }
+
+  // 5. Report: energy per phase and plots from what was saved (also after a failure: partial
+  // data is still worth a look).
+  {
+    auto t0 = Clock::now();
+    auto rep = report::render(run);
+    times.add("report", seconds_since(t0));
+    if (!rep) {
+      spdlog::warn("report: {}", rep.error().message);
+    } else {
+      for (const auto& w : rep->warnings) spdlog::info("report: {}", w);
+      report_md = rep->summary_md;
+    }
+  }
+
+  // 6. Teardown or access hints.
+  // Deployment failures were already rolled back by apply(); after that `delete` decides, also on
+  // Ctrl-C (docs/run.md), so an interrupted experiment can still be inspected.
+  const bool destroy_now = deployed && cfg->infrastructure.delete_vms;
+  if (destroy_now) {
+    auto t0 = Clock::now();
+    infra::DestroyOptions dopt;
+    dopt.events = events;
+    auto d = infra::destroy_run(run, dopt);
+    times.add("destroy", seconds_since(t0));
+    if (!d || !d->errors.empty()) {
+      spdlog::error("delete = True: removing the VMs failed{}; retry with: continuum destroy {}",
+                    d ? "" : ": " + d.error().message, run.string());
+      if (rc == 0) rc = 1;
+    }
+  } else if (deployed) {
+    std::cout << access_lines(deployment) << std::flush;
+  }
+
+  events->emit("run", "end", p->application, -1, "", {{"outcome", outcome}, {"exit_code", rc}});
+  if (auto st = util::write_file_atomic(run / "summary.md", summary_md(*cfg, *p, run, times, outcome,
+                                                                        network_table, benchmark_md, report_md));
+      !st)
+    spdlog::warn("{}", st.error().message);
+  spdlog::info("{} in {:.1f} s; run directory {}", outcome, seconds_since(run_start), run.string());
+  return rc;
 }
 
 }  // namespace continuum::cli
