@@ -213,8 +213,6 @@ int cmd_run(const Options& o) {
       auto targets = energy::make_targets(cfg->energy, *p, &deployment);
       if (auto st = scraper.start(targets, run, run_start); !st)
         spdlog::warn("energy: scraper not started: {}", st.error().message);
-      else
-        spdlog::info("energy: scraping {} exporter(s) every {} s", targets.size(), cfg->energy.interval);
     }
     auto res = benchmark::run(*cfg, *p, deployment, run, events, interrupt.flag());
     scraper.stop();
