@@ -158,7 +158,11 @@ TEST(InfraLibvirt, HundredDomainsDefinedStartedAndDestroyedThroughTheRealApi) {
 TEST(InfraLibvirt, InvalidDomainXmlIsRejectedWithTheName) {
   auto h = connect_libvirt(kTestUri);
   ASSERT_TRUE(h.ok());
-  auto s = (*h)->define_domain("broken", "<domain type='qemu'><name>broken</name><bogus/></domain>");
+  // Not well-formed (unclosed), and a domain without memory: both refused by libvirt.
+  auto bad = (*h)->define_domain("unclosed", "<domain type='qemu'><name>unclosed</name>");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("unclosed"), std::string::npos);
+  auto s = (*h)->define_domain("broken", "<domain type='qemu'><name>broken</name><os><type>hvm</type></os></domain>");
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message.find("broken"), std::string::npos);
   EXPECT_EQ(*(*h)->domain_state("broken"), DomainState::absent);
