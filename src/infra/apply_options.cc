@@ -20,6 +20,7 @@ ApplyOptions apply_options(const config::Config& cfg, const std::filesystem::pat
   o.wait_ready = [timeout](const std::vector<ReadyTarget>& targets) {
     ReadyOptions r;
     r.timeout = timeout;
+    r.cancelled = interrupt_requested;  // Ctrl-C ends the SSH wait too, not only the steps
     return wait_ready(targets, r);
   };
   return o;

@@ -21,6 +21,10 @@ ReadyResult poll_one(const ReadyTarget& t, const ReadyOptions& o, Clock::time_po
   auto start = t.started == Clock::time_point{} ? polling_start : t.started;
   auto deadline = start + o.timeout;
   while (Clock::now() < deadline) {
+    if (o.cancelled && o.cancelled()) {
+      r.last_error = "interrupted";
+      break;
+    }
     ++r.attempts;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     auto conn = util::ssh_connect(t.ssh, std::min(o.connect_timeout, std::max(left, std::chrono::milliseconds(100))));
@@ -41,8 +45,10 @@ ReadyResult poll_one(const ReadyTarget& t, const ReadyOptions& o, Clock::time_po
       if (r.last_error.find("DIFFERS") != std::string::npos) break;
     }
     spdlog::debug("{}: not ready yet ({})", t.name, r.last_error);
-    auto next = Clock::now() + o.poll_interval;
-    std::this_thread::sleep_until(std::min(next, deadline));
+    // Sleep in short steps so that a cancellation is seen quickly.
+    auto next = std::min(Clock::now() + o.poll_interval, deadline);
+    while (Clock::now() < next && !(o.cancelled && o.cancelled()))
+      std::this_thread::sleep_for(std::min<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(100)));
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return r;

@@ -25,10 +25,15 @@ struct ReadyTarget {
 struct ReadyOptions {
   std::chrono::seconds timeout{600};               ///< per VM, from its start (boot_timeout)
   std::chrono::milliseconds poll_interval{500};    ///< between attempts to one VM
-  std::chrono::milliseconds connect_timeout{5000}; ///< one attempt
+  /// One attempt. Generous: a TCG guest on a busy host took over 10 s just to send its SSH banner,
+  /// and a shorter limit restarts the handshake forever; an absent guest fails fast anyway.
+  std::chrono::milliseconds connect_timeout{30000};
   /// The command that proves the login works; its exit status must be 0.
   std::string probe = "true";
   size_t console_tail_lines = 30;
+  /// Polled between attempts: true stops the wait at once (e.g. infra::interrupt_requested on
+  /// Ctrl-C), and the VMs not ready by then are reported as such.
+  std::function<bool()> cancelled;
   /// Called from the polling threads when a VM becomes ready (name, seconds since its start).
   std::function<void(const std::string&, double)> on_ready;
 };
