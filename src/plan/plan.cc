@@ -31,7 +31,8 @@ const Link* Plan::link_between(const Node& a, const Node& b) const {
 namespace detail {
 
 std::vector<std::string> make_playbooks(const config::Config& cfg) {
-  // infra_only: VMs only, no software phase (as upstream).
+  // Folder names under playbooks/, in the order software::install starts them (it reads the
+  // same configuration keys). infra_only: VMs only, no software phase (as upstream).
   if (cfg.infrastructure.infra_only || !cfg.benchmark) return {};
   const config::Benchmark& b = *cfg.benchmark;
   const std::string& rm = b.resource_manager;
@@ -41,12 +42,14 @@ std::vector<std::string> make_playbooks(const config::Config& cfg) {
   if (kube) out.push_back("kubernetes");
   else if (rm == "kubeedge") out.push_back("kubeedge");
   else if (rm == "mist") out.push_back("mist");
-  if (b.observability && kube) out.push_back("observability");
+  if (b.observability && (kube || rm == "kubeedge")) out.push_back("observability");
   if (cfg.execution_model && cfg.execution_model->model == "openfaas") out.push_back("openfaas");
   // Scaphandre in the guests reads the host's per-VM energy over virtiofs; the host exporter
   // needs nothing inside the VMs.
   if (cfg.energy.enabled && cfg.energy.exporter == "guest") out.push_back("scaphandre");
-  if (!b.resource_manager_only && !b.application.empty()) out.push_back("app");
+  // Only image_classification deploys a program into the guests; the kubecontrol apps (empty,
+  // stress, ...) are Kubernetes objects.
+  if (!b.resource_manager_only && b.application == "image_classification") out.push_back("application");
   return out;
 }
 
