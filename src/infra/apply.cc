@@ -54,7 +54,11 @@ class Deployer {
            Ledger& ledger)
       : plan_(plan), run_(std::move(run_dir)), opt_(o), events_(ev), ledger_(ledger) {
     infra_dir_ = run_ / "infrastructure";
-    disk_dir_ = o.disk_dir.empty() ? infra_dir_ / "disks" : o.disk_dir;
+    // QEMU (libvirt-qemu) must reach the disks: a run directory under /root is not reachable,
+    // so root's disks then go to /var/lib/continuum/disks/<run> (files recorded in the ledger).
+    disk_dir_ = !o.disk_dir.empty() ? o.disk_dir
+                                    : util::qemu_reachable(infra_dir_ / "disks",
+                                                           "disks/" + run_.filename().string());
   }
 
   Expected<Deployment> run() {

@@ -315,7 +315,8 @@ fs::path image_cache_dir(const config::Infrastructure& infra) {
     const char* home = std::getenv("HOME");
     base = home ? home : "/root";
   }
-  return util::expand_user(base) / ".continuum" / "images";
+  // As root with base_path under /root, QEMU could not read the cache: use /var/lib/continuum.
+  return util::qemu_reachable(util::expand_user(base) / ".continuum" / "images", "images");
 }
 
 Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path& app_dir) {

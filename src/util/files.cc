@@ -72,4 +72,21 @@ fs::path expand_user(std::string_view path) {
   return fs::path(path);
 }
 
+bool traversable_by_others(const fs::path& dir) {
+  fs::path p = fs::absolute(dir).lexically_normal();
+  fs::path cur = p.root_path();
+  for (const auto& part : p.relative_path()) {
+    cur /= part;
+    struct stat st;
+    if (::stat(cur.c_str(), &st) != 0) break;  // the rest does not exist yet: created 0755
+    if (S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH)) return false;
+  }
+  return true;
+}
+
+fs::path qemu_reachable(const fs::path& preferred, const std::string& sub) {
+  if (::geteuid() != 0 || traversable_by_others(preferred)) return preferred;
+  return fs::path("/var/lib/continuum") / sub;
+}
+
 }  // namespace continuum::util

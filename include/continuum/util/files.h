@@ -24,4 +24,13 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
 /// Expands a leading `~` or `~/` to $HOME (as the original does for base_path).
 std::filesystem::path expand_user(std::string_view path);
 
+/// True if every directory from / down to `dir` (existing ones) can be entered by "others".
+/// QEMU under qemu:///system runs as libvirt-qemu, which cannot enter /root (mode 700): disks and
+/// images continuum hands to libvirt must live where this holds.
+bool traversable_by_others(const std::filesystem::path& dir);
+
+/// Where root keeps files QEMU must read when `preferred` is not traversable: /var/lib/continuum/<sub>.
+/// Returns `preferred` unchanged when it is fine or when continuum does not run as root.
+std::filesystem::path qemu_reachable(const std::filesystem::path& preferred, const std::string& sub);
+
 }  // namespace continuum::util
