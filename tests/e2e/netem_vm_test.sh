@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs tests/integration/netem_netns_test.cc inside a small QEMU VM, for machines whose kernel has
+# CTest label e2e (a VM; minutes under TCG). Runs tests/integration/netem_netns_test.cc inside a
+# small QEMU VM, for machines whose kernel has
 # no sch_netem (this lab's kernel has htb and u32 but not netem). The VM boots Debian's cloud
 # kernel (linux-image-cloud-amd64, fetched with apt-get download into the build directory, never
 # installed on the host) with a tiny busybox initrd, mounts the host's root file system READ-ONLY
