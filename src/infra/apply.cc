@@ -56,9 +56,12 @@ class Deployer {
     infra_dir_ = run_ / "infrastructure";
     // QEMU (libvirt-qemu) must reach the disks: a run directory under /root is not reachable,
     // so root's disks then go to /var/lib/continuum/disks/<run> (files recorded in the ledger).
+    // Only for QEMU: other drivers (test:///default) open no files.
+    bool qemu = false;
+    for (const auto& h : plan_.hosts) qemu = qemu || h.libvirt_uri.starts_with("qemu");
     disk_dir_ = !o.disk_dir.empty() ? o.disk_dir
-                                    : util::qemu_reachable(infra_dir_ / "disks",
-                                                           "disks/" + run_.filename().string());
+                : qemu ? util::qemu_reachable(infra_dir_ / "disks", "disks/" + run_.filename().string())
+                       : infra_dir_ / "disks";
   }
 
   Expected<Deployment> run() {

@@ -315,8 +315,12 @@ fs::path image_cache_dir(const config::Infrastructure& infra) {
     const char* home = std::getenv("HOME");
     base = home ? home : "/root";
   }
-  // As root with base_path under /root, QEMU could not read the cache: use /var/lib/continuum.
-  return util::qemu_reachable(util::expand_user(base) / ".continuum" / "images", "images");
+  fs::path cache = util::expand_user(base) / ".continuum" / "images";
+  // The default base_path is $HOME; as root that is /root, which QEMU (libvirt-qemu) cannot
+  // enter, so root's default cache moves to /var/lib/continuum/images. An explicit base_path is
+  // taken as given.
+  if (util::expand_user(base) == util::expand_user("~")) return util::qemu_reachable(cache, "images");
+  return cache;
 }
 
 Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path& app_dir) {
