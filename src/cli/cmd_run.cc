@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -36,27 +35,6 @@ constexpr int kInterrupted = 130;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
-
-/// The benchmark phase takes a std::atomic<bool>*; the signal handler lives in infra. A watcher
-/// thread mirrors one into the other so neither module depends on the other's flag.
-class InterruptMirror {
- public:
-  InterruptMirror() : thread_([this] {
-      while (!stop_.load()) {
-        if (infra::interrupt_requested()) flag_.store(true);
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
-    }) {}
-  ~InterruptMirror() {
-    stop_.store(true);
-    thread_.join();
-  }
-  const std::atomic<bool>* flag() const { return &flag_; }
-
- private:
-  std::atomic<bool> flag_{false}, stop_{false};
-  std::thread thread_;
-};
 
 struct PhaseTimes {
   std::vector<std::pair<std::string, double>> list;
@@ -148,7 +126,6 @@ int cmd_run(const Options& o) {
   }
   report::EventLog* events = events_or->get();
   infra::install_interrupt_handlers();
-  InterruptMirror interrupt;
   events->emit("run", "start", p->application, -1, "", {{"config", cfg->file.string()}});
 
   PhaseTimes times;
@@ -214,7 +191,7 @@ int cmd_run(const Options& o) {
       if (auto st = scraper.start(targets, run, run_start); !st)
         spdlog::warn("energy: scraper not started: {}", st.error().message);
     }
-    auto res = benchmark::run(*cfg, *p, deployment, run, events, interrupt.flag());
+    auto res = benchmark::run(*cfg, *p, deployment, run, events, infra::interrupt_flag());
     scraper.stop();
     times.add("benchmark", seconds_since(t0));
     if (!res) {

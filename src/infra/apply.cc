@@ -317,6 +317,7 @@ void install_interrupt_handlers() {
 void request_interrupt() { g_interrupted.store(true); }
 void clear_interrupt() { g_interrupted.store(false); }
 bool interrupt_requested() { return g_interrupted.load(); }
+const std::atomic<bool>* interrupt_flag() { return &g_interrupted; }
 
 Expected<Deployment> apply(const plan::Plan& plan, const fs::path& run_dir_in,
                            const ApplyOptions& options, report::EventLog* events) {

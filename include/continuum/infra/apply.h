@@ -65,5 +65,7 @@ void install_interrupt_handlers();
 void request_interrupt();
 void clear_interrupt();
 bool interrupt_requested();
+/// The flag itself, for phases that poll a std::atomic<bool> (benchmark::run).
+const std::atomic<bool>* interrupt_flag();
 
 }  // namespace continuum::infra
