@@ -187,14 +187,17 @@ Expected<std::vector<Argv>> tc_commands(const plan::Plan& p, const plan::Node& n
   return out;
 }
 
-std::string apply_script(const std::string& interface, const std::vector<Argv>& commands,
-                         bool sudo) {
-  std::string s;
-  // Remove what an earlier apply left (the original failed on a second run: "Exclusivity flag on").
+std::string reset_script(const std::string& interface, bool sudo) {
   Argv del;
   if (sudo) del = {"sudo", "-n"};
   del.insert(del.end(), {"tc", "qdisc", "del", "dev", interface, "root"});
-  s += util::shell_join(del) + " >/dev/null 2>&1 || true\n";
+  return util::shell_join(del) + " >/dev/null 2>&1 || true\n";
+}
+
+std::string apply_script(const std::string& interface, const std::vector<Argv>& commands,
+                         bool sudo) {
+  // Remove what an earlier apply left (the original failed on a second run: "Exclusivity flag on").
+  std::string s = reset_script(interface, sudo);
   s += "continuum_run() { n=$1; shift; \"$@\" || { rc=$?; "
        "echo \"continuum-netem: command $n failed (exit $rc)\" >&2; exit $rc; }; }\n";
   for (size_t i = 0; i < commands.size(); ++i)

@@ -211,7 +211,7 @@ void judge(LinkResult& r) {
                 " sent), configured RTT " + fmt::format("{:.1f}", r.configured_rtt_ms) + " ms";
     return;
   }
-  r.deviation_ms = *measured - r.configured_rtt_ms;
+  r.deviation_ms = *measured - r.expected_rtt_ms();
   r.deviation_pct = r.configured_rtt_ms > 0 ? 100.0 * r.deviation_ms / r.configured_rtt_ms : 0;
   double tol = rtt_tolerance_ms(r.configured_rtt_ms);
   if (std::fabs(r.deviation_ms) <= tol) {
@@ -220,17 +220,20 @@ void judge(LinkResult& r) {
   }
   r.status = "warning";
   r.message = fmt::format(
-      "link {}: measured RTT {:.2f} ms vs configured {:.2f} ms ({:+.2f} ms, {:+.1f} %; tolerance "
+      "link {}: measured RTT {:.2f} ms vs configured {:.2f} ms{} ({:+.2f} ms, {:+.1f} %; tolerance "
       "{:.2f} ms)",
-      name, *measured, r.configured_rtt_ms, r.deviation_ms, r.deviation_pct, tol);
+      name, *measured, r.configured_rtt_ms,
+      r.baseline_rtt_ms ? fmt::format(" + baseline {:.2f} ms", *r.baseline_rtt_ms) : std::string(),
+      r.deviation_ms, r.deviation_pct, tol);
 }
 
-std::string ping_script(const std::string& ip, int count) {
+std::string ping_script(const std::string& ip, int count, int interval_ms) {
   std::string c = std::to_string(count);
-  std::string deadline = std::to_string(static_cast<int>(count * 0.2) + 10);
+  std::string deadline = std::to_string(count * interval_ms / 1000 + 10);
+  std::string interval = fmt::format("{:.3f}", interval_ms / 1000.0);
   // iputils ping when present (gives mdev); busybox's otherwise (the minimal image has busybox).
   return "if command -v ping >/dev/null 2>&1; then " +
-         util::shell_join({"ping", "-n", "-c", c, "-i", "0.2", "-w", deadline, ip}) +
+         util::shell_join({"ping", "-n", "-c", c, "-i", interval, "-w", deadline, ip}) +
          "; else " + util::shell_join({"busybox", "ping", "-c", c, "-w", deadline, ip}) +
          "; fi";
 }
@@ -245,13 +248,14 @@ std::string one_line(std::string s) {
 
 std::string format_table(const std::vector<LinkResult>& links) {
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"link", "configured RTT", "measured RTT (median)", "avg", "min/max",
+  rows.push_back({"link", "configured RTT", "baseline", "measured RTT (median)", "avg", "min/max",
                   "jitter (cfg/meas)", "loss", "deviation", "status"});
   for (const auto& l : links) {
     const auto& m = l.measured;
     rows.push_back({
         l.from + " -> " + l.to,
         fmt::format("{:.1f} ms", l.configured_rtt_ms),
+        l.baseline_rtt_ms ? fmt::format("{:.2f} ms", *l.baseline_rtt_ms) : "-",
         m.rtt_ms() ? fmt::format("{:.2f} ms", *m.rtt_ms()) : "-",
         m.avg_ms ? fmt::format("{:.2f}", *m.avg_ms) : "-",
         m.min_ms ? fmt::format("{:.1f}/{:.1f}", *m.min_ms, *m.max_ms) : "-",
@@ -279,14 +283,14 @@ std::string format_table(const std::vector<LinkResult>& links) {
 std::string format_csv(const std::vector<LinkResult>& links) {
   std::string s =
       "from,to,from_ip,to_ip,configured_rtt_ms,configured_jitter_ms,configured_loss_pct,"
-      "measured_rtt_ms,measured_avg_ms,measured_min_ms,measured_max_ms,jitter_ms,loss_pct,"
+      "baseline_rtt_ms,expected_rtt_ms,measured_rtt_ms,measured_avg_ms,measured_min_ms,measured_max_ms,jitter_ms,loss_pct,"
       "deviation_ms,deviation_pct,status\n";
   for (const auto& l : links) {
     const auto& m = l.measured;
     bool have = m.rtt_ms().has_value();
-    s += fmt::format("{},{},{},{},{:.3f},{:.3f},{:.3f},{},{},{},{},{},{:.3f},{},{},{}\n", l.from, l.to,
-                     l.from_ip, l.to_ip, l.configured_rtt_ms, l.configured_jitter_ms,
-                     l.configured_loss_pct, num(m.rtt_ms()), num(m.avg_ms), num(m.min_ms), num(m.max_ms),
+    s += fmt::format("{},{},{},{},{:.3f},{:.3f},{:.3f},{},{:.3f},{},{},{},{},{},{:.3f},{},{},{}\n", l.from,
+                     l.to, l.from_ip, l.to_ip, l.configured_rtt_ms, l.configured_jitter_ms,
+                     l.configured_loss_pct, num(l.baseline_rtt_ms), l.expected_rtt_ms(), num(m.rtt_ms()), num(m.avg_ms), num(m.min_ms), num(m.max_ms),
                      num(m.mdev_ms), m.loss_pct, have ? fmt::format("{:.3f}", l.deviation_ms) : "",
                      have ? fmt::format("{:.2f}", l.deviation_pct) : "", l.status);
   }
@@ -309,112 +313,141 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
   std::map<std::string, NodeNetem> nn;
   for (const auto& n : p.nodes) nn.emplace(n.id, TRY(node_netem(p, n)));
 
-  // Apply on every node concurrently.
   const size_t count = p.nodes.size();
   std::vector<std::optional<Error>> errors(count);
   rep.nodes.resize(count);
-  {
+  auto for_each_node = [&](auto&& fn) {
     std::vector<std::thread> threads;
-    for (size_t i = 0; i < count; ++i) {
-      threads.emplace_back([&, i] {
-        const plan::Node& n = p.nodes[i];
-        NodeApplied& out = rep.nodes[i];
-        out.node_id = n.id;
-        if (nn.at(n.id).classes.empty()) return;
-        auto start = std::chrono::steady_clock::now();
-        auto fail = [&](std::string msg) { errors[i] = make_error("netem on " + exec.describe(n.id) + ": " + msg); };
-        // The NIC carrying the node's address, rather than the original's hard-coded ens2.
-        std::string iface = "NIC";
-        if (!exec.dry_run()) {
-          auto r = exec.run(n.id, "ip -o -4 addr show", opt.command_timeout);
-          if (!r) return fail(r.error().message);
-          if (r->exit_code != 0) return fail("`ip -o -4 addr show` failed: " + one_line(r->err));
-          iface = interface_for_ip(r->out, n.ip);
-          if (iface.empty()) return fail("no interface carries " + n.ip + " (ip -o -4 addr show: " + one_line(r->out) + ")");
-        }
-        bool sudo = exec.needs_sudo(n.id);
-        auto cmds = tc_commands(p, n, iface, sudo);
-        if (!cmds) return fail(cmds.error().message);
-        std::string script = apply_script(iface, *cmds, sudo);
-        out.interface = iface;
-        for (const auto& c : *cmds) out.commands.push_back(util::shell_join(c));
-        if (!run_dir.empty()) {
-          auto st = util::write_file_atomic(run_dir / "infrastructure" / "tc" / (n.id + ".sh"), "#!/bin/sh\n" + script);
-          if (!st) return fail(st.error().message);
-        }
-        auto r = exec.run(n.id, script, opt.command_timeout);
-        if (!r) return fail(r.error().message);
-        if (r->timed_out) return fail("tc commands timed out");
-        if (r->exit_code != 0) {
-          static const std::regex failed(R"(continuum-netem: command (\d+) failed)");
-          std::smatch m;
-          std::string which = "(the reset before the commands)";
-          if (std::regex_search(r->err, m, failed)) {
-            size_t k = std::stoul(m[1].str());
-            if (k < out.commands.size()) which = "`" + out.commands[k] + "`";
-          }
-          std::string err = std::regex_replace(r->err, failed, "");
-          return fail("command " + which + " failed (exit " + std::to_string(r->exit_code) + "): " + one_line(err));
-        }
-        out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (events)
-          events->emit("network", "applied", "", -1, n.id,
-                       {{"interface", iface}, {"commands", out.commands.size()}, {"seconds", out.seconds}});
-      });
-    }
+    for (size_t i = 0; i < count; ++i)
+      if (!nn.at(p.nodes[i].id).classes.empty() && !errors[i]) threads.emplace_back([&, i] { fn(i); });
     for (auto& t : threads) t.join();
-  }
-  std::vector<std::string> failures;
-  for (const auto& e : errors)
-    if (e) failures.push_back(e->message);
-  if (!failures.empty()) {
-    if (events) events->emit("network", "end", "", -1, "", {{"error", util::join(failures, "; ")}});
-    return make_error(util::join(failures, "\n"));
-  }
-  for (const auto& a : rep.nodes)
-    if (!a.commands.empty())
-      spdlog::info("netem: {} on {}: {} tc commands", a.node_id, a.interface, a.commands.size());
+  };
+  auto failures = [&]() -> Status {
+    std::vector<std::string> f;
+    for (const auto& e : errors)
+      if (e) f.push_back(e->message);
+    if (f.empty()) return {};
+    if (events) events->emit("network", "end", "", -1, "", {{"error", util::join(f, "; ")}});
+    return make_error(util::join(f, "\n"));
+  };
+  auto fail = [&](size_t i, const std::string& msg) {
+    errors[i] = make_error("netem on " + exec.describe(p.nodes[i].id) + ": " + msg);
+  };
+  bool measure = verify && !exec.dry_run();
 
-  if (!verify || exec.dry_run()) {
-    if (events) events->emit("network", "end");
-    return rep;
-  }
+  // 1. Find the NIC carrying each node's address (rather than the original's hard-coded ens2) and,
+  // when verifying, remove what an earlier apply left so the baseline sees the bare path.
+  for_each_node([&](size_t i) {
+    const plan::Node& n = p.nodes[i];
+    rep.nodes[i].node_id = n.id;
+    rep.nodes[i].interface = "NIC";
+    if (exec.dry_run()) return;
+    auto r = exec.run(n.id, "ip -o -4 addr show", opt.command_timeout);
+    if (!r) return fail(i, r.error().message);
+    if (r->exit_code != 0) return fail(i, "`ip -o -4 addr show` failed: " + one_line(r->err));
+    std::string iface = interface_for_ip(r->out, n.ip);
+    if (iface.empty()) return fail(i, "no interface carries " + n.ip + " (ip -o -4 addr show: " + one_line(r->out) + ")");
+    rep.nodes[i].interface = iface;
+    if (measure && opt.baseline_count > 0) {
+      auto reset = exec.run(n.id, reset_script(iface, exec.needs_sudo(n.id)), opt.command_timeout);
+      if (!reset) return fail(i, reset.error().message);
+    }
+  });
+  TRY_STATUS(failures());
 
   // RTT matrix: one thread per source node (a Remote serves one thread at a time).
   auto pairs = measured_pairs(p);
-  for (const auto& [a, b] : pairs) rep.links.push_back(configured(p, nn, a, b));
-  std::map<std::string, std::vector<size_t>> by_source;
-  for (size_t i = 0; i < rep.links.size(); ++i) by_source[rep.links[i].from].push_back(i);
-  {
+  if (measure)
+    for (const auto& [a, b] : pairs) rep.links.push_back(configured(p, nn, a, b));
+  auto ping_matrix = [&](int pings, auto&& store) {
+    std::map<std::string, std::vector<size_t>> by_source;
+    for (size_t i = 0; i < rep.links.size(); ++i) by_source[rep.links[i].from].push_back(i);
     std::vector<std::thread> threads;
     for (auto& [src, idx] : by_source) {
       threads.emplace_back([&, idx = idx] {
         for (size_t i : idx) {
           LinkResult& l = rep.links[i];
-          auto timeout = std::chrono::milliseconds(static_cast<int>(opt.ping_count * 200) + 30000);
-          auto r = exec.run(l.from, ping_script(l.to_ip, opt.ping_count), timeout);
+          auto timeout = std::chrono::milliseconds(pings * opt.ping_interval_ms + 30000);
+          auto r = exec.run(l.from, ping_script(l.to_ip, pings, opt.ping_interval_ms), timeout);
           if (!r) {
-            l.status = "error";
-            l.message = "link " + l.from + " -> " + l.to + ": " + r.error().message;
+            store(l, Expected<PingStats>(r.error()));
             continue;
           }
-          auto s = parse_ping(r->out + "\n" + r->err);
-          if (!s) {
-            l.status = "error";
-            l.message = "link " + l.from + " -> " + l.to + ": " + s.error().message;
-            continue;
-          }
-          l.measured = *s;
-          judge(l);
+          store(l, parse_ping(r->out + "\n" + r->err));
         }
       });
     }
     for (auto& t : threads) t.join();
+  };
+
+  // 2. Baseline: the path's own RTT, which the emulated delay adds to. Under TCG it is a few
+  // milliseconds, enough to push a 15 ms link out of tolerance if it were ignored.
+  if (measure && opt.baseline_count > 0) {
+    ping_matrix(opt.baseline_count, [&](LinkResult& l, Expected<PingStats> s) {
+      if (s) l.baseline_rtt_ms = s->rtt_ms();
+      else spdlog::warn("network: no baseline for {} -> {}: {}", l.from, l.to, s.error().message);
+    });
   }
+
+  // 3. Apply on every node concurrently.
+  for_each_node([&](size_t i) {
+    const plan::Node& n = p.nodes[i];
+    NodeApplied& out = rep.nodes[i];
+    auto start = std::chrono::steady_clock::now();
+    const std::string iface = out.interface;
+    bool sudo = exec.needs_sudo(n.id);
+    auto cmds = tc_commands(p, n, iface, sudo);
+    if (!cmds) return fail(i, cmds.error().message);
+    std::string script = apply_script(iface, *cmds, sudo);
+    for (const auto& c : *cmds) out.commands.push_back(util::shell_join(c));
+    if (!run_dir.empty()) {
+      auto st = util::write_file_atomic(run_dir / "infrastructure" / "tc" / (n.id + ".sh"), "#!/bin/sh\n" + script);
+      if (!st) return fail(i, st.error().message);
+    }
+    auto r = exec.run(n.id, script, opt.command_timeout);
+    if (!r) return fail(i, r.error().message);
+    if (r->timed_out) return fail(i, "tc commands timed out");
+    if (r->exit_code != 0) {
+      static const std::regex failed(R"(continuum-netem: command (\d+) failed)");
+      std::smatch m;
+      std::string which = "(the reset before the commands)";
+      if (std::regex_search(r->err, m, failed)) {
+        size_t k = std::stoul(m[1].str());
+        if (k < out.commands.size()) which = "`" + out.commands[k] + "`";
+      }
+      std::string err = std::regex_replace(r->err, failed, "");
+      return fail(i, "command " + which + " failed (exit " + std::to_string(r->exit_code) + "): " + one_line(err));
+    }
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (events)
+      events->emit("network", "applied", "", -1, n.id,
+                   {{"interface", iface}, {"commands", out.commands.size()}, {"seconds", out.seconds}});
+  });
+  TRY_STATUS(failures());
+  for (const auto& a : rep.nodes)
+    if (!a.commands.empty())
+      spdlog::info("netem: {} on {}: {} tc commands", a.node_id, a.interface, a.commands.size());
+
+  if (!measure) {
+    if (events) events->emit("network", "end");
+    return rep;
+  }
+
+  // 4. Measure with the qdiscs in place.
+  ping_matrix(opt.ping_count, [&](LinkResult& l, Expected<PingStats> s) {
+    if (!s) {
+      l.status = "error";
+      l.message = "link " + l.from + " -> " + l.to + ": " + s.error().message;
+      return;
+    }
+    l.measured = *s;
+    judge(l);
+  });
   for (const auto& l : rep.links) {
     if (events)
       events->emit("network", "measured", "", -1, l.from,
                    {{"to", l.to}, {"configured_rtt_ms", l.configured_rtt_ms},
+                    {"baseline_rtt_ms", l.baseline_rtt_ms ? *l.baseline_rtt_ms : -1.0},
                     {"measured_rtt_ms", l.measured.rtt_ms() ? *l.measured.rtt_ms() : -1.0},
                     {"loss_pct", l.measured.loss_pct}, {"status", l.status}});
     if (l.status != "ok") rep.warnings.push_back(l.message);

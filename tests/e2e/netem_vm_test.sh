@@ -79,7 +79,7 @@ for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 
 LOG="$WORK/console.log"
 MEM=1024
-timeout 600 qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp 1 -m "$MEM" \
+timeout 600 qemu-system-x86_64 -accel tcg -machine q35 -cpu max -smp 2 -m "$MEM" \
   -object memory-backend-memfd,id=mem,size=${MEM}M,share=on -numa node,memdev=mem \
   -chardev socket,id=vfs,path="$SOCK" -device vhost-user-fs-pci,chardev=vfs,tag=hostroot \
   -kernel "$VMLINUZ" -initrd "$WORK/initrd.gz" -append "console=ttyS0 quiet panic=-1 no_timer_check" \

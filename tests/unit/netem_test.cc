@@ -437,7 +437,8 @@ TEST(NetemVerifyTest, MeasuredPairsAreTierRepresentativesAndPairs) {
 }
 
 /// A fake executor: answers interface discovery and ping with canned outputs (real guests are
-/// in the integration and e2e tests). Named Fake as the rules ask.
+/// in the integration and e2e tests). Named Fake as the rules ask. Before a node's tc script
+/// ran, its pings show a 0.3 ms bare path (the baseline).
 class FakeExecutor : public NetemExecutor {
  public:
   FakeExecutor(const plan::Plan& p, std::map<std::string, double> rtt) : p_(p), rtt_(std::move(rtt)) {}
@@ -452,12 +453,14 @@ class FakeExecutor : public NetemExecutor {
     } else if (script.find("ping") != std::string::npos) {
       for (const auto& peer : p_.nodes) {
         if (script.find(" " + peer.ip + ";") == std::string::npos) continue;
-        double v = rtt_.at(node_id + ">" + peer.id);
+        double v = applied.count(node_id) ? rtt_.at(node_id + ">" + peer.id) : 0.3;
         r.out = "10 packets transmitted, 10 received, 0% packet loss, time 1800ms\nrtt min/avg/max/mdev = " +
                 std::to_string(v - 0.25) + "/" + std::to_string(v) + "/" + std::to_string(v + 1) + "/0.5 ms\n";
       }
-    } else {
+    } else if (script.find("continuum_run") != std::string::npos) {
       applied[node_id] = script;
+    } else {
+      EXPECT_NE(script.find("tc qdisc del dev eth7 root"), std::string::npos) << script;
     }
     return r;
   }
@@ -484,11 +487,14 @@ TEST(NetemVerifyTest, FakeExecutorReportsTableCsvAndWarnings) {
   EXPECT_DOUBLE_EQ(rep->links[1].configured_rtt_ms, 90);  // both ends delay 45 ms
   EXPECT_NEAR(rep->links[1].configured_jitter_ms, std::sqrt(50.0), 1e-9);
   EXPECT_EQ(rep->links[1].status, "ok");
+  ASSERT_TRUE(rep->links[1].baseline_rtt_ms.has_value());
+  EXPECT_DOUBLE_EQ(*rep->links[1].baseline_rtt_ms, 0.3);
+  EXPECT_DOUBLE_EQ(rep->links[1].expected_rtt_ms(), 90.3);
   EXPECT_TRUE(rep->warnings.empty()) << util::join(rep->warnings, "\n");
   auto csv = util::read_file(dir / "infrastructure" / "network.csv");
   ASSERT_TRUE(csv.ok());
-  EXPECT_NE(csv->find("cloud_controller,endpoint0,192.168.100.2,192.168.100.4,90.000,7.071,0.000,91.300,"
-                      "91.300,91.050,92.300,0.500,0.000,1.300,1.44,ok\n"),
+  EXPECT_NE(csv->find("cloud_controller,endpoint0,192.168.100.2,192.168.100.4,90.000,7.071,0.000,0.300,"
+                      "90.300,91.300,91.300,91.050,92.300,0.500,0.000,1.000,1.11,ok\n"),
             std::string::npos)
       << *csv;
   EXPECT_TRUE(std::filesystem::exists(dir / "infrastructure" / "tc" / "endpoint0.sh"));
@@ -497,7 +503,8 @@ TEST(NetemVerifyTest, FakeExecutorReportsTableCsvAndWarnings) {
   rep = apply_and_verify(p, slow, dir, nullptr);
   ASSERT_TRUE(rep.ok());
   ASSERT_EQ(rep->warnings.size(), 1u);
-  EXPECT_NE(rep->warnings[0].find("link cloud_controller -> endpoint0: measured RTT 130.00 ms vs configured 90.00 ms"),
+  EXPECT_NE(rep->warnings[0].find("link cloud_controller -> endpoint0: measured RTT 130.00 ms vs configured 90.00 ms "
+                                  "+ baseline 0.30 ms (+39.70 ms"),
             std::string::npos)
       << rep->warnings[0];
   p.network_strict = true;
