@@ -6,12 +6,14 @@
 #include <iostream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
 #include "continuum/benchmark/benchmark.h"
 #include "continuum/config/config.h"
+#include "continuum/energy/host_feed.h"
 #include "continuum/energy/scraper.h"
 #include "continuum/infra/apply.h"
 #include "continuum/infra/destroy.h"
@@ -69,7 +71,7 @@ std::string summary_md(const config::Config& cfg, const plan::Plan& p, const fs:
   s << "- outcome: **" << outcome << "**\n";
   s << "- user: " << p.user << ", mode: " << p.mode << ", nodes: " << p.nodes.size() << "\n\n";
   s << "## Phases\n\n| phase | wall time (s) |\n|---|---|\n";
-  for (const auto& [ph, sec] : times.list) s << "| " << ph << " | " << sec << " |\n";
+  for (const auto& [ph, sec] : times.list) s << fmt::format("| {} | {:.1f} |\n", ph, sec);
   s << "\n## Plan\n\n```\n" << plan::summary(p) << "```\n";
   if (!network_table.empty()) s << "\n## Network (configured vs measured)\n\n```\n" << network_table << "```\n";
   if (!benchmark_md.empty()) s << "\n" << benchmark_md << "\n";
@@ -167,6 +169,34 @@ int cmd_run(const Options& o) {
     }
   }
 
+  // 2b. The host-side energy feed ([energy] host_feed): per-VM energy_uj in each VM's virtiofs
+  // share, running before the software phase so that the guests' `scaphandre --vm` finds its
+  // tree when it starts, and until the end of the run. Without a RAPL counter on the host it
+  // cannot work: that is an error rather than a run whose energy silently stays 0.
+  std::unique_ptr<energy::HostFeed> host_feed;
+  if (rc == 0 && cfg->energy.enabled && cfg->energy.host_feed) {
+    energy::HostFeedOptions fo;
+    fo.powercap_path = cfg->energy.powercap_path;
+    fo.share_root = infra::apply_options(*cfg, fs::absolute(o.output_dir)).virtiofs_host_dir;
+    fo.interval = cfg->energy.interval;
+    for (const auto& n : deployment.nodes) fo.vms.push_back(n.name);
+    auto cpu = energy::libvirt_cpu_source(cfg->infrastructure.libvirt_uri);
+    Status st = cpu ? Status{} : Status(cpu.error());
+    if (st) {
+      host_feed = std::make_unique<energy::HostFeed>(fo, std::move(*cpu));
+      st = host_feed->start();
+    }
+    if (!st) {
+      spdlog::error("energy host_feed: {}", st.error().message);
+      outcome = "energy host feed failed";
+      rc = 1;
+      host_feed.reset();
+    } else {
+      spdlog::info("energy: host feed writing {}/<vm>/intel-rapl:0/energy_uj every {} s", fo.share_root.string(),
+                   util::format_number(fo.interval));
+    }
+  }
+
   // 3. Software.
   if (rc == 0 && !cfg->infrastructure.infra_only && !infra::interrupt_requested()) {
     auto t0 = Clock::now();
@@ -216,6 +246,8 @@ int cmd_run(const Options& o) {
     outcome = "interrupted";
     rc = kInterrupted;
   }
+
+  if (host_feed) host_feed->stop();
 
   // 5. Report: energy per phase and plots from what was saved (also after a failure: partial
   // data is still worth a look).

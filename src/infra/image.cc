@@ -376,7 +376,10 @@ Expected<BaseImage> ensure_offline_image(const ImageOptions& o) {
   std::string id = "offline-" + recipe.variant + "-" + recipe.hash.substr(0, 12);
   fs::path dir = cache / id;
   std::error_code ec;
-  if (!o.force && complete_offline(dir)) return offline_base(dir, id, recipe.variant);
+  if (!o.force && complete_offline(dir)) {
+    say(o, "image " + id + ": cached in " + dir.string() + " (recipe unchanged, not rebuilt)");
+    return offline_base(dir, id, recipe.variant);
+  }
 
   fs::create_directories(cache, ec);
   if (ec) return make_error("cannot create the image cache " + cache.string() + ": " + ec.message());

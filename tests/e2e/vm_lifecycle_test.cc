@@ -9,181 +9,25 @@
 // run is left. Daemons are stopped by the PIDs the test recorded; the namespace is deleted.
 //
 // Timings are printed as "E2E-TIMING name seconds" lines (docs/infrastructure-timings.md).
-// Only one system libvirtd can run on a machine (/run/libvirt/libvirt-sock, the qemu driver's
-// state dirs): when another one answers, the test waits up to 5 minutes for it to go, then skips.
+// The namespace and daemons: tests/e2e/harness.h.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "continuum/infra/hypervisor.h"
 #include "continuum/infra/image.h"
-#include "continuum/util/files.h"
-#include "continuum/util/process.h"
 #include "continuum/util/ssh.h"
-#include "continuum/util/strings.h"
+#include "e2e/harness.h"
 
-extern char** environ;
-
-namespace fs = std::filesystem;
-using namespace std::chrono_literals;
 using namespace continuum;
-using Clock = std::chrono::steady_clock;
+using namespace continuum::e2e;
 
 namespace {
 
-const fs::path kWorkRoot = "/var/lib/continuum-e2e";  // traversable by the QEMU user, unlike /root
-
-double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-void timing(const std::string& name, double s) {
-  std::printf("E2E-TIMING %s %.1f\n", name.c_str(), s);
-  std::fflush(stdout);
-}
-
-bool socket_answers(const char* path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
-util::ProcessResult run(const std::vector<std::string>& argv, std::chrono::seconds timeout = 60s,
-                        std::function<void(const std::string&, bool)> on_line = nullptr) {
-  util::ProcessSpec spec;
-  spec.argv = argv;
-  spec.timeout = timeout;
-  spec.on_line = std::move(on_line);
-  auto r = util::run_process(spec);
-  if (!r) {
-    util::ProcessResult bad;
-    bad.err = r.error().message;
-    return bad;
-  }
-  return *r;
-}
-
-pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env) {
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
-  for (const auto& e : extra_env) env_store.push_back(e);
-  std::vector<char*> envp, cargv;
-  for (auto& e : env_store) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> a = argv;
-  for (auto& s : a) cargv.push_back(s.data());
-  cargv.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawnp(&pid, cargv[0], nullptr, nullptr, cargv.data(), envp.data()) != 0) return -1;
-  return pid;
-}
-
-/// SIGTERM, wait up to 15 s (libvirtd needs ~2 s), then SIGKILL. Only PIDs this test started.
-void stop_pid(pid_t pid) {
-  if (pid <= 0) return;
-  ::kill(pid, SIGTERM);
-  auto deadline = Clock::now() + 15s;
-  int st;
-  while (Clock::now() < deadline) {
-    if (::waitpid(pid, &st, WNOHANG) == pid) return;
-    std::this_thread::sleep_for(50ms);
-  }
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &st, 0);
-}
-
-// The fresh /sys that `ip netns exec` mounts hides the host's cgroup mounts; libvirt needs them to
-// place guests in cgroups. A fixed script: no value from outside is pasted into it.
-const char* kCgroupRemount =
-    "mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup && "
-    "for c in cpu cpuacct cpuset memory devices freezer blkio pids; do "
-    "mkdir -p /sys/fs/cgroup/$c && mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c || true; done; ";
-
-class VmLifecycle : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespace, libvirtd)";
-    for (const char* p : {"libvirtd", "virtlogd", "qemu-system-x86_64", "qemu-img", "mmdebstrap",
-                          "genisoimage", "ip"})
-      if (!util::have_program(p) && !util::have_program(std::string("/usr/sbin/") + p))
-        GTEST_SKIP() << p << " is not installed (scripts/bootstrap --deps)";
-    auto deadline = Clock::now() + 300s;
-    while (socket_answers("/run/libvirt/libvirt-sock") || socket_answers("/run/libvirt/virtlogd-sock")) {
-      if (Clock::now() > deadline)
-        GTEST_SKIP() << "another libvirtd/virtlogd is running on this machine; only one can";
-      std::this_thread::sleep_for(2s);
-    }
-    ns_ = "cnt-e2e-" + std::to_string(::getpid());
-    work_ = kWorkRoot / ("work-" + std::to_string(::getpid()));
-    fs::remove_all(work_);
-    fs::create_directories(work_);
-    fs::permissions(kWorkRoot, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                   fs::perms::others_read | fs::perms::others_exec);
-
-    // libvirt's network driver writes <bridge>.macs there when a guest joins a managed network;
-    // on a machine where libvirtd never ran its network driver before, the directory is missing.
-    fs::create_directories("/var/lib/libvirt/dnsmasq");
-    ASSERT_EQ(run({"ip", "netns", "add", ns_}).exit_code, 0);
-    ASSERT_EQ(run({"ip", "-n", ns_, "link", "set", "lo", "up"}).exit_code, 0);
-    auto t0 = Clock::now();
-    virtlogd_ = spawn({"ip", "netns", "exec", ns_, "sh", "-c",
-                       std::string(kCgroupRemount) + "exec virtlogd -p " + util::shell_quote((work_ / "virtlogd.pid").string())},
-                      {});
-    ASSERT_GT(virtlogd_, 0);
-    libvirtd_ = spawn({"ip", "netns", "exec", ns_, "sh", "-c",
-                       std::string(kCgroupRemount) + "exec libvirtd -p " + util::shell_quote((work_ / "libvirtd.pid").string())},
-                      {"LIBVIRT_LOG_OUTPUTS=3:file:" + (work_ / "libvirtd.log").string()});
-    ASSERT_GT(libvirtd_, 0);
-    // Ready when the socket answers (cold: ~8 s for QEMU's capability probe; cached: 0.2 s).
-    auto ready_deadline = Clock::now() + 120s;
-    while (!socket_answers("/run/libvirt/libvirt-sock")) {
-      int st;
-      ASSERT_NE(::waitpid(libvirtd_, &st, WNOHANG), libvirtd_) << "libvirtd exited; see " << (work_ / "libvirtd.log");
-      ASSERT_LT(Clock::now(), ready_deadline) << "libvirtd did not come up";
-      std::this_thread::sleep_for(100ms);
-    }
-    timing("libvirtd_start", secs(Clock::now() - t0));
-  }
-
-  void TearDown() override {
-    // Whatever the test left (it failed half-way): destroy through the binary, which reads the
-    // ledger, before the daemons go.
-    if (!run_dir_.empty() && fs::exists(run_dir_ / "state.json") && !destroyed_)
-      run({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "destroy", run_dir_.string()}, 300s);
-    stop_pid(libvirtd_);
-    stop_pid(virtlogd_);
-    if (!ns_.empty()) run({"ip", "netns", "del", ns_});
-    // Empty per-controller dirs libvirt made; rmdir removes nothing that is in use.
-    for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"}) {
-      std::error_code ec;
-      fs::remove(fs::path("/sys/fs/cgroup") / c / "machine", ec);
-    }
-    if (!work_.empty() && !::testing::Test::HasFailure()) fs::remove_all(work_);
-  }
-
-  std::string ns_;
-  fs::path work_;
-  fs::path run_dir_;
-  bool destroyed_ = false;
-  pid_t libvirtd_ = -1, virtlogd_ = -1;
-};
+class VmLifecycle : public LibvirtNetnsTest {};
 
 TEST_F(VmLifecycle, CloudAndEndpointBootAreReachableAndAreDestroyedWithoutATrace) {
   // 1. The image: cached across runs under the e2e base_path (a cold build takes minutes). Without
