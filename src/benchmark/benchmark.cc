@@ -24,12 +24,7 @@ json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 std::string csv_num(double v) { return std::isfinite(v) ? util::format_number(v) : ""; }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string r = "\"";
-  for (char c : s) r += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return r + "\"";
-}
+using util::csv_field;
 
 // The numbers of one worker/endpoint as (metric, value) pairs: the one list that the CSV,
 // the JSON and the aggregation all use, so they cannot disagree.

@@ -16,6 +16,7 @@
 #include "continuum/energy/host_feed.h"
 #include "continuum/energy/scraper.h"
 #include "continuum/infra/apply.h"
+#include "continuum/infra/clock.h"
 #include "continuum/infra/destroy.h"
 #include "continuum/infra/netem.h"
 #include "continuum/plan/plan.h"
@@ -151,6 +152,14 @@ int cmd_run(const Options& o) {
       deployment = std::move(*dep);
       deployed = true;
     }
+  }
+
+  // 1b. Guest clocks aligned with the host's: the benchmark subtracts timestamps taken in
+  // different VMs (include/continuum/infra/clock.h). Before netem, whose jitter would blur it.
+  if (rc == 0 && !infra::interrupt_requested()) {
+    auto t0 = Clock::now();
+    infra::sync_clocks(deployment, run, events);
+    times.add("clocks", seconds_since(t0));
   }
 
   // 2. Network emulation, measured.

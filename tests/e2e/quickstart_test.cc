@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -43,9 +44,10 @@ std::vector<std::string> csv_rows(const fs::path& p) {
 
 TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
   const fs::path cfg = fs::path(CONTINUUM_SOURCE_DIR) / "configuration" / "quickstart.cfg";
-  // Persistent across runs (like a user's home): the image cache and the SSH key live there.
-  const fs::path home = kWorkRoot / "home";
-  fs::create_directories(home);
+  // Persistent across runs, like a user's home: the image cache (~/.continuum/images, the same
+  // one vm_lifecycle_test uses with --base-path kWorkRoot, so CI builds the image once) and the
+  // SSH key live there.
+  const fs::path home = kWorkRoot;
   ::setenv("HOME", home.c_str(), 1);  // this process's env is what the binary inherits below
 
   // 1. The offline image with the guest programs (app/), as the README's first command makes it.
@@ -98,7 +100,7 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
     int rep = j.value("repeat", -1);
     if (ev == "start" && !phase_start.count(phase)) phase_start[phase] = j["t"];
     if (ev == "end") phase_end[phase] = j["t"];
-    if (phase == "benchmark" && ev == "start" && j.value("app", "") == "image_classification") app_repeats.insert(rep);
+    if (phase == "application" && ev == "end" && j.value("app", "") == "image_classification") app_repeats.insert(rep);
     if (phase == "workload:uptime" && ev == "end") workload_repeats.insert(rep);
   }
   for (const char* ph : {"infrastructure", "network", "software", "benchmark"}) {
@@ -162,6 +164,23 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
     EXPECT_GT(e["latency_avg_ms"].get<double>(), 0) << e.dump();
     EXPECT_LT(e["latency_avg_ms"].get<double>(), 60000) << e.dump();
     EXPECT_GT(e["data_size_avg_kb"].get<double>(), 10) << e.dump();  // realistic JPEG-sized frames
+    // The endpoint -> worker transfer delay subtracts timestamps of two VMs: with the clocks
+    // aligned it is at least the 45 ms netem delay at the endpoint's egress (minus jitter) and
+    // well under a second (unaligned, the first runs measured 714 ms).
+    double delay = rep["app"]["workers"][0]["delay_avg_ms"].get<double>();
+    EXPECT_GT(delay, 40.0) << rep.dump(2);
+    EXPECT_LT(delay, 1000.0) << rep.dump(2);
+  }
+  // Guest clocks were measured and aligned with the host's before the benchmark.
+  auto clocks = csv_rows(run_dir_ / "infrastructure" / "clocks.csv");
+  ASSERT_EQ(clocks.size(), 3u) << "header + 2 VMs";
+  for (size_t i = 1; i < clocks.size(); ++i) {
+    std::printf("E2E-CLOCK %s\n", clocks[i].c_str());
+    auto c = util::split(clocks[i], ',');
+    ASSERT_GE(c.size(), 7u) << clocks[i];
+    EXPECT_TRUE(c[6].empty()) << "clock error: " << clocks[i];
+    double residual = std::stod(c[4].empty() ? c[1] : c[4]);
+    EXPECT_LT(std::fabs(residual), 10.0) << clocks[i];
   }
   EXPECT_NE(out.find("Mean over 2 repeats"), std::string::npos) << "aggregated table not printed";
   auto wl = csv_rows(run_dir_ / "benchmark" / "workloads" / "results.csv");

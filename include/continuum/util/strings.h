@@ -27,4 +27,7 @@ std::string closest_match(std::string_view word, const std::vector<std::string>&
 /// Formats a double without trailing zeros ("7.21", "1000", "0.5").
 std::string format_number(double v);
 
+/// One CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, quote or newline.
+std::string csv_field(const std::string& s);
+
 }  // namespace continuum::util

@@ -1,0 +1,159 @@
+// Guest clock alignment (include/continuum/infra/clock.h).
+#include "continuum/infra/clock.h"
+
+#include <cmath>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "continuum/util/files.h"
+#include "continuum/util/strings.h"
+
+namespace continuum::infra {
+
+namespace {
+
+using SysClock = std::chrono::system_clock;
+
+double ms_since_epoch(SysClock::time_point t) {
+  return std::chrono::duration<double, std::milli>(t.time_since_epoch()).count();
+}
+
+/// Best (shortest round trip) of opt.samples exchanges.
+Expected<ClockEstimate> estimate(util::Remote& remote, const ClockOptions& opt) {
+  std::optional<ClockEstimate> best;
+  std::string last_error;
+  for (int i = 0; i < std::max(1, opt.samples); ++i) {
+    auto sent = SysClock::now();
+    auto r = remote.exec("date +%s.%N", opt.timeout);
+    auto received = SysClock::now();
+    if (!r) return r.error();
+    if (r->exit_code != 0) {
+      last_error = "`date +%s.%N` failed: " + std::string(util::trim(r->err));
+      continue;
+    }
+    auto e = offset_from_sample(sent, r->out, received);
+    if (!e) {
+      last_error = e.error().message;
+      continue;
+    }
+    if (!best || e->rtt_ms < best->rtt_ms) best = *e;
+  }
+  if (!best) return make_error(last_error);
+  return *best;
+}
+
+}  // namespace
+
+Expected<ClockEstimate> offset_from_sample(SysClock::time_point sent, const std::string& guest_output,
+                                           SysClock::time_point received) {
+  // "1764430000.123456789": whole seconds and nanoseconds apart, so no precision is lost.
+  std::string s(util::trim(guest_output));
+  auto dot = s.find('.');
+  auto digits = [](const std::string& x) {
+    return !x.empty() && x.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (dot == std::string::npos || !digits(s.substr(0, dot)) || !digits(s.substr(dot + 1)) || dot > 12)
+    return make_error("the guest's clock answered '" + s.substr(0, 60) + "', not seconds.nanoseconds");
+  std::string frac = s.substr(dot + 1);
+  frac = (frac + "000000000").substr(0, 9);
+  double guest_ms = std::stod(s.substr(0, dot)) * 1000.0 + std::stod(frac) / 1e6;
+  double t0 = ms_since_epoch(sent), t1 = ms_since_epoch(received);
+  ClockEstimate e;
+  e.rtt_ms = t1 - t0;
+  e.offset_ms = guest_ms - (t0 + t1) / 2;
+  return e;
+}
+
+std::string clock_step_command(double delta_ms, bool sudo) {
+  std::vector<std::string> argv;
+  if (sudo) argv = {"sudo", "-n"};
+  argv.insert(argv.end(),
+              {"python3", "-c",
+               "import sys, time; time.clock_settime(time.CLOCK_REALTIME, time.time() + float(sys.argv[1]) / 1000)",
+               fmt::format("{:.3f}", delta_ms)});
+  return util::shell_join(argv);
+}
+
+ClockResult sync_clock(util::Remote& remote, const std::string& node_id, bool sudo, const ClockOptions& opt) {
+  ClockResult res;
+  res.node_id = node_id;
+  auto before = estimate(remote, opt);
+  if (!before) {
+    res.error = "cannot read the clock: " + before.error().message;
+    return res;
+  }
+  res.before = *before;
+  if (std::fabs(before->offset_ms) <= opt.step_above_ms) return res;
+  auto r = remote.exec(clock_step_command(-before->offset_ms, sudo), opt.timeout);
+  if (!r || r->exit_code != 0) {
+    res.error = "cannot step the clock: " + (r ? std::string(util::trim(r->err)) : r.error().message);
+    return res;
+  }
+  res.stepped = true;
+  auto after = estimate(remote, opt);
+  if (!after) {
+    res.error = "cannot read the clock after the step: " + after.error().message;
+    return res;
+  }
+  res.after = *after;
+  return res;
+}
+
+std::vector<ClockResult> sync_clocks(const Deployment& d, const std::filesystem::path& run_dir,
+                                     report::EventLog* events, const ClockOptions& opt) {
+  std::vector<ClockResult> out(d.nodes.size());
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < d.nodes.size(); ++i) {
+      threads.emplace_back([&, i] {
+        const DeployedNode& n = d.nodes[i];
+        auto remote = util::ssh_connect(d.ssh_target(n), opt.timeout);
+        if (!remote) {
+          out[i].node_id = n.id;
+          out[i].error = "cannot connect: " + remote.error().message;
+          return;
+        }
+        out[i] = sync_clock(**remote, n.id, n.ssh_user != "root", opt);
+      });
+    }
+    for (auto& t : threads) t.join();
+  }
+  for (const auto& r : out) {
+    double residual = r.after ? r.after->offset_ms : r.before.offset_ms;
+    if (!r.error.empty())
+      spdlog::warn("clock of {}: {} (cross-VM latencies involving it are off by its offset)", r.node_id, r.error);
+    else if (std::fabs(residual) > opt.warn_above_ms)
+      spdlog::warn("clock of {}: still {:+.1f} ms off the host's after the step", r.node_id, residual);
+    else
+      spdlog::info("clock of {}: {:+.1f} ms off the host's{}", r.node_id, r.before.offset_ms,
+                   r.after ? fmt::format(", stepped, now {:+.2f} ms (+-{:.2f})", r.after->offset_ms, r.after->rtt_ms / 2)
+                           : std::string(", left alone"));
+    if (events) {
+      nlohmann::json det{{"offset_before_ms", r.before.offset_ms}, {"rtt_before_ms", r.before.rtt_ms},
+                         {"stepped", r.stepped}};
+      if (r.after) det["offset_after_ms"] = r.after->offset_ms;
+      if (!r.error.empty()) det["error"] = r.error;
+      events->emit("clock", "aligned", "", -1, r.node_id, det);
+    }
+  }
+  if (!run_dir.empty()) {
+    auto st = util::write_file_atomic(run_dir / "infrastructure" / "clocks.csv", format_clocks_csv(out));
+    if (!st) spdlog::warn("{}", st.error().message);
+  }
+  return out;
+}
+
+std::string format_clocks_csv(const std::vector<ClockResult>& results) {
+  std::string s = "node,offset_before_ms,rtt_before_ms,stepped,offset_after_ms,rtt_after_ms,error\n";
+  for (const auto& r : results) {
+    s += fmt::format("{},{:.3f},{:.3f},{},{},{},{}\n", r.node_id, r.before.offset_ms, r.before.rtt_ms,
+                     r.stepped ? "true" : "false", r.after ? fmt::format("{:.3f}", r.after->offset_ms) : "",
+                     r.after ? fmt::format("{:.3f}", r.after->rtt_ms) : "", util::csv_field(r.error));
+  }
+  return s;
+}
+
+}  // namespace continuum::infra
