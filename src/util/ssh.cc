@@ -83,6 +83,53 @@ class SshRemote final : public Remote {
     return {};
   }
 
+  Expected<std::vector<Turn>> exchange_lines(const std::string& command, int turns,
+                                             std::chrono::milliseconds timeout) override {
+    auto deadline = Clock::now() + timeout;
+    ssh_channel ch = ssh_channel_new(session_);
+    if (!ch) return make_error(describe() + ": cannot open a channel: " + ssh_get_error(session_));
+    struct Closer {
+      ssh_channel c;
+      ~Closer() {
+        ssh_channel_close(c);
+        ssh_channel_free(c);
+      }
+    } closer{ch};
+    if (ssh_channel_open_session(ch) != SSH_OK)
+      return make_error(describe() + ": cannot open a session channel: " + ssh_get_error(session_));
+    if (ssh_channel_request_exec(ch, command.c_str()) != SSH_OK)
+      return make_error(describe() + ": exec request refused: " + ssh_get_error(session_));
+    std::vector<Turn> out;
+    std::string pending;
+    char buf[4096];
+    for (int i = 0; i < turns; ++i) {
+      Turn t;
+      t.sent = std::chrono::system_clock::now();
+      if (ssh_channel_write(ch, "\n", 1) == SSH_ERROR)
+        return make_error(describe() + ": write to the remote command failed: " + ssh_get_error(session_));
+      size_t nl;
+      while ((nl = pending.find('\n')) == std::string::npos) {
+        auto now = Clock::now();
+        if (now >= deadline) return make_error(describe() + ": no answer from `" + command + "` in time");
+        int wait_ms = static_cast<int>(std::min<long>(
+            100, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1));
+        int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, wait_ms);
+        if (n == SSH_ERROR)
+          return make_error(describe() + ": connection lost during an exchange: " + ssh_get_error(session_));
+        if (n > 0) pending.append(buf, static_cast<size_t>(n));
+        else if (ssh_channel_is_eof(ch))
+          return make_error(describe() + ": `" + command + "` ended after " + std::to_string(i) + " of " +
+                            std::to_string(turns) + " answers");
+      }
+      t.received = std::chrono::system_clock::now();
+      t.answer = pending.substr(0, nl);
+      pending.erase(0, nl + 1);
+      out.push_back(std::move(t));
+    }
+    ssh_channel_send_eof(ch);
+    return out;
+  }
+
   std::string describe() const override {
     std::string d = target_.user + "@" + target_.host + ":" + std::to_string(target_.port);
     if (!target_.netns.empty()) d += " (netns " + target_.netns + ")";
@@ -161,6 +208,14 @@ class SshRemote final : public Remote {
   ssh_session session_;
   SshTarget target_;
 };
+
+}  // namespace
+
+Expected<std::vector<Remote::Turn>> Remote::exchange_lines(const std::string& command, int, std::chrono::milliseconds) {
+  return make_error(describe() + ": line exchanges are not supported (wanted for `" + command + "`)");
+}
+
+namespace {
 
 /// Connect + verify + authenticate on the calling thread.
 Expected<RemotePtr> connect_here(const SshTarget& t, std::chrono::milliseconds timeout) {

@@ -180,7 +180,7 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
     ASSERT_GE(c.size(), 7u) << clocks[i];
     EXPECT_TRUE(c[6].empty()) << "clock error: " << clocks[i];
     double residual = std::stod(c[4].empty() ? c[1] : c[4]);
-    EXPECT_LT(std::fabs(residual), 10.0) << clocks[i];
+    EXPECT_LT(std::fabs(residual), 5.0) << clocks[i];  // a few ms; the first quickstart runs were 360-640 ms off
   }
   EXPECT_NE(out.find("Mean over 2 repeats"), std::string::npos) << "aggregated table not printed";
   auto wl = csv_rows(run_dir_ / "benchmark" / "workloads" / "results.csv");

@@ -3,6 +3,8 @@
 // authorized_keys file of its own (temp dir, own sshd_config, -D), records the PID, and kills
 // that PID at the end. Remote connects through the namespace (SshTarget::netns).
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -19,6 +21,7 @@
 #include "continuum/infra/readiness.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
+#include "continuum/infra/clock.h"
 #include "continuum/util/ssh.h"
 #include "continuum/util/strings.h"
 
@@ -174,6 +177,37 @@ TEST_F(SshdInNetns, ExecTimesOut) {
   // The session is still usable after a timed-out command.
   auto again = remote->exec("echo fine", 60s);
   ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->out, "fine\n");
+}
+
+TEST_F(SshdInNetns, ExchangeLinesTakesTurnsOverOneChannel) {
+  auto remote = connect_when_up(target());
+  ASSERT_TRUE(remote);
+  // A counter that answers each line: the answers prove one process served every turn.
+  auto turns = remote->exchange_lines("n=0; while read -r l; do n=$((n+1)); echo \"turn $n\"; done", 4, 20s);
+  ASSERT_TRUE(turns.ok()) << turns.error().message;
+  ASSERT_EQ(turns->size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ((*turns)[i].answer, "turn " + std::to_string(i + 1));
+    EXPECT_LE((*turns)[i].sent, (*turns)[i].received);
+    if (i > 0) {
+      EXPECT_LE((*turns)[i - 1].received, (*turns)[i].sent);
+    }
+  }
+  // The guest clock program itself, against this host's clock: within a few ms.
+  auto clock = remote->exchange_lines(continuum::infra::clock_echo_command(), 5, 20s);
+  ASSERT_TRUE(clock.ok()) << clock.error().message;
+  auto e = continuum::infra::offset_from_sample(clock->back().sent, clock->back().answer, clock->back().received);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_LT(std::fabs(e->offset_ms), 1.0 + e->rtt_ms) << "same machine, same clock";
+  // A command that stops answering is an error naming how far it got, not a hang.
+  auto short_lived = remote->exchange_lines("read -r l; echo one", 3, 20s);
+  ASSERT_FALSE(short_lived.ok());
+  EXPECT_NE(short_lived.error().message.find("ended after 1 of 3 answers"), std::string::npos)
+      << short_lived.error().message;
+  // The session still works afterwards.
+  auto again = remote->exec("echo fine", 20s);
+  ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->out, "fine\n");
 }
 

@@ -3,6 +3,8 @@
 // a known amount (a real guest is in tests/e2e/quickstart_test.cc).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <regex>
 
@@ -41,11 +43,29 @@ TEST(ClockTest, RejectsWhatIsNotATimestamp) {
   }
 }
 
-TEST(ClockTest, StepCommandIsRelativeAndQuoted) {
-  EXPECT_EQ(clock_step_command(-714.25, true),
-            "sudo -n python3 -c 'import sys, time; time.clock_settime(time.CLOCK_REALTIME, time.time() + "
-            "float(sys.argv[1]) / 1000)' -714.250");
+TEST(ClockTest, StepCommandIsAnAtomicKernelOffsetAndQuoted) {
+  std::string c = clock_step_command(-714.25, true);
+  EXPECT_EQ(c.rfind("sudo -n python3 -c 'import ctypes, sys", 0), 0u) << c;
+  EXPECT_NE(c.find("adjtimex"), std::string::npos);
+  EXPECT_NE(c.find("0x0100 | 0x2000"), std::string::npos);  // ADJ_SETOFFSET | ADJ_NANO
+  EXPECT_EQ(c.substr(c.size() - 10), "' -714.250") << c;
   EXPECT_EQ(clock_step_command(3, false).rfind("python3 -c ", 0), 0u);
+}
+
+TEST(ClockTest, StepScriptRunsAndReachesAdjtimex) {
+  // The script runs under this machine's python3 and gets as far as adjtimex(ADJ_SETOFFSET),
+  // which refuses an unprivileged caller with EPERM (a Python error would show instead). That the
+  // step really lands is checked on real guests: tests/e2e/quickstart_test.cc, clocks.csv.
+  // As root (CI) it runs as nobody, so the step cannot really move this machine's clock.
+  std::string cmd = (::geteuid() == 0 ? "runuser -u nobody -- " : "") + clock_step_command(0.5, false) + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[512];
+  std::string out;
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  int rc = ::pclose(p);
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(out.find("adjtimex(ADJ_SETOFFSET): Operation not permitted"), std::string::npos) << out;
 }
 
 /// A fake guest (the rules ask to say so): its clock is the host's plus `offset_ms`, every exec
@@ -65,7 +85,7 @@ class FakeGuest : public util::Remote {
       wait(delay_ms_);
       return r;
     }
-    static const std::regex step(R"(python3 -c .* (-?[0-9.]+)$)");
+    static const std::regex step(R"(python3 -c [\s\S]* (-?[0-9.]+)$)");
     std::smatch m;
     if (std::regex_search(command, m, step)) {
       if (refuse_step) {
@@ -79,11 +99,29 @@ class FakeGuest : public util::Remote {
     r.exit_code = 127;
     return r;
   }
+  Expected<std::vector<Turn>> exchange_lines(const std::string& command, int turns,
+                                             std::chrono::milliseconds timeout) override {
+    if (!interactive) return Remote::exchange_lines(command, turns, timeout);
+    commands.push_back(command);
+    std::vector<Turn> out;
+    for (int i = 0; i < turns; ++i) {
+      Turn t;
+      t.sent = SysClock::now();
+      wait(i == 0 ? 20 * delay_ms_ : delay_ms_);  // the first turn waits for python to start
+      t.answer = fmt_ts(std::chrono::duration<double, std::milli>(SysClock::now().time_since_epoch()).count() +
+                        offset_ms_);
+      wait(delay_ms_);
+      t.received = SysClock::now();
+      out.push_back(t);
+    }
+    return out;
+  }
   Status upload(const std::string&, const std::string&, int) override { return {}; }
   std::string describe() const override { return "fake guest"; }
 
   std::vector<std::string> commands;
   bool refuse_step = false;
+  bool interactive = false;  ///< answers exchange_lines (else: "not supported", as the default)
   double offset_ms() const { return offset_ms_; }
 
  private:
@@ -114,6 +152,41 @@ TEST(ClockTest, FakeGuestOffByARtcSecondIsSteppedToTheHostsClock) {
   // Five samples, one step, five samples.
   EXPECT_EQ(g.commands.size(), 11u);
   EXPECT_EQ(g.commands[5].rfind("sudo -n python3", 0), 0u) << g.commands[5];
+}
+
+TEST(ClockTest, FakeGuestWithALineExchangeIsMeasuredOverOneChannel) {
+  FakeGuest g(-636.0, 0.5);
+  g.interactive = true;
+  ClockResult r = sync_clock(g, "endpoint0", false);
+  EXPECT_TRUE(r.error.empty()) << r.error;
+  EXPECT_NEAR(r.before.offset_ms, -636.0, 0.5);
+  EXPECT_LT(r.before.rtt_ms, 5.0);  // not the first, slow turn
+  ASSERT_TRUE(r.after.has_value());
+  EXPECT_LT(std::fabs(g.offset_ms()), 0.5);
+  // One exchange, one step, one exchange; nothing else.
+  ASSERT_EQ(g.commands.size(), 3u);
+  EXPECT_EQ(g.commands[0], clock_echo_command());
+  EXPECT_EQ(g.commands[1].rfind("python3 -c ", 0), 0u);
+  EXPECT_EQ(g.commands[2], clock_echo_command());
+}
+
+TEST(ClockTest, EchoCommandAnswersEachLineWithTheClock) {
+  // The guest program, run here by a real python3: two lines in, two timestamps out.
+  std::string cmd = "printf '\\n\\n' | " + clock_echo_command();
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[256];
+  std::string out;
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  ASSERT_EQ(::pclose(p), 0) << out;
+  auto lines = util::split(std::string(util::trim(out)), '\n');
+  ASSERT_EQ(lines.size(), 2u) << out;
+  auto now = SysClock::now();
+  for (const auto& l : lines) {
+    auto e = offset_from_sample(now, l, now);
+    ASSERT_TRUE(e.ok()) << l;
+    EXPECT_LT(std::fabs(e->offset_ms), 5000.0) << l;
+  }
 }
 
 TEST(ClockTest, FakeGuestAlreadyCloseIsLeftAlone) {

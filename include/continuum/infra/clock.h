@@ -8,10 +8,12 @@
 // 714 ms "transfer delay" for a 65 kB frame on a 7 Mbit/s, 45 ms link. The original relies on NTP
 // in the guests and never checks.
 //
-// continuum estimates each guest's offset NTP-style over its SSH session (the host time halfway
-// between sending `date +%s.%N` and reading the answer, best of several tries by round trip),
-// steps the guest clock by the opposite amount (a relative step, so the SSH latency does not enter
-// it), measures again, and records before/after in <run>/infrastructure/clocks.csv and events.
+// continuum estimates each guest's offset NTP-style over its SSH session: a python3 process in the
+// guest answers each line the host sends with its clock, and the offset is the guest's time minus
+// the host time halfway between sending and reading, best of several turns by round trip (one
+// `date +%s.%N` per sample where that is not possible),
+// steps the guest clock by the opposite amount (adjtimex ADJ_SETOFFSET: the kernel adds it
+// atomically, so neither the SSH latency nor the step's own run time enters it), measures again, and records before/after in <run>/infrastructure/clocks.csv and events.
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -52,8 +54,11 @@ Expected<ClockEstimate> offset_from_sample(std::chrono::system_clock::time_point
                                            const std::string& guest_output,
                                            std::chrono::system_clock::time_point received);
 
-/// The command that shifts the guest's clock by `delta_ms` relative to its own current time
-/// (python3 is in every guest: Ansible needs it). `sudo` prefixes `sudo -n`.
+/// The guest command for util::Remote::exchange_lines: answers every line with its clock.
+std::string clock_echo_command();
+
+/// The command that shifts the guest's clock by `delta_ms` (adjtimex ADJ_SETOFFSET through python3's
+/// ctypes; python3 is in every guest: Ansible needs it). `sudo` prefixes `sudo -n`.
 std::string clock_step_command(double delta_ms, bool sudo);
 
 /// Estimate, step when needed, estimate again, over one session.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "continuum/util/expected.h"
 
@@ -40,6 +41,19 @@ class Remote {
   virtual Status upload(const std::string& content, const std::string& remote_path, int mode) = 0;
   /// "user@host:port", for messages.
   virtual std::string describe() const = 0;
+
+  /// One turn of exchange_lines: the host's clock when it sent a line, the line the command
+  /// answered, and the host's clock when the answer arrived.
+  struct Turn {
+    std::chrono::system_clock::time_point sent;
+    std::string answer;
+    std::chrono::system_clock::time_point received;
+  };
+  /// Starts `command` and takes `turns` turns with it over one channel: write "\n" to its stdin,
+  /// read one line from its stdout. For exchanges that must not pay a command start per turn
+  /// (the clock estimate). Default: an Error saying it is not supported.
+  virtual Expected<std::vector<Turn>> exchange_lines(const std::string& command, int turns,
+                                                     std::chrono::milliseconds timeout);
 };
 
 using RemotePtr = std::unique_ptr<Remote>;
