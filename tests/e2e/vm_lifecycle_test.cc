@@ -3,10 +3,11 @@
 // The test makes its own network namespace, starts virtlogd and libvirtd inside it (after
 // re-mounting the cgroup v1 controllers that `ip netns exec`'s fresh /sys hides), builds or reuses
 // the offline image, runs `ip netns exec NS continuum CONFIG` with an infra_only config of 1 cloud +
-// 1 endpoint VM with virtiofs, logs in to each VM over SSH with the pinned host key (from inside
-// the namespace), checks hostname, address, cores, memory, sudo and the virtiofs share, runs
-// `continuum destroy RUN_DIR`, and asserts that no domain, network, overlay, seed or share of the
-// run is left. Daemons are stopped by the PIDs the test recorded; the namespace is deleted.
+// 1 endpoint VM with virtiofs and the energy host feed, logs in to each VM over SSH with the pinned
+// host key (from inside the namespace), checks hostname, address, cores, memory, sudo, the virtiofs
+// share in both directions and the host feed's powercap tree in it, runs `continuum destroy
+// RUN_DIR`, and asserts that no domain, network, overlay, seed or share of the run is left.
+// Daemons are stopped by the PIDs the test recorded; the namespace is deleted.
 //
 // Timings are printed as "E2E-TIMING name seconds" lines (docs/infrastructure-timings.md).
 // The namespace and daemons: tests/e2e/harness.h.
@@ -50,7 +51,14 @@ TEST_F(VmLifecycle, CloudAndEndpointBootAreReachableAndAreDestroyedWithoutATrace
                         "base_path = " << kWorkRoot.string() << "\n"
                         "accelerator = tcg\nvirtiofs = True\nvirtiofs_host_dir = " << shares.string() << "\n"
                         "virtiofs_guest_dir = /var/scaphandre\nssh_key = " << key.string() << "\n"
-                        "boot_timeout = 900\n";
+                        "boot_timeout = 900\n"
+                        // The host-side energy feed (energy::HostFeed) into each VM's share,
+                        // from a fake powercap tree: this machine has no RAPL.
+                        "[energy]\nenabled = True\nhost_feed = True\npowercap_path = "
+                     << (work_ / "powercap" / "intel-rapl:0").string() << "\n";
+  ASSERT_TRUE(util::write_file_atomic(work_ / "powercap" / "intel-rapl:0" / "energy_uj", "123456789\n").ok());
+  ASSERT_TRUE(util::write_file_atomic(work_ / "powercap" / "intel-rapl:0" / "max_energy_range_uj", "262143328850\n").ok());
+  ASSERT_TRUE(util::write_file_atomic(work_ / "powercap" / "intel-rapl:0" / "name", "package-0\n").ok());
   fs::path runs = work_ / "runs";
 
   // 3. Deploy through the real binary, inside the namespace.
@@ -112,6 +120,10 @@ TEST_F(VmLifecycle, CloudAndEndpointBootAreReachableAndAreDestroyedWithoutATrace
     EXPECT_LE(mem_kb, want_kb);
     EXPECT_EQ(ex("sudo -n id -u"), "0");
     EXPECT_EQ(ex("cat /var/scaphandre/hello.txt") + "\n", marker);
+    // The energy feed's tree, as the guest's `scaphandre --vm` reads it (started after the
+    // infrastructure phase; its first step writes the 0 baseline).
+    EXPECT_EQ(ex("cat /var/scaphandre/intel-rapl:0/energy_uj"), "0");
+    EXPECT_EQ(ex("cat /var/scaphandre/intel-rapl:0/name"), "package-0");
     // And the other way round: the guest writes, the host reads.
     ex("echo from-guest | sudo -n tee /var/scaphandre/guest.txt >/dev/null");
     auto back = util::read_file(shares / name / "guest.txt");
