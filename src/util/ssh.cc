@@ -105,8 +105,17 @@ class SshRemote final : public Remote {
     for (int i = 0; i < turns; ++i) {
       Turn t;
       t.sent = std::chrono::system_clock::now();
-      if (ssh_channel_write(ch, "\n", 1) == SSH_ERROR)
+      auto ended = [&] {
+        return make_error(describe() + ": `" + command + "` ended after " + std::to_string(i) + " of " +
+                          std::to_string(turns) + " answers");
+      };
+      // A command that exited shows up either here (the channel is already closed when we write)
+      // or below (EOF while we wait for its answer), depending on timing: the same error for both.
+      if (ssh_channel_is_closed(ch) || ssh_channel_is_eof(ch)) return ended();
+      if (ssh_channel_write(ch, "\n", 1) == SSH_ERROR) {
+        if (ssh_channel_is_closed(ch) || ssh_channel_is_eof(ch)) return ended();
         return make_error(describe() + ": write to the remote command failed: " + ssh_get_error(session_));
+      }
       size_t nl;
       while ((nl = pending.find('\n')) == std::string::npos) {
         auto now = Clock::now();
@@ -114,12 +123,13 @@ class SshRemote final : public Remote {
         int wait_ms = static_cast<int>(std::min<long>(
             100, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1));
         int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, wait_ms);
-        if (n == SSH_ERROR)
+        if (n == SSH_ERROR) {
+          if (ssh_channel_is_closed(ch) || ssh_channel_is_eof(ch)) return ended();
           return make_error(describe() + ": connection lost during an exchange: " + ssh_get_error(session_));
+        }
         if (n > 0) pending.append(buf, static_cast<size_t>(n));
-        else if (ssh_channel_is_eof(ch))
-          return make_error(describe() + ": `" + command + "` ended after " + std::to_string(i) + " of " +
-                            std::to_string(turns) + " answers");
+        else if (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch))
+          return ended();
       }
       t.received = std::chrono::system_clock::now();
       t.answer = pending.substr(0, nl);
