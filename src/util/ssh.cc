@@ -20,9 +20,11 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
+#include <type_traits>
 
 #include "continuum/util/strings.h"
 
@@ -86,19 +88,8 @@ class SshRemote final : public Remote {
   Expected<std::vector<Turn>> exchange_lines(const std::string& command, int turns,
                                              std::chrono::milliseconds timeout) override {
     auto deadline = Clock::now() + timeout;
-    ssh_channel ch = ssh_channel_new(session_);
-    if (!ch) return make_error(describe() + ": cannot open a channel: " + ssh_get_error(session_));
-    struct Closer {
-      ssh_channel c;
-      ~Closer() {
-        ssh_channel_close(c);
-        ssh_channel_free(c);
-      }
-    } closer{ch};
-    if (ssh_channel_open_session(ch) != SSH_OK)
-      return make_error(describe() + ": cannot open a session channel: " + ssh_get_error(session_));
-    if (ssh_channel_request_exec(ch, command.c_str()) != SSH_OK)
-      return make_error(describe() + ": exec request refused: " + ssh_get_error(session_));
+    Channel channel = TRY(start(command));
+    ssh_channel ch = channel.get();
     std::vector<Turn> out;
     std::string pending;
     char buf[4096];
@@ -147,23 +138,31 @@ class SshRemote final : public Remote {
   }
 
  private:
+  struct ChannelCloser {
+    void operator()(ssh_channel c) const {
+      ssh_channel_close(c);
+      ssh_channel_free(c);
+    }
+  };
+  using Channel = std::unique_ptr<std::remove_pointer_t<ssh_channel>, ChannelCloser>;
+
+  /// A session channel on which `command` runs (closed and freed when the Channel goes).
+  Expected<Channel> start(const std::string& command) {
+    Channel ch(ssh_channel_new(session_));
+    if (!ch) return make_error(describe() + ": cannot open a channel: " + ssh_get_error(session_));
+    if (ssh_channel_open_session(ch.get()) != SSH_OK)
+      return make_error(describe() + ": cannot open a session channel: " + ssh_get_error(session_));
+    if (ssh_channel_request_exec(ch.get(), command.c_str()) != SSH_OK)
+      return make_error(describe() + ": exec request refused: " + ssh_get_error(session_));
+    return ch;
+  }
+
   Expected<ExecResult> run(const std::string& command, const std::string* stdin_data,
                            std::chrono::milliseconds timeout) {
     auto start = Clock::now();
     auto deadline = start + timeout;
-    ssh_channel ch = ssh_channel_new(session_);
-    if (!ch) return make_error(describe() + ": cannot open a channel: " + ssh_get_error(session_));
-    struct Closer {
-      ssh_channel c;
-      ~Closer() {
-        ssh_channel_close(c);
-        ssh_channel_free(c);
-      }
-    } closer{ch};
-    if (ssh_channel_open_session(ch) != SSH_OK)
-      return make_error(describe() + ": cannot open a session channel: " + ssh_get_error(session_));
-    if (ssh_channel_request_exec(ch, command.c_str()) != SSH_OK)
-      return make_error(describe() + ": exec request refused: " + ssh_get_error(session_));
+    Channel channel = TRY(this->start(command));
+    ssh_channel ch = channel.get();
     if (stdin_data) {
       size_t off = 0;
       while (off < stdin_data->size()) {
