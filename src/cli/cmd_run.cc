@@ -137,12 +137,13 @@ int cmd_run(const Options& o) {
   int rc = 0;
   bool deployed = false;
   infra::Deployment deployment;
+  const infra::ApplyOptions apply_opt = infra::apply_options(*cfg, fs::absolute(o.output_dir));
 
   // 1. Infrastructure. apply() rolls its own partial work back on failure or Ctrl-C.
   {
     auto t0 = Clock::now();
     spdlog::info("infrastructure: deploying {} VM(s)", p->nodes.size());
-    auto dep = infra::apply(*p, run, infra::apply_options(*cfg, fs::absolute(o.output_dir)), events);
+    auto dep = infra::apply(*p, run, apply_opt, events);
     times.add("infrastructure", seconds_since(t0));
     if (!dep) {
       spdlog::error("{}", dep.error().message);
@@ -186,7 +187,7 @@ int cmd_run(const Options& o) {
   if (rc == 0 && cfg->energy.enabled && cfg->energy.host_feed) {
     energy::HostFeedOptions fo;
     fo.powercap_path = cfg->energy.powercap_path;
-    fo.share_root = infra::apply_options(*cfg, fs::absolute(o.output_dir)).virtiofs_host_dir;
+    fo.share_root = apply_opt.virtiofs_host_dir;
     fo.interval = cfg->energy.interval;
     for (const auto& n : deployment.nodes) fo.vms.push_back(n.name);
     auto cpu = energy::libvirt_cpu_source(cfg->infrastructure.libvirt_uri);
