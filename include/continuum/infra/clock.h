@@ -10,8 +10,7 @@
 //
 // continuum estimates each guest's offset NTP-style over its SSH session: a python3 process in the
 // guest answers each line the host sends with its clock, and the offset is the guest's time minus
-// the host time halfway between sending and reading, best of several turns by round trip (one
-// `date +%s.%N` per sample where that is not possible),
+// the host time halfway between sending and reading, best of several turns by round trip,
 // steps the guest clock by the opposite amount (adjtimex ADJ_SETOFFSET: the kernel adds it
 // atomically, so neither the SSH latency nor the step's own run time enters it), measures again, and records before/after in <run>/infrastructure/clocks.csv and events.
 #include <chrono>
@@ -29,7 +28,7 @@
 namespace continuum::infra {
 
 struct ClockOptions {
-  int samples = 5;               ///< tries per estimate; the one with the shortest round trip counts
+  int samples = 5;               ///< turns per estimate; the one with the shortest round trip counts
   double step_above_ms = 2.0;    ///< a smaller offset is left alone
   double warn_above_ms = 10.0;   ///< still this far off after the step: a warning naming the VM
   std::chrono::milliseconds timeout{std::chrono::seconds(20)};
@@ -49,7 +48,7 @@ struct ClockResult {
 };
 
 /// Guest - host offset from one exchange: host times before sending and after the answer, and
-/// the guest's `date +%s.%N` output. An Error when the output is not a timestamp.
+/// the guest's answer ("seconds.nanoseconds"). An Error when it is not a timestamp.
 Expected<ClockEstimate> offset_from_sample(std::chrono::system_clock::time_point sent,
                                            const std::string& guest_output,
                                            std::chrono::system_clock::time_point received);
