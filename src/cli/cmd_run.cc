@@ -85,6 +85,19 @@ std::string summary_md(const config::Config& cfg, const plan::Plan& p, const fs:
   return s.str();
 }
 
+/// The energy feed of [energy] host_feed, started (its first step has written every VM's file).
+Expected<std::unique_ptr<energy::HostFeed>> start_host_feed(const config::Config& cfg, const infra::ApplyOptions& a,
+                                                            const infra::Deployment& d) {
+  energy::HostFeedOptions fo;
+  fo.powercap_path = cfg.energy.powercap_path;
+  fo.share_root = a.virtiofs_host_dir;
+  fo.interval = cfg.energy.interval;
+  for (const auto& n : d.nodes) fo.vms.push_back(n.name);
+  auto feed = std::make_unique<energy::HostFeed>(fo, TRY(energy::libvirt_cpu_source(cfg.infrastructure.libvirt_uri)));
+  TRY_STATUS(feed->start());
+  return feed;
+}
+
 }  // namespace
 
 int cmd_run(const Options& o) {
@@ -185,25 +198,15 @@ int cmd_run(const Options& o) {
   // cannot work: that is an error rather than a run whose energy silently stays 0.
   std::unique_ptr<energy::HostFeed> host_feed;
   if (rc == 0 && cfg->energy.enabled && cfg->energy.host_feed) {
-    energy::HostFeedOptions fo;
-    fo.powercap_path = cfg->energy.powercap_path;
-    fo.share_root = apply_opt.virtiofs_host_dir;
-    fo.interval = cfg->energy.interval;
-    for (const auto& n : deployment.nodes) fo.vms.push_back(n.name);
-    auto cpu = energy::libvirt_cpu_source(cfg->infrastructure.libvirt_uri);
-    Status st = cpu ? Status{} : Status(cpu.error());
-    if (st) {
-      host_feed = std::make_unique<energy::HostFeed>(fo, std::move(*cpu));
-      st = host_feed->start();
-    }
-    if (!st) {
-      spdlog::error("energy host_feed: {}", st.error().message);
+    auto feed = start_host_feed(*cfg, apply_opt, deployment);
+    if (!feed) {
+      spdlog::error("energy host_feed: {}", feed.error().message);
       outcome = "energy host feed failed";
       rc = 1;
-      host_feed.reset();
     } else {
-      spdlog::info("energy: host feed writing {}/<vm>/intel-rapl:0/energy_uj every {} s", fo.share_root.string(),
-                   util::format_number(fo.interval));
+      host_feed = std::move(*feed);
+      spdlog::info("energy: host feed writing {}/<vm>/intel-rapl:0/energy_uj every {} s",
+                   apply_opt.virtiofs_host_dir.string(), util::format_number(cfg->energy.interval));
     }
   }
 
