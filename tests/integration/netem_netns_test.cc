@@ -92,14 +92,15 @@ std::string netem_unavailable() {
   return "";
 }
 
-/// The platform's own cost of a netem-delayed round trip, per measured pair: a plain
+/// The platform's own cost of a netem-delayed round trip: a plain
 /// `netem delay 5ms 2.5ms distribution normal` on every node (not the tool's commands; 2.5 ms is the
-/// jitter of the short 4g links, whose tolerance is tight), the median RTT over 100 pings, minus the
-/// 10 ms it adds. In a TCG VM: ~0.8 ms without jitter, ~1.4 ms with this jitter on a quiet host
+/// jitter of the short 4g links, whose tolerance is tight), the median RTT over 100 pings minus the
+/// 10 ms it adds, averaged over the measured pairs: it is one platform's constant, and one pair's
+/// median moved by ~0.5 ms from run to run (-0.21 ms next to 0.8 and 1.45 ms in the same run). In a TCG VM: ~0.8 ms without jitter, ~1.4 ms with this jitter on a quiet host
 /// (netem's normal jitter adds a small positive bias there), 2-4 ms on a busy host. The tool reports
 /// the real RTT, which an application sees, and rightly warns when a slow host adds this; these tests
 /// check that the tool gave each destination the right delay, so they take the platform's share out.
-std::map<std::string, double> platform_overhead(const TestNet& net, const plan::Plan& p) {
+double platform_overhead(const TestNet& net, const plan::Plan& p) {
   std::map<std::string, double> out;
   for (const auto& [id, ns] : net.node_ns())
     must({"ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", "5ms", "2.5ms",
@@ -112,8 +113,15 @@ std::map<std::string, double> platform_overhead(const TestNet& net, const plan::
     if (s.ok() && s->rtt_ms()) out[a + ">" + b] = *s->rtt_ms() - 10.0;
   }
   for (const auto& [id, ns] : net.node_ns()) must({"ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "eth0", "root"});
-  for (const auto& [k, v] : out) std::cout << "platform overhead " << k << ": " << v << " ms\n";
-  return out;
+  double sum = 0;
+  for (const auto& [k, v] : out) {
+    std::cout << "platform overhead " << k << ": " << v << " ms\n";
+    sum += v;
+  }
+  EXPECT_FALSE(out.empty());
+  double mean = out.empty() ? 0 : sum / static_cast<double>(out.size());
+  std::cout << "platform overhead (mean, taken out): " << mean << " ms\n";
+  return mean;
 }
 
 /// The verdict the tool gives a link matches its own numbers and tolerance.
@@ -147,14 +155,13 @@ struct Want {
 
 /// The link a-b was configured as w.rtt and measured within tolerance once the platform's own
 /// cost is taken out; the tool's verdict agrees with its numbers.
-void expect_link(const NetworkReport& rep, const std::map<std::string, double>& overhead, Want w) {
+void expect_link(const NetworkReport& rep, double overhead, Want w) {
   const LinkResult* l = find_link(rep, w.a, w.b);
   ASSERT_NE(l, nullptr) << w.a << "-" << w.b;
   EXPECT_DOUBLE_EQ(l->configured_rtt_ms, w.rtt);
   ASSERT_TRUE(l->measured.rtt_ms().has_value());
   ASSERT_TRUE(l->baseline_rtt_ms.has_value());
-  ASSERT_TRUE(overhead.count(l->from + ">" + l->to)) << l->from << " -> " << l->to;
-  EXPECT_NEAR(*l->measured.rtt_ms() - overhead.at(l->from + ">" + l->to), w.rtt, rtt_tolerance_ms(w.rtt))
+  EXPECT_NEAR(*l->measured.rtt_ms() - overhead, w.rtt, rtt_tolerance_ms(w.rtt))
       << w.a << "-" << w.b;
   expect_consistent_verdict(*l);
 }
@@ -173,6 +180,7 @@ TEST(NetemNetnsTest, Preset4gRttsWithinTolerance) {
   auto overhead = platform_overhead(net, p);
   NetnsNetemExecutor exec(net.node_ns());
   NetemOptions opt;
+  opt.ping_count = 100;  // the median of 100 moves by ~0.3 ms with the 4g jitter, of 40 by ~0.5
   auto dir = run_dir("4g");
   auto rep = apply_and_verify(p, exec, dir, nullptr, opt);
   ASSERT_TRUE(rep.ok()) << rep.error().message;
@@ -206,6 +214,7 @@ TEST(NetemNetnsTest, LatencyIsRttPairOverrideAndLoss) {
   auto overhead = platform_overhead(net, p);
   NetnsNetemExecutor exec(net.node_ns());
   NetemOptions opt;
+  opt.ping_count = 100;  // the median of 100 moves by ~0.3 ms with the 4g jitter, of 40 by ~0.5
   auto dir = run_dir("rtt");
   auto rep = apply_and_verify(p, exec, dir, nullptr, opt);
   ASSERT_TRUE(rep.ok()) << rep.error().message;
