@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "continuum/util/paths.h"
 #include "continuum/version.h"
 
 namespace continuum::cli {
@@ -61,7 +62,10 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "Only warnings and errors on the console");
   app.add_option("-o,--output", o.output_dir, "Directory that holds run directories")
       ->capture_default_str();
-  app.set_version_flag("--version", std::string("continuum ") + kVersion);
+  // Where the shipped files are found (docs/install.md), as `ansible --version` shows its paths.
+  app.set_version_flag("--version", std::string("continuum ") + kVersion + "\ndata directory: " +
+                                        util::data_dir().string() + "\nguest programs: " +
+                                        util::app_dir().string());
   app.footer(
       "Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage, 130 interrupted.\n"
       "Documentation: README.md, docs/configuration.md");

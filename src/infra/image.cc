@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "continuum/util/files.h"
+#include "continuum/util/paths.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
 
@@ -364,13 +365,10 @@ Expected<BaseImage> ensure_offline_image(const ImageOptions& o) {
   if (app_dir.empty()) {
     // CONTINUUM_GUEST_APP_DIR overrides where built guest programs are looked for; set but empty,
     // none are baked in (the e2e test uses that, so an app rebuild does not force an image rebuild).
-    if (const char* env = std::getenv("CONTINUUM_GUEST_APP_DIR")) {
+    if (const char* env = std::getenv("CONTINUUM_GUEST_APP_DIR"))
       app_dir = env;
-    } else {
-      std::error_code ec;
-      fs::path self = fs::read_symlink("/proc/self/exe", ec);
-      if (!ec) app_dir = self.parent_path() / "app";
-    }
+    else
+      app_dir = util::app_dir();
   }
   ImageRecipe recipe = TRY(offline_recipe(o.variant, app_dir));
   std::string id = "offline-" + recipe.variant + "-" + recipe.hash.substr(0, 12);

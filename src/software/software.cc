@@ -7,16 +7,12 @@
 #include "continuum/report/events.h"
 #include "continuum/software/inventory.h"
 #include "continuum/util/files.h"
+#include "continuum/util/paths.h"
 #include "continuum/util/strings.h"
-#include "continuum/version.h"
 
 namespace continuum::software {
 
-std::filesystem::path playbook_root() {
-  if (const char* home = std::getenv("CONTINUUM_HOME"); home && *home)
-    return std::filesystem::path(home) / "playbooks";
-  return std::filesystem::path(kSourceDir) / "playbooks";
-}
+std::filesystem::path playbook_root() { return util::data_dir() / "playbooks"; }
 
 std::vector<PlaybookRun> playbooks_for(const config::Config& cfg, const std::filesystem::path& root) {
   std::vector<PlaybookRun> runs;
@@ -104,12 +100,11 @@ Status install(const plan::Plan& plan, const config::Config& cfg, const infra::D
   opt.timeout = std::chrono::seconds(cfg.benchmark->playbook_timeout > 0 ? cfg.benchmark->playbook_timeout : 3600);
 
   std::vector<PlaybookRun> runs = playbooks_for(cfg, playbook_root());
-  // The guest programs are built next to the continuum binary (build/app/); a guest image that
+  // The guest programs built or installed with continuum (util/paths.h); a guest image that
   // already has them skips the copy.
-  std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  const std::filesystem::path app_bin = util::app_dir();
   for (PlaybookRun& r : runs)
-    if (r.name == "application" && !ec) r.extra_vars["continuum_app_bin"] = (exe.parent_path() / "app").string();
+    if (r.name == "application" && !app_bin.empty()) r.extra_vars["continuum_app_bin"] = app_bin.string();
   std::vector<std::string> names;
   for (const auto& r : runs) names.push_back(r.name);
   spdlog::info("software: {} playbook(s): {}", runs.size(), util::join(names, ", "));

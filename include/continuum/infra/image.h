@@ -36,7 +36,7 @@ struct ImageOptions {
   /// Cache directory; "" = image_cache_dir(infra).
   std::filesystem::path cache_dir;
   /// Directory with built guest programs (continuum-*) to copy into the offline image;
-  /// "" = $CONTINUUM_GUEST_APP_DIR if set (set but empty: none), else <dir of this executable>/app.
+  /// "" = $CONTINUUM_GUEST_APP_DIR if set (set but empty: none), else util::app_dir().
   std::filesystem::path app_dir;
   std::string mirror = "http://deb.debian.org/debian";
   /// Progress lines (build steps, download progress); may be empty.

@@ -16,7 +16,7 @@ class EventLog;
 
 namespace continuum::software {
 
-/// Where playbooks/ is: $CONTINUUM_HOME/playbooks if set, else the source tree's.
+/// Where playbooks/ is: <util::data_dir()>/playbooks (installed, build tree or $CONTINUUM_HOME).
 std::filesystem::path playbook_root();
 
 /// The playbook steps a configuration needs, with their order constraints (upstream-spec §6.4):
