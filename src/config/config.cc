@@ -55,7 +55,8 @@ const std::vector<std::string> kPairs = {"cloud",          "edge",          "clo
 const std::vector<std::string> kQemuKeys = {
     "libvirt_uri", "accelerator", "base_image",        "base_image_sha256", "network_mode",
     "bridge_name", "virtiofs",    "virtiofs_host_dir", "virtiofs_guest_dir", "ssh_key",
-    "boot_timeout"};
+    "boot_timeout", "guest_internet", "guest_http_proxy", "guest_https_proxy", "guest_no_proxy",
+    "guest_apt_proxy", "guest_apt_mirror", "reachability_check", "reachability_timeout"};
 
 // Known keys per section kind -> when they are used (shown when a key is ignored).
 std::map<std::string, std::string> infrastructure_universe() {
@@ -89,7 +90,7 @@ std::map<std::string, std::string> benchmark_universe() {
                         "application_worker_cpu", "application_worker_memory",
                         "application_endpoint_cpu", "application_endpoint_memory",
                         "applications_per_worker", "observability", "repeat", "repeat_pause",
-                        "playbook_timeout", "benchmark_timeout"})
+                        "playbook_timeout", "benchmark_timeout", "direct_offload"})
     u[k] = "always";
   u["cache_worker"] = "resource_manager = kubernetes, kubeedge, kubecontrol or kube_kata";
   u["kube_version"] = "resource_manager = kubernetes, kubecontrol or kube_kata";
@@ -110,7 +111,8 @@ const std::map<std::string, std::string>& universe(const std::string& kind) {
     m["benchmark"] = benchmark_universe();
     m["execution_model"] = {{"model", "always"}};
     for (const char* k : {"enabled", "exporter", "host_address", "host_port_base", "guest_port",
-                          "path", "interval", "scrape_timeout", "host_feed", "powercap_path"})
+                          "path", "interval", "scrape_timeout", "host_feed", "powercap_path",
+                          "min_coverage"})
       m["energy"][k] = "enabled = True";
     for (const char* k : {"latency_avg", "latency_var", "throughput", "loss"})
       m["link"][k] = "network_emulation = True";
@@ -141,6 +143,50 @@ bool is_absolute(const std::string& p) { return !p.empty() && p[0] == '/'; }
 bool is_hex64(const std::string& s) {
   if (s.size() != 64) return false;
   return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
+// "" when `v` is http(s)://host[:port] followed by "/" or, with `path_ok`, by a path; else what
+// is wrong. Guests use these URLs in apt and proxy settings, which take nothing else (no user
+// info, no query).
+std::string url_problem(const std::string& v, bool path_ok) {
+  std::string rest;
+  if (util::starts_with(v, "http://")) rest = v.substr(7);
+  else if (util::starts_with(v, "https://")) rest = v.substr(8);
+  else return "not an http:// or https:// URL";
+  size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  std::string path = slash == std::string::npos ? "" : rest.substr(slash);
+  if (!path.empty() && path != "/" && !path_ok) return "has a path; a proxy is scheme://host[:port]";
+  if (path.find_first_of(" \t?#") != std::string::npos) return "the path has a space, ? or #";
+  if (hostport.find('@') != std::string::npos)
+    return "has user@ or user:password@, which the guests' apt and proxy settings would expose; use a proxy "
+           "that needs no credentials, or one that allows the guests' addresses";
+  std::string host = hostport, port;
+  if (!hostport.empty() && hostport[0] == '[') {
+    size_t close = hostport.find(']');
+    if (close == std::string::npos) return "unterminated [IPv6] host";
+    host = hostport.substr(0, close + 1);
+    if (close + 1 < hostport.size()) {
+      if (hostport[close + 1] != ':') return "junk after the [IPv6] host";
+      port = hostport.substr(close + 2);
+      if (port.empty()) return "empty port";
+    }
+  } else if (size_t colon = hostport.find(':'); colon != std::string::npos) {
+    host = hostport.substr(0, colon);
+    port = hostport.substr(colon + 1);
+    if (port.empty()) return "empty port";
+  }
+  if (host.empty()) return "no host";
+  if (host[0] != '[' && !std::all_of(host.begin(), host.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+      }))
+    return "the host `" + host + "` is not a host name or address";
+  if (!port.empty()) {
+    long n = 0;
+    if (!detail::parse_int(port, n) || n < 1 || n > 65535 || port[0] == '+' || port[0] == '-')
+      return "the port `" + port + "` is not 1 to 65535";
+  }
+  return "";
 }
 
 bool is_name(const std::string& s) {
@@ -209,6 +255,7 @@ class Loader {
   void infrastructure(Sec& s);
   void network(Sec& s);
   void provider_keys(Sec& s);
+  void guest_keys(Sec& s);
   void benchmark(Sec& s);
   void plugin_keys(Sec& s);
   void execution_model(Sec& s);
@@ -388,6 +435,41 @@ void Loader::provider_keys(Sec& s) {
   if (s.get_string("ssh_key", i.ssh_key)) i.ssh_key = util::expand_user(i.ssh_key).string();
   else i.ssh_key = util::expand_user("~/.ssh/id_rsa_continuum").string();
   s.get_int("boot_timeout", i.boot_timeout, 1);
+  guest_keys(s);
+}
+
+void Loader::guest_keys(Sec& s) {
+  Infrastructure& i = cfg_.infrastructure;
+  if (s.get_choice("guest_internet", i.guest_internet, {"nat", "none"}) && i.network_mode == "bridge")
+    ctx_.warn(s.find("guest_internet")->line,
+              "[infrastructure] guest_internet = " + i.guest_internet +
+                  ": ignored with network_mode = bridge (the guests get whatever the bridge's network "
+                  "gives); only used with network_mode = managed");
+  const std::string proxy_form = "allowed: http://host[:port] or https://host[:port], e.g. http://10.0.0.1:3128";
+  for (auto [key, field] : {std::pair<const char*, std::string*>{"guest_http_proxy", &i.guest_http_proxy},
+                            {"guest_https_proxy", &i.guest_https_proxy},
+                            {"guest_apt_proxy", &i.guest_apt_proxy}}) {
+    if (!s.get_string(key, *field)) continue;
+    std::string p = url_problem(*field, false);
+    if (!p.empty())
+      s.fail(key, p + "; " + proxy_form + (std::string(key) == "guest_apt_proxy" ? " (apt-cacher-ng: port 3142)" : ""));
+  }
+  if (s.get_string("guest_apt_mirror", i.guest_apt_mirror)) {
+    std::string p = url_problem(i.guest_apt_mirror, true);
+    if (!p.empty())
+      s.fail("guest_apt_mirror", p + "; allowed: an http(s) URL of a Debian mirror, e.g. http://deb.debian.org/debian");
+  }
+  if (s.get_string("guest_no_proxy", i.guest_no_proxy)) {
+    for (const auto& part : util::split(i.guest_no_proxy, ',')) {
+      if (std::string(util::trim(part)).find_first_of(" \t\"'") != std::string::npos) {
+        s.fail("guest_no_proxy", "an entry has a space or a quote; allowed: a comma list of hosts, domains "
+                                 "(.example.org) or addresses, e.g. localhost,127.0.0.1,.lab");
+        break;
+      }
+    }
+  }
+  s.get_bool("reachability_check", i.reachability_check);
+  s.get_double("reachability_timeout", i.reachability_timeout, 0, kInf, {}, true);
 }
 
 void Loader::benchmark(Sec& s) {
@@ -436,6 +518,18 @@ void Loader::benchmark(Sec& s) {
   s.get_double("repeat_pause", b.repeat_pause, 0, kInf);
   s.get_int("playbook_timeout", b.playbook_timeout, 1);
   s.get_int("benchmark_timeout", b.benchmark_timeout, 0);
+  if (s.get_bool("direct_offload", b.direct_offload) && b.direct_offload) {
+    const Infrastructure& inf = cfg_.infrastructure;
+    if (b.resource_manager != "none")
+      s.fail("direct_offload", "only meaningful with resource_manager = none (have " + b.resource_manager +
+                                   ", whose workers the resource manager places); remove it or set "
+                                   "resource_manager = none");
+    else if (b.resource_manager_only || b.application != "image_classification")
+      s.fail("direct_offload", "offloads image_classification; it needs application = image_classification");
+    else if (inf.cloud.nodes + inf.edge.nodes == 0)
+      s.fail("direct_offload", "needs cloud or edge nodes to offload to (have only endpoints); remove it for "
+                               "the endpoint-only mode");
+  }
   plugin_keys(s);
 }
 
@@ -650,6 +744,7 @@ void Loader::energy() {
     s.get_bool("host_feed", e.host_feed);
     s.get_string("powercap_path", e.powercap_path);
     if (!is_absolute(e.powercap_path)) s.fail("powercap_path", "not an absolute path; allowed: a path starting with /");
+    s.get_double("min_coverage", e.min_coverage, 0, 1);
     const Infrastructure& i = cfg_.infrastructure;
     int vms = i.cloud.nodes + i.edge.nodes + i.endpoint.nodes;
     if (e.exporter == "host" && e.host_port_base + vms - 1 > 65535)

@@ -642,6 +642,82 @@ TEST_F(ConfigTest, NewInfrastructureKeys) {
   EXPECT_NE(m.find("bridge_name = a_very_long_bridge_name: not a network interface name"), std::string::npos) << m;
 }
 
+TEST_F(ConfigTest, GuestInternetKeys) {
+  auto infra = [&](const std::string& extra) {
+    return std::string(kCloud).replace(kCloud.find("[benchmark]"), 0, extra);
+  };
+  Config d = ok(kCloud);
+  EXPECT_EQ(d.infrastructure.guest_internet, "nat");
+  EXPECT_TRUE(d.infrastructure.guest_http_proxy.empty());
+  EXPECT_TRUE(d.infrastructure.reachability_check);
+  EXPECT_DOUBLE_EQ(d.infrastructure.reachability_timeout, 5);
+
+  Config c = ok(infra("guest_internet = none\nguest_http_proxy = http://10.0.0.1:3128\n"
+                      "guest_https_proxy = https://proxy.lab/\nguest_no_proxy = localhost, 127.0.0.1,.lab\n"
+                      "guest_apt_proxy = http://[fd00::1]:3142\nguest_apt_mirror = http://mirror.lab:8080/debian\n"
+                      "reachability_check = False\nreachability_timeout = 0.5\n"));
+  const auto& i = c.infrastructure;
+  EXPECT_EQ(i.guest_internet, "none");
+  EXPECT_EQ(i.guest_http_proxy, "http://10.0.0.1:3128");
+  EXPECT_EQ(i.guest_https_proxy, "https://proxy.lab/");
+  EXPECT_EQ(i.guest_no_proxy, "localhost, 127.0.0.1,.lab");
+  EXPECT_EQ(i.guest_apt_proxy, "http://[fd00::1]:3142");
+  EXPECT_EQ(i.guest_apt_mirror, "http://mirror.lab:8080/debian");
+  EXPECT_FALSE(i.reachability_check);
+  EXPECT_DOUBLE_EQ(i.reachability_timeout, 0.5);
+
+  std::string m = bad(infra("guest_internet = bridged\nguest_http_proxy = 10.0.0.1:3128\n"
+                            "guest_https_proxy = http://proxy:99999\nguest_apt_proxy = http://h:3142/acng\n"
+                            "guest_apt_mirror = ftp://m/debian\nguest_no_proxy = a b,c\nreachability_timeout = 0\n"));
+  EXPECT_NE(m.find("c.cfg:14: [infrastructure] guest_internet = bridged: not a valid guest_internet"), std::string::npos) << m;
+  EXPECT_NE(m.find("c.cfg:15: [infrastructure] guest_http_proxy = 10.0.0.1:3128: not an http:// or https:// URL"), std::string::npos) << m;
+  EXPECT_NE(m.find("c.cfg:16: [infrastructure] guest_https_proxy = http://proxy:99999: the port `99999` is not 1 to 65535"), std::string::npos) << m;
+  EXPECT_NE(m.find("c.cfg:17: [infrastructure] guest_apt_proxy = http://h:3142/acng: has a path"), std::string::npos) << m;
+  EXPECT_NE(m.find("c.cfg:18: [infrastructure] guest_apt_mirror = ftp://m/debian: not an http:// or https:// URL"), std::string::npos) << m;
+  EXPECT_NE(m.find("c.cfg:19: [infrastructure] guest_no_proxy = a b,c: an entry has a space"), std::string::npos) << m;
+  EXPECT_NE(m.find("c.cfg:20: [infrastructure] reachability_timeout = 0: out of range; allowed: a number > 0"), std::string::npos) << m;
+
+  m = bad(infra("guest_http_proxy = http://u:p@h:1\n"));
+  EXPECT_NE(m.find("c.cfg:14: [infrastructure] guest_http_proxy = http://u:p@h:1: has user@"), std::string::npos) << m;
+
+  Config br = ok(infra("network_mode = bridge\nguest_internet = nat\n"));
+  EXPECT_TRUE(has_warning(br, "guest_internet = nat: ignored with network_mode = bridge")) << br.warnings.size();
+}
+
+TEST_F(ConfigTest, DirectOffloadOnlyWithoutResourceManager) {
+  const std::string none = std::string(kCloud).replace(kCloud.find("kubernetes"), 10, "none");
+  EXPECT_FALSE(ok(none).benchmark->direct_offload);
+  EXPECT_TRUE(ok(none + "direct_offload = True\n").benchmark->direct_offload);
+  std::string m = bad(kCloud + "direct_offload = True\n");
+  EXPECT_NE(m.find("c.cfg:18: [benchmark] direct_offload = True: only meaningful with resource_manager = none "
+                   "(have kubernetes"), std::string::npos) << m;
+  EXPECT_FALSE(ok(kCloud + "direct_offload = False\n").benchmark->direct_offload);
+  std::string endpoints_only = R"([infrastructure]
+provider = qemu
+endpoint_nodes = 1
+endpoint_cores = 1
+endpoint_memory = 1
+endpoint_quota = 0.5
+
+[benchmark]
+resource_manager = none
+application = image_classification
+frequency = 1
+direct_offload = yes
+)";
+  m = bad(endpoints_only);
+  EXPECT_NE(m.find("c.cfg:12: [benchmark] direct_offload = yes: needs cloud or edge nodes"), std::string::npos) << m;
+}
+
+TEST_F(ConfigTest, EnergyMinCoverage) {
+  Config d = ok(kCloud + "[energy]\nenabled = True\n");
+  EXPECT_DOUBLE_EQ(d.energy.min_coverage, 0.5);
+  EXPECT_DOUBLE_EQ(ok(kCloud + "[energy]\nenabled = True\nmin_coverage = 0\n").energy.min_coverage, 0);
+  EXPECT_DOUBLE_EQ(ok(kCloud + "[energy]\nenabled = True\nmin_coverage = 1\n").energy.min_coverage, 1);
+  std::string m = bad(kCloud + "[energy]\nenabled = True\nmin_coverage = 1.5\n");
+  EXPECT_NE(m.find("c.cfg:20: [energy] min_coverage = 1.5: out of range; allowed: a number from 0 to 1"), std::string::npos) << m;
+}
+
 TEST_F(ConfigTest, BenchmarkRepeatKeys) {
   Config c = ok(kCloud + "repeat = 4\nrepeat_pause = 2.5\nplaybook_timeout = 100\nbenchmark_timeout = 0\n");
   EXPECT_EQ(c.benchmark->repeat, 4);

@@ -86,6 +86,15 @@ struct Infrastructure {
   std::string virtiofs_guest_dir = "/var/scaphandre";
   std::string ssh_key;                          ///< "~" expanded; load() fills $HOME/.ssh/id_rsa_continuum
   int boot_timeout = 600;                       ///< s, per VM to SSH login
+  // Guest internet (managed network): how the guests reach package sources and registries.
+  std::string guest_internet = "nat";           ///< nat (libvirt NAT to the host's uplink) | none (isolated)
+  std::string guest_http_proxy;                 ///< "" = none; http(s)://host[:port]
+  std::string guest_https_proxy;                ///< "" = none; http(s)://host[:port]
+  std::string guest_no_proxy;                   ///< comma list, as given
+  std::string guest_apt_proxy;                  ///< "" = none; e.g. http://10.0.0.1:3142 (apt-cacher-ng)
+  std::string guest_apt_mirror;                 ///< "" = Debian's default (deb.debian.org); http(s) URL
+  bool reachability_check = true;               ///< probe the playbooks' sources from the guests after boot
+  double reachability_timeout = 5;              ///< s per probe, > 0
 };
 
 struct Benchmark {
@@ -114,6 +123,10 @@ struct Benchmark {
   double repeat_pause = 0;              ///< s between repeats
   int playbook_timeout = 3600;          ///< s per ansible-playbook run
   int benchmark_timeout = 0;            ///< s for the whole app run; 0 = duration*3 + 600
+  /// Only with resource_manager = none: the workers run over SSH on the cloud nodes (edge nodes
+  /// when there are edges) and the endpoints offload to them. False: the original's endpoint-only
+  /// mode, each endpoint generates and processes its own images.
+  bool direct_offload = false;
 };
 
 /// `[workload NAME]` (new): a named command run over SSH on chosen nodes.
@@ -141,6 +154,9 @@ struct Energy {
   double scrape_timeout = 2.0;          ///< s
   bool host_feed = false;               ///< write per-VM energy_uj into virtiofs shares
   std::string powercap_path = "/sys/class/powercap/intel-rapl:0";
+  /// Per VM, the fraction of expected scrapes (window / interval) that must produce a sample;
+  /// below it the run fails (exit 1, results kept).
+  double min_coverage = 0.5;
 };
 
 struct ExecutionModel {
