@@ -137,7 +137,8 @@ nlohmann::json to_json(const Plan& p) {
                 {"prefix", p.network.prefix},
                 {"middle", p.network.middle},
                 {"gateway", p.network.gateway},
-                {"prefix_len", p.network.prefix_len}}},
+                {"prefix_len", p.network.prefix_len},
+                {"forward", p.network.forward}}},
               {"network_emulation", p.network_emulation},
               {"latency_is_rtt", p.latency_is_rtt},
               {"network_verify", p.network_verify},
@@ -211,6 +212,7 @@ Expected<Plan> from_json(const nlohmann::json& j) {
     p.network.middle = field<int>(net, "middle", "network");
     p.network.gateway = field<std::string>(net, "gateway", "network");
     p.network.prefix_len = field<int>(net, "prefix_len", "network");
+    p.network.forward = net.value("forward", "");  // absent in plans written before guest_internet
     p.network_emulation = field<bool>(j, "network_emulation", "");
     p.latency_is_rtt = field<bool>(j, "latency_is_rtt", "");
     p.network_verify = field<bool>(j, "network_verify", "");

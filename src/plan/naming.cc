@@ -137,6 +137,7 @@ Network make_network(const config::Config& cfg, const std::string& user) {
   std::snprintf(buf, sizeof buf, "cntm-%08x", h);
   net.bridge = buf;
   net.gateway = infra.prefix_ip + "." + std::to_string(infra.middle_ip) + ".1";
+  net.forward = infra.guest_internet == "nat" ? "nat" : "";
   return net;
 }
 

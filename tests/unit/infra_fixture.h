@@ -41,6 +41,7 @@ inline plan::Plan base_plan(const std::string& config_name, const std::string& u
   p.network.middle = 100;
   p.network.gateway = "192.168.100.1";
   p.network.prefix_len = 16;
+  p.network.forward = "nat";
   return p;
 }
 

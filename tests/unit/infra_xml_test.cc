@@ -69,6 +69,15 @@ TEST(InfraXml, BenchCloudDomainsMatchGoldenAndValidate) {
   EXPECT_EQ(validate(net, "network"), "");
 }
 
+TEST(InfraXml, IsolatedNetworkHasNoForwardAndValidates) {
+  auto plan = testing::bench_cloud_plan();
+  EXPECT_NE(network_xml(plan.network).find("<forward mode='nat'/>"), std::string::npos);
+  plan.network.forward = "";  // guest_internet = none
+  std::string net = network_xml(plan.network);
+  EXPECT_EQ(net.find("<forward"), std::string::npos) << net;
+  EXPECT_EQ(validate(net, "network"), "");
+}
+
 TEST(InfraXml, EdgeWithPinningThrottlingAndVirtiofsMatchesGoldenAndValidates) {
   auto plan = testing::edge_plan();
   for (const auto& n : plan.nodes) {

@@ -376,6 +376,18 @@ TEST(PlanNetwork, ManagedNetworkHasShortBridgeName) {
   EXPECT_NE(other.network.bridge, p.network.bridge);
 }
 
+TEST(PlanNetwork, GuestInternetNatIsTheDefaultAndNoneIsolates) {
+  EXPECT_EQ(must_make(bench_cloud(), env()).network.forward, "nat");
+  Config c = bench_cloud();
+  c.infrastructure.guest_internet = "none";
+  Plan p = must_make(c, env());
+  EXPECT_EQ(p.network.forward, "");
+  // The plan's JSON carries it both ways.
+  auto back = from_json(to_json(must_make(bench_cloud(), env())));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->network.forward, "nat");
+}
+
 TEST(PlanNetwork, BridgeModeUsesTheConfiguredBridge) {
   Config c = bench_cloud();
   c.infrastructure.network_mode = "bridge";

@@ -1,8 +1,11 @@
 #pragma once
 // libvirt network XML for network_mode = managed: a bridge of continuum's own, with the host side
-// at prefix.middle.1/16, no DHCP (guests get static addresses from their seeds), no DNS (so no
-// dnsmasq), and no <forward> element, i.e. an isolated network: guests reach each other and the
-// host, never the outside. Bridge mode needs no network XML (an existing bridge is used).
+// at prefix.middle.1/16, no DHCP (guests get static addresses from their seeds) and no DNS (so no
+// dnsmasq). With plan.network.forward = "nat" ([infrastructure] guest_internet = nat, the default)
+// it has <forward mode='nat'/>: libvirt masquerades the guests' traffic to the host's uplink, as
+// the original's libvirt NAT network does. Without it the network is isolated: guests reach each
+// other and the host, never the outside. Bridge mode needs no network XML (an existing bridge is
+// used).
 #include <string>
 
 #include "continuum/plan/plan.h"

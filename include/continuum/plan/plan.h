@@ -66,6 +66,9 @@ struct Network {
   std::string gateway;      ///< host side address of the bridge (managed: prefix.middle.1);
                             ///< "" in bridge mode (found on the host at deploy time, as upstream)
   int prefix_len = 16;
+  /// managed only: "nat" (libvirt NAT to the host's uplink, [infrastructure] guest_internet = nat)
+  /// or "" (isolated: the guests reach each other and the host only).
+  std::string forward;
 };
 
 struct Plan {
