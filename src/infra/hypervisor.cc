@@ -1,6 +1,7 @@
 #include "continuum/infra/hypervisor.h"
 
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -85,15 +86,15 @@ class LibvirtHypervisor : public Hypervisor {
     // (~80 ms each, measured by bench_infra), and our XML is schema-checked in tests instead
     // (virt-xml-validate on golden files). libvirt still parses and checks the definition.
     d.p = virDomainDefineXML(conn_, xml.c_str());
-    if (!d.p) return make_error(last_error("define domain " + name + " on " + uri_));
+    if (!d.p) return make_error(err("define domain " + name + " on " + uri_));
     return {};
   }
 
   Status start_domain(const std::string& name) override {
     DomainHandle d;
     d.p = virDomainLookupByName(conn_, name.c_str());
-    if (!d.p) return make_error(last_error("start domain " + name + " on " + uri_));
-    if (virDomainCreate(d.p) < 0) return make_error(last_error("start domain " + name + " on " + uri_));
+    if (!d.p) return make_error(err("start domain " + name + " on " + uri_));
+    if (virDomainCreate(d.p) < 0) return make_error(err("start domain " + name + " on " + uri_));
     return {};
   }
 
@@ -102,13 +103,13 @@ class LibvirtHypervisor : public Hypervisor {
     d.p = virDomainLookupByName(conn_, name.c_str());
     if (!d.p) {
       if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) return {};
-      return make_error(last_error("destroy domain " + name + " on " + uri_));
+      return make_error(err("destroy domain " + name + " on " + uri_));
     }
     if (virDomainIsActive(d.p) != 1) return {};
     if (virDomainDestroy(d.p) < 0) {
       int code = virGetLastErrorCode();
       if (code == VIR_ERR_OPERATION_INVALID || code == VIR_ERR_NO_DOMAIN) return {};
-      return make_error(last_error("destroy domain " + name + " on " + uri_));
+      return make_error(err("destroy domain " + name + " on " + uri_));
     }
     return {};
   }
@@ -118,11 +119,11 @@ class LibvirtHypervisor : public Hypervisor {
     d.p = virDomainLookupByName(conn_, name.c_str());
     if (!d.p) {
       if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) return {};
-      return make_error(last_error("undefine domain " + name + " on " + uri_));
+      return make_error(err("undefine domain " + name + " on " + uri_));
     }
     if (virDomainUndefine(d.p) < 0) {
       if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) return {};
-      return make_error(last_error("undefine domain " + name + " on " + uri_));
+      return make_error(err("undefine domain " + name + " on " + uri_));
     }
     return {};
   }
@@ -132,11 +133,11 @@ class LibvirtHypervisor : public Hypervisor {
     d.p = virDomainLookupByName(conn_, name.c_str());
     if (!d.p) {
       if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) return DomainState::absent;
-      return make_error(last_error("look up domain " + name + " on " + uri_));
+      return make_error(err("look up domain " + name + " on " + uri_));
     }
     int state = 0, reason = 0;
     if (virDomainGetState(d.p, &state, &reason, 0) < 0)
-      return make_error(last_error("state of domain " + name + " on " + uri_));
+      return make_error(err("state of domain " + name + " on " + uri_));
     switch (state) {
       case VIR_DOMAIN_RUNNING:
         return DomainState::running;
@@ -150,7 +151,7 @@ class LibvirtHypervisor : public Hypervisor {
   Expected<std::vector<std::string>> list_domains() override {
     virDomainPtr* doms = nullptr;
     int n = virConnectListAllDomains(conn_, &doms, 0);
-    if (n < 0) return make_error(last_error("list domains on " + uri_));
+    if (n < 0) return make_error(err("list domains on " + uri_));
     std::vector<std::string> names;
     names.reserve(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) {
@@ -164,15 +165,16 @@ class LibvirtHypervisor : public Hypervisor {
   Status define_network(const std::string& name, const std::string& xml) override {
     NetworkHandle n;
     n.p = virNetworkDefineXML(conn_, xml.c_str());
-    if (!n.p) return make_error(last_error("define network " + name + " on " + uri_));
+    if (!n.p) return make_error(err("define network " + name + " on " + uri_));
     return {};
   }
 
   Status start_network(const std::string& name) override {
+    ensure_mac_map_dir();
     NetworkHandle n;
     n.p = virNetworkLookupByName(conn_, name.c_str());
     if (!n.p || virNetworkCreate(n.p) < 0)
-      return make_error(last_error("start network " + name + " on " + uri_));
+      return make_error(err("start network " + name + " on " + uri_));
     return {};
   }
 
@@ -181,11 +183,11 @@ class LibvirtHypervisor : public Hypervisor {
     n.p = virNetworkLookupByName(conn_, name.c_str());
     if (!n.p) {
       if (virGetLastErrorCode() == VIR_ERR_NO_NETWORK) return {};
-      return make_error(last_error("destroy network " + name + " on " + uri_));
+      return make_error(err("destroy network " + name + " on " + uri_));
     }
     if (virNetworkIsActive(n.p) != 1) return {};
     if (virNetworkDestroy(n.p) < 0 && virGetLastErrorCode() != VIR_ERR_OPERATION_INVALID)
-      return make_error(last_error("destroy network " + name + " on " + uri_));
+      return make_error(err("destroy network " + name + " on " + uri_));
     return {};
   }
 
@@ -194,10 +196,10 @@ class LibvirtHypervisor : public Hypervisor {
     n.p = virNetworkLookupByName(conn_, name.c_str());
     if (!n.p) {
       if (virGetLastErrorCode() == VIR_ERR_NO_NETWORK) return {};
-      return make_error(last_error("undefine network " + name + " on " + uri_));
+      return make_error(err("undefine network " + name + " on " + uri_));
     }
     if (virNetworkUndefine(n.p) < 0 && virGetLastErrorCode() != VIR_ERR_NO_NETWORK)
-      return make_error(last_error("undefine network " + name + " on " + uri_));
+      return make_error(err("undefine network " + name + " on " + uri_));
     return {};
   }
 
@@ -206,7 +208,7 @@ class LibvirtHypervisor : public Hypervisor {
     n.p = virNetworkLookupByName(conn_, name.c_str());
     if (n.p) return true;
     if (virGetLastErrorCode() == VIR_ERR_NO_NETWORK) return false;
-    return make_error(last_error("look up network " + name + " on " + uri_));
+    return make_error(err("look up network " + name + " on " + uri_));
   }
 
   // qemu-img rather than libvirt storage volumes: a volume needs a storage pool around the
@@ -245,6 +247,25 @@ class LibvirtHypervisor : public Hypervisor {
                                            const fs::path& probe_kernel) override;
 
  private:
+  /// libvirt writes <bridge>.macs into /var/lib/libvirt/dnsmasq when a guest joins a managed
+  /// network, but makes that directory only when it starts dnsmasq, which continuum's network
+  /// (no DHCP, no DNS) never does: on a host where libvirt never ran a DHCP network (no systemd,
+  /// containers, fresh installs) every first VM start failed. The system daemon on this machine,
+  /// run by root, gets it made here; otherwise explain_libvirt_error names the command.
+  void ensure_mac_map_dir() const {
+    if (!is_local_uri(uri_) || !uri_.ends_with(":///system") || ::geteuid() != 0) return;
+    const fs::path dir = "/var/lib/libvirt/dnsmasq";
+    std::error_code ec;
+    if (!fs::is_directory(dir.parent_path(), ec) || fs::exists(dir, ec)) return;
+    if (fs::create_directory(dir, ec); ec)
+      spdlog::warn("{}: cannot create {}: {}", uri_, dir.string(), ec.message());
+    else
+      spdlog::info("created {} (libvirt records the managed network's guests there)", dir.string());
+  }
+
+  /// libvirt's last error after `what`, with the fix for the errors a new user meets.
+  std::string err(const std::string& what) const { return explain_libvirt_error(uri_, last_error(what)); }
+
   std::string uri_;
   virConnectPtr conn_;
 };
@@ -297,7 +318,7 @@ Expected<Accelerator> LibvirtHypervisor::choose_accelerator(const std::string& r
   free(caps);  // NOLINT: libvirt allocates with malloc
   if (caps_xml.empty()) {
     if (requested == "kvm")
-      return make_error(last_error("accelerator = kvm but " + uri_ + " offers no KVM domains"));
+      return make_error(err("accelerator = kvm but " + uri_ + " offers no KVM domains"));
     spdlog::warn("{}: KVM is not available; guests run under TCG emulation (much slower)", uri_);
     return Accelerator::tcg;
   }
@@ -329,6 +350,50 @@ Expected<Accelerator> LibvirtHypervisor::choose_accelerator(const std::string& r
 
 }  // namespace
 
+std::string explain_libvirt_error(const std::string& uri, const std::string& message) {
+  const bool local = is_local_uri(uri);
+  std::string where;
+  if (!local) {
+    auto b = uri.find("://");
+    auto host = b == std::string::npos ? uri : uri.substr(b + 3, uri.find('/', b + 3) - b - 3);
+    where = " on " + host;
+  }
+  // "Failed to connect socket to '/var/run/libvirt/virtlogd-sock': No such file or directory"
+  const std::string socket_prefix = "Failed to connect socket to '";
+  if (auto p = message.find(socket_prefix); p != std::string::npos) {
+    auto e = message.find('\'', p + socket_prefix.size());
+    std::string sock = message.substr(p + socket_prefix.size(),
+                                      e == std::string::npos ? std::string::npos : e - p - socket_prefix.size());
+    if (message.find("Permission denied", p) != std::string::npos)
+      return message + "\n  hint: this user may not use " + uri +
+             ": run continuum as root, or add the user to the libvirt group (`adduser $USER libvirt`, "
+             "then log in again)";
+    if (sock.find("virtlogd") != std::string::npos)
+      return message + "\n  hint: virtlogd is not running" + where +
+             " (libvirtd needs it to start VMs): start it with `systemctl start virtlogd`, or without "
+             "systemd with `virtlogd -d`";
+    return message + "\n  hint: libvirtd is not running" + where +
+           ": start it with `systemctl start libvirtd`, or without systemd with `virtlogd -d && "
+           "libvirtd -d` (libvirtd needs virtlogd to start VMs)";
+  }
+  // "Failed to create file '/var/lib/libvirt/dnsmasq/cntm-1234abcd.macs.new': No such file or
+  // directory": libvirt records a managed network's guests there, but makes the directory only
+  // when it starts dnsmasq, which continuum's network (no DHCP, no DNS) never needs.
+  const std::string create_prefix = "Failed to create file '";
+  if (auto p = message.find(create_prefix);
+      p != std::string::npos && message.find("No such file or directory", p) != std::string::npos) {
+    auto e = message.find('\'', p + create_prefix.size());
+    if (e != std::string::npos) {
+      std::string dir = fs::path(message.substr(p + create_prefix.size(), e - p - create_prefix.size()))
+                            .parent_path()
+                            .string();
+      return message + "\n  hint: the directory " + dir + " is missing" + where +
+             ": create it with `mkdir -p " + util::shell_quote(dir) + "` and run again";
+    }
+  }
+  return message;
+}
+
 Expected<HypervisorPtr> connect_libvirt(const std::string& uri) {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -336,7 +401,7 @@ Expected<HypervisorPtr> connect_libvirt(const std::string& uri) {
     virSetErrorFunc(nullptr, silent_error_handler);
   });
   virConnectPtr c = virConnectOpen(uri.c_str());
-  if (!c) return make_error(last_error("cannot connect to libvirt at " + uri));
+  if (!c) return make_error(explain_libvirt_error(uri, last_error("cannot connect to libvirt at " + uri)));
   return HypervisorPtr(std::make_shared<LibvirtHypervisor>(uri, c));
 }
 

@@ -67,6 +67,13 @@ class Hypervisor {
 
 using HypervisorPtr = std::shared_ptr<Hypervisor>;
 
+/// `message` (a libvirt error) with a hint line that names the fix, for the failures a new user
+/// meets: libvirtd or virtlogd not running (how to start them, with and without systemd), the
+/// socket not accessible to this user, and a file libvirt cannot create because its directory is
+/// missing (which directory, and the mkdir). Other messages come back unchanged. `uri` is the
+/// connection's (a remote one's host is named in the hint).
+std::string explain_libvirt_error(const std::string& uri, const std::string& message);
+
 /// Opens a libvirt connection (virConnectOpen). `test:///default` runs in-process.
 Expected<HypervisorPtr> connect_libvirt(const std::string& uri);
 
