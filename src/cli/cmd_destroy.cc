@@ -1,5 +1,6 @@
 // `continuum destroy RUN_DIR`: removes every resource the run created, from its ledger
-// (RUN_DIR/state.json) alone. Idempotent: a second destroy has nothing to do and exits 0.
+// (RUN_DIR/state.json) alone. Idempotent: a second destroy has nothing to do and exits 0. A run
+// that is still live is refused (exit 1): infra::destroy_dead_run.
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
@@ -9,7 +10,7 @@ namespace continuum::cli {
 
 int cmd_destroy(const Options& o) {
   infra::DestroyOptions d;
-  auto r = infra::destroy_run(o.run_dir, d);
+  auto r = infra::destroy_dead_run(o.run_dir, d);
   if (!r.ok()) {
     spdlog::error("{}", r.error().message);
     return r.error().exit_code;

@@ -19,6 +19,7 @@
 #include "continuum/infra/clock.h"
 #include "continuum/infra/destroy.h"
 #include "continuum/infra/netem.h"
+#include "continuum/infra/run_lock.h"
 #include "continuum/plan/plan.h"
 #include "continuum/report/events.h"
 #include "continuum/report/render.h"
@@ -119,6 +120,14 @@ int cmd_run(const Options& o) {
     return p.error().exit_code;
   }
 
+  // One live run per user and hypervisor (docs/run.md): refused here, before anything exists.
+  // Held until cmd_run returns; the kernel drops it if the process dies.
+  auto run_lock = infra::RunLock::acquire(*p, infra::default_lock_dir());
+  if (!run_lock) {
+    spdlog::error("{}", run_lock.error().message);
+    return run_lock.error().exit_code;
+  }
+
   const auto run_start = Clock::now();
   auto run_dir = report::create_run_dir(o.output_dir, p->config_name, std::chrono::system_clock::now());
   if (!run_dir) {
@@ -126,6 +135,10 @@ int cmd_run(const Options& o) {
     return 1;
   }
   const fs::path run = fs::absolute(*run_dir);
+  if (auto st = run_lock->attach_run_dir(run); !st) {
+    spdlog::error("{}", st.error().message);
+    return 1;
+  }
   util::add_log_file(run / "continuum.log");
   spdlog::info("run directory: {}", run.string());
   if (auto text = util::read_file(o.config); text) {

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "continuum/infra/run_lock.h"
 #include "continuum/util/files.h"
 
 namespace continuum::infra {
@@ -111,6 +112,21 @@ Expected<DestroyResult> destroy_run(const fs::path& run_dir, const DestroyOption
   return destroy(*ledger, options);
 }
 
+Expected<DestroyResult> destroy_dead_run(const fs::path& run_dir, const DestroyOptions& options) {
+  std::error_code ec;
+  if (!fs::exists(run_dir / "state.json", ec)) return destroy_run(run_dir, options);  // its exit-2 message
+  auto owner = TRY(try_lock_run_dir(run_dir));
+  if (!owner.lock) {
+    const std::string pid = owner.owner.pid > 0 ? std::to_string(owner.owner.pid) : "PID";
+    return make_error(run_dir.string() + " belongs to a run that is still live (" + describe_owner(owner.owner) +
+                          "); refusing to remove its resources from under it. Stop it first (Ctrl-C in its "
+                          "terminal, or kill -INT " + pid + "): with delete = True it removes them itself, "
+                          "otherwise run this destroy again once it has ended",
+                      1);
+  }
+  return destroy_run(run_dir, options);
+}
+
 Expected<size_t> remove_leftovers(const plan::Plan& plan, const fs::path& output_dir,
                                   const fs::path& this_run, const DestroyOptions& options) {
   size_t removed = 0;
@@ -130,6 +146,17 @@ Expected<size_t> remove_leftovers(const plan::Plan& plan, const fs::path& output
       auto info = (*ledger)->info();
       if (info.user != plan.user || info.config_name != plan.config_name) continue;
       if (info.status == "destroyed" || info.status == "rolled_back") continue;
+      // Its owner may still be running (on another hypervisor: this run's own hypervisor locks
+      // rule out the same one): only a run whose run.lock we can take is dead.
+      auto owner = try_lock_run_dir(dir);
+      if (!owner.ok()) {
+        spdlog::warn("not removing leftovers of {}: {}", dir.string(), owner.error().message);
+        continue;
+      }
+      if (!owner->lock) {
+        spdlog::info("not touching {}: its run is live ({})", dir.string(), describe_owner(owner->owner));
+        continue;
+      }
       spdlog::info("removing leftovers of an earlier run: {}", dir.string());
       auto r = TRY(destroy(**ledger, options));
       removed += r.removed;
@@ -137,7 +164,8 @@ Expected<size_t> remove_leftovers(const plan::Plan& plan, const fs::path& output
     }
   }
   // Domains and the network this plan is about to create, if something else left them behind
-  // (the original destroys every `*_<user>` domain on every host before a run).
+  // (the original destroys every `*_<user>` domain on every host before a run). The caller holds
+  // this user's lock of every hypervisor (RunLock), so no live run owns them.
   for (const auto& node : plan.nodes) {
     const std::string& uri = plan.hosts.at(node.host).libvirt_uri;
     auto h = TRY(options.hypervisors(uri));

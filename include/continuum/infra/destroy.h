@@ -39,9 +39,17 @@ Expected<DestroyResult> destroy(Ledger& ledger, const DestroyOptions& options);
 /// destroy() for `<run_dir>/state.json`. A directory without a ledger is an error (exit 2).
 Expected<DestroyResult> destroy_run(const std::filesystem::path& run_dir, const DestroyOptions& options);
 
+/// `continuum destroy RUN_DIR`: destroy_run() while holding <run_dir>/run.lock (run_lock.h). A run
+/// that is still live (its run.lock held) is refused with exit code 1, naming its PID: its
+/// resources are in use, and it removes them itself when delete = True.
+Expected<DestroyResult> destroy_dead_run(const std::filesystem::path& run_dir, const DestroyOptions& options);
+
 /// Before a new run: destroys earlier runs of the same user and config found under `output_dir`
-/// (their ledgers; `this_run` is skipped), then any domain or network the plan is about to create
-/// that still exists (e.g. from a run whose ledger was deleted). Returns how many were removed.
+/// (their ledgers; `this_run` is skipped) whose owner is dead (their run.lock can be taken; a live
+/// one, e.g. on another hypervisor, is left alone), then any domain or network the plan is about
+/// to create that still exists (e.g. from a run whose ledger was deleted). The caller must hold
+/// the plan's RunLock (run_lock.h) for hypervisors other than test:///: that is what makes those
+/// domains leftovers rather than a live run's. Returns how many were removed.
 Expected<size_t> remove_leftovers(const plan::Plan& plan, const std::filesystem::path& output_dir,
                                   const std::filesystem::path& this_run, const DestroyOptions& options);
 
