@@ -1,8 +1,12 @@
 #include "continuum/software/inventory.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <vector>
@@ -49,35 +53,137 @@ void emit_group(YAML::Emitter& e, const std::string& name, const std::vector<con
   e << YAML::EndMap;
 }
 
+// The inventory's groups, in emission order, with their member nodes in order.
+struct Groups {
+  std::vector<const Node*> controller, clouds, edges, endpoints, all, base_cloud, workers, brokers;
+  std::vector<std::pair<std::string, const std::vector<const Node*>*>> ordered() const {
+    return {{"cloudcontroller", &controller}, {"clouds", &clouds},         {"edges", &edges},
+            {"endpoints", &endpoints},        {"base", &all},              {"base_cloud", &base_cloud},
+            {"base_edge", &edges},            {"base_endpoint", &endpoints}, {"workers", &workers},
+            {"brokers", &brokers}};
+  }
+};
+
+Groups make_groups(const plan::Plan& plan) {
+  Groups g;
+  for (const Node& n : plan.nodes) {
+    g.all.push_back(&n);
+    switch (n.tier) {
+      case config::Tier::cloud:
+        g.base_cloud.push_back(&n);
+        (n.controller ? g.controller : g.clouds).push_back(&n);
+        break;
+      case config::Tier::edge: g.edges.push_back(&n); break;
+      case config::Tier::endpoint: g.endpoints.push_back(&n); break;
+    }
+  }
+  // Workers run the application's worker: cloud workers then edges (upstream-spec §7.3 step 5).
+  g.workers = g.clouds;
+  g.workers.insert(g.workers.end(), g.edges.begin(), g.edges.end());
+  // The original starts mosquitto on cloud workers, edges and endpoints, never on the controller.
+  g.brokers = g.workers;
+  g.brokers.insert(g.brokers.end(), g.endpoints.begin(), g.endpoints.end());
+  return g;
+}
+
+// "a.b.c.d/len" of the guests' network (the gateway's, or prefix.middle.0 in bridge mode).
+std::string guest_subnet(const plan::Network& net) {
+  std::string base = !net.gateway.empty() ? net.gateway : net.prefix + "." + std::to_string(net.middle) + ".0";
+  in_addr a{};
+  if (net.prefix.empty() || ::inet_pton(AF_INET, base.c_str(), &a) != 1 || net.prefix_len < 0 ||
+      net.prefix_len > 32)
+    return "";
+  uint32_t mask = net.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - net.prefix_len);
+  a.s_addr = htonl(ntohl(a.s_addr) & mask);
+  char buf[INET_ADDRSTRLEN];
+  ::inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return std::string(buf) + "/" + std::to_string(net.prefix_len);
+}
+
 }  // namespace
+
+std::vector<std::pair<std::string, std::vector<std::string>>> inventory_groups(const plan::Plan& plan) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  Groups g = make_groups(plan);
+  for (const auto& [name, members] : g.ordered()) {
+    std::vector<std::string> ids;
+    for (const Node* n : *members) ids.push_back(n->id);
+    out.emplace_back(name, std::move(ids));
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> kube_version_vars(const config::Config& cfg) {
+  const std::string rm = cfg.benchmark ? cfg.benchmark->resource_manager : "";
+  if (!kube_family(rm)) return {};
+  // As the original derives them from kube_version (v1.27.0): kubeversion 1.27.0,
+  // kubeversion_major v1.27, kubeversionstrp v1270.
+  std::string v = cfg.benchmark->kube_version;
+  std::string bare = util::starts_with(v, "v") ? v.substr(1) : v;
+  auto parts = util::split(bare, '.');
+  std::string major = parts.size() >= 2 ? "v" + parts[0] + "." + parts[1] : "v" + bare;
+  std::string strp = "v";
+  for (char c : bare)
+    if (c != '.') strp += c;
+  return {{"kubeversion", bare}, {"kubeversion_major", major}, {"kubeversionstrp", strp}};
+}
+
+std::string guest_no_proxy(const plan::Plan& plan, const config::Infrastructure& infra,
+                           const infra::Deployment* dep) {
+  std::vector<std::string> list;
+  auto add = [&](const std::string& item) {
+    std::string t(util::trim(item));
+    if (!t.empty() && std::find(list.begin(), list.end(), t) == list.end()) list.push_back(t);
+  };
+  for (const auto& item : util::split(infra.guest_no_proxy, ',')) add(item);
+  // Traffic that must never go through the proxy: the guests themselves, the cluster's API and
+  // registry on the guests' network, and Kubernetes' service and pod networks (the playbooks'
+  // 10.96.0.0/12, flannel's 10.244.0.0/16, KubeEdge's 192.168.0.0/16).
+  for (const char* item : {"localhost", "127.0.0.1", "::1"}) add(item);
+  add(guest_subnet(plan.network));
+  if (!plan.network.gateway.empty()) add(plan.network.gateway);
+  for (const Node& n : plan.nodes) {
+    const infra::DeployedNode* d = dep ? dep->find(n.id) : nullptr;
+    add(d && !d->ip.empty() ? d->ip : n.ip);
+  }
+  for (const char* item : {"10.96.0.0/12", "10.244.0.0/16", "192.168.0.0/16", ".svc", ".cluster.local"})
+    add(item);
+  return util::join(list, ",");
+}
+
+std::vector<std::pair<std::string, std::string>> guest_proxy_env(const plan::Plan& plan,
+                                                                 const config::Infrastructure& infra,
+                                                                 const infra::Deployment* dep) {
+  std::vector<std::pair<std::string, std::string>> env;
+  if (infra.guest_http_proxy.empty() && infra.guest_https_proxy.empty()) return env;
+  // Both spellings: curl and apt read the lower-case ones, Go programs (kubeadm, arkade, keadm)
+  // the upper-case ones too.
+  auto both = [&](const std::string& name, const std::string& value) {
+    if (value.empty()) return;
+    env.emplace_back(name, value);
+    std::string upper = name;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    env.emplace_back(upper, value);
+  };
+  both("http_proxy", infra.guest_http_proxy);
+  both("https_proxy", infra.guest_https_proxy);
+  both("no_proxy", guest_no_proxy(plan, infra, dep));
+  return env;
+}
 
 Expected<std::string> make_inventory(const plan::Plan& plan, const config::Config& cfg,
                                      const infra::Deployment& dep) {
   const std::string rm = cfg.benchmark ? cfg.benchmark->resource_manager : "";
   std::vector<HostEntry> entries;
-  std::vector<const Node*> controller, clouds, edges, endpoints, all, base_cloud, workers, brokers;
   for (const Node& n : plan.nodes) {
     const infra::DeployedNode* d = dep.find(n.id);
     if (!d) return make_error("software: plan node " + n.id + " (" + n.name +
                               ") is not in the deployment; was the infrastructure phase complete?");
     if (d->ip.empty()) return make_error("software: node " + n.id + " has no address in the deployment");
     entries.push_back({&n, d});
-    all.push_back(&n);
-    switch (n.tier) {
-      case config::Tier::cloud:
-        base_cloud.push_back(&n);
-        (n.controller ? controller : clouds).push_back(&n);
-        break;
-      case config::Tier::edge: edges.push_back(&n); break;
-      case config::Tier::endpoint: endpoints.push_back(&n); break;
-    }
   }
-  // Workers run the application's worker: cloud workers then edges (upstream-spec §7.3 step 5).
-  workers = clouds;
-  workers.insert(workers.end(), edges.begin(), edges.end());
-  // The original starts mosquitto on cloud workers, edges and endpoints, never on the controller.
-  brokers = workers;
-  brokers.insert(brokers.end(), endpoints.begin(), endpoints.end());
+  const Groups groups = make_groups(plan);
+  const std::vector<const Node*>& controller = groups.controller;
 
   YAML::Emitter e;
   e << YAML::BeginMap << YAML::Key << "all" << YAML::Value << YAML::BeginMap;
@@ -96,6 +202,17 @@ Expected<std::string> make_inventory(const plan::Plan& plan, const config::Confi
     kv(e, "cloud_ip", ip);
     kv(e, "cloud_ip_external", ip);
   }
+  // [infrastructure] guest_*: the playbooks pass continuum_proxy_env as `environment:` and the
+  // base playbook writes the apt proxy and mirror. Absent when not configured.
+  if (auto env = guest_proxy_env(plan, cfg.infrastructure, &dep); !env.empty()) {
+    e << YAML::Key << "continuum_proxy_env" << YAML::Value << YAML::BeginMap;
+    for (const auto& [k, v] : env) e << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
+    e << YAML::EndMap;
+  }
+  if (!cfg.infrastructure.guest_apt_proxy.empty())
+    e << YAML::Key << "continuum_apt_proxy" << YAML::Value << YAML::DoubleQuoted << cfg.infrastructure.guest_apt_proxy;
+  if (!cfg.infrastructure.guest_apt_mirror.empty())
+    e << YAML::Key << "continuum_apt_mirror" << YAML::Value << YAML::DoubleQuoted << cfg.infrastructure.guest_apt_mirror;
   e << YAML::EndMap;
 
   e << YAML::Key << "hosts" << YAML::Value << YAML::BeginMap;
@@ -111,19 +228,7 @@ Expected<std::string> make_inventory(const plan::Plan& plan, const config::Confi
   }
   e << YAML::EndMap;
 
-  // Kubernetes version variables as the original derives them from kube_version (v1.27.0):
-  // kubeversion 1.27.0, kubeversion_major v1.27, kubeversionstrp v1270.
-  std::vector<std::pair<std::string, std::string>> kube_vars;
-  if (kube_family(rm)) {
-    std::string v = cfg.benchmark->kube_version;
-    std::string bare = util::starts_with(v, "v") ? v.substr(1) : v;
-    auto parts = util::split(bare, '.');
-    std::string major = parts.size() >= 2 ? "v" + parts[0] + "." + parts[1] : "v" + bare;
-    std::string strp = "v";
-    for (char c : bare)
-      if (c != '.') strp += c;
-    kube_vars = {{"kubeversion", bare}, {"kubeversion_major", major}, {"kubeversionstrp", strp}};
-  }
+  const std::vector<std::pair<std::string, std::string>> kube_vars = kube_version_vars(cfg);
 
   e << YAML::Key << "children" << YAML::Value << YAML::BeginMap;
   {
@@ -134,15 +239,10 @@ Expected<std::string> make_inventory(const plan::Plan& plan, const config::Confi
     }
     emit_group(e, "cloudcontroller", controller, cc);
   }
-  emit_group(e, "clouds", clouds, {});
-  emit_group(e, "edges", edges, {});
-  emit_group(e, "endpoints", endpoints, {});
-  emit_group(e, "base", all, {});
-  emit_group(e, "base_cloud", base_cloud, kube_vars);
-  emit_group(e, "base_edge", edges, {});
-  emit_group(e, "base_endpoint", endpoints, {});
-  emit_group(e, "workers", workers, {});
-  emit_group(e, "brokers", brokers, {});
+  for (const auto& [name, members] : groups.ordered()) {
+    if (name == "cloudcontroller") continue;
+    emit_group(e, name, *members, name == "base_cloud" ? kube_vars : std::vector<std::pair<std::string, std::string>>{});
+  }
   e << YAML::EndMap;
 
   e << YAML::EndMap << YAML::EndMap;
@@ -151,28 +251,62 @@ Expected<std::string> make_inventory(const plan::Plan& plan, const config::Confi
          "\n";
 }
 
+namespace {
+
+// ssh expands %-tokens (and ${VAR}) in IdentityFile, UserKnownHostsFile and ControlPath: a
+// literal % is %%.
+std::string ssh_escape_percent(const std::string& v) {
+  std::string r;
+  for (char c : v) r += c == '%' ? std::string("%%") : std::string(1, c);
+  return r;
+}
+
+// One ssh option value that ssh reads as a single word: %-escaped and double-quoted (ssh's own
+// option parser honours "..." and backslash escapes), e.g. for a path with spaces.
+std::string ssh_option_value(const std::string& v) {
+  std::string r = "\"";
+  for (char c : ssh_escape_percent(v)) {
+    if (c == '"' || c == '\\') r += '\\';
+    r += c;
+  }
+  return r + "\"";
+}
+
+}  // namespace
+
 std::string make_ansible_cfg(const AnsibleSettings& s) {
+  // Ansible reads ansible.cfg values raw (ConfigParser get(..., raw=True): no %-interpolation), so
+  // paths go in as they are, except where the value ends up in ssh's own option parsing:
+  //   ssh_args is split with shlex, then each -o value is parsed by ssh -> shell-quoted words whose
+  //     values are double-quoted and %-escaped (ssh_option_value);
+  //   private_key_file becomes -o IdentityFile="<value>" -> %-escaped for ssh;
+  //   control_path is Python-%-formatted by Ansible, then a ControlPath="<value>" for ssh -> the
+  //     directory is written out (not %(directory)s, which would insert it unescaped) with each
+  //     literal % as %%%% (Python makes it %%, ssh makes it %).
+  // A run directory carries the configuration's name, so "my 100% exp.cfg" reaches all of them.
   // ssh_args replaces Ansible's default, so ControlMaster/ControlPersist are restated. Host keys
   // are pinned: the run's known_hosts only, strict checking, never the user's ~/.ssh/known_hosts.
   std::vector<std::string> ssh_args = {
       "-o ControlMaster=auto",
       "-o ControlPersist=60s",
-      "-o UserKnownHostsFile=" + s.known_hosts.string(),
+      "-o " + util::shell_quote("UserKnownHostsFile=" + ssh_option_value(s.known_hosts.string())),
       "-o StrictHostKeyChecking=yes",
       "-o IdentitiesOnly=yes",
       "-o BatchMode=yes",
       "-o ServerAliveInterval=15",
       "-o ConnectTimeout=" + std::to_string(s.connect_timeout_s),
   };
+  std::string control_path;
+  for (char c : ssh_escape_percent(s.control_path_dir.string())) control_path += c == '%' ? std::string("%%") : std::string(1, c);
   std::string c;
   c += "# Generated by continuum for this run (exported as ANSIBLE_CONFIG); see docs/software.md.\n";
   c += "[defaults]\n";
   c += "inventory = " + (s.software_dir / "inventory.yml").string() + "\n";
-  c += "private_key_file = " + s.private_key.string() + "\n";
+  c += "private_key_file = " + ssh_escape_percent(s.private_key.string()) + "\n";
   c += "host_key_checking = True\n";
   c += "forks = " + std::to_string(s.forks) + "\n";
   c += "timeout = " + std::to_string(s.connect_timeout_s) + "\n";
-  // Facts cost ~15 s per host under TCG (lab.md); playbooks that need some gather a subset.
+  // Facts cost ~15 s per host under TCG; playbooks that need some gather a subset.
   c += "gathering = explicit\n";
   c += "interpreter_python = /usr/bin/python3\n";
   c += "stdout_callback = default\n";
@@ -185,9 +319,10 @@ std::string make_ansible_cfg(const AnsibleSettings& s) {
   c += "deprecation_warnings = False\n";
   c += "\n[ssh_connection]\n";
   c += "pipelining = True\n";
+  // Still needed with a full control_path: Ansible creates this directory (default ~/.ansible/cp).
   c += "control_path_dir = " + s.control_path_dir.string() + "\n";
   // %C: a hash of host, port and user, so the socket name is short and fixed length.
-  c += "control_path = %(directory)s/%%C\n";
+  c += "control_path = " + control_path + "/%%C\n";
   c += "ssh_args = " + util::join(ssh_args, " ") + "\n";
   c += "retries = 2\n";
   return c;
@@ -216,7 +351,7 @@ Status close_control_masters(const std::filesystem::path& dir) {
     if (!entry.is_socket(ec)) continue;
     // The host argument is ignored with -S; the socket names the master.
     util::ProcessSpec spec;
-    spec.argv = {"ssh", "-o", "ControlPath=" + entry.path().string(), "-O", "exit",
+    spec.argv = {"ssh", "-o", "ControlPath=" + ssh_option_value(entry.path().string()), "-O", "exit",
                  "continuum-control-master"};
     spec.timeout = std::chrono::seconds(10);
     auto r = util::run_process(spec);

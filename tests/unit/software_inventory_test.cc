@@ -159,6 +159,61 @@ TEST(SoftwareInventory, FiftyOneVmsGolden) {
   EXPECT_EQ(y["all"]["hosts"]["endpoint39_alice"]["ansible_host"].as<std::string>(), "192.168.100.52");
 }
 
+TEST(SoftwareInventory, GuestProxiesAndAptSourceBecomeInventoryVariables) {
+  auto c = make_config(2, 0, 1, "kubernetes");
+  c.infrastructure.guest_http_proxy = "http://proxy.lab:3128";
+  c.infrastructure.guest_https_proxy = "http://proxy.lab:3129";
+  c.infrastructure.guest_no_proxy = "registry.lab, .corp";
+  c.infrastructure.guest_apt_proxy = "http://10.0.0.1:3142";
+  c.infrastructure.guest_apt_mirror = "http://mirror.lab/debian";
+  auto l = make_layout(c);
+  l.plan.network.prefix_len = 24;
+  // The deployment's address wins over the plan's (a bridge network hands out others).
+  l.dep.nodes[1].ip = "192.168.100.77";
+  auto inv = make_inventory(l.plan, c, l.dep);
+  ASSERT_TRUE(inv.ok()) << inv.error().message;
+  YAML::Node v = YAML::Load(*inv)["all"]["vars"];
+  YAML::Node env = v["continuum_proxy_env"];
+  ASSERT_TRUE(env.IsMap());
+  EXPECT_EQ(env.size(), 6u);
+  EXPECT_EQ(env["http_proxy"].as<std::string>(), "http://proxy.lab:3128");
+  EXPECT_EQ(env["HTTP_PROXY"].as<std::string>(), "http://proxy.lab:3128");
+  EXPECT_EQ(env["https_proxy"].as<std::string>(), "http://proxy.lab:3129");
+  EXPECT_EQ(env["HTTPS_PROXY"].as<std::string>(), "http://proxy.lab:3129");
+  // The user's entries first, then what must never be proxied: the guests, their network and
+  // gateway (the registry), Kubernetes' service and pod networks.
+  EXPECT_EQ(env["no_proxy"].as<std::string>(),
+            "registry.lab,.corp,localhost,127.0.0.1,::1,192.168.100.0/24,192.168.100.1,192.168.100.2,"
+            "192.168.100.77,192.168.100.4,10.96.0.0/12,10.244.0.0/16,192.168.0.0/16,.svc,.cluster.local");
+  EXPECT_EQ(env["NO_PROXY"].as<std::string>(), env["no_proxy"].as<std::string>());
+  EXPECT_EQ(v["continuum_apt_proxy"].as<std::string>(), "http://10.0.0.1:3142");
+  EXPECT_EQ(v["continuum_apt_mirror"].as<std::string>(), "http://mirror.lab/debian");
+
+  // Only an apt proxy: no proxy environment for the other downloads.
+  c.infrastructure.guest_http_proxy.clear();
+  c.infrastructure.guest_https_proxy.clear();
+  inv = make_inventory(l.plan, c, l.dep);
+  ASSERT_TRUE(inv.ok());
+  v = YAML::Load(*inv)["all"]["vars"];
+  EXPECT_FALSE(v["continuum_proxy_env"]);
+  EXPECT_EQ(v["continuum_apt_proxy"].as<std::string>(), "http://10.0.0.1:3142");
+}
+
+TEST(SoftwareInventory, GroupsListedInInventoryOrder) {
+  auto c = make_config(2, 1, 2, "kubeedge");
+  auto l = make_layout(c);
+  auto groups = inventory_groups(l.plan);
+  std::vector<std::string> names;
+  for (const auto& [name, ids] : groups) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"cloudcontroller", "clouds", "edges", "endpoints", "base", "base_cloud",
+                                             "base_edge", "base_endpoint", "workers", "brokers"}));
+  EXPECT_EQ(groups[1].second, std::vector<std::string>{"cloud0"});
+  EXPECT_EQ(groups[8].second, (std::vector<std::string>{"cloud0", "edge0"}));
+  EXPECT_EQ(groups[9].second, (std::vector<std::string>{"cloud0", "edge0", "endpoint0", "endpoint1"}));
+  EXPECT_EQ(kube_version_vars(c)[1], (std::pair<std::string, std::string>{"kubeversion_major", "v1.27"}));
+  EXPECT_TRUE(kube_version_vars(make_config(0, 2, 2, "mist")).empty());
+}
+
 TEST(SoftwareInventory, NodeMissingFromDeploymentIsAnError) {
   auto c = make_config(2, 0, 1, "kubernetes");
   auto l = make_layout(c);
@@ -176,7 +231,7 @@ TEST(SoftwareInventory, AnsibleCfgPinsHostKeysAndUsesRunControlPath) {
   s.control_path_dir = "/runs/r/software/cp";
   std::string cfg = make_ansible_cfg(s);
   EXPECT_NE(cfg.find("inventory = /runs/r/software/inventory.yml\n"), std::string::npos);
-  EXPECT_NE(cfg.find("-o UserKnownHostsFile=/runs/r/known_hosts"), std::string::npos);
+  EXPECT_NE(cfg.find("-o 'UserKnownHostsFile=\"/runs/r/known_hosts\"'"), std::string::npos) << cfg;
   EXPECT_NE(cfg.find("-o StrictHostKeyChecking=yes"), std::string::npos);
   EXPECT_NE(cfg.find("host_key_checking = True"), std::string::npos);
   EXPECT_EQ(cfg.find("StrictHostKeyChecking=no"), std::string::npos);
@@ -185,6 +240,26 @@ TEST(SoftwareInventory, AnsibleCfgPinsHostKeysAndUsesRunControlPath) {
   EXPECT_NE(cfg.find("pipelining = True"), std::string::npos);
   EXPECT_NE(cfg.find("gathering = explicit"), std::string::npos);
   EXPECT_NE(cfg.find("private_key_file = /k/id"), std::string::npos);
+  EXPECT_NE(cfg.find("control_path = /runs/r/software/cp/%%C\n"), std::string::npos) << cfg;
+}
+
+TEST(SoftwareInventory, AnsibleCfgQuotesPathsWithSpacesQuotesAndPercent) {
+  // What a configuration named "my 100% exp.cfg" puts into the run directory's name. The real
+  // ansible-playbook run over such a path: tests/integration/software_ansible_test.cc.
+  AnsibleSettings s;
+  s.software_dir = "/runs/my 100% exp_2024/software";
+  s.private_key = "/keys/it's 5%/id";
+  s.known_hosts = "/runs/my 100% exp_2024/known_hosts";
+  s.control_path_dir = "/runs/my 100% exp_2024/software/cp";
+  std::string cfg = make_ansible_cfg(s);
+  // Raw values (Ansible reads ansible.cfg without interpolation).
+  EXPECT_NE(cfg.find("inventory = /runs/my 100% exp_2024/software/inventory.yml\n"), std::string::npos) << cfg;
+  EXPECT_NE(cfg.find("control_path_dir = /runs/my 100% exp_2024/software/cp\n"), std::string::npos) << cfg;
+  // ssh's %-tokens: a literal % is %% for ssh; in control_path Python's formatting doubles it again.
+  EXPECT_NE(cfg.find("private_key_file = /keys/it's 5%%/id\n"), std::string::npos) << cfg;
+  EXPECT_NE(cfg.find("control_path = /runs/my 100%%%% exp_2024/software/cp/%%C\n"), std::string::npos) << cfg;
+  // One shlex word, one ssh word: -o 'UserKnownHostsFile="/runs/my 100%% exp_2024/known_hosts"'.
+  EXPECT_NE(cfg.find("-o 'UserKnownHostsFile=\"/runs/my 100%% exp_2024/known_hosts\"'"), std::string::npos) << cfg;
 }
 
 TEST(SoftwareInventory, ControlPathDirFallsBackToTmpForLongRunDirs) {

@@ -4,6 +4,8 @@
 // at them with ANSIBLE_CONFIG, unlike the original, which asked users to edit /etc/ansible.
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "continuum/config/config.h"
 #include "continuum/infra/deployment.h"
@@ -19,9 +21,33 @@ namespace continuum::software {
 /// brokers (nodes that run mosquitto: workers and endpoints) and workers (nodes that run the
 /// application's worker: cloud workers, then edges). Variables as the original (cloud_ip,
 /// kubeversion, registry_ip, username, ...). Addresses come from the Deployment, roles from
-/// the Plan; a plan node missing from the deployment is an error.
+/// the Plan; a plan node missing from the deployment is an error. all.vars also carries the
+/// guests' proxies and apt source when configured (continuum_proxy_env, continuum_apt_proxy,
+/// continuum_apt_mirror; docs/software.md).
 Expected<std::string> make_inventory(const plan::Plan& plan, const config::Config& cfg,
                                      const infra::Deployment& dep);
+
+/// The inventory's groups in the order make_inventory writes them, each with its members' plan
+/// node ids (a node may be in several groups).
+std::vector<std::pair<std::string, std::vector<std::string>>> inventory_groups(const plan::Plan& plan);
+
+/// kubeversion, kubeversion_major, kubeversionstrp as the original derives them from
+/// kube_version (v1.27.0 -> 1.27.0, v1.27, v1270); empty unless the resource manager is of the
+/// Kubernetes family.
+std::vector<std::pair<std::string, std::string>> kube_version_vars(const config::Config& cfg);
+
+/// The guests' no_proxy list: [infrastructure] guest_no_proxy, then loopback, the guests'
+/// network and addresses (from the deployment when given, else the plan) and Kubernetes'
+/// service/pod networks, which must never go through a proxy. Comma-separated, no duplicates.
+std::string guest_no_proxy(const plan::Plan& plan, const config::Infrastructure& infra,
+                           const infra::Deployment* dep);
+
+/// The proxy environment of the playbooks' downloads (inventory variable continuum_proxy_env,
+/// passed as `environment:`): http_proxy, https_proxy and no_proxy, each also upper-case; empty
+/// when neither guest_http_proxy nor guest_https_proxy is set.
+std::vector<std::pair<std::string, std::string>> guest_proxy_env(const plan::Plan& plan,
+                                                                 const config::Infrastructure& infra,
+                                                                 const infra::Deployment* dep);
 
 /// What ansible.cfg needs to know about the run.
 struct AnsibleSettings {
