@@ -140,9 +140,13 @@ std::string direct_launch_command(const std::string& dir, const std::string& pro
 }
 
 std::string direct_status_command(const std::string& dir) {
+  // rc is read again after a failed kill -0: the program may have written rc and exited between
+  // the first look and kill -0. Once kill -0 fails the wrapper has ended, and it writes rc before
+  // it ends, so the second look is final: no rc then means it was killed ("gone").
   return fmt::format(
       "cd {} 2>/dev/null || {{ echo gone; exit 0; }}; if [ -f rc ]; then cat rc; "
-      "elif [ -f pid ] && kill -0 \"$(cat pid)\" 2>/dev/null; then echo running; else echo gone; fi",
+      "elif [ -f pid ] && kill -0 \"$(cat pid)\" 2>/dev/null; then echo running; "
+      "elif [ -f rc ]; then cat rc; else echo gone; fi",
       shell_quote(dir));
 }
 
@@ -315,6 +319,7 @@ Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int r
   // Workers first, each must be subscribed before any endpoint publishes (QoS 0 frames sent
   // earlier would be lost).
   for (size_t w = 0; w < a.workers.size(); ++w) {
+    if (interrupted && interrupted->load()) return fail(make_error("interrupted", 130));
     if (auto st = launch(w, worker_env(a, w, s), "continuum-worker"); !st.ok()) return fail(st.error());
   }
   const auto start_deadline = std::chrono::steady_clock::now() + hooks.start_timeout;
@@ -338,6 +343,7 @@ Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int r
     }
   }
   for (size_t e = 0; e < a.endpoints.size(); ++e) {
+    if (interrupted && interrupted->load()) return fail(make_error("interrupted", 130));
     if (auto st = launch(a.workers.size() + e, endpoint_env(a, e, s), "continuum-endpoint"); !st.ok())
       return fail(st.error());
   }
@@ -424,6 +430,7 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
         if (f[1] == "Failed" || f[1] == "Unknown") return make_error("pod " + f[0] + " is " + f[1]);
       }
       if (up >= static_cast<int>(a.workers.size())) break;
+      if (interrupted && interrupted->load()) return make_error("interrupted while the worker pods started", 130);
       if (expired()) return make_error("worker pods did not start in time");
       internal::sleep_interruptible(hooks.poll, interrupted);
     }
@@ -432,6 +439,7 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
 
   std::vector<std::string> endpoint_names;
   for (size_t e = 0; e < a.endpoints.size(); ++e) {
+    if (interrupted && interrupted->load()) return make_error("interrupted before endpoint " + a.endpoints[e]->id + " started", 130);
     const std::string name = fmt::format("{}{}_endpoint{}", a.mode, a.endpoint_worker[e], e);
     auto* r = TRY(remote(a.endpoints[e]));
     (void)r->exec("docker rm -f " + shell_quote(name) + " >/dev/null 2>&1", kExecTimeout);
@@ -455,7 +463,7 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
     } else if (*done) {
       ++e;
     } else if (expired()) {
-      errors->push_back("endpoints did not finish in time");
+      if (!(interrupted && interrupted->load())) errors->push_back("endpoints did not finish in time");
       break;
     } else {
       internal::sleep_interruptible(hooks.poll, interrupted);

@@ -26,6 +26,7 @@
 #include "continuum/report/run_dir.h"
 #include "continuum/software/software.h"
 #include "continuum/util/files.h"
+#include "continuum/util/interrupt.h"
 #include "continuum/util/strings.h"
 #include "environment.h"
 
@@ -154,7 +155,7 @@ int cmd_run(const Options& o) {
     return 1;
   }
   report::EventLog* events = events_or->get();
-  infra::install_interrupt_handlers();
+  util::install_interrupt_handlers();
   events->emit("run", "start", p->application, -1, "", {{"config", cfg->file.string()}});
 
   PhaseTimes times;
@@ -174,7 +175,7 @@ int cmd_run(const Options& o) {
     if (!dep) {
       spdlog::error("{}", dep.error().message);
       outcome = "infrastructure failed";
-      rc = infra::interrupt_requested() ? kInterrupted : dep.error().exit_code == 2 ? 2 : 1;
+      rc = util::interrupt_requested() ? kInterrupted : dep.error().exit_code == 2 ? 2 : 1;
     } else {
       deployment = std::move(*dep);
       deployed = true;
@@ -183,21 +184,21 @@ int cmd_run(const Options& o) {
 
   // 1b. Guest clocks aligned with the host's: the benchmark subtracts timestamps taken in
   // different VMs (include/continuum/infra/clock.h). Before netem, whose jitter would blur it.
-  if (rc == 0 && !infra::interrupt_requested()) {
+  if (rc == 0 && !util::interrupt_requested()) {
     auto t0 = Clock::now();
     infra::sync_clocks(deployment, run, events);
     times.add("clocks", seconds_since(t0));
   }
 
   // 2. Network emulation, measured.
-  if (rc == 0 && cfg->infrastructure.network_emulation) {
+  if (rc == 0 && cfg->infrastructure.network_emulation && !util::interrupt_requested()) {
     auto t0 = Clock::now();
     auto nr = infra::apply_and_verify(*p, deployment, run, events);
     times.add("network", seconds_since(t0));
     if (!nr) {
       spdlog::error("network emulation: {}", nr.error().message);
       outcome = "network emulation failed";
-      rc = infra::interrupt_requested() ? kInterrupted : 1;
+      rc = util::interrupt_requested() ? kInterrupted : 1;
     } else {
       network_table = infra::format_table(nr->links);
       if (!network_table.empty()) spdlog::info("network, configured vs measured:\n{}", network_table);
@@ -224,21 +225,21 @@ int cmd_run(const Options& o) {
   }
 
   // 3. Software.
-  if (rc == 0 && !cfg->infrastructure.infra_only && !infra::interrupt_requested()) {
+  if (rc == 0 && !cfg->infrastructure.infra_only && !util::interrupt_requested()) {
     auto t0 = Clock::now();
     auto st = software::install(*p, *cfg, deployment, run, events);
     times.add("software", seconds_since(t0));
     if (!st) {
       spdlog::error("software: {}", st.error().message);
       outcome = "software installation failed";
-      rc = infra::interrupt_requested() ? kInterrupted : 1;
+      rc = util::interrupt_requested() ? kInterrupted : 1;
     }
   }
 
   // 4. Benchmark, with the energy scraper around it.
   const bool run_benchmark = cfg->benchmark && !cfg->infrastructure.infra_only &&
                              !cfg->benchmark->resource_manager_only;
-  if (rc == 0 && run_benchmark && !infra::interrupt_requested()) {
+  if (rc == 0 && run_benchmark && !util::interrupt_requested()) {
     auto t0 = Clock::now();
     energy::Scraper scraper(energy::ScraperOptions{cfg->energy.interval, cfg->energy.scrape_timeout,
                                                    cfg->energy.exporter == "guest" ? deployment.netns : ""});
@@ -247,13 +248,13 @@ int cmd_run(const Options& o) {
       if (auto st = scraper.start(targets, run, run_start); !st)
         spdlog::warn("energy: scraper not started: {}", st.error().message);
     }
-    auto res = benchmark::run(*cfg, *p, deployment, run, events, infra::interrupt_flag());
+    auto res = benchmark::run(*cfg, *p, deployment, run, events, util::interrupt_flag());
     scraper.stop();
     times.add("benchmark", seconds_since(t0));
     if (!res) {
       spdlog::error("benchmark: {}", res.error().message);
       outcome = "benchmark failed";
-      rc = infra::interrupt_requested() ? kInterrupted : 1;
+      rc = util::interrupt_requested() ? kInterrupted : 1;
     } else {
       if (auto st = benchmark::save_results(*res, run / "benchmark"); !st)
         spdlog::warn("{}", st.error().message);
@@ -268,7 +269,7 @@ int cmd_run(const Options& o) {
       }
     }
   }
-  if (rc == 0 && infra::interrupt_requested()) {
+  if (rc == 0 && util::interrupt_requested()) {
     outcome = "interrupted";
     rc = kInterrupted;
   }

@@ -218,333 +218,378 @@ ParseResult parse_all(std::string_view text, std::vector<OwnedSample>& out, Pars
   });
 }
 
-ParseResult Parser::parse_impl(std::string_view text, Callback cb, void* ctx) {
-  ParseResult result;
-  // Per-exposition state. Keys are views into `text`, valid for this call.
-  std::unordered_map<std::string_view, MetricType> types;
-  std::unordered_map<std::string_view, std::string_view> helps;
-  std::unordered_set<std::string_view> seen_families;  // families that already had samples
-  std::unordered_set<std::string_view> closed_families;  // strict: groups that ended
-  std::unordered_set<std::string> series;               // strict: name+labels seen
-  std::map<std::string, SeriesShape> shapes;            // strict: current family's hist/summary
-  std::string_view cur_family;  // family of the previous sample
-  MetricType cur_type = MetricType::untyped;
-  std::string_view cur_help;
-  std::string_view last_name;  // cache: consecutive samples mostly share a name
-  std::string_view last_family;
+namespace {
 
-  auto error = [&](int line, std::string msg) {
-    if (result.errors.size() < opts_.max_errors) result.errors.push_back({line, std::move(msg)});
-    else if (result.errors.size() == opts_.max_errors)
-      result.errors.push_back({line, "too many errors; further errors not listed"});
-  };
+// One parse of one exposition: the per-call state (keys are views into the text, valid for this
+// call) and the steps of a line. Parser keeps only what is reused across calls (labels_, scratch_).
+class Exposition {
+ public:
+  Exposition(const ParseOptions& opts, std::vector<Label>& labels, std::string& scratch)
+      : opts_(opts), labels_(labels), scratch_(scratch) {}
 
-  auto close_family = [&]() {
-    if (!opts_.strict || cur_family.empty()) return;
-    closed_families.insert(cur_family);
-    for (auto& [key, sh] : shapes) {
-      std::string what = std::string(cur_family) + key;
-      for (size_t i = 1; i < sh.bounds.size(); ++i) {
-        if (!(sh.bounds[i] > sh.bounds[i - 1])) {
-          error(sh.first_line, what + ": " +
-                                   (cur_type == MetricType::histogram ? "buckets (le)"
-                                                                      : "quantiles") +
-                                   " must ascend");
-          break;
-        }
+  ParseResult run(std::string_view text, void (*cb)(void*, const Sample&), void* ctx) {
+    const char* p = text.data();
+    const char* const end = text.data() + text.size();
+    while (p < end) {
+      ++line_no_;
+      Cursor c = next_line(p, end);
+      if (c.done()) continue;
+      ++result_.lines;
+      if (*c.p == '#') {
+        comment_line(c);
+        continue;
       }
-      if (cur_type == MetricType::histogram) {
-        if (!sh.bounds.empty() || sh.count) {
-          if (!sh.inf_bucket) error(sh.first_line, what + ": histogram has no le=\"+Inf\" bucket");
-          else if (sh.count && *sh.count != *sh.inf_bucket)
-            error(sh.first_line, what + ": le=\"+Inf\" bucket differs from _count");
-        }
+      Sample s;
+      if (sample_line(c, s)) {
+        ++result_.samples;
+        cb(ctx, s);
       }
     }
-    shapes.clear();
-  };
+    close_family();
+    return std::move(result_);
+  }
 
-  const char* p = text.data();
-  const char* const end = text.data() + text.size();
-  int line_no = 0;
-  while (p < end) {
-    ++line_no;
+ private:
+  void error(std::string msg) { error_at(line_no_, std::move(msg)); }
+  void error_at(int line, std::string msg) {
+    if (result_.errors.size() < opts_.max_errors)
+      result_.errors.push_back({line, std::move(msg)});
+    else if (result_.errors.size() == opts_.max_errors)
+      result_.errors.push_back({line, "too many errors; further errors not listed"});
+  }
+
+  // The line starting at `p` without its `\n` or `\r\n` and its surrounding blanks; advances `p`
+  // past the line end.
+  Cursor next_line(const char*& p, const char* end) {
     const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
     const char* le = nl ? nl : end;
     const char* next = nl ? nl + 1 : end;
     if (le > p && le[-1] == '\r') --le;
     Cursor c{p, le};
-    const char* line_begin = c.p;
+    line_begin_ = c.p;
     p = next;
     c.skip_blanks();
     while (c.end > c.p && is_blank(c.end[-1])) --c.end;
-    if (c.done()) continue;
-    ++result.lines;
+    return c;
+  }
 
-    if (*c.p == '#') {
-      ++c.p;
-      c.skip_blanks();
-      std::string_view word = c.token();
-      bool help = word == "HELP";
-      if (!help && word != "TYPE") continue;  // plain comment, # UNIT, # EOF
-      c.skip_blanks();
-      std::string_view name = c.token();
-      if (!valid_metric_name(name)) {
-        error(line_no, std::string(word) + " line has an invalid metric name '" +
-                           std::string(name) + "'");
-        continue;
-      }
-      c.skip_blanks();
-      std::string_view rest{c.p, static_cast<size_t>(c.end - c.p)};
-      if (help) {
-        if (!helps.emplace(name, rest).second) {
-          error(line_no, "second HELP line for metric '" + std::string(name) + "'");
-        }
-        continue;
-      }
-      bool ok = false;
-      MetricType t = parse_type(rest, ok);
-      if (!ok) {
-        error(line_no, "unknown metric type '" + std::string(rest) + "' for '" +
-                           std::string(name) + "' (counter, gauge, histogram, summary, untyped)");
-        continue;
-      }
-      if (types.count(name)) {
-        error(line_no, "second TYPE line for metric '" + std::string(name) + "'");
-        continue;
-      }
-      if (seen_families.count(name)) {
-        error(line_no, "TYPE line for '" + std::string(name) + "' after its first sample");
-        continue;
-      }
-      types.emplace(name, t);
-      last_name = {};  // a new TYPE may change the family of the cached name
-      continue;
+  // `# HELP name doc`, `# TYPE name type`; any other comment is ignored.
+  void comment_line(Cursor& c) {
+    ++c.p;
+    c.skip_blanks();
+    std::string_view word = c.token();
+    bool help = word == "HELP";
+    if (!help && word != "TYPE") return;  // plain comment, # UNIT, # EOF
+    c.skip_blanks();
+    std::string_view name = c.token();
+    if (!valid_metric_name(name)) {
+      error(std::string(word) + " line has an invalid metric name '" + std::string(name) + "'");
+      return;
     }
+    c.skip_blanks();
+    std::string_view rest{c.p, static_cast<size_t>(c.end - c.p)};
+    if (help) {
+      if (!helps_.emplace(name, rest).second)
+        error("second HELP line for metric '" + std::string(name) + "'");
+      return;
+    }
+    bool ok = false;
+    MetricType t = parse_type(rest, ok);
+    if (!ok) {
+      error("unknown metric type '" + std::string(rest) + "' for '" + std::string(name) +
+            "' (counter, gauge, histogram, summary, untyped)");
+      return;
+    }
+    if (types_.count(name)) {
+      error("second TYPE line for metric '" + std::string(name) + "'");
+      return;
+    }
+    if (seen_families_.count(name)) {
+      error("TYPE line for '" + std::string(name) + "' after its first sample");
+      return;
+    }
+    types_.emplace(name, t);
+    last_name_ = {};  // a new TYPE may change the family of the cached name
+  }
 
-    // Sample line.
+  // `name{labels} value [timestamp]`: fills `s` and returns true when the sample is delivered.
+  bool sample_line(Cursor& c, Sample& s) {
     std::string_view name = read_name(c, kNameFirst, kNameRest);
     if (name.empty()) {
-      error(line_no, "a sample must start with a metric name [a-zA-Z_:][a-zA-Z0-9_:]*");
-      continue;
+      error("a sample must start with a metric name [a-zA-Z_:][a-zA-Z0-9_:]*");
+      return false;
     }
     labels_.clear();
     scratch_.clear();
     if (scratch_.capacity() < static_cast<size_t>(c.end - c.p)) scratch_.reserve(c.end - c.p);
-    bool bad = false;
     if (!c.done() && *c.p == '{') {
       ++c.p;
-      for (;;) {
-        c.skip_blanks();
-        if (c.done()) {
-          error(line_no, "unterminated label set (missing '}')");
-          bad = true;
-          break;
-        }
-        if (*c.p == '}') {
-          ++c.p;
-          break;
-        }
-        std::string_view lname = read_name(c, kLabelFirst, kLabelRest);
-        if (lname.empty()) {
-          error(line_no, "invalid label name at column " + std::to_string(c.p - line_begin + 1) +
-                             " (label names match [a-zA-Z_][a-zA-Z0-9_]*)");
-          bad = true;
-          break;
-        }
-        c.skip_blanks();
-        if (c.done() || *c.p != '=') {
-          error(line_no, "expected '=' after label name '" + std::string(lname) + "'");
-          bad = true;
-          break;
-        }
-        ++c.p;
-        c.skip_blanks();
-        if (c.done() || *c.p != '"') {
-          error(line_no, "label value of '" + std::string(lname) + "' must be in double quotes");
-          bad = true;
-          break;
-        }
-        ++c.p;
-        const char* vs = c.p;
-        bool escaped = false;
-        while (c.p != c.end && *c.p != '"') {
-          if (*c.p == '\\') {
-            escaped = true;
-            if (++c.p == c.end) break;
-          }
-          ++c.p;
-        }
-        if (c.done()) {
-          error(line_no, "unterminated label value of '" + std::string(lname) + "'");
-          bad = true;
-          break;
-        }
-        std::string_view value{vs, static_cast<size_t>(c.p - vs)};
-        ++c.p;  // closing quote
-        if (escaped) {
-          size_t start = scratch_.size();
-          for (size_t i = 0; i < value.size(); ++i) {
-            char ch = value[i];
-            if (ch == '\\' && i + 1 < value.size()) {
-              char n2 = value[++i];
-              if (n2 == 'n') scratch_ += '\n';
-              else if (n2 == '\\' || n2 == '"') scratch_ += n2;
-              else {  // unknown escape: keep it (older Scaphandre cmdlines)
-                scratch_ += '\\';
-                scratch_ += n2;
-              }
-            } else {
-              scratch_ += ch;
-            }
-          }
-          value = std::string_view(scratch_).substr(start);
-        }
-        for (const auto& l : labels_) {
-          if (l.name == lname) {
-            error(line_no, "label '" + std::string(lname) + "' appears twice");
-            bad = true;
-            break;
-          }
-        }
-        if (bad) break;
-        if (opts_.strict && lname.size() >= 2 && lname[0] == '_' && lname[1] == '_') {
-          error(line_no, "label name '" + std::string(lname) + "' is reserved (starts with __)");
-          bad = true;
-          break;
-        }
-        labels_.push_back({lname, value});
-        c.skip_blanks();
-        if (!c.done() && *c.p == ',') {
-          ++c.p;
-          continue;
-        }
-        if (!c.done() && *c.p == '}') {
-          ++c.p;
-          break;
-        }
-        error(line_no, "expected ',' or '}' after label '" + std::string(lname) + "'");
-        bad = true;
-        break;
-      }
-      if (bad) continue;
+      if (!label_set(c)) return false;
     } else if (!c.done() && !is_blank(*c.p)) {
-      error(line_no, "invalid character '" + std::string(1, *c.p) + "' in metric name '" +
-                         std::string(name) + "'");
-      continue;
+      error("invalid character '" + std::string(1, *c.p) + "' in metric name '" +
+            std::string(name) + "'");
+      return false;
     }
-    c.skip_blanks();
-    std::string_view vtok = c.token();
-    Sample s;
-    if (vtok.empty()) {
-      error(line_no, "sample '" + std::string(name) + "' has no value");
-      continue;
-    }
-    if (!parse_go_float(vtok, s.value)) {
-      error(line_no, "value '" + std::string(vtok) + "' of '" + std::string(name) +
-                         "' is not a float");
-      continue;
-    }
-    c.skip_blanks();
-    if (!c.done()) {
-      std::string_view ts = c.token();
-      int64_t tv = 0;
-      if (!parse_int64(ts, tv)) {
-        error(line_no, "timestamp '" + std::string(ts) + "' is not an integer (ms since epoch)");
-        continue;
-      }
-      s.timestamp_ms = tv;
-      c.skip_blanks();
-      if (!c.done()) {
-        error(line_no, "unexpected text after the timestamp: '" +
-                           std::string(c.p, static_cast<size_t>(c.end - c.p)) + "'");
-        continue;
-      }
-    }
-
-    // Family and type (cached per name: groups are contiguous).
-    if (name != last_name) {
-      last_name = name;
-      std::string_view family = name;
-      auto it = types.find(name);
-      MetricType t = MetricType::untyped;
-      if (it != types.end()) {
-        t = it->second;
-      } else {
-        for (std::string_view suf : {std::string_view("_bucket"), std::string_view("_sum"),
-                                     std::string_view("_count")}) {
-          if (name.size() > suf.size() && name.ends_with(suf)) {
-            auto base = name.substr(0, name.size() - suf.size());
-            auto bt = types.find(base);
-            if (bt != types.end() && (bt->second == MetricType::histogram ||
-                                      (bt->second == MetricType::summary && suf != "_bucket"))) {
-              family = base;
-              t = bt->second;
-            }
-            break;
-          }
-        }
-      }
-      if (family != last_family) {
-        if (family != cur_family) {
-          close_family();
-          if (opts_.strict && closed_families.count(family)) {
-            error(line_no, "samples of '" + std::string(family) +
-                               "' interrupted by another metric (a metric's lines must form one "
-                               "group)");
-          }
-          seen_families.insert(family);
-          cur_family = family;
-        }
-        last_family = family;
-      }
-      cur_type = t;
-      auto h = helps.find(family);
-      cur_help = h == helps.end() ? std::string_view() : h->second;
-    }
+    if (!value_and_timestamp(c, name, s)) return false;
+    resolve_family(name);
     s.name = name;
     s.labels = labels_;
-    s.type = cur_type;
-    s.help = cur_help;
-    s.line = line_no;
+    s.type = cur_type_;
+    s.help = cur_help_;
+    s.line = line_no_;
+    return !opts_.strict || strict_checks(name, s);
+  }
 
-    if (opts_.strict) {
-      std::string key(name);
-      key += canonical_labels(labels_);
-      if (!series.insert(key).second) {
-        error(line_no, "duplicate series " + key);
+  // The labels after `{` up to and including `}`, into labels_.
+  bool label_set(Cursor& c) {
+    for (;;) {
+      c.skip_blanks();
+      if (c.done()) {
+        error("unterminated label set (missing '}')");
+        return false;
+      }
+      if (*c.p == '}') {
+        ++c.p;
+        return true;
+      }
+      std::string_view lname = read_name(c, kLabelFirst, kLabelRest);
+      if (lname.empty()) {
+        error("invalid label name at column " + std::to_string(c.p - line_begin_ + 1) +
+              " (label names match [a-zA-Z_][a-zA-Z0-9_]*)");
+        return false;
+      }
+      std::string_view value;
+      if (!label_value(c, lname, value)) return false;
+      for (const auto& l : labels_) {
+        if (l.name == lname) {
+          error("label '" + std::string(lname) + "' appears twice");
+          return false;
+        }
+      }
+      if (opts_.strict && lname.size() >= 2 && lname[0] == '_' && lname[1] == '_') {
+        error("label name '" + std::string(lname) + "' is reserved (starts with __)");
+        return false;
+      }
+      labels_.push_back({lname, value});
+      c.skip_blanks();
+      if (!c.done() && *c.p == ',') {
+        ++c.p;
         continue;
       }
-      if (cur_type == MetricType::histogram || cur_type == MetricType::summary) {
-        std::vector<Label> rest;
-        std::optional<std::string_view> bound;
-        std::string_view bname = cur_type == MetricType::histogram ? "le" : "quantile";
-        for (const auto& l : labels_) {
-          if (l.name == bname) bound = l.value;
-          else rest.push_back(l);
+      if (!c.done() && *c.p == '}') {
+        ++c.p;
+        return true;
+      }
+      error("expected ',' or '}' after label '" + std::string(lname) + "'");
+      return false;
+    }
+  }
+
+  // `= "value"` after a label name; `value` is decoded (a view into scratch_ if it had escapes).
+  bool label_value(Cursor& c, std::string_view lname, std::string_view& value) {
+    c.skip_blanks();
+    if (c.done() || *c.p != '=') {
+      error("expected '=' after label name '" + std::string(lname) + "'");
+      return false;
+    }
+    ++c.p;
+    c.skip_blanks();
+    if (c.done() || *c.p != '"') {
+      error("label value of '" + std::string(lname) + "' must be in double quotes");
+      return false;
+    }
+    ++c.p;
+    const char* vs = c.p;
+    bool escaped = false;
+    while (c.p != c.end && *c.p != '"') {
+      if (*c.p == '\\') {
+        escaped = true;
+        if (++c.p == c.end) break;
+      }
+      ++c.p;
+    }
+    if (c.done()) {
+      error("unterminated label value of '" + std::string(lname) + "'");
+      return false;
+    }
+    value = {vs, static_cast<size_t>(c.p - vs)};
+    ++c.p;  // closing quote
+    if (escaped) value = unescape_label_value(value);
+    return true;
+  }
+
+  std::string_view unescape_label_value(std::string_view raw) {
+    size_t start = scratch_.size();
+    for (size_t i = 0; i < raw.size(); ++i) {
+      char ch = raw[i];
+      if (ch == '\\' && i + 1 < raw.size()) {
+        char n2 = raw[++i];
+        if (n2 == 'n') {
+          scratch_ += '\n';
+        } else if (n2 == '\\' || n2 == '"') {
+          scratch_ += n2;
+        } else {  // unknown escape: keep it (older Scaphandre cmdlines)
+          scratch_ += '\\';
+          scratch_ += n2;
         }
-        auto& sh = shapes[canonical_labels(rest)];
-        if (!sh.first_line) sh.first_line = line_no;
-        bool is_bucket = name.ends_with("_bucket");
-        if (name.ends_with("_count") && name != cur_family) sh.count = s.value;
-        if ((cur_type == MetricType::histogram && is_bucket) ||
-            (cur_type == MetricType::summary && name == cur_family)) {
-          double b = 0;
-          if (!bound || !parse_go_float(*bound, b)) {
-            error(line_no, std::string(name) + ": needs a numeric " + std::string(bname) +
-                               " label");
-            continue;
+      } else {
+        scratch_ += ch;
+      }
+    }
+    return std::string_view(scratch_).substr(start);
+  }
+
+  bool value_and_timestamp(Cursor& c, std::string_view name, Sample& s) {
+    c.skip_blanks();
+    std::string_view vtok = c.token();
+    if (vtok.empty()) {
+      error("sample '" + std::string(name) + "' has no value");
+      return false;
+    }
+    if (!parse_go_float(vtok, s.value)) {
+      error("value '" + std::string(vtok) + "' of '" + std::string(name) + "' is not a float");
+      return false;
+    }
+    c.skip_blanks();
+    if (c.done()) return true;
+    std::string_view ts = c.token();
+    int64_t tv = 0;
+    if (!parse_int64(ts, tv)) {
+      error("timestamp '" + std::string(ts) + "' is not an integer (ms since epoch)");
+      return false;
+    }
+    s.timestamp_ms = tv;
+    c.skip_blanks();
+    if (!c.done()) {
+      error("unexpected text after the timestamp: '" +
+            std::string(c.p, static_cast<size_t>(c.end - c.p)) + "'");
+      return false;
+    }
+    return true;
+  }
+
+  // The family (histogram/summary suffixes folded) and type of `name`, cached per name: groups are
+  // contiguous, so consecutive samples mostly share a name.
+  void resolve_family(std::string_view name) {
+    if (name == last_name_) return;
+    last_name_ = name;
+    std::string_view family = name;
+    MetricType t = MetricType::untyped;
+    if (auto it = types_.find(name); it != types_.end()) {
+      t = it->second;
+    } else {
+      for (std::string_view suf : {std::string_view("_bucket"), std::string_view("_sum"),
+                                   std::string_view("_count")}) {
+        if (name.size() > suf.size() && name.ends_with(suf)) {
+          auto base = name.substr(0, name.size() - suf.size());
+          auto bt = types_.find(base);
+          if (bt != types_.end() && (bt->second == MetricType::histogram ||
+                                     (bt->second == MetricType::summary && suf != "_bucket"))) {
+            family = base;
+            t = bt->second;
           }
-          sh.bounds.push_back(b);
-          if (std::isinf(b) && b > 0) sh.inf_bucket = s.value;
+          break;
         }
       }
     }
-    ++result.samples;
-    cb(ctx, s);
+    if (family != last_family_) {
+      if (family != cur_family_) {
+        close_family();
+        if (opts_.strict && closed_families_.count(family)) {
+          error("samples of '" + std::string(family) +
+                "' interrupted by another metric (a metric's lines must form one group)");
+        }
+        seen_families_.insert(family);
+        cur_family_ = family;
+      }
+      last_family_ = family;
+    }
+    cur_type_ = t;
+    auto h = helps_.find(family);
+    cur_help_ = h == helps_.end() ? std::string_view() : h->second;
   }
-  close_family();
-  return result;
+
+  // Strict mode: unique series, and the le/quantile bookkeeping close_family() checks.
+  bool strict_checks(std::string_view name, const Sample& s) {
+    std::string key(name);
+    key += canonical_labels(labels_);
+    if (!series_.insert(key).second) {
+      error("duplicate series " + key);
+      return false;
+    }
+    if (cur_type_ != MetricType::histogram && cur_type_ != MetricType::summary) return true;
+    std::vector<Label> rest;
+    std::optional<std::string_view> bound;
+    std::string_view bname = cur_type_ == MetricType::histogram ? "le" : "quantile";
+    for (const auto& l : labels_) {
+      if (l.name == bname) bound = l.value;
+      else rest.push_back(l);
+    }
+    auto& sh = shapes_[canonical_labels(rest)];
+    if (!sh.first_line) sh.first_line = line_no_;
+    bool is_bucket = name.ends_with("_bucket");
+    if (name.ends_with("_count") && name != cur_family_) sh.count = s.value;
+    if ((cur_type_ == MetricType::histogram && is_bucket) ||
+        (cur_type_ == MetricType::summary && name == cur_family_)) {
+      double b = 0;
+      if (!bound || !parse_go_float(*bound, b)) {
+        error(std::string(name) + ": needs a numeric " + std::string(bname) + " label");
+        return false;
+      }
+      sh.bounds.push_back(b);
+      if (std::isinf(b) && b > 0) sh.inf_bucket = s.value;
+    }
+    return true;
+  }
+
+  // The current family's group ended: strict mode checks its histogram/summary series.
+  void close_family() {
+    if (!opts_.strict || cur_family_.empty()) return;
+    closed_families_.insert(cur_family_);
+    for (auto& [key, sh] : shapes_) {
+      std::string what = std::string(cur_family_) + key;
+      for (size_t i = 1; i < sh.bounds.size(); ++i) {
+        if (!(sh.bounds[i] > sh.bounds[i - 1])) {
+          error_at(sh.first_line,
+                   what + ": " +
+                       (cur_type_ == MetricType::histogram ? "buckets (le)" : "quantiles") +
+                       " must ascend");
+          break;
+        }
+      }
+      if (cur_type_ == MetricType::histogram && (!sh.bounds.empty() || sh.count)) {
+        if (!sh.inf_bucket)
+          error_at(sh.first_line, what + ": histogram has no le=\"+Inf\" bucket");
+        else if (sh.count && *sh.count != *sh.inf_bucket)
+          error_at(sh.first_line, what + ": le=\"+Inf\" bucket differs from _count");
+      }
+    }
+    shapes_.clear();
+  }
+
+  const ParseOptions& opts_;
+  std::vector<Label>& labels_;
+  std::string& scratch_;
+  ParseResult result_;
+  int line_no_ = 0;
+  const char* line_begin_ = nullptr;
+  std::unordered_map<std::string_view, MetricType> types_;
+  std::unordered_map<std::string_view, std::string_view> helps_;
+  std::unordered_set<std::string_view> seen_families_;    // families that already had samples
+  std::unordered_set<std::string_view> closed_families_;  // strict: groups that ended
+  std::unordered_set<std::string> series_;                // strict: name+labels seen
+  std::map<std::string, SeriesShape> shapes_;             // strict: current family's hist/summary
+  std::string_view cur_family_;  // family of the previous sample
+  MetricType cur_type_ = MetricType::untyped;
+  std::string_view cur_help_;
+  std::string_view last_name_;  // cache of resolve_family()
+  std::string_view last_family_;
+};
+
+}  // namespace
+
+ParseResult Parser::parse_impl(std::string_view text, Callback cb, void* ctx) {
+  return Exposition(opts_, labels_, scratch_).run(text, cb, ctx);
 }
 
 }  // namespace continuum::energy::prom
