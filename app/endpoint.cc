@@ -50,7 +50,7 @@ int publish_mode(const capp::Settings& cfg, int frequency, int duration) {
   capp::say("Start connecting to the local MQTT broker");
   capp::say("Broker ip: %s", local_ip.c_str());
   capp::say("Topic: %s", capp::kTopicPub);
-  capp::Mqtt local(local_ip, port, logs, capp::kTopicPub, [&](const std::string&, std::string payload) {
+  capp::Mqtt local(local_ip, port, logs, capp::kTopicPub, [&](const std::string&, const std::string& payload) {
     const int64_t now = capp::now_ns();
     if (payload.size() < capp::kTimestampChars) return;
     const int64_t sent = std::stoll(payload.substr(payload.size() - capp::kTimestampChars));

@@ -74,7 +74,7 @@ std::string generate(size_t target_bytes) {
   }
   for (size_t mi = 0; mi < metrics.size(); ++mi) {
     auto h = s.find("# HELP " + metrics[mi] + " ");
-    auto after = s.find("\n", s.find("# TYPE " + metrics[mi] + " ", h)) + 1;
+    auto after = s.find('\n', s.find("# TYPE " + metrics[mi] + " ", h)) + 1;
     s.insert(after, groups[mi]);
   }
   return s;

@@ -19,7 +19,7 @@ std::vector<PlaybookRun> playbooks_for(const config::Config& cfg, const std::fil
   if (cfg.infrastructure.infra_only || !cfg.benchmark) return runs;
   const config::Benchmark& b = *cfg.benchmark;
   const std::string& rm = b.resource_manager;
-  auto add = [&](std::string name, std::string file, std::vector<std::string> after) {
+  auto add = [&](std::string name, const std::string& file, std::vector<std::string> after) {
     runs.push_back({std::move(name), root / file, std::move(after), {}});
   };
 

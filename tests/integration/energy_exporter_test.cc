@@ -65,11 +65,12 @@ int free_port_pair() {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
     socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    bool bound = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+                 getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
     int p = ntohs(a.sin_port);
     close(fd);
+    if (!bound) continue;
     if (p < 65000 && port_free(p) && port_free(p + 1)) return p;
   }
   return -1;

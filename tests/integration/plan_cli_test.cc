@@ -26,7 +26,7 @@ struct Outcome {
   std::string out, err;
 };
 
-Outcome plan(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+Outcome plan(std::vector<std::string> args, const std::map<std::string, std::string>& env = {}) {
   ProcessSpec spec;
   spec.argv = {CONTINUUM_BINARY, "plan"};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());

@@ -18,12 +18,12 @@ namespace {
 
 infra::Deployment deployment() {
   infra::Deployment d;
-  auto node = [](std::string id, std::string tier, std::string ip) {
+  auto node = [](const std::string& id, std::string tier, std::string ip) {
     infra::DeployedNode n;
     n.id = id;
     n.name = id + "_tester";
-    n.tier = tier;
-    n.ip = ip;
+    n.tier = std::move(tier);
+    n.ip = std::move(ip);
     return n;
   };
   d.nodes = {node("cloud_controller", "cloud", "127.0.0.1"), node("cloud0", "cloud", "127.0.0.1"),
@@ -40,7 +40,7 @@ std::filesystem::path temp_dir(const std::string& name) {
   return p;
 }
 
-RemoteFactory local_factory(const std::filesystem::path& root, std::map<std::string, std::string> env = {}) {
+RemoteFactory local_factory(const std::filesystem::path& root, const std::map<std::string, std::string>& env = {}) {
   return [root, env](const infra::DeployedNode& n) -> Expected<util::RemotePtr> {
     return util::RemotePtr(std::make_unique<bench_test::LocalShellRemote>(root / n.id, env, n.id));
   };
