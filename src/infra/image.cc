@@ -358,33 +358,25 @@ Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path&
   return r;
 }
 
-Expected<BaseImage> ensure_offline_image(const ImageOptions& o) {
-  fs::path cache = o.cache_dir;
-  if (cache.empty()) cache = image_cache_dir(config::Infrastructure{});
-  fs::path app_dir = o.app_dir;
-  if (app_dir.empty()) {
-    // CONTINUUM_GUEST_APP_DIR overrides where built guest programs are looked for; set but empty,
-    // none are baked in (the e2e test uses that, so an app rebuild does not force an image rebuild).
-    if (const char* env = std::getenv("CONTINUUM_GUEST_APP_DIR"))
-      app_dir = env;
-    else
-      app_dir = util::app_dir();
-  }
-  ImageRecipe recipe = TRY(offline_recipe(o.variant, app_dir));
-  std::string id = "offline-" + recipe.variant + "-" + recipe.hash.substr(0, 12);
-  fs::path dir = cache / id;
-  std::error_code ec;
-  if (!o.force && complete_offline(dir)) {
-    say(o, "image " + id + ": cached in " + dir.string() + " (recipe unchanged, not rebuilt)");
-    return offline_base(dir, id, recipe.variant);
-  }
+namespace {
 
-  fs::create_directories(cache, ec);
-  if (ec) return make_error("cannot create the image cache " + cache.string() + ": " + ec.message());
-  FileLock lock(cache / (".lock-" + id));
-  // Another run may have finished the same build while we waited for the lock.
-  if (!o.force && complete_offline(dir)) return offline_base(dir, id, recipe.variant);
+/// mmdebstrap's essential hook: initramfs-tools only needs virtio for its (unused, fallback)
+/// initrd, so MODULES=list keeps it fast. One shell command, run by mmdebstrap with $1 = rootfs.
+constexpr const char* kInitramfsHook =
+    "--essential-hook=mkdir -p \"$1/etc/initramfs-tools/conf.d\" "
+    "\"$1/usr/share/initramfs-tools/modules.d\" && "
+    "printf 'MODULES=list\\nCOMPRESS=zstd\\n' > \"$1/etc/initramfs-tools/conf.d/continuum.conf\" && "
+    "printf 'virtio_pci\\nvirtio_blk\\n' > \"$1/usr/share/initramfs-tools/modules.d/continuum\"";
 
+fs::path guest_app_dir(const ImageOptions& o) {
+  if (!o.app_dir.empty()) return o.app_dir;
+  // CONTINUUM_GUEST_APP_DIR overrides where built guest programs are looked for; set but empty,
+  // none are baked in (the e2e test uses that, so an app rebuild does not force an image rebuild).
+  if (const char* env = std::getenv("CONTINUUM_GUEST_APP_DIR")) return env;
+  return util::app_dir();
+}
+
+Status check_build_prerequisites() {
   for (const char* tool : {"mmdebstrap", "mkfs.ext4", "qemu-img"})
     if (!util::have_program(tool))
       return make_error(std::string("building the offline image needs ") + tool +
@@ -392,91 +384,159 @@ Expected<BaseImage> ensure_offline_image(const ImageOptions& o) {
   if (::geteuid() != 0)
     return make_error("building the offline image needs root (mmdebstrap in root mode); run "
                       "`sudo continuum image build` once, or set base_image to an existing image");
+  return {};
+}
 
-  auto t0 = Clock::now();
-  fs::path work = cache / (".build-" + id + "." + std::to_string(::getpid()));
-  fs::remove_all(work, ec);
-  fs::create_directories(work, ec);
-  if (ec) return make_error("cannot create " + work.string() + ": " + ec.message());
-  struct Cleanup {
-    fs::path p;
-    ~Cleanup() {
-      std::error_code e;
-      if (!p.empty()) fs::remove_all(p, e);
-    }
-  } cleanup{work};
+/// A build directory next to the cache entry, removed unless keep() was called.
+class BuildDir {
+ public:
+  explicit BuildDir(fs::path p) : path_(std::move(p)) {}
+  ~BuildDir() {
+    std::error_code ec;
+    if (!path_.empty()) fs::remove_all(path_, ec);
+  }
+  BuildDir(const BuildDir&) = delete;
+  BuildDir& operator=(const BuildDir&) = delete;
+  Status create() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+    fs::create_directories(path_, ec);
+    if (ec) return make_error("cannot create " + path_.string() + ": " + ec.message());
+    return {};
+  }
+  const fs::path& path() const { return path_; }
+  void keep() { path_.clear(); }
 
-  fs::path hook = work / "customize.sh";
-  TRY_STATUS(util::write_file_atomic(hook, recipe.hook, fs::perms::owner_all));
-  fs::path root = work / "rootfs";
-  say(o, "building image " + id + " with mmdebstrap (" + std::to_string(recipe.packages.size()) +
-             " packages from " + o.mirror + "; about a minute)");
+ private:
+  fs::path path_;
+};
+
+std::vector<std::string> mmdebstrap_argv(const ImageRecipe& recipe, const fs::path& hook,
+                                         const fs::path& root, const std::string& mirror) {
   std::vector<std::string> argv = {
       "mmdebstrap", "--mode=root", "--variant=minbase", "--include=" + util::join(recipe.packages, ","),
       "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
       "--dpkgopt=path-include=/usr/share/locale/locale.alias",
       "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-      // initramfs-tools only needs virtio for its (unused, fallback) initrd: MODULES=list is fast.
-      "--essential-hook=mkdir -p \"$1/etc/initramfs-tools/conf.d\" \"$1/usr/share/initramfs-tools/modules.d\" && "
-      "printf 'MODULES=list\\nCOMPRESS=zstd\\n' > \"$1/etc/initramfs-tools/conf.d/continuum.conf\" && "
-      "printf 'virtio_pci\\nvirtio_blk\\n' > \"$1/usr/share/initramfs-tools/modules.d/continuum\""};
+      kInitramfsHook};
   if (!recipe.app_files.empty()) {
     std::vector<std::string> words = {"copy-in"};
     for (const auto& f : recipe.app_files) words.push_back(f.string());
     words.push_back("/usr/local/bin");
     argv.push_back("--customize-hook=" + util::shell_join(words));
-    say(o, "  with guest programs from " + app_dir.string());
   }
   argv.push_back("--customize-hook=sh " + util::shell_quote(hook.string()) + " \"$1\" " +
                  util::shell_quote(recipe.variant));
   argv.push_back(recipe.suite);
   argv.push_back(root.string());
-  argv.push_back(o.mirror);
-  TRY(run_step(o, argv, std::chrono::seconds(1800)));
-  double t_debootstrap = since(t0);
+  argv.push_back(mirror);
+  return argv;
+}
 
-  // Kernel and initrd for direct kernel boot, taken by name from the new system's /boot.
+/// Kernel and initrd for direct kernel boot, taken by name from the new system's /boot into
+/// `work`; returns the kernel version.
+Expected<std::string> extract_kernel(const fs::path& root, const fs::path& work) {
   fs::path kernel = find_prefixed(root / "boot", "vmlinuz-");
   if (kernel.empty()) return make_error("the new image has no kernel in /boot");
+  std::error_code ec;
   fs::copy_file(kernel, work / "vmlinuz", ec);
   if (!ec) fs::copy_file(root / "boot" / "initrd-continuum.img", work / "initrd.img", ec);
   if (ec) return make_error("cannot copy the kernel/initrd out of the image: " + ec.message());
-  std::string kernel_version = kernel.filename().string().substr(8);
+  return kernel.filename().string().substr(8);
+}
 
-  // ext4 straight from the directory (no loop mount), then qcow2. 2 GiB of headroom for what the
-  // guests write into their overlays; unused space costs nothing in qcow2.
-  auto t1 = Clock::now();
+/// ext4 straight from the directory (no loop mount), then qcow2 in work/disk.qcow2; the rootfs
+/// is removed once copied. 2 GiB of headroom for what the guests write into their overlays;
+/// unused space costs nothing in qcow2.
+Status make_disk(const ImageOptions& o, const fs::path& root, const fs::path& work) {
   uint64_t mb = tree_bytes(root) / (1024 * 1024) + 2048;
   fs::path raw = work / "disk.raw";
   TRY(run_step(o, {"mkfs.ext4", "-q", "-L", "root", "-d", root.string(), raw.string(), std::to_string(mb) + "M"},
                std::chrono::seconds(600)));
+  std::error_code ec;
   fs::remove_all(root, ec);
   TRY(run_step(o, {"qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw.string(), (work / "disk.qcow2").string()},
                std::chrono::seconds(600)));
   fs::remove(raw, ec);
-  fs::remove(hook, ec);
-  double t_disk = since(t1);
+  return {};
+}
 
+std::string image_json(const std::string& id, const ImageRecipe& recipe, const std::string& mirror,
+                       const std::string& kernel_version, double t_mmdebstrap, double t_disk) {
   nlohmann::json j = {{"id", id},
                       {"variant", recipe.variant},
                       {"suite", recipe.suite},
-                      {"mirror", o.mirror},
+                      {"mirror", mirror},
                       {"recipe_sha256", recipe.hash},
                       {"packages", recipe.packages},
                       {"kernel", kernel_version},
                       {"cmdline", kOfflineCmdline},
                       {"first_boot_unit", recipe.variant != "cloudinit"},
                       {"created", utc_now()},
-                      {"build_seconds", {{"mmdebstrap", t_debootstrap}, {"disk", t_disk}}}};
+                      {"build_seconds", {{"mmdebstrap", t_mmdebstrap}, {"disk", t_disk}}}};
   nlohmann::json apps = nlohmann::json::array();
   for (const auto& f : recipe.app_files) apps.push_back(f.filename().string());
   j["app_files"] = apps;
-  TRY_STATUS(util::write_file_atomic(work / "image.json", j.dump(2) + "\n"));
-  TRY_STATUS(install_dir(work, dir));
-  cleanup.p.clear();
-  say(o, "image " + id + " built in " + util::format_number(std::round(since(t0) * 10) / 10) +
-             " s (mmdebstrap " + util::format_number(std::round(t_debootstrap * 10) / 10) + " s, disk " +
-             util::format_number(std::round(t_disk * 10) / 10) + " s)");
+  return j.dump(2) + "\n";
+}
+
+std::string seconds_1dp(double s) { return util::format_number(std::round(s * 10) / 10); }
+
+/// Builds the image of `recipe` into cache/id: mmdebstrap into a build directory, kernel and
+/// disk out of it, image.json last, then one rename into place.
+Status build_offline_image(const ImageOptions& o, const ImageRecipe& recipe, const fs::path& app_dir,
+                           const fs::path& cache, const std::string& id) {
+  TRY_STATUS(check_build_prerequisites());
+  auto t0 = Clock::now();
+  BuildDir work(cache / (".build-" + id + "." + std::to_string(::getpid())));
+  TRY_STATUS(work.create());
+
+  fs::path hook = work.path() / "customize.sh";
+  TRY_STATUS(util::write_file_atomic(hook, recipe.hook, fs::perms::owner_all));
+  fs::path root = work.path() / "rootfs";
+  say(o, "building image " + id + " with mmdebstrap (" + std::to_string(recipe.packages.size()) +
+             " packages from " + o.mirror + "; about a minute)");
+  if (!recipe.app_files.empty()) say(o, "  with guest programs from " + app_dir.string());
+  TRY(run_step(o, mmdebstrap_argv(recipe, hook, root, o.mirror), std::chrono::seconds(1800)));
+  double t_mmdebstrap = since(t0);
+
+  std::string kernel_version = TRY(extract_kernel(root, work.path()));
+  auto t1 = Clock::now();
+  TRY_STATUS(make_disk(o, root, work.path()));
+  std::error_code ec;
+  fs::remove(hook, ec);
+  double t_disk = since(t1);
+
+  TRY_STATUS(util::write_file_atomic(
+      work.path() / "image.json", image_json(id, recipe, o.mirror, kernel_version, t_mmdebstrap, t_disk)));
+  TRY_STATUS(install_dir(work.path(), cache / id));
+  work.keep();
+  say(o, "image " + id + " built in " + seconds_1dp(since(t0)) + " s (mmdebstrap " +
+             seconds_1dp(t_mmdebstrap) + " s, disk " + seconds_1dp(t_disk) + " s)");
+  return {};
+}
+
+}  // namespace
+
+Expected<BaseImage> ensure_offline_image(const ImageOptions& o) {
+  fs::path cache = o.cache_dir;
+  if (cache.empty()) cache = image_cache_dir(config::Infrastructure{});
+  fs::path app_dir = guest_app_dir(o);
+  ImageRecipe recipe = TRY(offline_recipe(o.variant, app_dir));
+  std::string id = "offline-" + recipe.variant + "-" + recipe.hash.substr(0, 12);
+  fs::path dir = cache / id;
+  if (!o.force && complete_offline(dir)) {
+    say(o, "image " + id + ": cached in " + dir.string() + " (recipe unchanged, not rebuilt)");
+    return offline_base(dir, id, recipe.variant);
+  }
+
+  std::error_code ec;
+  fs::create_directories(cache, ec);
+  if (ec) return make_error("cannot create the image cache " + cache.string() + ": " + ec.message());
+  FileLock lock(cache / (".lock-" + id));
+  // Another run may have finished the same build while we waited for the lock.
+  if (!o.force && complete_offline(dir)) return offline_base(dir, id, recipe.variant);
+  TRY_STATUS(build_offline_image(o, recipe, app_dir, cache, id));
   return offline_base(dir, id, recipe.variant);
 }
 
