@@ -1,11 +1,11 @@
 // Where the binary finds its playbooks and guest programs, for each layout of util/paths.h, built
 // as real directory trees.
+#include "continuum/util/paths.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
-
-#include "continuum/util/paths.h"
 
 using namespace continuum::util;
 namespace fs = std::filesystem;
