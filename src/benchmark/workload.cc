@@ -76,7 +76,10 @@ Expected<std::string> render_workload_command(const config::SshWorkload& w) {
     argv.push_back(k + "=" + v);
   }
   argv.insert(argv.end(), {"/bin/sh", "-c", w.command});
-  return util::shell_join(argv);
+  // exec: the SSH session's process becomes `timeout` (or env), so the session's process group
+  // holds everything the command starts. sshd signals that group on Ctrl-C (Remote::set_cancel);
+  // without exec, `timeout` would move itself and the command into a group of their own.
+  return "exec " + util::shell_join(argv);
 }
 
 std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat, const infra::Deployment& d,
@@ -100,7 +103,10 @@ std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat, 
   const std::filesystem::path rel_dir = std::filesystem::path("benchmark") / "workloads" / safe_component(w.name);
 
   auto on_node = [&](const infra::DeployedNode* node) {
+    if (interrupted && interrupted->load()) return;
     auto remote = connect(*node);
+    // Ctrl-C stops the command running in the guest (its process group), not only the loop.
+    if (remote.ok()) (*remote)->set_cancel(interrupted);
     const int total = w.warmup + w.repeat;
     for (int i = 0; i < total; ++i) {
       if (interrupted && interrupted->load()) break;
@@ -122,6 +128,10 @@ std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat, 
         auto res = (*remote)->exec(*command, exec_timeout);
         if (!res.ok()) {
           r.error = res.error().message;
+        } else if (res->cancelled) {
+          r.error = "interrupted";
+          out = std::move(res->out);
+          err = std::move(res->err);
         } else {
           r.exit_code = res->exit_code;
           r.timed_out = res->timed_out || res->exit_code == 124;

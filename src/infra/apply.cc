@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <csignal>
 #include <map>
 #include <mutex>
 
@@ -15,6 +14,7 @@
 #include "continuum/infra/network_xml.h"
 #include "continuum/infra/seed.h"
 #include "continuum/util/files.h"
+#include "continuum/util/interrupt.h"
 
 namespace continuum::infra {
 namespace fs = std::filesystem;
@@ -22,17 +22,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::atomic<bool> g_interrupted{false};
-
-extern "C" void on_signal(int) { g_interrupted.store(true); }
-
-constexpr int kInterruptedExit = 130;
 constexpr const char* kShareTag = "continuum";
 
-Status check_interrupt() {
-  if (g_interrupted.load()) return make_error("interrupted", kInterruptedExit);
-  return {};
-}
+using util::check_interrupt;
 
 const fs::perms kPrivate = fs::perms::owner_read | fs::perms::owner_write;
 
@@ -196,7 +188,7 @@ class Deployer {
       batch.push_back({0, ResourceKind::overlay, w.hv->uri(), w.overlay.string(), w.node->id, {}});
     auto ids = TRY(ledger_.intend(std::move(batch)));
     TRY_STATUS(for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
-      if (g_interrupted.load()) return check_interrupt();
+      TRY_STATUS(check_interrupt());
       return vms_[i].hv->create_overlay(base.disk, base.format, vms_[i].overlay);
     }));
     return ledger_.set_state(ids, ResourceState::created);
@@ -307,18 +299,6 @@ class Deployer {
 
 }  // namespace
 
-void install_interrupt_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-void request_interrupt() { g_interrupted.store(true); }
-void clear_interrupt() { g_interrupted.store(false); }
-bool interrupt_requested() { return g_interrupted.load(); }
-const std::atomic<bool>* interrupt_flag() { return &g_interrupted; }
-
 Expected<Deployment> apply(const plan::Plan& plan, const fs::path& run_dir_in,
                            const ApplyOptions& options, report::EventLog* events) {
   auto t0 = Clock::now();
@@ -334,7 +314,7 @@ Expected<Deployment> apply(const plan::Plan& plan, const fs::path& run_dir_in,
     return result;
   }
   Error err = std::move(result).error();
-  bool interrupted = g_interrupted.load();
+  bool interrupted = util::interrupt_requested();
   spdlog::error("{}", err.message);
   spdlog::warn("{}: removing everything this run created", interrupted ? "interrupted" : "deployment failed");
   DestroyOptions d;
@@ -354,7 +334,7 @@ Expected<Deployment> apply(const plan::Plan& plan, const fs::path& run_dir_in,
   if (events)
     events->emit("infrastructure", "end", "", -1, "",
                  {{"seconds", secs}, {"failed", true}, {"interrupted", interrupted}});
-  if (interrupted) err.exit_code = kInterruptedExit;
+  if (interrupted) err.exit_code = util::kInterruptedExit;
   return err;
 }
 

@@ -2,6 +2,7 @@
 // readiness implementations. Kept apart from apply.cc so apply itself depends only on interfaces.
 #include "continuum/infra/apply.h"
 #include "continuum/util/files.h"
+#include "continuum/util/interrupt.h"
 
 namespace continuum::infra {
 
@@ -20,7 +21,7 @@ ApplyOptions apply_options(const config::Config& cfg, const std::filesystem::pat
   o.wait_ready = [timeout](const std::vector<ReadyTarget>& targets) {
     ReadyOptions r;
     r.timeout = timeout;
-    r.cancelled = interrupt_requested;  // Ctrl-C ends the SSH wait too, not only the steps
+    r.cancel = util::interrupt_flag();  // Ctrl-C ends the SSH wait too, not only the steps
     return wait_ready(targets, r);
   };
   return o;

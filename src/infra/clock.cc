@@ -100,6 +100,10 @@ ClockResult sync_clock(util::Remote& remote, const std::string& node_id, bool su
   }
   res.before = *before;
   if (std::fabs(before->offset_ms) <= opt.step_above_ms) return res;
+  if (opt.cancel && opt.cancel->load()) {
+    res.error = "interrupted before the step";
+    return res;
+  }
   auto r = remote.exec(clock_step_command(-before->offset_ms, sudo), opt.timeout);
   if (!r || r->exit_code != 0) {
     res.error = "cannot step the clock: " + (r ? std::string(util::trim(r->err)) : r.error().message);
@@ -123,7 +127,14 @@ std::vector<ClockResult> sync_clocks(const Deployment& d, const std::filesystem:
     for (size_t i = 0; i < d.nodes.size(); ++i) {
       threads.emplace_back([&, i] {
         const DeployedNode& n = d.nodes[i];
-        auto remote = util::ssh_connect(d.ssh_target(n), opt.timeout);
+        if (opt.cancel && opt.cancel->load()) {
+          out[i].node_id = n.id;
+          out[i].error = "interrupted";
+          return;
+        }
+        util::SshTarget target = d.ssh_target(n);
+        target.cancel = opt.cancel;
+        auto remote = util::ssh_connect(target, opt.timeout);
         if (!remote) {
           out[i].node_id = n.id;
           out[i].error = "cannot connect: " + remote.error().message;
@@ -134,9 +145,13 @@ std::vector<ClockResult> sync_clocks(const Deployment& d, const std::filesystem:
     }
     for (auto& t : threads) t.join();
   }
+  const bool interrupted = opt.cancel && opt.cancel->load();
+  if (interrupted) spdlog::warn("clocks: interrupted; the guest clocks are left as they are");
   for (const auto& r : out) {
     double residual = r.after ? r.after->offset_ms : r.before.offset_ms;
-    if (!r.error.empty())
+    if (!r.error.empty() && interrupted)
+      spdlog::debug("clock of {}: {}", r.node_id, r.error);
+    else if (!r.error.empty())
       spdlog::warn("clock of {}: {} (cross-VM latencies involving it are off by its offset)", r.node_id, r.error);
     else if (std::fabs(residual) > opt.warn_above_ms)
       spdlog::warn("clock of {}: still {:+.1f} ms off the host's after the step", r.node_id, residual);

@@ -12,6 +12,7 @@
 
 #include "continuum/infra/netem.h"
 #include "continuum/util/files.h"
+#include "continuum/util/interrupt.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
 
@@ -34,7 +35,11 @@ Expected<util::ExecResult> SshNetemExecutor::run(const std::string& node_id,
   auto it = sessions_.find(node_id);
   if (!n || it == sessions_.end()) return make_error("node " + node_id + " is not in the deployment");
   std::lock_guard<std::mutex> lock(it->second->mu);
-  if (!it->second->remote) it->second->remote = TRY(util::ssh_connect(d_.ssh_target(*n), connect_timeout_));
+  if (!it->second->remote) {
+    util::SshTarget target = d_.ssh_target(*n);
+    target.cancel = util::interrupt_flag();  // Ctrl-C stops a connect or a ping run at once
+    it->second->remote = TRY(util::ssh_connect(target, connect_timeout_));
+  }
   return it->second->remote->exec(script, timeout);
 }
 
@@ -57,11 +62,13 @@ Expected<util::ExecResult> NetnsNetemExecutor::run(const std::string& node_id,
   util::ProcessSpec spec;
   spec.argv = {"ip", "netns", "exec", it->second, "sh", "-c", script};
   spec.timeout = timeout;
+  spec.cancel = util::interrupt_flag();
   auto start = std::chrono::steady_clock::now();
   util::ProcessResult r = TRY(util::run_process(spec));
   util::ExecResult e;
   e.exit_code = r.exit_code;
   e.timed_out = r.timed_out;
+  e.cancelled = r.cancelled;
   e.out = std::move(r.out);
   e.err = std::move(r.err);
   e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -319,7 +326,10 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
   auto for_each_node = [&](auto&& fn) {
     std::vector<std::thread> threads;
     for (size_t i = 0; i < count; ++i)
-      if (!nn.at(p.nodes[i].id).classes.empty() && !errors[i]) threads.emplace_back([&, i] { fn(i); });
+      if (!nn.at(p.nodes[i].id).classes.empty() && !errors[i])
+        threads.emplace_back([&, i] {
+          if (!util::interrupt_requested()) fn(i);
+        });
     for (auto& t : threads) t.join();
   };
   auto failures = [&]() -> Status {
@@ -329,6 +339,13 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
     if (f.empty()) return {};
     if (events) events->emit("network", "end", "", -1, "", {{"error", util::join(f, "; ")}});
     return make_error(util::join(f, "\n"));
+  };
+  // Ctrl-C: nothing new starts (no further step, node or ping run) and running commands are
+  // stopped by their executor; the phase ends with exit code 130.
+  auto interrupted = [&]() -> Status {
+    if (!util::interrupt_requested()) return {};
+    if (events) events->emit("network", "end", "", -1, "", {{"interrupted", true}});
+    return util::check_interrupt();
   };
   auto fail = [&](size_t i, const std::string& msg) {
     errors[i] = make_error("netem on " + exec.describe(p.nodes[i].id) + ": " + msg);
@@ -344,6 +361,7 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
     if (exec.dry_run()) return;
     auto r = exec.run(n.id, "ip -o -4 addr show", opt.command_timeout);
     if (!r) return fail(i, r.error().message);
+    if (r->cancelled) return;
     if (r->exit_code != 0) return fail(i, "`ip -o -4 addr show` failed: " + one_line(r->err));
     std::string iface = interface_for_ip(r->out, n.ip);
     if (iface.empty()) return fail(i, "no interface carries " + n.ip + " (ip -o -4 addr show: " + one_line(r->out) + ")");
@@ -353,6 +371,7 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
       if (!reset) return fail(i, reset.error().message);
     }
   });
+  TRY_STATUS(interrupted());
   TRY_STATUS(failures());
 
   // RTT matrix: one thread per source node (a Remote serves one thread at a time).
@@ -366,6 +385,7 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
     for (auto& [src, idx] : by_source) {
       threads.emplace_back([&, idx = idx] {
         for (size_t i : idx) {
+          if (util::interrupt_requested()) break;
           LinkResult& l = rep.links[i];
           auto timeout = std::chrono::milliseconds(pings * opt.ping_interval_ms + 30000);
           auto r = exec.run(l.from, ping_script(l.to_ip, pings, opt.ping_interval_ms), timeout);
@@ -385,8 +405,10 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
   if (measure && opt.baseline_count > 0) {
     ping_matrix(opt.baseline_count, [&](LinkResult& l, Expected<PingStats> s) {
       if (s) l.baseline_rtt_ms = s->rtt_ms();
-      else spdlog::warn("network: no baseline for {} -> {}: {}", l.from, l.to, s.error().message);
+      else if (!util::interrupt_requested())
+        spdlog::warn("network: no baseline for {} -> {}: {}", l.from, l.to, s.error().message);
     });
+    TRY_STATUS(interrupted());
   }
 
   // 3. Apply on every node concurrently.
@@ -406,6 +428,7 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
     }
     auto r = exec.run(n.id, script, opt.command_timeout);
     if (!r) return fail(i, r.error().message);
+    if (r->cancelled) return;
     if (r->timed_out) return fail(i, "tc commands timed out");
     if (r->exit_code != 0) {
       static const std::regex failed(R"(continuum-netem: command (\d+) failed)");
@@ -423,6 +446,7 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
       events->emit("network", "applied", "", -1, n.id,
                    {{"interface", iface}, {"commands", out.commands.size()}, {"seconds", out.seconds}});
   });
+  TRY_STATUS(interrupted());
   TRY_STATUS(failures());
   for (const auto& a : rep.nodes)
     if (!a.commands.empty())
@@ -443,6 +467,7 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
     l.measured = *s;
     judge(l);
   });
+  TRY_STATUS(interrupted());
   for (const auto& l : rep.links) {
     if (events)
       events->emit("network", "measured", "", -1, l.from,

@@ -20,14 +20,17 @@ ReadyResult poll_one(const ReadyTarget& t, const ReadyOptions& o, Clock::time_po
   r.name = t.name;
   auto start = t.started == Clock::time_point{} ? polling_start : t.started;
   auto deadline = start + o.timeout;
+  auto cancelled = [&] { return o.cancel && o.cancel->load(); };
+  util::SshTarget ssh = t.ssh;
+  if (o.cancel) ssh.cancel = o.cancel;
   while (Clock::now() < deadline) {
-    if (o.cancelled && o.cancelled()) {
+    if (cancelled()) {
       r.last_error = "interrupted";
       break;
     }
     ++r.attempts;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    auto conn = util::ssh_connect(t.ssh, std::min(o.connect_timeout, std::max(left, std::chrono::milliseconds(100))));
+    auto conn = util::ssh_connect(ssh, std::min(o.connect_timeout, std::max(left, std::chrono::milliseconds(100))));
     if (conn) {
       auto e = (*conn)->exec(o.probe, std::max(left, std::chrono::milliseconds(1000)));
       if (e && e->exit_code == 0) {
@@ -41,13 +44,17 @@ ReadyResult poll_one(const ReadyTarget& t, const ReadyOptions& o, Clock::time_po
                        : e.error().message;
     } else {
       r.last_error = conn.error().message;
+      if (cancelled()) {
+        r.last_error = "interrupted";
+        break;
+      }
       // A host key mismatch will not heal by waiting: the guest is not the one we seeded.
       if (r.last_error.find("DIFFERS") != std::string::npos) break;
     }
     spdlog::debug("{}: not ready yet ({})", t.name, r.last_error);
     // Sleep in short steps so that a cancellation is seen quickly.
     auto next = std::min(Clock::now() + o.poll_interval, deadline);
-    while (Clock::now() < next && !(o.cancelled && o.cancelled()))
+    while (Clock::now() < next && !cancelled())
       std::this_thread::sleep_for(std::min<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(100)));
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -94,6 +101,13 @@ Expected<std::vector<ReadyResult>> wait_ready(const std::vector<ReadyTarget>& ta
   for (size_t i = 0; i < targets.size(); ++i)
     threads.emplace_back([&, i] { results[i] = poll_one(targets[i], options, polling_start); });
   for (auto& t : threads) t.join();
+  if (options.cancel && options.cancel->load()) {
+    std::vector<std::string> waiting;
+    for (const auto& r : results)
+      if (!r.ready) waiting.push_back(r.name);
+    if (!waiting.empty())
+      return make_error("interrupted while waiting for an SSH login to " + util::join(waiting, ", "), 130);
+  }
 
   std::string msg;
   size_t failed = 0;

@@ -18,7 +18,7 @@
 namespace continuum::software {
 
 bool PlaybookResult::ok() const {
-  if (!started || timed_out || exit_code != 0) return false;
+  if (!started || timed_out || cancelled || exit_code != 0) return false;
   for (const auto& [host, s] : output.recap)
     if (s.failed > 0 || s.unreachable > 0) return false;
   return true;
@@ -56,6 +56,7 @@ Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRu
   spec.env["ANSIBLE_FORCE_COLOR"] = "0";
   spec.env["PYTHONUNBUFFERED"] = "1";  // lines arrive as tasks finish, not at exit
   spec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(opt.timeout);
+  spec.cancel = opt.cancel;
   log << "# " << util::shell_join(spec.argv) << "\n" << std::flush;
 
   OutputParser parser;
@@ -91,9 +92,10 @@ Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRu
   res.started = true;
   res.exit_code = pr->exit_code;
   res.timed_out = pr->timed_out;
+  res.cancelled = pr->cancelled;
   res.last_task = parser.current_task();
   res.output = parser.result();
-  log << "# exit " << res.exit_code << (res.timed_out ? " (timed out)" : "") << " after "
+  log << "# exit " << res.exit_code << (res.timed_out ? " (timed out)" : res.cancelled ? " (interrupted)" : "") << " after "
       << util::format_number(res.seconds) << " s\n";
   return res;
 }
@@ -101,6 +103,9 @@ Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRu
 std::string describe_failure(const PlaybookResult& r) {
   std::string where = " (log: " + r.log.string() + ")";
   if (!r.started) return "playbook " + r.name + " did not start" + where;
+  if (r.cancelled)
+    return "playbook " + r.name + " stopped (interrupted) after " + util::format_number(std::round(r.seconds)) +
+           " s" + (r.last_task.empty() ? "" : " in task '" + r.last_task + "'") + where;
   if (r.timed_out)
     return "playbook " + r.name + " timed out after " + util::format_number(std::round(r.seconds)) +
            " s" + (r.last_task.empty() ? "" : " in task '" + r.last_task + "'") + where;
@@ -164,11 +169,12 @@ Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
   std::vector<std::thread> threads;
   const int max_parallel = std::max(1, opt.max_parallel);
 
+  auto cancelled = [&] { return opt.cancel && opt.cancel->load(); };
   std::unique_lock lock(mu);
   for (;;) {
     bool failed = std::any_of(state.begin(), state.end(), [](State s) { return s == State::failed; });
     bool started = false;
-    if (!failed) {
+    if (!failed && !cancelled()) {
       for (size_t i = 0; i < runs.size() && running < max_parallel; ++i) {
         if (state[i] != State::pending) continue;
         bool deps_ok = std::all_of(runs[i].after.begin(), runs[i].after.end(),
@@ -189,7 +195,8 @@ Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
           } else {
             PlaybookResult& res = *r;
             state[i] = res.ok() ? State::ok : State::failed;
-            spdlog::info("software: playbook {} {} in {} s", res.name, res.ok() ? "done" : "FAILED",
+            spdlog::info("software: playbook {} {} in {} s", res.name,
+                         res.ok() ? "done" : res.cancelled ? "stopped (interrupted)" : "FAILED",
                          util::format_number(std::round(res.seconds * 10) / 10));
             for (const auto& [host, s] : res.output.recap)
               spdlog::debug("[{}] {}: ok={} changed={} unreachable={} failed={} skipped={}",
@@ -212,9 +219,17 @@ Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
   lock.unlock();
   for (auto& t : threads) t.join();
 
+  std::vector<std::string> not_run;
   for (size_t i = 0; i < runs.size(); ++i)
-    if (state[i] == State::pending)
-      spdlog::warn("software: playbook {} not run because an earlier one failed", runs[i].name);
+    if (state[i] == State::pending) not_run.push_back(runs[i].name);
+  if (cancelled()) {
+    std::string msg = "interrupted";
+    if (!errors.empty()) msg += ":\n" + util::join(errors, "\n");
+    if (!not_run.empty()) msg += "\nnot started: " + util::join(not_run, ", ");
+    return make_error(msg, 130);
+  }
+  for (const auto& name : not_run)
+    spdlog::warn("software: playbook {} not run because an earlier one failed", name);
   if (!errors.empty()) return make_error(util::join(errors, "\n"), 1);
   return results;
 }

@@ -7,6 +7,7 @@
 #include "continuum/report/events.h"
 #include "continuum/software/inventory.h"
 #include "continuum/util/files.h"
+#include "continuum/util/interrupt.h"
 #include "continuum/util/paths.h"
 #include "continuum/util/strings.h"
 
@@ -98,6 +99,7 @@ Status install(const plan::Plan& plan, const config::Config& cfg, const infra::D
   opt.ansible_cfg = sw / "ansible.cfg";
   opt.netns = dep.netns;
   opt.timeout = std::chrono::seconds(cfg.benchmark->playbook_timeout > 0 ? cfg.benchmark->playbook_timeout : 3600);
+  opt.cancel = util::interrupt_flag();  // Ctrl-C stops the running playbooks and starts no more
 
   std::vector<PlaybookRun> runs = playbooks_for(cfg, playbook_root());
   // The guest programs built or installed with continuum (util/paths.h); a guest image that

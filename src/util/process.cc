@@ -8,8 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "continuum/util/strings.h"
 
@@ -37,6 +41,29 @@ void emit_lines(std::string& pending, const ProcessSpec& spec, bool is_stderr, b
     spec.on_line(pending, is_stderr);
     pending.clear();
   }
+}
+
+// True while a process of group `pgid` runs. Zombies do not count: they run nothing and wait
+// only for their new parent (init) to reap them, which some inits do seconds later.
+bool group_running(pid_t pgid) {
+  if (::kill(-pgid, 0) != 0 && errno != EPERM) return false;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream f(e.path() / "stat");
+    std::string stat;
+    if (!std::getline(f, stat)) continue;
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so parse after the last ')'.
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat.substr(close + 1));
+    char state = 0;
+    long ppid = 0, pgrp = 0;
+    if (!(rest >> state >> ppid >> pgrp)) continue;
+    if (pgrp == pgid && state != 'Z' && state != 'X') return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -126,23 +153,34 @@ Expected<ProcessResult> run_process(const ProcessSpec& spec) {
   auto deadline = spec.timeout.count() > 0 ? Clock::now() + spec.timeout : Clock::time_point::max();
   bool term_sent = false;
   Clock::time_point kill_at = Clock::time_point::max();
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  int open_fds = 2;
-  char buf[65536];
-  while (open_fds > 0) {
-    int wait_ms = 1000;
-    auto now = Clock::now();
-    if (!term_sent && now >= deadline) {
-      res.timed_out = true;
+  // After SIGKILL, output is read for one more second at most: a process that left the group
+  // (setsid) may still hold the pipes, and a stopped child must not keep its caller waiting.
+  Clock::time_point give_up_at = Clock::time_point::max();
+  // Timeout and cancel: SIGTERM to the group, SIGKILL after the grace.
+  auto enforce = [&](Clock::time_point now) {
+    if (!term_sent && (now >= deadline || (spec.cancel && spec.cancel->load()))) {
+      if (now >= deadline) res.timed_out = true;
+      else res.cancelled = true;
       ::kill(-pid, SIGTERM);
       term_sent = true;
-      kill_at = now + std::chrono::seconds(5);
+      kill_at = now + (res.cancelled ? spec.cancel_grace : std::chrono::milliseconds(5000));
     }
     if (term_sent && now >= kill_at) {
       ::kill(-pid, SIGKILL);
       kill_at = Clock::time_point::max();
+      give_up_at = now + std::chrono::seconds(1);
     }
-    int pr = ::poll(fds, 2, wait_ms);
+  };
+  // Short enough that a cancel (Ctrl-C) is seen within 100 ms.
+  constexpr int kPollMs = 100;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  char buf[65536];
+  while (open_fds > 0) {
+    auto now = Clock::now();
+    enforce(now);
+    if (now >= give_up_at) break;
+    int pr = ::poll(fds, 2, kPollMs);
     if (pr < 0 && errno != EINTR) break;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -160,10 +198,27 @@ Expected<ProcessResult> run_process(const ProcessSpec& spec) {
       }
     }
   }
+  for (auto& f : fds)
+    if (f.fd >= 0) ::close(f.fd);
   emit_lines(pend_out, spec, false, true);
   emit_lines(pend_err, spec, true, true);
+  // A child that closed its output may still run: the timeout and cancel hold until it exits.
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  for (int nap_ms = 1;; nap_ms = std::min(nap_ms * 2, 20)) {
+    pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid || (w < 0 && errno != EINTR)) break;
+    enforce(Clock::now());
+    ::poll(nullptr, 0, nap_ms);
+  }
+  // After a timeout or cancel the caller may rely on the child's whole group having stopped: wait
+  // for its other members (signalled above) until the SIGKILL and one second more.
+  if (term_sent) {
+    while (group_running(pid)) {
+      auto now = Clock::now();
+      enforce(now);
+      if (now >= give_up_at) break;
+      ::poll(nullptr, 0, 10);
+    }
   }
   if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
   else if (WIFSIGNALED(status)) res.exit_code = 128 + WTERMSIG(status);

@@ -11,6 +11,7 @@
 #include "continuum/util/ssh.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -52,7 +53,7 @@ std::string known_hosts_verdict(ssh_known_hosts_e v) {
 
 class SshRemote final : public Remote {
  public:
-  SshRemote(ssh_session s, SshTarget t) : session_(s), target_(std::move(t)) {}
+  SshRemote(ssh_session s, SshTarget t) : session_(s), target_(std::move(t)), cancel_(target_.cancel) {}
   ~SshRemote() override {
     ssh_disconnect(session_);
     ssh_free(session_);
@@ -110,6 +111,10 @@ class SshRemote final : public Remote {
       size_t nl;
       while ((nl = pending.find('\n')) == std::string::npos) {
         auto now = Clock::now();
+        if (cancelled()) {
+          ssh_channel_request_send_signal(ch, "TERM");
+          return make_error(describe() + ": interrupted", 130);
+        }
         if (now >= deadline) return make_error(describe() + ": no answer from `" + command + "` in time");
         int wait_ms = static_cast<int>(std::min<long>(
             100, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1));
@@ -130,6 +135,8 @@ class SshRemote final : public Remote {
     ssh_channel_send_eof(ch);
     return out;
   }
+
+  void set_cancel(const std::atomic<bool>* cancel) override { cancel_ = cancel; }
 
   std::string describe() const override {
     std::string d = target_.user + "@" + target_.host + ":" + std::to_string(target_.port);
@@ -181,6 +188,13 @@ class SshRemote final : public Remote {
     char buf[16384];
     for (;;) {
       auto now = Clock::now();
+      if (cancelled()) {
+        // sshd signals the command's whole process group (killpg); closing the channel alone
+        // would leave a command that never writes running in the guest.
+        res.cancelled = true;
+        ssh_channel_request_send_signal(ch, "TERM");
+        break;
+      }
       if (now >= deadline) {
         res.timed_out = true;
         // OpenSSH ≥ 7.9 delivers the signal; either way closing the channel ends our side.
@@ -209,13 +223,16 @@ class SshRemote final : public Remote {
         break;
       }
     }
-    if (!res.timed_out) res.exit_code = ssh_channel_get_exit_status(ch);
+    if (!res.timed_out && !res.cancelled) res.exit_code = ssh_channel_get_exit_status(ch);
     res.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     return res;
   }
 
+  bool cancelled() const { return cancel_ && cancel_->load(); }
+
   ssh_session session_;
   SshTarget target_;
+  const std::atomic<bool>* cancel_;
 };
 
 }  // namespace
@@ -268,7 +285,25 @@ Expected<RemotePtr> connect_here(const SshTarget& t, std::chrono::milliseconds t
       ssh_options_set(s, SSH_OPTIONS_TIMEOUT_USEC, &usecs) != 0)
     return make_error(who + ": invalid SSH options: " + ssh_get_error(s));
 
-  if (ssh_connect(s) != SSH_OK) return make_error(who + ": cannot connect: " + ssh_get_error(s));
+  // Connect and authenticate in non-blocking mode, waiting on the socket in 10 ms steps, so that
+  // one deadline covers both and a cancel (Ctrl-C) ends the wait at once: a TCG guest can take
+  // tens of seconds to send its banner, and a blocking connect would sit through all of it.
+  const auto deadline = Clock::now() + timeout;
+  auto until_done = [&](auto&& step, int again, const char* what) -> Expected<int> {
+    for (;;) {
+      int rc = step();
+      if (rc != again) return rc;
+      if (t.cancel && t.cancel->load()) return make_error(who + ": interrupted", 130);
+      if (Clock::now() >= deadline)
+        return make_error(who + ": " + what + ": no answer within " + format_number(timeout.count() / 1000.0) + " s");
+      socket_t fd = ssh_get_fd(s);
+      pollfd p{fd, POLLIN, 0};
+      ::poll(&p, fd == SSH_INVALID_SOCKET ? 0 : 1, 10);
+    }
+  };
+  ssh_set_blocking(s, 0);
+  int crc = TRY(until_done([&] { return ssh_connect(s); }, SSH_AGAIN, "cannot connect"));
+  if (crc != SSH_OK) return make_error(who + ": cannot connect: " + ssh_get_error(s));
 
   ssh_known_hosts_e v = ssh_session_is_known_server(s);
   if (v != SSH_KNOWN_HOSTS_OK)
@@ -277,11 +312,16 @@ Expected<RemotePtr> connect_here(const SshTarget& t, std::chrono::milliseconds t
   ssh_key key = nullptr;
   if (ssh_pki_import_privkey_file(t.private_key.c_str(), nullptr, nullptr, nullptr, &key) != SSH_OK)
     return make_error(who + ": cannot read private key " + t.private_key.string());
-  int rc = ssh_userauth_publickey(s, nullptr, key);
+  auto auth = until_done([&] { return ssh_userauth_publickey(s, nullptr, key); }, SSH_AUTH_AGAIN,
+                         "public key authentication");
   ssh_key_free(key);
+  if (!auth) return std::move(auth).error();
+  int rc = *auth;
   if (rc != SSH_AUTH_SUCCESS)
     return make_error(who + ": public key authentication failed with " + t.private_key.string() +
                       (rc == SSH_AUTH_ERROR ? std::string(": ") + ssh_get_error(s) : std::string()));
+  // Commands run in blocking mode with the session timeout (their own loops poll for cancel).
+  ssh_set_blocking(s, 1);
   guard.keep = true;
   return RemotePtr(new SshRemote(s, t));
 }

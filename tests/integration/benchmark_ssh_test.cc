@@ -15,8 +15,10 @@
 
 #include "continuum/benchmark/benchmark.h"
 #include "continuum/util/files.h"
+#include "continuum/util/interrupt.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
+#include "integration/interrupt_support.h"
 
 extern char** environ;
 
@@ -77,9 +79,23 @@ class BenchmarkOverSsh : public ::testing::Test {
     fs::create_directories("/run/sshd");
     sh({"ip", "netns", "add", ns_});
     sh({"ip", "-n", ns_, "link", "set", "lo", "up"});
-    // `ip netns exec` execs in place: the PIDs are sshd's and mosquitto's own.
-    sshd_pid_ = spawn({"ip", "netns", "exec", ns_, "/usr/sbin/sshd", "-D", "-e", "-f",
-                       (dir_ / "sshd_config").string(), "-E", (dir_ / "sshd.log").string()});
+    // A non-root login too, as the guests' users are: sshd signals a session's commands only
+    // with post-auth privilege separation, which it skips for root. The user exists only in
+    // sshd's private mount namespace (a bind-mounted copy of /etc/passwd), not on the host.
+    fs::create_directories(dir_ / "home-user");
+    ::chown((dir_ / "home-user").c_str(), kUserUid, kUserUid);
+    {
+      auto passwd = util::read_file("/etc/passwd");
+      ASSERT_TRUE(passwd.ok());
+      ASSERT_TRUE(util::write_file_atomic(dir_ / "passwd", *passwd + kUser + ":x:" + std::to_string(kUserUid) + ":" +
+                                                                std::to_string(kUserUid) + "::" +
+                                                                (dir_ / "home-user").string() + ":/bin/sh\n").ok());
+    }
+    // `ip netns exec` and `unshare` (without --fork) exec in place: the PIDs are sshd's and
+    // mosquitto's own.
+    sshd_pid_ = spawn({"ip", "netns", "exec", ns_, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                       "mount --bind \"$1\" /etc/passwd && exec /usr/sbin/sshd -D -e -f \"$2\" -E \"$3\"", "sh",
+                       (dir_ / "passwd").string(), (dir_ / "sshd_config").string(), (dir_ / "sshd.log").string()});
     mosq_pid_ = spawn({"ip", "netns", "exec", ns_, "/usr/sbin/mosquitto", "-c", (dir_ / "mosquitto.conf").string()});
   }
 
@@ -131,6 +147,8 @@ class BenchmarkOverSsh : public ::testing::Test {
     return d;
   }
 
+  static constexpr const char* kUser = "cntmbench";
+  static constexpr uid_t kUserUid = 4242;
   static inline std::string ns_;
   static inline fs::path dir_;
   static inline pid_t sshd_pid_ = -1;
@@ -212,4 +230,71 @@ TEST_F(BenchmarkOverSsh, ImageClassificationRepeatWithResourceManagerNone) {
   EXPECT_TRUE(fs::exists(run_dir / "benchmark/repeat-0/image_classification/cloud0.worker.log"));
   EXPECT_TRUE(fs::exists(run_dir / "benchmark/metrics.csv"));
   std::printf("%s", benchmark::render_tables(*r).c_str());
+}
+
+TEST_F(BenchmarkOverSsh, CtrlCStopsTheRunningSshWorkloadAndStartsNothingNew) {
+  // Three repeats of two workloads; the first sleeps 60 s in the "guest". Ctrl-C (the process-wide
+  // flag, as the CLI passes it) while it sleeps: the guest command's process group is signalled
+  // over SSH, benchmark::run returns within seconds marked interrupted, and neither the second
+  // workload nor another repeat starts.
+  using namespace interrupt_test;
+  auto d = deployment();
+  for (auto& n : d.nodes) n.ssh_user = kUser;
+  config::Config cfg;
+  config::Benchmark b;
+  b.resource_manager = "none";
+  b.application = "";
+  b.repeat = 3;
+  cfg.benchmark = b;
+  const std::string sleep_arg = "60." + std::to_string(100000 + ::getpid() % 100000);  // unique: found by its argv
+  config::SshWorkload sleepy;
+  sleepy.name = "sleepy";
+  sleepy.command = "sleep " + sleep_arg;
+  sleepy.nodes = {"cloud0"};
+  sleepy.timeout = 600;  // the default: `timeout --kill-after=5 600` wraps it in the guest
+  const fs::path marker = dir_ / "home-user" / "after.mark";
+  config::SshWorkload after;
+  after.name = "after";
+  after.command = "touch " + util::shell_quote(marker.string());
+  after.nodes = {"cloud0"};
+  cfg.workloads = {sleepy, after};
+  plan::Plan plan;
+  const auto run_dir = dir_ / "run-int";
+  benchmark::Hooks hooks;
+  hooks.connect = benchmark::ssh_remote_factory(d);
+  util::clear_interrupt();
+
+  pid_t guest_sleep = -1;
+  std::chrono::steady_clock::time_point raised;
+  std::thread ctrl_c([&] {
+    wait_until([&] {
+      auto p = pids_where([&](const std::vector<std::string>& a) { return a.size() == 2 && a[0] == "sleep" && a[1] == sleep_arg; });
+      if (!p.empty()) guest_sleep = p.front();
+      return !p.empty();
+    }, 60s);
+    raised = std::chrono::steady_clock::now();
+    util::request_interrupt();
+  });
+  auto r = benchmark::run(cfg, plan, d, run_dir, nullptr, util::interrupt_flag(), hooks);
+  auto returned = std::chrono::steady_clock::now();
+  ctrl_c.join();
+  util::clear_interrupt();
+  ASSERT_GT(guest_sleep, 0) << "the workload never started";
+  const double ms = ms_between(raised, returned);
+  print_measure("benchmark", "interrupt_to_return", ms);
+
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->interrupted);
+  EXPECT_LT(ms, 3000) << "the workload would otherwise run 60 s";
+  ASSERT_EQ(r->repeats.size(), 1u);
+  ASSERT_EQ(r->repeats[0].workload_runs.size(), 1u);
+  EXPECT_EQ(r->repeats[0].workload_runs[0].workload, "sleepy");
+  EXPECT_EQ(r->repeats[0].workload_runs[0].error, "interrupted");
+  EXPECT_FALSE(fs::exists(marker)) << "a workload started after Ctrl-C";
+  // The guest's sleep got SIGTERM through the session (sshd's killpg), not just a closed channel.
+  EXPECT_TRUE(wait_until([&] {
+    auto a = interrupt_test::proc_argv(guest_sleep);
+    return a.size() != 2 || a[1] != sleep_arg;
+  }, 3s)) << "the workload's command still runs in the guest";
+  EXPECT_TRUE(r->interrupted && fs::exists(run_dir / "benchmark/metrics.csv"));
 }

@@ -26,8 +26,10 @@
 #include "continuum/software/runner.h"
 #include "continuum/software/software.h"
 #include "continuum/util/files.h"
+#include "continuum/util/interrupt.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
+#include "integration/interrupt_support.h"
 
 extern char** environ;
 
@@ -342,6 +344,127 @@ TEST_F(SoftwareAnsible, IndependentPlaybooksRunConcurrently) {
   ASSERT_TRUE(all.ok()) << all.error().message;
   EXPECT_EQ(all->size(), 2u);
   EXPECT_TRUE(close_control_masters(o.software_dir / "cp").ok());
+}
+
+TEST_F(SoftwareAnsible, CtrlCStopsTheRunningPlaybookGroupAndStartsNoOther) {
+  // A playbook whose task sleeps 60 s on the target, and one that would run after it. Ctrl-C (the
+  // process-wide flag, as the CLI's handler sets it) while the task runs: the phase must return
+  // within seconds with exit code 130, ansible-playbook's whole process group must be gone, and
+  // the later playbook must never have started.
+  using namespace interrupt_test;
+  fs::path run_dir = tmp / "run-int";
+  RunnerOptions o = prepare(run_dir);
+  o.cancel = util::interrupt_flag();
+  const std::string sleep_arg = "60." + std::to_string(100000 + ::getpid() % 100000);  // unique: found by its argv on the target
+  ASSERT_TRUE(util::write_file_atomic(run_dir / "sleepy.yml",
+                                      "---\n- name: Sleepy\n  hosts: base\n  gather_facts: false\n  tasks:\n"
+                                      "    - name: Sleep a minute\n      ansible.builtin.command: sleep " + sleep_arg +
+                                          "\n      changed_when: false\n").ok());
+  ASSERT_TRUE(util::write_file_atomic(run_dir / "later.yml",
+                                      "---\n- name: Later\n  hosts: base\n  gather_facts: false\n  tasks:\n"
+                                      "    - name: Mark\n      ansible.builtin.file:\n        path: " +
+                                          (run_dir / "later.mark").string() + "\n        state: touch\n        mode: \"0644\"\n").ok());
+  util::clear_interrupt();
+
+  pid_t pgid = -1;
+  pid_t remote_sleep = -1;
+  std::chrono::steady_clock::time_point raised;
+  std::thread ctrl_c([&] {
+    // The moment the task runs on the target: its `sleep 60.417` exists.
+    bool running = wait_until([&] {
+      auto p = pids_where([&](const std::vector<std::string>& a) { return a.size() == 2 && a[0] == "sleep" && a[1] == sleep_arg; });
+      if (!p.empty()) remote_sleep = p.front();
+      return !p.empty();
+    }, 120s);
+    auto ap = pids_where([&](const std::vector<std::string>& a) {
+      return argv_contains(a, "ansible-playbook") && argv_contains(a, (run_dir / "sleepy.yml").string());
+    });
+    if (!ap.empty()) pgid = ::getpgid(ap.front());
+    raised = std::chrono::steady_clock::now();
+    util::request_interrupt();
+    (void)running;
+  });
+  auto all = run_all(o, {{"sleepy", run_dir / "sleepy.yml", {}, {}}, {"later", run_dir / "later.yml", {"sleepy"}, {}}}, nullptr);
+  auto returned = std::chrono::steady_clock::now();
+  ctrl_c.join();
+  util::clear_interrupt();
+  ASSERT_GT(remote_sleep, 0) << "the sleeping task never started";
+  ASSERT_GT(pgid, 0) << "ansible-playbook for sleepy.yml not found";
+  const double ms = ms_between(raised, returned);
+  print_measure("software", "interrupt_to_return", ms);
+
+  ASSERT_FALSE(all.ok());
+  EXPECT_EQ(all.error().exit_code, 130);
+  EXPECT_NE(all.error().message.find("interrupted"), std::string::npos) << all.error().message;
+  EXPECT_NE(all.error().message.find("not started: later"), std::string::npos) << all.error().message;
+  EXPECT_LT(ms, 5000) << "the phase would otherwise run 60 s";
+  EXPECT_FALSE(group_alive(pgid)) << "ansible-playbook's process group " << pgid << " survived";
+  EXPECT_FALSE(fs::exists(run_dir / "software/later.log"));
+  EXPECT_FALSE(fs::exists(run_dir / "later.mark"));
+  auto log = util::read_file(run_dir / "software/sleepy.log");
+  ASSERT_TRUE(log.ok());
+  EXPECT_NE(log->find("(interrupted)"), std::string::npos) << *log;
+
+  EXPECT_TRUE(close_control_masters(o.software_dir / "cp").ok());
+  // The task's own `sleep` ran under the target's sshd, which Ansible does not signal: end it by
+  // the PID found above (it is ours), if it is still that process.
+  auto a = proc_argv(remote_sleep);
+  if (a.size() == 2 && a[1] == sleep_arg) ::kill(remote_sleep, SIGTERM);
+}
+
+TEST_F(SoftwareAnsible, RunDirectoryWithSpacesAndPercentWorks) {
+  // A configuration named "my 100% exp.cfg" gives run directories like this one; the key path
+  // carries a space and a % too. The generated ansible.cfg must get ansible-playbook through the
+  // pinned known_hosts, the key and the ControlPath socket directory inside that path.
+  fs::path run_dir = tmp / "my 100% exp_1";
+  plan::Plan p;
+  config::Config c;
+  infra::Deployment d;
+  layout(p, c, d, run_dir);
+  fs::path key = run_dir / "key 5%";
+  fs::copy_file(tmp / "id", key);
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+  auto inv = make_inventory(p, c, d);
+  ASSERT_TRUE(inv.ok());
+  ASSERT_TRUE(util::write_file_atomic(run_dir / "software/inventory.yml", *inv).ok());
+  AnsibleSettings s;
+  s.software_dir = run_dir / "software";
+  s.private_key = key;
+  s.known_hosts = d.known_hosts;
+  auto cp = make_control_path_dir(s.software_dir);
+  ASSERT_TRUE(cp.ok());
+  s.control_path_dir = *cp;
+  ASSERT_EQ(cp->parent_path(), s.software_dir) << "the socket directory should be inside the odd path";
+  ASSERT_TRUE(util::write_file_atomic(s.software_dir / "ansible.cfg", make_ansible_cfg(s)).ok());
+  RunnerOptions o;
+  o.software_dir = s.software_dir;
+  o.ansible_cfg = s.software_dir / "ansible.cfg";
+  o.netns = ns;
+  o.timeout = 300s;
+  ASSERT_TRUE(util::write_file_atomic(run_dir / "hello.yml",
+                                      "---\n- name: Hello\n  hosts: base\n  gather_facts: false\n  tasks:\n"
+                                      "    - name: Say hello\n      ansible.builtin.command: echo hello-from-target\n"
+                                      "      changed_when: false\n      register: hello\n"
+                                      "    - name: Show it\n      ansible.builtin.debug:\n        msg: \"{{ hello.stdout }}\"\n").ok());
+  auto r = run_playbook(o, {"hello", run_dir / "hello.yml", {}, {}});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto log_text = util::read_file(r->log);
+  std::string log = log_text.ok() ? *log_text : std::string();
+  EXPECT_TRUE(r->ok()) << log;
+  EXPECT_NE(log.find("hello-from-target"), std::string::npos) << log;
+  // The SSH master's socket is in the run's own directory (ControlPath resolved, not mangled).
+  bool socket_found = false;
+  for (const auto& e : fs::directory_iterator(*cp)) socket_found |= fs::is_socket(e.status());
+  EXPECT_TRUE(socket_found) << "no ControlMaster socket in " << *cp;
+  // ...and the master (its process title names the socket) ends when the phase closes it.
+  auto masters = [&] {
+    return interrupt_test::pids_where([&](const std::vector<std::string>& a) {
+      return interrupt_test::argv_contains(a, cp->string()) && interrupt_test::argv_contains(a, "[mux]");
+    });
+  };
+  EXPECT_FALSE(masters().empty()) << "no SSH master for " << *cp;
+  EXPECT_TRUE(close_control_masters(*cp).ok());
+  EXPECT_TRUE(interrupt_test::wait_until([&] { return masters().empty(); }, 10s)) << "the SSH master outlived close_control_masters";
 }
 
 }  // namespace

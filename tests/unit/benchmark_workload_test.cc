@@ -56,7 +56,7 @@ TEST(WorkloadCommand, QuotesEveryValue) {
   w.timeout = 30;
   auto c = render_workload_command(w);
   ASSERT_TRUE(c.ok()) << c.error().message;
-  EXPECT_EQ(*c, "timeout --kill-after=5 30 env 'A=x y' 'B=it'\\''s' /bin/sh -c 'echo '\\''hi'\\'' $HOME'");
+  EXPECT_EQ(*c, "exec timeout --kill-after=5 30 env 'A=x y' 'B=it'\\''s' /bin/sh -c 'echo '\\''hi'\\'' $HOME'");
 }
 
 TEST(WorkloadCommand, ValuesArriveUnchangedThroughARealShell) {

@@ -15,6 +15,7 @@
 #include "continuum/infra/hypervisor.h"
 #include "continuum/infra/ledger.h"
 #include "continuum/util/files.h"
+#include "continuum/util/interrupt.h"
 #include "continuum/util/process.h"
 #include "unit/infra_fixture.h"
 
@@ -293,7 +294,7 @@ TEST(InfraLibvirt, InterruptRollsBackAndExits130) {
   struct Interrupting : FailingHypervisor {
     using FailingHypervisor::FailingHypervisor;
     Status create_overlay(const fs::path& b, const std::string& f, const fs::path& p) override {
-      request_interrupt();
+      util::request_interrupt();
       return FailingHypervisor::create_overlay(b, f, p);
     }
   };
@@ -301,7 +302,7 @@ TEST(InfraLibvirt, InterruptRollsBackAndExits130) {
   auto opts = test_options(tmp, [h](const std::string&) -> Expected<HypervisorPtr> { return HypervisorPtr(h); });
   fs::path run = tmp.path() / "runs" / "r";
   auto dep = apply(plan, run, opts, nullptr);
-  clear_interrupt();
+  util::clear_interrupt();
   ASSERT_FALSE(dep.ok());
   EXPECT_EQ(dep.error().exit_code, 130);
   EXPECT_FALSE(*(*keep)->network_exists("continuum-interrupted"));

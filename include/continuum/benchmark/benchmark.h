@@ -38,7 +38,7 @@ struct WorkloadRun {
   int exit_code = -1;
   bool timed_out = false;
   double seconds = 0;       ///< wall time seen by the host, including SSH round trips
-  std::string error;        ///< connection failure, "" otherwise
+  std::string error;        ///< connection failure or "interrupted" (Ctrl-C stopped it), "" otherwise
   std::string out_file;     ///< stdout, relative to the run directory
   std::string err_file;
   bool ok() const { return error.empty() && !timed_out && exit_code == 0; }
@@ -100,9 +100,10 @@ std::string summary_markdown(const BenchmarkResult& r);
 Expected<std::vector<const infra::DeployedNode*>> resolve_nodes(const std::vector<std::string>& selectors,
                                                               const infra::Deployment& d);
 
-/// The remote shell command for one run: `timeout` in the guest (so a hung command is killed
-/// there, not only abandoned), `env` with every variable quoted, and the user's command given to
-/// /bin/sh -c as one quoted word. Variable names must be shell identifiers.
+/// The remote shell command for one run: `exec timeout` in the guest (so a hung command is killed
+/// there, not only abandoned, and the session's process group, which Ctrl-C signals, holds it all),
+/// `env` with every variable quoted, and the user's command given to /bin/sh -c as one quoted word.
+/// Variable names must be shell identifiers.
 Expected<std::string> render_workload_command(const config::SshWorkload& w);
 
 /// Opens a Remote to a node; tests pass a fake.

@@ -4,8 +4,8 @@
 //   leftovers of earlier runs removed -> accelerator chosen per host -> managed network ->
 //   base image -> per-VM host keys, seeds, known_hosts, virtiofs dirs -> qcow2 overlays ->
 //   domains defined and started concurrently -> SSH readiness with a per-VM deadline.
-// Any error, or SIGINT/SIGTERM, rolls everything back through the ledger (infra::destroy).
-#include <atomic>
+// Any error, or SIGINT/SIGTERM (util::interrupt_requested, checked between steps and in the SSH
+// wait), rolls everything back through the ledger (infra::destroy).
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -58,14 +58,5 @@ ApplyOptions apply_options(const config::Config& cfg, const std::filesystem::pat
 /// again and the error says what failed (exit 130 when interrupted).
 Expected<Deployment> apply(const plan::Plan& plan, const std::filesystem::path& run_dir,
                            const ApplyOptions& options, report::EventLog* events);
-
-/// Ctrl-C handling: SIGINT and SIGTERM set a flag that apply checks between steps (a handler
-/// cannot safely do more). Installed by the CLI; tests call request_interrupt() instead.
-void install_interrupt_handlers();
-void request_interrupt();
-void clear_interrupt();
-bool interrupt_requested();
-/// The flag itself, for phases that poll a std::atomic<bool> (benchmark::run).
-const std::atomic<bool>* interrupt_flag();
 
 }  // namespace continuum::infra

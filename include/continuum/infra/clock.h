@@ -13,6 +13,7 @@
 // the host time halfway between sending and reading, best of several turns by round trip,
 // steps the guest clock by the opposite amount (adjtimex ADJ_SETOFFSET: the kernel adds it
 // atomically, so neither the SSH latency nor the step's own run time enters it), measures again, and records before/after in <run>/infrastructure/clocks.csv and events.
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -23,6 +24,7 @@
 #include "continuum/infra/deployment.h"
 #include "continuum/report/events.h"
 #include "continuum/util/expected.h"
+#include "continuum/util/interrupt.h"
 #include "continuum/util/ssh.h"
 
 namespace continuum::infra {
@@ -32,6 +34,9 @@ struct ClockOptions {
   double step_above_ms = 2.0;    ///< a smaller offset is left alone
   double warn_above_ms = 10.0;   ///< still this far off after the step: a warning naming the VM
   std::chrono::milliseconds timeout{std::chrono::seconds(20)};
+  /// Once true, no clock is stepped any more and connects and exchanges in progress end within
+  /// 100 ms (the nodes not done are reported with error "interrupted"). Default: Ctrl-C.
+  const std::atomic<bool>* cancel = util::interrupt_flag();
 };
 
 struct ClockEstimate {

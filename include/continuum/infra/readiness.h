@@ -3,6 +3,7 @@
 // host key matches the one pinned in the run's known_hosts. All VMs are polled at once, each with
 // its own deadline; a VM that misses it is named in the error together with the tail of its serial
 // console log, the first place to look when a guest stays silent.
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -31,9 +32,10 @@ struct ReadyOptions {
   /// The command that proves the login works; its exit status must be 0.
   std::string probe = "true";
   size_t console_tail_lines = 30;
-  /// Polled between attempts: true stops the wait at once (e.g. infra::interrupt_requested on
-  /// Ctrl-C), and the VMs not ready by then are reported as such.
-  std::function<bool()> cancelled;
+  /// Once true (e.g. util::interrupt_flag() on Ctrl-C) the wait ends within 100 ms, also in the
+  /// middle of an attempt's connect, and the VMs not ready by then are reported as such (error
+  /// exit code 130). nullptr: never.
+  const std::atomic<bool>* cancel = nullptr;
   /// Called from the polling threads when a VM becomes ready (name, seconds since its start).
   std::function<void(const std::string&, double)> on_ready;
 };
@@ -48,7 +50,8 @@ struct ReadyResult {
 
 /// Polls every target concurrently until each is ready or past its deadline. Returns one result per
 /// target, in order, when all are ready; otherwise an Error that names each VM that was not ready,
-/// its last SSH error, and the tail of its console log.
+/// its last SSH error, and the tail of its console log; when cancelled, an Error (exit code 130)
+/// naming the VMs that were not ready yet.
 Expected<std::vector<ReadyResult>> wait_ready(const std::vector<ReadyTarget>& targets,
                                               const ReadyOptions& options);
 

@@ -3,6 +3,7 @@
 // <run>/software/<name>.log and to a progress line, a timeout per playbook, the result parsed
 // into per-host counters and failures. Independent playbooks run concurrently, dependent ones
 // after what they depend on (control plane before workers).
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -34,18 +35,22 @@ struct RunnerOptions {
   int max_parallel = 4;                    ///< concurrent ansible-playbook processes
   std::string program = "ansible-playbook";
   std::map<std::string, std::string> env;  ///< extra environment
+  /// Once true (e.g. util::interrupt_flag() on Ctrl-C): running playbooks are stopped (their
+  /// process group gets SIGTERM, SIGKILL 2 s later) and no further playbook starts. nullptr: never.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct PlaybookResult {
   std::string name;
   int exit_code = -1;
   bool timed_out = false;
+  bool cancelled = false;                  ///< stopped through RunnerOptions::cancel
   bool started = false;
   double seconds = 0;
   std::string last_task;                   ///< task running when it ended (for timeouts)
   ParsedOutput output;
   std::filesystem::path log;
-  /// Exit status 0, no failed or unreachable host in the recap, not timed out.
+  /// Exit status 0, no failed or unreachable host in the recap, not timed out or cancelled.
   bool ok() const;
 };
 
@@ -61,7 +66,9 @@ Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRu
 std::string describe_failure(const PlaybookResult& r);
 
 /// Runs all steps respecting `after` (unknown names and cycles are errors, exit code 2), at most
-/// opt.max_parallel at once. After a failure nothing new starts; running ones finish. Emits
+/// opt.max_parallel at once. After a failure nothing new starts; running ones finish. Once
+/// opt.cancel is set nothing new starts, running ones are stopped, and the Error (exit code 130)
+/// names the playbooks stopped and those never started. Emits
 /// phase "software" events "playbook_start"/"playbook_end" (node "", details name, seconds, ok)
 /// when `events` is set. Returns every result (in completion order), or an Error describing the
 /// failures (exit code 1).

@@ -1,6 +1,7 @@
 #pragma once
 // Child processes without a shell (posix_spawn): argv is passed as is, so no config value is ever
 // interpreted by /bin/sh. Used for ansible-playbook, qemu-img, mmdebstrap, gnuplot, ping.
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -19,6 +20,13 @@ struct ProcessSpec {
   std::filesystem::path cwd;              ///< empty: inherit
   std::optional<std::string> stdin_data;  ///< written to the child's stdin, then closed
   std::chrono::milliseconds timeout{0};   ///< 0: none. On expiry: SIGTERM, 5 s, SIGKILL
+  /// When it becomes true (e.g. util::interrupt_flag() on Ctrl-C), the child's process group gets
+  /// SIGTERM, SIGKILL after cancel_grace, and the result has cancelled = true. Noticed within
+  /// 100 ms; run_process returns once no process of the group runs any more (zombies waiting
+  /// for init do not count), at most cancel_grace + 1 s later.
+  /// nullptr: never.
+  const std::atomic<bool>* cancel = nullptr;
+  std::chrono::milliseconds cancel_grace{2000};
   /// Called with each complete output line as it arrives (stdout and stderr), e.g. to stream
   /// ansible output to a log file and a progress line.
   std::function<void(const std::string& line, bool is_stderr)> on_line;
@@ -29,6 +37,7 @@ struct ProcessResult {
   bool timed_out = false;
   std::string out;        ///< whole stdout
   std::string err;        ///< whole stderr
+  bool cancelled = false; ///< stopped because ProcessSpec::cancel became true
 };
 
 /// Runs to completion. An Error only when the process could not be started at all.

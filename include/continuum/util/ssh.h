@@ -2,6 +2,7 @@
 // Remote: a command channel to one guest (DESIGN.md §2). The real implementation is libssh with
 // the run's pinned known_hosts (never StrictHostKeyChecking=no); tests may use a fake or a real
 // sshd in a network namespace. One Remote is used by one thread at a time.
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -21,6 +22,10 @@ struct SshTarget {
   /// Network namespace name (as `ip netns`) to connect from, "" for the current one. The connect
   /// happens on a thread that joined the namespace, so the rest of the process is unaffected.
   std::string netns;
+  /// When it becomes true (e.g. util::interrupt_flag() on Ctrl-C), a connect in progress gives up
+  /// within 100 ms, and the Remote it made stops its running command (see Remote::set_cancel).
+  /// nullptr: never.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct ExecResult {
@@ -29,6 +34,7 @@ struct ExecResult {
   std::string out;
   std::string err;
   double seconds = 0;
+  bool cancelled = false;  ///< stopped early because the Remote's cancel flag became true
 };
 
 class Remote {
@@ -41,6 +47,11 @@ class Remote {
   virtual Status upload(const std::string& content, const std::string& remote_path, int mode) = 0;
   /// "user@host:port", for messages.
   virtual std::string describe() const = 0;
+  /// From now on, once `*cancel` is true, exec and exchange_lines end within 100 ms: the remote
+  /// command's process group gets SIGTERM (an SSH "signal" request), the channel is closed, and
+  /// exec's result has cancelled = true. nullptr: never. Implementations that cannot stop a
+  /// remote command ignore it.
+  virtual void set_cancel(const std::atomic<bool>* cancel) { (void)cancel; }
 
   /// One turn of exchange_lines: the host's clock when it sent a line, the line the command
   /// answered, and the host's clock when the answer arrived.
