@@ -18,7 +18,9 @@
 #include "continuum/util/interrupt.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
+#include "continuum/benchmark/image_classification.h"
 #include "integration/interrupt_support.h"
+#include "integration/status_race_support.h"
 
 extern char** environ;
 
@@ -297,4 +299,44 @@ TEST_F(BenchmarkOverSsh, CtrlCStopsTheRunningSshWorkloadAndStartsNothingNew) {
     return a.size() != 2 || a[1] != sleep_arg;
   }, 3s)) << "the workload's command still runs in the guest";
   EXPECT_TRUE(r->interrupted && fs::exists(run_dir / "benchmark/metrics.csv"));
+}
+
+TEST_F(BenchmarkOverSsh, StatusRaceOverSshNeverReadsAsGone) {
+  // The status command over the real sshd (the guest's /bin/sh, a non-root user) against a program
+  // that exits exactly between its rc check and its kill -0 (tests/integration/status_race_support.h).
+  // Orphaned wrappers of the sshd's sessions come to this process, the subreaper, which reaps them.
+  ASSERT_TRUE(status_race::become_subreaper());
+  auto d = deployment();
+  for (auto& n : d.nodes) n.ssh_user = kUser;
+  auto remote = util::ssh_connect(d.ssh_target(d.nodes[0]), 30s);
+  ASSERT_TRUE(remote.ok()) << remote.error().message;
+  const fs::path home = dir_ / "home-user";
+  const std::string racing = "PATH=" + util::shell_quote(status_race::make_racing_cat(home).string() + ":/usr/bin:/bin") +
+                             "; export PATH; ";
+  auto race_once = [&](const std::string& dir, const std::string& status) -> std::string {
+    (void)(*remote)->exec("rm -f " + util::shell_quote(dir + "/go"), 30s);
+    auto launched = (*remote)->exec(benchmark::direct_launch_command(dir, "/bin/sh", {"-c", status_race::kProgramScript}, {}), 30s);
+    if (!launched.ok()) return "<" + launched.error().message + ">";
+    pid_t pid = static_cast<pid_t>(std::atol(std::string(util::trim(launched->out)).c_str()));
+    if (pid <= 0) return "<launch printed '" + launched->out + "': " + launched->err + ">";
+    std::thread reaper = status_race::reap(pid);
+    auto st = (*remote)->exec(racing + status, 30s);
+    reaper.join();
+    return st.ok() ? std::string(util::trim(st->out)) : "<" + st.error().message + ">";
+  };
+  // The forced race is real: the command as it was reads it as "gone".
+  EXPECT_EQ(race_once("old", status_race::old_status_command("old")), "gone");
+  const int iterations = 100;
+  int gone = 0, other = 0;
+  std::string first_other;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < iterations; ++i) {
+    const std::string out = race_once("job", benchmark::direct_status_command("job"));
+    if (out == "gone") ++gone;
+    else if (out != "7" && other++ == 0) first_other = out;
+  }
+  std::printf("[measure] status race: %d iterations over SSH in %.1f s, gone=%d\n", iterations,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), gone);
+  EXPECT_EQ(gone, 0) << "read as gone although rc was written";
+  EXPECT_EQ(other, 0) << "first unexpected answer: " << first_other;
 }

@@ -61,7 +61,9 @@ std::map<std::string, std::string> endpoint_env(const Assignment& a, size_t e, c
 std::string direct_launch_command(const std::string& dir, const std::string& program,
                                   const std::vector<std::string>& args,
                                   const std::map<std::string, std::string>& env);
-/// Prints "<rc>" once the program ended, "running" while it runs, "gone" if it vanished.
+/// Prints "<rc>" once the program ended, "running" while it runs, "gone" if it ended without
+/// writing rc (killed). A program that writes rc and exits while the command runs reads as its
+/// rc, never as "gone" (rc is read again after a failed kill -0).
 std::string direct_status_command(const std::string& dir);
 /// Stops the program's process group (SIGTERM, then SIGKILL after 5 s).
 std::string direct_stop_command(const std::string& dir);
