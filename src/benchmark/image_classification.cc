@@ -54,27 +54,37 @@ int Assignment::connected(size_t w) const {
 Expected<Assignment> assign(const config::Config& cfg, const infra::Deployment& d) {
   Assignment a;
   a.mode = config::tier_name(cfg.mode());
-  std::vector<const infra::DeployedNode*> controllers;
+  const infra::DeployedNode* controller = nullptr;
+  std::vector<const infra::DeployedNode*> clouds, edges;
   for (const auto& n : d.nodes) {
     if (n.tier == "endpoint") a.endpoints.push_back(&n);
-    else if (n.id == "cloud_controller") controllers.push_back(&n);
+    else if (n.id == "cloud_controller") controller = &n;
+    else if (n.tier == "cloud") clouds.push_back(&n);
+    else if (n.tier == "edge") edges.push_back(&n);
   }
-  for (const auto& n : d.nodes)
-    if (n.tier == "cloud" && n.id != "cloud_controller") a.workers.push_back(&n);
-  for (const auto& n : d.nodes)
-    if (n.tier == "edge") a.workers.push_back(&n);
-  const std::string rm = cfg.benchmark ? cfg.benchmark->resource_manager : "none";
-  if (a.workers.empty() && rm == "none") a.workers = controllers;
   if (a.endpoints.empty())
     return make_error("image_classification requires at least 1 endpoint node in the deployment");
-  if (a.workers.empty()) {
+  const std::string rm = cfg.benchmark ? cfg.benchmark->resource_manager : "none";
+  const bool offload = rm != "none" || (cfg.benchmark && cfg.benchmark->direct_offload);
+  if (!offload) {
+    // The original's endpoint-only mode: every endpoint generates and classifies its own images.
     a.mode = "endpoint";
     a.endpoint_worker.assign(a.endpoints.size(), -1);
     return a;
   }
-  if (a.mode == "endpoint") a.mode = a.workers.front()->tier;
+  // Workers as the original places them for the same node counts: the edges when there are any,
+  // else the cloud nodes that are not the controller; direct_offload, which has no control plane,
+  // uses the controller when it is the only cloud node.
+  a.workers = !edges.empty() ? edges : clouds;
+  if (a.workers.empty() && rm == "none" && controller) a.workers.push_back(controller);
+  if (a.workers.empty()) return make_error("image_classification with resource_manager = " + rm +
+                                           " has no cloud or edge node to run its workers");
+  a.mode = a.workers.front()->tier;
   const size_t per = (a.endpoints.size() + a.workers.size() - 1) / a.workers.size();
   for (size_t i = 0; i < a.endpoints.size(); ++i) a.endpoint_worker.push_back(static_cast<int>(i / per));
+  // With more workers than endpoint blocks the last workers serve nobody; started, they would
+  // wait for end markers that never come.
+  a.workers.resize(static_cast<size_t>(a.endpoint_worker.back()) + 1);
   return a;
 }
 

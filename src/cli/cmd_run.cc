@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "continuum/benchmark/benchmark.h"
 #include "continuum/config/config.h"
+#include "continuum/config/preflight.h"
 #include "continuum/energy/host_feed.h"
 #include "continuum/energy/scraper.h"
 #include "continuum/infra/apply.h"
@@ -109,11 +110,15 @@ int cmd_run(const Options& o) {
     return cfg.error().exit_code;
   }
   for (const auto& w : cfg->warnings) spdlog::warn("{}", w);
-  if (cfg->infrastructure.provider != "qemu") {
-    spdlog::error("provider = {} is accepted for compatibility with the original configurations, "
-                  "but continuum deploys with provider = qemu only",
-                  cfg->infrastructure.provider);
-    return 1;
+  // What this build cannot run is refused here, before the plan probes the host and before the
+  // run lock, the run directory or any libvirt connection exists (include/continuum/config/preflight.h).
+  const config::Preflight pre = config::preflight(*cfg);
+  for (const auto& n : pre.notes) spdlog::warn("{}", n);
+  if (!pre.ok()) {
+    for (const auto& r : pre.refusals) std::cerr << r << "\n";
+    std::cerr << cfg->file.string() << ": refused before anything was created; docs/compatibility.md lists "
+              << "what this build runs\n";
+    return 2;
   }
   auto p = plan::make(*cfg, probe_environment(*cfg));
   if (!p) {

@@ -2,9 +2,12 @@
 
 #include "commands.h"
 #include "continuum/config/config.h"
+#include "continuum/config/preflight.h"
 
 namespace continuum::cli {
 
+// Exit 0: valid and runnable (with --compat: valid for the original tool); 2: invalid, or valid
+// but refused by the preflight (what this build cannot run), each problem as FILE:LINE.
 int cmd_validate(const Options& o) {
   auto cfg = config::load(o.config);
   if (!cfg) {
@@ -13,6 +16,19 @@ int cmd_validate(const Options& o) {
     return cfg.error().exit_code;
   }
   for (const auto& w : cfg->warnings) std::cerr << "warning: " << w << '\n';
+  if (o.compat) {
+    std::cout << o.config << ": valid (the original tool's rules)\n";
+    return 0;
+  }
+  const config::Preflight pre = config::preflight(*cfg);
+  for (const auto& n : pre.notes) std::cerr << "note: " << n << '\n';
+  if (!pre.ok()) {
+    for (const auto& r : pre.refusals) std::cerr << r << '\n';
+    std::cerr << o.config << ": valid for the original tool, but this build cannot run it ("
+              << pre.refusals.size() << (pre.refusals.size() == 1 ? " refusal" : " refusals")
+              << "; docs/compatibility.md)\n";
+    return 2;
+  }
   std::cout << o.config << ": valid\n";
   return 0;
 }

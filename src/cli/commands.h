@@ -18,6 +18,7 @@ struct Options {
   std::string image_variant = "default";
   std::string image_base_path;       ///< image --base-path: cache in <dir>/.continuum/images ("" = $HOME)
   bool force = false;
+  bool compat = false;               ///< validate --compat: the original's rules only, no preflight
 };
 
 int cmd_run(const Options& o);

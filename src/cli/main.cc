@@ -78,6 +78,10 @@ int main(int argc, char** argv) {
     if (n == "run" || n == "validate" || n == "plan") {
       s->add_option("config", o.config, "Configuration file (.cfg)")->required();
     }
+    if (n == "validate")
+      s->add_flag("--compat", o.compat,
+                  "Check only the original tool's rules (exit 0 if it accepts the file), not whether this "
+                  "build can run it");
     if (n == "plan")
       s->add_option("--format", o.format, "text or json")
           ->check(CLI::IsMember({"text", "json"}))

@@ -643,9 +643,18 @@ void Loader::cross_checks(Sec& inf, Sec& bs, Sec* em) {
                                       std::to_string(clouds - 1) + ")" + counts());
     if (rm == "kube_kata" && b.runtime == "kata-fc" && b.runtime_filesystem == "overlayfs")
       bs.fail("runtime_filesystem", "overlayfs cannot be used with runtime = kata-fc; allowed: devmapper");
-  } else if (rm == "none" && (clouds > 0 || edges > 0) && workloads_.empty()) {
-    ctx_.warn(bs.line(), "[benchmark] resource_manager = none: the application runs on the endpoints only; "
-                         "the cloud/edge nodes get no software and no work (add a [workload NAME] to use them)");
+  } else if (rm == "none" && (clouds > 0 || edges > 0) && !b.direct_offload) {
+    // The original's endpoint-only mode; continuum's offload to those nodes is explicit.
+    const std::string nodes = clouds > 0 && edges > 0 ? "cloud and edge" : clouds > 0 ? "cloud" : "edge";
+    if (app == "image_classification" && !b.resource_manager_only)
+      ctx_.warn(bs.line(), "[benchmark] resource_manager = none: image_classification runs in the original's "
+                           "endpoint-only mode (each endpoint generates and classifies its own images); the " +
+                               nodes + " nodes get none of its work" +
+                               (workloads_.empty() ? std::string(" and no other work") : std::string(", only the [workload] sections")) +
+                               "; set direct_offload = True to offload to them instead");
+    else if (workloads_.empty())
+      ctx_.warn(bs.line(), "[benchmark] resource_manager = none: the " + nodes +
+                               " nodes get no work (add a [workload NAME] to use them)");
   }
 }
 
@@ -773,7 +782,7 @@ void Loader::run(const detail::IniFile& ini) {
     if (bench_) {
       ctx_.warn(bench_->line, "[benchmark]: ignored; infra_only = True skips the benchmark");
       for (const auto& e : bench_->entries)
-        (*ctx_.where)["benchmark." + e.key] = Location{ctx_.file, e.line};
+        (*ctx_.where)["benchmark." + e.key] = Location{ctx_.file, e.line, e.key_as_written, e.value};
     }
   } else if (!bench_) {
     ctx_.error(0, "[benchmark] section missing; required unless infra_only = True "

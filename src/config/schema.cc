@@ -227,7 +227,7 @@ bool Sec::get_list(std::string_view key, std::vector<std::string>& out, const Ne
 void Sec::finish() {
   if (!ini_ || ini_->duplicate) return;
   for (const auto& e : ini_->entries) {
-    (*ctx_.where)[header_ + "." + e.key] = Location{ctx_.file, e.line};
+    (*ctx_.where)[header_ + "." + e.key] = Location{ctx_.file, e.line, e.key_as_written, e.value};
     if (used_.count(e.key)) continue;
     if (universe_) {
       auto it = universe_->find(e.key);

@@ -91,14 +91,74 @@ TEST(Assign, ResourceManagerNone) {
 
   infra::Deployment lone_controller;
   lone_controller.nodes = {node("cloud_controller", "cloud", "10.0.0.2"), node("endpoint0", "endpoint", "10.0.0.3")};
+  // Without direct_offload a cloud node changes nothing: the original's endpoint-only mode.
   auto b = assign(cfg("none", 1, 0, 1), lone_controller);
   ASSERT_TRUE(b.ok());
-  ASSERT_EQ(b->workers.size(), 1u);  // nothing else to offload to: the controller works
-  EXPECT_EQ(b->workers[0]->id, "cloud_controller");
+  EXPECT_EQ(b->mode, "endpoint");
+  EXPECT_TRUE(b->workers.empty());
+  EXPECT_EQ(b->endpoint_worker, (std::vector<int>{-1}));
+  // direct_offload: nothing else to offload to, so the controller (no control plane runs) works.
+  auto offload = cfg("none", 1, 0, 1);
+  offload.benchmark->direct_offload = true;
+  auto c = assign(offload, lone_controller);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->mode, "cloud");
+  ASSERT_EQ(c->workers.size(), 1u);
+  EXPECT_EQ(c->workers[0]->id, "cloud_controller");
+  EXPECT_EQ(c->endpoint_worker, (std::vector<int>{0}));
+  auto so = app_settings(offload, lone_controller, *c);
+  auto eo = endpoint_env(*c, 0, so);
+  EXPECT_EQ(eo.count("COMBINED"), 0u);
+  EXPECT_EQ(eo["MQTT_REMOTE_IP"], "10.0.0.2");
+  EXPECT_EQ(worker_env(*c, 0, so)["ENDPOINT_CONNECTED"], "1");
 
   infra::Deployment none;
   none.nodes = {node("cloud0", "cloud", "10.0.0.2")};
   EXPECT_FALSE(assign(cfg("none", 1, 0, 0), none).ok());
+}
+
+TEST(Assign, ResourceManagerNoneWithCloudAndEdgeNodes) {
+  infra::Deployment d;
+  d.nodes = {node("cloud_controller", "cloud", "10.0.0.2"), node("cloud0", "cloud", "10.0.0.3"),
+             node("edge0", "edge", "10.0.0.4"),          node("edge1", "edge", "10.0.0.5"),
+             node("endpoint0", "endpoint", "10.0.0.6"),  node("endpoint1", "endpoint", "10.0.0.7"),
+             node("endpoint2", "endpoint", "10.0.0.8"),  node("endpoint3", "endpoint", "10.0.0.9")};
+  // Endpoint-only: four combined endpoints, no worker anywhere.
+  auto a = assign(cfg("none", 2, 2, 4), d);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->mode, "endpoint");
+  EXPECT_TRUE(a->workers.empty());
+  EXPECT_EQ(a->endpoint_worker, (std::vector<int>{-1, -1, -1, -1}));
+  auto s = app_settings(cfg("none", 2, 2, 4), d, *a);
+  for (size_t e = 0; e < 4; ++e) EXPECT_EQ(endpoint_env(*a, e, s)["COMBINED"], "True") << e;
+  // direct_offload with edges: the edges work (the cloud nodes do not), two endpoints each.
+  auto offload = cfg("none", 2, 2, 4);
+  offload.benchmark->direct_offload = true;
+  auto b = assign(offload, d);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->mode, "edge");
+  ASSERT_EQ(b->workers.size(), 2u);
+  EXPECT_EQ(b->workers[0]->id, "edge0");
+  EXPECT_EQ(b->workers[1]->id, "edge1");
+  EXPECT_EQ(b->endpoint_worker, (std::vector<int>{0, 0, 1, 1}));
+}
+
+TEST(Assign, WorkersWithoutEndpointsAreDropped) {
+  infra::Deployment d;
+  d.nodes = {node("cloud_controller", "cloud", "10.0.0.2"), node("cloud0", "cloud", "10.0.0.3"),
+             node("cloud1", "cloud", "10.0.0.4"),           node("cloud2", "cloud", "10.0.0.5"),
+             node("endpoint0", "endpoint", "10.0.0.6"),     node("endpoint1", "endpoint", "10.0.0.7")};
+  auto c = cfg("none", 4, 0, 2);
+  c.benchmark->direct_offload = true;
+  auto a = assign(c, d);
+  ASSERT_TRUE(a.ok());
+  // The controller is not a worker while other cloud nodes exist, as in the original.
+  ASSERT_EQ(a->workers.size(), 2u);
+  EXPECT_EQ(a->workers[0]->id, "cloud0");
+  EXPECT_EQ(a->workers[1]->id, "cloud1");
+  EXPECT_EQ(a->endpoint_worker, (std::vector<int>{0, 1}));
+  EXPECT_EQ(a->connected(0), 1);
+  EXPECT_EQ(a->connected(1), 1);
 }
 
 TEST(DirectLaunch, QuotedCommandThatRecordsPidAndExitStatus) {

@@ -1,10 +1,11 @@
 #pragma once
 // image_classification deployment (upstream-spec §7.3): who is a worker, which endpoints talk to
 // which worker, and the exact commands that start the programs for each resource manager.
-//   none        continuum's own path: continuum-worker / continuum-endpoint started directly over
-//               SSH (setsid nohup, output to a file in the guest, PID recorded). With cloud or edge
-//               nodes this offloads to them without Kubernetes (what mist does upstream with
-//               docker); with endpoints only it is the original's endpoint-only (combined) mode.
+//   none        the programs started directly over SSH (setsid nohup, output to a file in the
+//               guest, PID recorded). Without direct_offload the original's endpoint-only mode:
+//               each endpoint runs continuum-endpoint in combined mode (generates and classifies
+//               its own images). With direct_offload = True (continuum's own mode) continuum-worker
+//               runs on the cloud or edge nodes and the endpoints offload to them.
 //   kubernetes, kubeedge   a batch/v1 Job per worker app + docker endpoints, as the original.
 //   mist        docker worker containers on the edges + docker endpoints, as the original.
 // The docker/Kubernetes paths use the original's images and need internet in the guests.
@@ -31,9 +32,12 @@ struct Assignment {
   int connected(size_t w) const;
 };
 
-/// Workers: cloud nodes that are not the controller, then edge nodes (upstream order); for RM
-/// none, the controller too if it is the only cloud/edge node. Endpoint i goes to worker
-/// i / ceil(endpoints / workers), the original's contiguous blocks. Errors: no endpoints.
+/// RM none without direct_offload: no workers, every endpoint combined (mode "endpoint").
+/// Otherwise workers are the edge nodes if there are any, else the cloud nodes that are not the
+/// controller (the original's placement); with RM none and direct_offload the controller when it
+/// is the only cloud node. Endpoint i goes to worker i / ceil(endpoints / workers), the
+/// original's contiguous blocks; workers left without endpoints are dropped. Errors: no
+/// endpoints, no worker node.
 Expected<Assignment> assign(const config::Config& cfg, const infra::Deployment& d);
 
 /// Values every launch needs.

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "continuum/util/expected.h"
@@ -15,8 +16,14 @@ namespace continuum::config {
 
 /// Where a value came from, for messages: "bench.cfg:12: [benchmark] frequency = 0: ...".
 struct Location {
+  Location() = default;
+  // A constructor rather than an aggregate: {file, line} stays valid without naming key and value.
+  Location(std::string f, int l, std::string k = {}, std::string v = {})
+      : file(std::move(f)), line(l), key(std::move(k)), value(std::move(v)) {}
   std::string file;
   int line = 0;
+  std::string key;    ///< as written in the file ("" for a section header)
+  std::string value;  ///< as written, after unquoting
 };
 
 enum class Tier { cloud, edge, endpoint };
