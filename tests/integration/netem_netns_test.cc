@@ -17,7 +17,9 @@
 #include "continuum/config/config.h"
 #include "continuum/infra/netem.h"
 #include "continuum/plan/plan.h"
+#include "continuum/util/interrupt.h"
 #include "continuum/util/process.h"
+#include "integration/interrupt_support.h"
 
 namespace continuum::infra {
 namespace {
@@ -241,6 +243,57 @@ TEST(NetemNetnsTest, FailureNamesNodeCommandAndStderr) {
   ASSERT_FALSE(rep.ok());
   EXPECT_NE(rep.error().message.find("netem on endpoint0 (netns "), std::string::npos) << rep.error().message;
   EXPECT_NE(rep.error().message.find("no interface carries 10.213.7.4"), std::string::npos) << rep.error().message;
+}
+
+TEST(NetemNetnsTest, CtrlCDuringTheRttMeasurementReturnsPromptlyAndAppliesNothing) {
+  // Ctrl-C while the baseline pings run (1200 per link at 50 ms: a minute): the running pings are
+  // stopped, nothing further starts (no qdisc is installed), and the phase ends with exit code 130.
+  // The baseline runs before any netem qdisc, so this test needs no sch_netem.
+  using namespace interrupt_test;
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces)";
+  plan::Plan p = load_plan("netns_4g.cfg");
+  TestNet net(p);
+  NetnsNetemExecutor exec(net.node_ns());
+  NetemOptions opt;
+  opt.baseline_count = 1200;
+  std::vector<std::string> ips;
+  for (const auto& n : p.nodes) ips.push_back(n.ip);
+  auto pings = [&] {
+    return pids_where([&](const std::vector<std::string>& a) {
+      if (a.empty() || a[0].find("ping") == std::string::npos) return false;
+      for (const auto& ip : ips)
+        if (argv_contains(a, ip)) return true;
+      return false;
+    });
+  };
+  util::clear_interrupt();
+  std::vector<pid_t> seen;
+  std::chrono::steady_clock::time_point raised;
+  std::thread ctrl_c([&] {
+    wait_until([&] {
+      seen = pings();
+      return !seen.empty();
+    }, std::chrono::seconds(60));
+    raised = std::chrono::steady_clock::now();
+    util::request_interrupt();
+  });
+  auto rep = apply_and_verify(p, exec, "", nullptr, opt);
+  auto returned = std::chrono::steady_clock::now();
+  ctrl_c.join();
+  util::clear_interrupt();
+  ASSERT_FALSE(seen.empty()) << "no ping started";
+  const double ms = ms_between(raised, returned);
+  print_measure("network", "interrupt_to_return", ms);
+  ASSERT_FALSE(rep.ok());
+  EXPECT_EQ(rep.error().exit_code, 130) << rep.error().message;
+  EXPECT_LT(ms, 3000) << "the baseline would otherwise take a minute";
+  for (pid_t pid : seen) EXPECT_FALSE(running(pid)) << "ping " << pid << " still runs";
+  EXPECT_TRUE(pings().empty());
+  for (const auto& [id, ns] : net.node_ns()) {
+    auto q = run({"ip", "netns", "exec", ns, "tc", "qdisc", "show", "dev", "eth0"});
+    EXPECT_EQ(q.out.find("netem"), std::string::npos) << id << ": " << q.out;
+    EXPECT_EQ(q.out.find("htb"), std::string::npos) << id << ": " << q.out;
+  }
 }
 
 }  // namespace
