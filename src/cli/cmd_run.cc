@@ -25,6 +25,7 @@
 #include "continuum/report/events.h"
 #include "continuum/report/render.h"
 #include "continuum/report/run_dir.h"
+#include "continuum/software/reachability.h"
 #include "continuum/software/software.h"
 #include "continuum/util/files.h"
 #include "continuum/util/interrupt.h"
@@ -184,6 +185,25 @@ int cmd_run(const Options& o) {
     } else {
       deployment = std::move(*dep);
       deployed = true;
+    }
+  }
+
+  // 1a. Can the guests reach what their playbooks download? Seconds now instead of an apt
+  // timeout in the software phase (include/continuum/software/reachability.h).
+  if (rc == 0 && !cfg->infrastructure.infra_only && !util::interrupt_requested()) {
+    auto t0 = Clock::now();
+    auto reach = software::check_reachability(*p, *cfg, deployment, events);
+    if (!reach) {
+      times.add("reachability", seconds_since(t0));
+      spdlog::error("{}", reach.error().message);
+      outcome = "guests cannot reach the playbooks' download sources";
+      rc = util::interrupt_requested() ? kInterrupted : 1;
+    } else if (reach->skipped) {
+      spdlog::info("reachability check skipped: {}", reach->skip_reason);
+    } else {
+      times.add("reachability", seconds_since(t0));
+      spdlog::info("reachability: {} source(s) reachable from {} guest(s), {} already satisfied in the image",
+                   reach->probed, reach->guests, reach->satisfied);
     }
   }
 
