@@ -4,7 +4,7 @@
 // The target is this machine seen through that sshd, so sshd runs in a private mount namespace
 // whose /etc/mosquitto, /etc/sysctl.d, /run, /root, /var/lib/mosquitto and /var/log/mosquitto
 // are bind mounts of temp dirs: whatever the playbooks write lands in the temp dir, not on the
-// host. The test user is root (logs in with a key; `become` is off for root in the playbooks).
+// host (/etc/apt too). The test user is root (logs in with a key; `become` is off for root in the playbooks).
 // The generated inventory and ansible.cfg (pinned known_hosts, StrictHostKeyChecking=yes) drive
 // real ansible-playbook runs inside the namespace; afterwards a real broker must answer on the
 // target's address (not only on localhost: the playbook's listener config).
@@ -115,6 +115,8 @@ class SoftwareAnsible : public ::testing::Test {
     for (const char* d : {"sysctl.d", "run/sshd", "root", "varlib", "varlog"}) fs::create_directories(m / d);
     fs::permissions(m / "root", fs::perms::owner_all);
     fs::copy("/etc/mosquitto", m / "etc-mosquitto", fs::copy_options::recursive);
+    // The base playbook writes the guests' apt proxy and mirror into /etc/apt.
+    fs::copy("/etc/apt", m / "etc-apt", fs::copy_options::recursive | fs::copy_options::copy_symlinks);
     // The host's own conf.d snippets are not the target's business.
     for (const auto& e : fs::directory_iterator(m / "etc-mosquitto/conf.d"))
       if (e.path().extension() == ".conf") fs::remove(e.path());
@@ -129,7 +131,8 @@ class SoftwareAnsible : public ::testing::Test {
 
     std::vector<std::pair<fs::path, std::string>> binds = {
         {m / "etc-mosquitto", "/etc/mosquitto"}, {m / "sysctl.d", "/etc/sysctl.d"}, {m / "run", "/run"},
-        {m / "root", "/root"},         {m / "varlib", "/var/lib/mosquitto"}, {m / "varlog", "/var/log/mosquitto"}};
+        {m / "root", "/root"},         {m / "varlib", "/var/lib/mosquitto"}, {m / "varlog", "/var/log/mosquitto"},
+        {m / "etc-apt", "/etc/apt"}};
     std::string script = "set -e\n";
     for (const auto& [src, dst] : binds)
       script += "mount --bind " + util::shell_quote(src.string()) + " " + util::shell_quote(dst) + "\n";
@@ -288,6 +291,63 @@ TEST_F(SoftwareAnsible, BaseAndMosquittoPlaybooksLeaveABrokerAnsweringOnTheTarge
   auto mlog2 = util::read_file(run_dir / "software/mosquitto.log").value();
   EXPECT_EQ(result_after(mlog2, "Listener for remote clients"), "ok: [endpoint0_root]") << mlog2;
   EXPECT_EQ(result_after(mlog2, "Start or restart the daemon"), "ok: [endpoint0_root]") << mlog2;
+}
+
+TEST_F(SoftwareAnsible, BasePlaybookWritesTheGuestAptProxyAndMirrorAndRemovesThemAgain) {
+  // [infrastructure] guest_apt_proxy / guest_apt_mirror / guest_http_proxy through the real
+  // inventory and the real base playbook: apt.conf.d gets the proxy, the mirror replaces the
+  // image's Debian sources (kept aside), and a run without them puts everything back.
+  fs::path run_dir = tmp / "run-apt";
+  plan::Plan p;
+  config::Config c;
+  infra::Deployment d;
+  layout(p, c, d, run_dir);
+  c.infrastructure.guest_apt_proxy = "http://10.203.0.1:3142";
+  c.infrastructure.guest_apt_mirror = "http://mirror.test/debian";
+  c.infrastructure.guest_http_proxy = "http://10.203.0.1:3128";
+  const fs::path apt = tmp / "mnt/etc-apt";
+  const bool had_deb822 = fs::exists(apt / "sources.list.d/debian.sources");
+  const bool had_list = fs::exists(apt / "sources.list");
+  ASSERT_TRUE(had_deb822 || had_list) << "no Debian sources on this host to replace";
+
+  Status st = install(p, c, d, run_dir, nullptr);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  auto proxy = util::read_file(apt / "apt.conf.d/01continuum-proxy");
+  ASSERT_TRUE(proxy.ok());
+  EXPECT_NE(proxy->find("Acquire::http::Proxy \"http://10.203.0.1:3142\";"), std::string::npos) << *proxy;
+  auto mirror = util::read_file(apt / "sources.list.d/continuum-mirror.sources");
+  ASSERT_TRUE(mirror.ok());
+  std::string codename;
+  for (const auto& line : util::split(util::read_file("/etc/os-release").value(), '\n')) {
+    if (util::starts_with(line, "VERSION_CODENAME=")) codename = line.substr(17);
+  }
+  EXPECT_NE(mirror->find("URIs: http://mirror.test/debian\n"), std::string::npos) << *mirror;
+  EXPECT_NE(mirror->find("Suites: " + codename + " " + codename + "-updates\n"), std::string::npos) << *mirror;
+  EXPECT_NE(mirror->find("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"), std::string::npos);
+  if (had_deb822) {
+    EXPECT_FALSE(fs::exists(apt / "sources.list.d/debian.sources"));
+    EXPECT_TRUE(fs::exists(apt / "sources.list.d/debian.sources.continuum-orig"));
+  }
+  if (had_list) {
+    EXPECT_TRUE(fs::exists(apt / "sources.list.continuum-orig"));
+  }
+  // The inventory carried the proxy environment the playbooks pass as `environment:`.
+  auto inv = util::read_file(run_dir / "software/inventory.yml").value();
+  EXPECT_NE(inv.find("http_proxy: \"http://10.203.0.1:3128\""), std::string::npos) << inv;
+  // The host's own /etc/apt was not touched.
+  EXPECT_FALSE(fs::exists("/etc/apt/apt.conf.d/01continuum-proxy"));
+  EXPECT_FALSE(fs::exists("/etc/apt/sources.list.d/continuum-mirror.sources"));
+
+  c.infrastructure.guest_apt_proxy.clear();
+  c.infrastructure.guest_apt_mirror.clear();
+  c.infrastructure.guest_http_proxy.clear();
+  st = install(p, c, d, run_dir, nullptr);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_FALSE(fs::exists(apt / "apt.conf.d/01continuum-proxy"));
+  EXPECT_FALSE(fs::exists(apt / "sources.list.d/continuum-mirror.sources"));
+  EXPECT_EQ(fs::exists(apt / "sources.list.d/debian.sources"), had_deb822);
+  EXPECT_EQ(fs::exists(apt / "sources.list"), had_list);
+  EXPECT_FALSE(fs::exists(apt / "sources.list.d/debian.sources.continuum-orig"));
 }
 
 TEST_F(SoftwareAnsible, FailingTaskReportsHostTaskMessageAndExitCode1) {
