@@ -268,15 +268,22 @@ int cmd_run(const Options& o) {
     auto t0 = Clock::now();
     energy::Scraper scraper(energy::ScraperOptions{cfg->energy.interval, cfg->energy.scrape_timeout,
                                                    cfg->energy.exporter == "guest" ? deployment.netns : ""});
+    // An energy experiment without its scraper would measure nothing: no benchmark then.
     if (cfg->energy.enabled) {
       auto targets = energy::make_targets(cfg->energy, *p, &deployment);
-      if (auto st = scraper.start(targets, run, run_start); !st)
-        spdlog::warn("energy: scraper not started: {}", st.error().message);
+      if (auto st = scraper.start(targets, run, run_start); !st) {
+        spdlog::error("energy: scraper not started: {}", st.error().message);
+        outcome = "energy scraper failed";
+        rc = 1;
+      }
     }
-    auto res = benchmark::run(*cfg, *p, deployment, run, events, util::interrupt_flag());
+    Expected<benchmark::BenchmarkResult> res = make_error("not started: the energy scraper failed");
+    if (rc == 0) res = benchmark::run(*cfg, *p, deployment, run, events, util::interrupt_flag());
     scraper.stop();
     times.add("benchmark", seconds_since(t0));
-    if (!res) {
+    if (rc != 0) {
+      // The scraper's failure is the outcome, already logged.
+    } else if (!res) {
       spdlog::error("benchmark: {}", res.error().message);
       outcome = "benchmark failed";
       rc = util::interrupt_requested() ? kInterrupted : 1;
@@ -293,6 +300,22 @@ int cmd_run(const Options& o) {
         rc = 1;
       }
     }
+    // No energy data is a failed energy experiment: per VM, too few scrapes gave a sample.
+    if (cfg->energy.enabled && scraper.window_seconds() > 0 && rc != kInterrupted) {
+      std::vector<energy::CoverageVerdict> verdicts;
+      auto covered = energy::check_coverage(scraper, cfg->energy.interval, cfg->energy.min_coverage, &verdicts);
+      nlohmann::json per_vm = nlohmann::json::array();
+      for (const auto& v : verdicts)
+        per_vm.push_back({{"vm", v.vm}, {"url", v.url}, {"coverage", v.coverage}, {"ok", v.ok}, {"reason", v.reason}});
+      events->emit("energy", "coverage", "", -1, "", {{"min_coverage", cfg->energy.min_coverage}, {"vms", per_vm}});
+      if (!covered) {
+        spdlog::error("{}", covered.error().message);
+        if (rc == 0) {
+          outcome = "energy data missing";
+          rc = 1;
+        }
+      }
+    }
   }
   if (rc == 0 && util::interrupt_requested()) {
     outcome = "interrupted";
@@ -305,7 +328,7 @@ int cmd_run(const Options& o) {
   // data is still worth a look).
   {
     auto t0 = Clock::now();
-    auto rep = report::render(run);
+    auto rep = report::render(run, {.energy_enabled = cfg->energy.enabled});
     times.add("report", seconds_since(t0));
     if (!rep) {
       spdlog::warn("report: {}", rep.error().message);

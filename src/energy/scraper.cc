@@ -4,9 +4,11 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <curl/curl.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "continuum/energy/energy.h"
@@ -105,6 +107,8 @@ Status Scraper::start(const std::vector<Target>& targets, const std::filesystem:
     s.url = t.url;
     stats_.push_back(std::move(s));
   }
+  started_ = std::chrono::steady_clock::now();
+  stopped_ = {};
   spdlog::info("energy: scraping {} exporter(s) every {} s", targets_.size(), opts_.interval);
   for (size_t i = 0; i < targets_.size(); ++i) threads_.emplace_back([this, i] { run_target(i); });
   return {};
@@ -119,6 +123,8 @@ void Scraper::stop() {
   for (auto& t : threads_) t.join();
   threads_.clear();
   std::lock_guard lock(mu_);
+  if (started_ != std::chrono::steady_clock::time_point{} && stopped_ == std::chrono::steady_clock::time_point{})
+    stopped_ = std::chrono::steady_clock::now();
   if (file_) {
     std::fclose(file_);
     file_ = nullptr;
@@ -131,6 +137,65 @@ void Scraper::stop() {
 std::vector<TargetStats> Scraper::stats() const {
   std::lock_guard lock(mu_);
   return stats_;
+}
+
+double Scraper::window_seconds() const {
+  std::lock_guard lock(mu_);
+  using clock = std::chrono::steady_clock;
+  if (started_ == clock::time_point{}) return 0;
+  auto end = stopped_ == clock::time_point{} ? clock::now() : stopped_;
+  return std::chrono::duration<double>(end - started_).count();
+}
+
+std::vector<CoverageVerdict> judge_coverage(const std::vector<TargetStats>& stats, double window_s,
+                                            double interval_s, double min_coverage) {
+  std::vector<CoverageVerdict> out;
+  // The first scrape starts at once and one follows every interval, so a window of W seconds
+  // allows floor(W / interval) + 1; one fewer is expected so that a scrape cut off by stop()
+  // never counts against an exporter.
+  const double expected = interval_s > 0 ? std::max(1.0, std::floor(window_s / interval_s)) : 1.0;
+  for (const auto& s : stats) {
+    CoverageVerdict v;
+    v.vm = s.vm;
+    v.url = s.url;
+    v.obtained = s.energy_scrapes;
+    v.expected = expected;
+    v.coverage = std::min(1.0, static_cast<double>(v.obtained) / expected);
+    v.ok = v.coverage + 1e-9 >= min_coverage;
+    if (!v.ok) {
+      v.reason = !s.last_error.empty() ? s.last_error
+                 : s.scrapes_ok + s.scrapes_failed == 0 ? "no scrape completed in the window"
+                                                          : "too few scrapes completed in the window";
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Status check_coverage(const Scraper& scraper, double interval_s, double min_coverage,
+                      std::vector<CoverageVerdict>* verdicts) {
+  auto v = judge_coverage(scraper.stats(), scraper.window_seconds(), interval_s, min_coverage);
+  std::string msg = coverage_failure(v, min_coverage);
+  if (verdicts) *verdicts = std::move(v);
+  if (!msg.empty()) return make_error(msg, 1);
+  return {};
+}
+
+std::string coverage_failure(const std::vector<CoverageVerdict>& verdicts, double min_coverage) {
+  std::string s;
+  size_t bad = 0;
+  for (const auto& v : verdicts) {
+    if (v.ok) continue;
+    ++bad;
+    s += fmt::format("  {}: {} gave {} of {} expected samples ({:.0f} %): {}\n", v.vm, v.url, v.obtained,
+                     static_cast<size_t>(v.expected), 100 * v.coverage, v.reason);
+  }
+  if (!bad) return "";
+  return fmt::format("energy: {} of {} VM(s) below [energy] min_coverage = {} (the fraction of expected scrapes "
+                     "that gave a power or energy sample); their energy figures would be missing or wrong:\n",
+                     bad, verdicts.size(), min_coverage) +
+         s + "  Check that each exporter runs and answers at its URL (exporter, host_address, host_port_base, "
+             "guest_port, path in [energy]); the results are kept.";
 }
 
 void Scraper::write_rows(const std::string& rows) {
@@ -207,6 +272,7 @@ void Scraper::run_target(size_t i) {
           wall0 + std::chrono::duration_cast<std::chrono::system_clock::duration>(half));
       rows.clear();
       size_t kept = 0;
+      bool energy_sample = false;
       SampleRow r;
       r.time = wall;
       r.t = t;
@@ -215,6 +281,7 @@ void Scraper::run_target(size_t i) {
       auto res = parser.parse(body, [&](const prom::Sample& s) {
         bool has_vm = s.label("vmname").has_value();
         if (!keep_metric(s.name, has_vm)) return;
+        if (s.name == kPowerMetric || s.name == kEnergyMetric) energy_sample = true;
         r.metric.assign(s.name);
         r.labels = prom::canonical_labels(s.labels);
         r.value = s.value;
@@ -230,6 +297,8 @@ void Scraper::run_target(size_t i) {
       ++st.scrapes_ok;
       st.samples += kept;
       st.parse_errors += res.errors.size();
+      if (energy_sample) ++st.energy_scrapes;
+      else st.last_error = std::string("answered without ") + kPowerMetric + " or " + kEnergyMetric;
       if (down) spdlog::info("energy: {} answers again", target.url);
       down = false;
     } else {

@@ -63,7 +63,7 @@ std::vector<double> read_latencies(const fs::path& run_dir) {
   return out;
 }
 
-Expected<RenderResult> render(const fs::path& run_dir) {
+Expected<RenderResult> render(const fs::path& run_dir, const RenderOptions& opts) {
   RenderResult res;
   std::error_code ec;
   std::vector<PhaseInterval> phases;
@@ -113,9 +113,11 @@ Expected<RenderResult> render(const fs::path& run_dir) {
               " | " + fixed(s.max, 1) + " | " + std::to_string(s.n) + " |\n";
       md += "\nPer-repeat values: `energy/energy.csv`; raw samples: `energy/samples.csv`.\n";
     }
-  } else {
-    res.warnings.push_back(samples_file.string() + " missing: no energy figures (enable [energy])");
+  } else if (opts.energy_enabled) {
+    res.warnings.push_back(samples_file.string() + " missing: no energy figures");
     md += "No energy samples in this run.\n";
+  } else {
+    md += "Energy was not measured in this run ([energy] is off).\n";
   }
 
   auto lat = read_latencies(run_dir);

@@ -246,3 +246,60 @@ TEST_F(ExporterTest, ScrapedJoulesMatchKnownPowerProfileWithinOnePercent) {
   }
   EXPECT_EQ(checked, 2 * 4);  // benchmark, workload:a, workload:b, total × 2 VMs
 }
+
+TEST_F(ExporterTest, EnergyRunWithoutDataFailsNamingTheExporterAndReason) {
+  // Three VMs: a real exporter serving Scaphandre's metrics, a real exporter that answers but has
+  // no power or energy metric, and a loopback port nobody listens on. The coverage judgement
+  // `continuum CONFIG` applies after the benchmark (energy::check_coverage) must fail with exit
+  // code 1 naming the two without data, their URLs and why; the live one alone passes.
+  ASSERT_TRUE(util::write_file_atomic(dir_ / "textfile0" / "scaphandre.prom", prom_text(25, 1000)).ok());
+  const std::string live = "http://127.0.0.1:" + std::to_string(port_) + "/metrics";
+  const std::string empty = "http://127.0.0.1:" + std::to_string(port_ + 1) + "/metrics";
+  for (const auto& url : {live, empty}) {
+    auto deadline = steady_clock::now() + seconds(20);
+    while (!http_ok(url) && steady_clock::now() < deadline) std::this_thread::sleep_for(milliseconds(50));
+    ASSERT_TRUE(http_ok(url)) << url << " never answered";
+  }
+  int dead_port = free_port_pair();  // free now; nothing of this test listens there
+  ASSERT_GT(dead_port, 0);
+  const std::string dead = "http://127.0.0.1:" + std::to_string(dead_port) + "/metrics";
+
+  std::vector<energy::Target> targets = {{"cloud0_t", live}, {"edge0_t", empty}, {"endpoint0_t", dead}};
+  energy::Scraper scraper({.interval = 0.2, .timeout = 1.0, .netns = ""});
+  ASSERT_TRUE(scraper.start(targets, dir_ / "run-cov", steady_clock::now()).ok());
+  // Until the live exporter has given 10 samples (poll with a deadline), then stop.
+  auto deadline = steady_clock::now() + seconds(30);
+  while (scraper.stats()[0].energy_scrapes < 10 && steady_clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(20));
+  scraper.stop();
+  auto st = scraper.stats();
+  ASSERT_GE(st[0].energy_scrapes, 10u);
+  EXPECT_GE(st[1].scrapes_ok, 5u);  // it answers...
+  EXPECT_EQ(st[1].energy_scrapes, 0u);  // ...without energy data
+  EXPECT_EQ(st[2].scrapes_ok, 0u);
+
+  std::vector<energy::CoverageVerdict> verdicts;
+  Status s = energy::check_coverage(scraper, 0.2, 0.5, &verdicts);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().exit_code, 1);
+  const std::string& m = s.error().message;
+  std::printf("%s\n", m.c_str());
+  ASSERT_EQ(verdicts.size(), 3u);
+  EXPECT_TRUE(verdicts[0].ok) << verdicts[0].coverage;
+  EXPECT_NE(m.find("2 of 3 VM(s) below [energy] min_coverage = 0.5"), std::string::npos) << m;
+  EXPECT_EQ(m.find("cloud0_t"), std::string::npos) << m;
+  EXPECT_NE(m.find("edge0_t: " + empty + " gave 0 of "), std::string::npos) << m;
+  EXPECT_NE(m.find("answered without scaph_host_power_microwatts or scaph_host_energy_microjoules"), std::string::npos) << m;
+  EXPECT_NE(m.find("endpoint0_t: " + dead + " gave 0 of "), std::string::npos) << m;
+  EXPECT_NE(m.find("port " + std::to_string(dead_port)), std::string::npos) << m;  // curl's reason names it
+
+  // The live exporter alone is a complete energy run.
+  energy::Scraper alone({.interval = 0.2, .timeout = 1.0, .netns = ""});
+  ASSERT_TRUE(alone.start({targets[0]}, dir_ / "run-cov2", steady_clock::now()).ok());
+  deadline = steady_clock::now() + seconds(30);
+  while (alone.stats()[0].energy_scrapes < 10 && steady_clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(20));
+  alone.stop();
+  Status ok = energy::check_coverage(alone, 0.2, 0.5);
+  EXPECT_TRUE(ok.ok()) << ok.error().message;
+}

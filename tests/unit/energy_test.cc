@@ -220,3 +220,46 @@ TEST(Energy, KeepMetricFilter) {
   EXPECT_FALSE(keep_metric("go_goroutines", false));
   EXPECT_FALSE(keep_metric("node_textfile_scrape_error", false));
 }
+
+TEST(Energy, CoverageBelowMinimumFailsNamingExporterAndReason) {
+  // 10 s window at 1 s: 10 scrapes expected. 9 is fine at 0.5, 4 is not, 0 names the last error.
+  std::vector<TargetStats> stats(4);
+  stats[0] = {"cloud0_u", "http://127.0.0.1:8080/metrics", 10, 0, 30, 0, 9, ""};
+  stats[1] = {"edge0_u", "http://127.0.0.1:8081/metrics", 4, 6, 12, 0, 4, "Failed to connect to 127.0.0.1 port 8081"};
+  stats[2] = {"endpoint0_u", "http://127.0.0.1:8082/metrics", 0, 10, 0, 0, 0,
+              "Failed to connect to 127.0.0.1 port 8082 after 0 ms: Couldn't connect to server"};
+  // Answers every time, but never with power or energy: no energy data either.
+  stats[3] = {"endpoint1_u", "http://127.0.0.1:8083/metrics", 10, 0, 0, 0, 0,
+              "answered without scaph_host_power_microwatts or scaph_host_energy_microjoules"};
+  auto v = judge_coverage(stats, 10.2, 1.0, 0.5);
+  ASSERT_EQ(v.size(), 4u);
+  EXPECT_DOUBLE_EQ(v[0].expected, 10);
+  EXPECT_DOUBLE_EQ(v[0].coverage, 0.9);
+  EXPECT_TRUE(v[0].ok);
+  EXPECT_FALSE(v[1].ok);
+  EXPECT_DOUBLE_EQ(v[1].coverage, 0.4);
+  EXPECT_FALSE(v[2].ok);
+  EXPECT_FALSE(v[3].ok);
+  EXPECT_NE(v[3].reason.find("answered without"), std::string::npos);
+
+  std::string m = coverage_failure(v, 0.5);
+  EXPECT_NE(m.find("3 of 4 VM(s) below [energy] min_coverage = 0.5"), std::string::npos) << m;
+  EXPECT_EQ(m.find("cloud0_u"), std::string::npos) << m;
+  EXPECT_NE(m.find("edge0_u: http://127.0.0.1:8081/metrics gave 4 of 10 expected samples (40 %): Failed to connect"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("endpoint0_u: http://127.0.0.1:8082/metrics gave 0 of 10 expected samples (0 %)"), std::string::npos)
+      << m;
+
+  // Exactly at the threshold passes; a 0 threshold never fails; a window shorter than one
+  // interval expects one scrape.
+  EXPECT_TRUE(judge_coverage({stats[0]}, 18.0, 1.0, 0.5)[0].ok);   // 9 of 18
+  EXPECT_TRUE(judge_coverage({stats[2]}, 10.0, 1.0, 0.0)[0].ok);
+  auto short_window = judge_coverage({stats[0]}, 0.3, 1.0, 0.5);
+  EXPECT_DOUBLE_EQ(short_window[0].expected, 1);
+  EXPECT_TRUE(short_window[0].ok);
+  EXPECT_EQ(coverage_failure(judge_coverage({stats[0]}, 10, 1, 0.5), 0.5), "");
+  // No scrape at all and no error recorded (the window ended before the first answer).
+  TargetStats none{"x", "http://127.0.0.1:1/m", 0, 0, 0, 0, 0, ""};
+  EXPECT_EQ(judge_coverage({none}, 5, 1, 0.5)[0].reason, "no scrape completed in the window");
+}

@@ -124,3 +124,22 @@ TEST(ReportRender, CliExitCodes) {
   EXPECT_NE(r->err.find("samples.csv:2"), std::string::npos) << r->err;
   fs::remove_all(dir);
 }
+
+TEST(ReportRender, MissingSamplesWarnOnlyWhenEnergyWasOn) {
+  // A run without [energy] has no samples.csv by design: no warning then; with [energy] on, the
+  // missing file is worth one.
+  auto dir = fs::temp_directory_path() / ("continuum-render-noenergy-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ASSERT_TRUE(util::write_file_atomic(dir / "events.jsonl", "").ok());
+  auto off = report::render(dir, {.energy_enabled = false});
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  for (const auto& w : off->warnings) EXPECT_EQ(w.find("samples.csv"), std::string::npos) << w;
+  EXPECT_NE(off->summary_md.find("[energy] is off"), std::string::npos) << off->summary_md;
+  auto on = report::render(dir, {.energy_enabled = true});
+  ASSERT_TRUE(on.ok()) << on.error().message;
+  bool warned = false;
+  for (const auto& w : on->warnings) warned |= w.find("samples.csv missing") != std::string::npos;
+  EXPECT_TRUE(warned);
+  fs::remove_all(dir);
+}

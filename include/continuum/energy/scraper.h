@@ -11,6 +11,8 @@
 // not bunched up). Samples go raw to <run>/energy/samples.csv, timestamped at the midpoint of the
 // HTTP exchange on the same monotonic clock as events.jsonl. A target that fails is logged (once
 // when it goes down, once when it comes back) and retried every tick; it never stops the benchmark.
+// Afterwards judge_coverage() says whether each VM got enough samples: `continuum CONFIG` fails an
+// energy run (exit 1, results kept) when one did not.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -58,8 +60,37 @@ struct ScraperOptions {
 struct TargetStats {
   std::string vm, url;
   size_t scrapes_ok = 0, scrapes_failed = 0, samples = 0, parse_errors = 0;
-  std::string last_error;
+  /// Scrapes that gave this VM's power or energy (kPowerMetric / kEnergyMetric): what the
+  /// energy figures are made of. An exporter can answer 200 without them.
+  size_t energy_scrapes = 0;
+  std::string last_error;  ///< why the last scrape failed or gave no energy sample
 };
+
+/// Per VM: did the scraper get enough energy data? (An energy experiment without it is a failure.)
+struct CoverageVerdict {
+  std::string vm, url;
+  size_t obtained = 0;   ///< scrapes that gave a power or energy sample
+  double expected = 0;   ///< scrapes the window allows: max(1, floor(window / interval))
+  double coverage = 0;   ///< min(1, obtained / expected)
+  bool ok = true;        ///< coverage >= min_coverage
+  std::string reason;    ///< when not ok: the exporter's last error
+};
+
+/// Judges every target's coverage over the scraped window against `min_coverage`
+/// ([energy] min_coverage).
+std::vector<CoverageVerdict> judge_coverage(const std::vector<TargetStats>& stats, double window_s,
+                                            double interval_s, double min_coverage);
+
+/// The failure message naming each VM below the threshold, its exporter URL, its coverage and
+/// the reason; "" when every VM is fine.
+std::string coverage_failure(const std::vector<CoverageVerdict>& verdicts, double min_coverage);
+
+class Scraper;
+/// After scraper.stop(): judge_coverage over its window; an Error (exit code 1) with
+/// coverage_failure's message when a VM is below `min_coverage`. `verdicts` gets every VM's
+/// verdict (for the event log).
+Status check_coverage(const Scraper& scraper, double interval_s, double min_coverage,
+                      std::vector<CoverageVerdict>* verdicts = nullptr);
 
 class Scraper {
  public:
@@ -77,6 +108,8 @@ class Scraper {
   bool running() const { return !threads_.empty(); }
   /// Per-target counters (safe to call while running).
   std::vector<TargetStats> stats() const;
+  /// Seconds from start() to stop() (to now while running); 0 if never started.
+  double window_seconds() const;
 
  private:
   void run_target(size_t i);
@@ -85,6 +118,7 @@ class Scraper {
   ScraperOptions opts_;
   std::vector<Target> targets_;
   std::chrono::steady_clock::time_point run_start_;
+  std::chrono::steady_clock::time_point started_{}, stopped_{};
   std::vector<std::thread> threads_;
   mutable std::mutex mu_;  // stats_, file_
   std::condition_variable cv_;

@@ -16,10 +16,16 @@ struct RenderResult {
   std::string summary_md;                    ///< Markdown fragment (also <run>/energy/summary.md)
 };
 
+struct RenderOptions {
+  /// The run measured energy ([energy] enabled): a missing samples.csv is then worth a warning;
+  /// without [energy] it is expected and nothing is said.
+  bool energy_enabled = true;
+};
+
 /// Writes <run>/energy/energy.csv, <run>/plots/*.{png,svg} and <run>/energy/summary.md. Missing
-/// inputs are not errors (a run without [energy] has no energy plots: a warning says so); an input
-/// that exists but is malformed, or gnuplot failing, is an Error naming the file.
-Expected<RenderResult> render(const std::filesystem::path& run_dir);
+/// inputs are not errors (a run without [energy] has no energy plots); an input that exists but
+/// is malformed, or gnuplot failing, is an Error naming the file.
+Expected<RenderResult> render(const std::filesystem::path& run_dir, const RenderOptions& opts = {});
 
 /// Per-frame end-to-end latencies (ms) from the image_classification endpoint logs
 /// (benchmark/repeat-<k>/<app>/*endpoint*.log), all repeats together; empty if none.
