@@ -46,6 +46,7 @@ config::Config make_config(int duration, int repeat) {
   c.infrastructure.endpoint = {1, 1, 1, 1.0, 0, 0};
   config::Benchmark b;
   b.resource_manager = "none";
+  b.direct_offload = true;  // the worker on the cloud node (without it: endpoint-only, no worker)
   b.application = "image_classification";
   b.frequency = 5;
   b.duration = duration;
@@ -218,4 +219,44 @@ TEST(FakeRemoteBenchmarkRun, InterruptStopsProgramsAndKeepsData) {
     }
     EXPECT_TRUE(gone) << node;
   }
+}
+
+TEST(FakeRemoteBenchmarkRun, ResourceManagerNoneWithoutDirectOffloadIsEndpointOnly) {
+  // The original's endpoint-only mode although the deployment has a cloud node: the endpoint runs
+  // the combined program (generates and classifies its own frames), nothing runs on cloud0, and
+  // the tables are the original's single endpoint-only table.
+  Fixture f("endpoint-only");
+  auto cfg = make_config(3, 1);
+  cfg.benchmark->direct_offload = false;
+  plan::Plan plan;
+  auto d = deployment();
+  const auto run_dir = f.dir / "run";
+  auto log = report::EventLog::open(run_dir / "events.jsonl", std::chrono::steady_clock::now());
+  ASSERT_TRUE(log.ok());
+  std::atomic<bool> interrupted{false};
+  auto r = run(cfg, plan, d, run_dir, log->get(), &interrupted, f.hooks);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->repeats.size(), 1u);
+  const auto& rep = r->repeats[0];
+  ASSERT_TRUE(rep.app.has_value());
+  EXPECT_TRUE(rep.app_errors.empty()) << rep.app_errors.front();
+  EXPECT_EQ(rep.app->mode, "endpoint");
+  EXPECT_TRUE(rep.app->workers.empty());
+  ASSERT_EQ(rep.app->endpoints.size(), 1u);
+  EXPECT_EQ(rep.app->endpoints[0].frames, 15u);  // 3 s at 5 frames/s, each processed locally
+  EXPECT_GT(rep.app->endpoints[0].latency_avg_ms, 0);
+  EXPECT_EQ(rep.app->endpoints[0].connected_to, -1);
+  EXPECT_EQ(r->failures, 0);
+  const auto out = run_dir / "benchmark/repeat-0/image_classification";
+  EXPECT_TRUE(std::filesystem::exists(out / "endpoint0.endpoint.log"));
+  EXPECT_FALSE(std::filesystem::exists(out / "cloud0.worker.log"));
+  EXPECT_NE(util::read_file(out / "endpoint0.endpoint.log")->find("Preparation, preprocessing and processing (ns)"),
+            std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(f.dir / "guests" / "cloud0")) << "something ran on the cloud node";
+  const std::string tables = render_tables(*r);
+  std::printf("%s", tables.c_str());
+  EXPECT_EQ(tables.find("CLOUD OUTPUT"), std::string::npos);
+  EXPECT_NE(tables.find(" endpoint_id  total_time (s)  proc_time/data (ms)  latency_avg (ms)  latency_stdev (ms)"),
+            std::string::npos)
+      << tables;
 }

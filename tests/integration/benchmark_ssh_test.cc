@@ -198,6 +198,7 @@ TEST_F(BenchmarkOverSsh, ImageClassificationRepeatWithResourceManagerNone) {
   cfg.infrastructure.endpoint = {1, 1, 1, 1.0, 0, 0};
   config::Benchmark b;
   b.resource_manager = "none";
+  b.direct_offload = true;  // the worker on the cloud node (without it: endpoint-only, no worker)
   b.application = "image_classification";
   b.frequency = 5;
   b.duration = 3;
