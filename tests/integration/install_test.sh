@@ -36,7 +36,7 @@ out=$(unshare --mount --propagation private env -u CONTINUUM_HOME -u CONTINUUM_G
   [[ ! -e $SRC/CMakeLists.txt && ! -e $BUILD/CMakeCache.txt ]] || { echo "trees still visible"; exit 1; }
   cd /
   bin=$PREFIX/bin/continuum
-  cfg=$PREFIX/share/continuum/configuration/bench_cloud.cfg
+  cfg=$PREFIX/share/continuum/configuration/quickstart.cfg
   "$bin" --version
   "$bin" validate "$cfg"
   "$bin" plan "$cfg"
