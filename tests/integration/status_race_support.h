@@ -28,7 +28,7 @@ inline bool become_subreaper() { return ::prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
 
 /// Writes the stand-in `cat` into dir/bin and returns that directory (to put first in PATH).
 inline std::filesystem::path make_racing_cat(const std::filesystem::path& dir) {
-  const auto bin = dir / "bin";
+  auto bin = dir / "bin";
   (void)continuum::util::write_file_atomic(
       bin / "cat",
       "#!/bin/sh\n"

@@ -52,7 +52,7 @@ Layout make_layout(const config::Config& c, const std::string& user = "alice") {
   const std::string rm = c.benchmark ? c.benchmark->resource_manager : "";
   const bool controller = c.infrastructure.cloud.nodes > 0 && rm != "mist" && rm != "none";
   int ip = 2;
-  auto add = [&](std::string id, config::Tier tier, bool ctl, int index) {
+  auto add = [&](const std::string& id, config::Tier tier, bool ctl, int index) {
     plan::Node n;
     n.id = id;
     n.name = id + "_" + user;
