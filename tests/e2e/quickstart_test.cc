@@ -12,6 +12,12 @@
 //  3. checks the run directory of DESIGN.md §8 file by file, the event log's phases and repeats,
 //     every frame answered in both repeats, the measured network table, the per-playbook times in
 //     the run log, and that nothing is left in libvirt or on disk.
+// While the run is live with its VMs up (right after its infrastructure phase), a second
+// `continuum` of the same configuration (another --output) must refuse at once naming the first
+// run's directory and PID, create nothing, and leave the first's domains and network running with
+// the same UUIDs; `continuum destroy` of the live run must refuse as well (the run lock,
+// include/continuum/infra/run_lock.h). The first run then finishing all its phases shows it was
+// not disturbed.
 // Per-phase wall times are printed as E2E-TIMING lines (docs/run.md has a measured run).
 #include <gtest/gtest.h>
 
@@ -22,6 +28,7 @@
 #include <regex>
 #include <set>
 
+#include <libvirt/libvirt.h>
 #include <nlohmann/json.hpp>
 
 #include "continuum/infra/hypervisor.h"
@@ -40,6 +47,70 @@ std::vector<std::string> csv_rows(const fs::path& p) {
   if (!t.ok()) return {};
   auto rows = util::split(std::string(util::trim(*t)), '\n');
   return rows;
+}
+
+/// UUID and state of each named domain and of the network ("" / -1 when absent), from libvirt.
+std::map<std::string, std::string> libvirt_snapshot(const std::vector<std::string>& domains,
+                                                    const std::string& network) {
+  std::map<std::string, std::string> out;
+  virConnectPtr c = virConnectOpen("qemu:///system");
+  if (!c) return out;
+  char uuid[VIR_UUID_STRING_BUFLEN];
+  for (const auto& d : domains) {
+    virDomainPtr p = virDomainLookupByName(c, d.c_str());
+    int state = -1, reason = 0;
+    if (p && virDomainGetUUIDString(p, uuid) == 0 && virDomainGetState(p, &state, &reason, 0) == 0)
+      out["domain " + d] = std::string(uuid) + (state == VIR_DOMAIN_RUNNING ? " running" : " state " + std::to_string(state));
+    else
+      out["domain " + d] = "absent";
+    if (p) virDomainFree(p);
+  }
+  virNetworkPtr n = virNetworkLookupByName(c, network.c_str());
+  if (n && virNetworkGetUUIDString(n, uuid) == 0)
+    out["network " + network] = std::string(uuid) + (virNetworkIsActive(n) == 1 ? " active" : " inactive");
+  else
+    out["network " + network] = "absent";
+  if (n) virNetworkFree(n);
+  virConnectClose(c);
+  return out;
+}
+
+/// What the second run and the destroy of the live run did (checked after the first run ends).
+struct SecondRun {
+  bool tried = false;
+  fs::path first_run;
+  long first_pid = 0;
+  std::map<std::string, std::string> before, after;
+  util::ProcessResult run, destroy;
+  double seconds = 0;
+  bool created_output = false;
+};
+
+nlohmann::json read_json(const fs::path& p) {
+  auto t = util::read_file(p);
+  return nlohmann::json::parse(t.ok() ? *t : std::string("{}"), nullptr, false);
+}
+
+SecondRun try_second_run(const std::string& ns, const fs::path& cfg, const fs::path& runs, const fs::path& runs2) {
+  SecondRun s;
+  s.tried = true;
+  if (fs::exists(runs))
+    for (const auto& e : fs::directory_iterator(runs)) s.first_run = e.path();
+  auto plan = read_json(s.first_run / "plan.json");
+  std::vector<std::string> domains;
+  if (plan.is_object())
+    for (const auto& n : plan["nodes"]) domains.push_back(n["name"]);
+  std::string network = plan.is_object() ? std::string(plan["network"]["name"]) : "";
+  auto owner = read_json(s.first_run / "run.lock");
+  if (owner.is_object()) s.first_pid = owner.value("pid", 0L);
+  s.before = libvirt_snapshot(domains, network);
+  auto t0 = Clock::now();
+  s.run = run({"ip", "netns", "exec", ns, CONTINUUM_BINARY, "--output", runs2.string(), cfg.string()}, 120s);
+  s.seconds = secs(Clock::now() - t0);
+  s.created_output = fs::exists(runs2) && !fs::is_empty(runs2);
+  s.destroy = run({"ip", "netns", "exec", ns, CONTINUUM_BINARY, "destroy", s.first_run.string()}, 120s);
+  s.after = libvirt_snapshot(domains, network);
+  return s;
 }
 
 TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
@@ -63,12 +134,16 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
 
   // 2. The run, inside the namespace, as a user types it.
   fs::path runs = work_ / "runs";
+  fs::path runs2 = work_ / "runs-second";
   std::string console;
+  SecondRun second;
   auto t_run = Clock::now();
   auto r = run({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "--output", runs.string(), cfg.string()}, 2700s,
                [&](const std::string& l, bool) {
                  std::printf("  [run] %s\n", l.c_str());
                  std::fflush(stdout);
+                 if (!second.tried && l.find("infrastructure phase took") != std::string::npos)
+                   second = try_second_run(ns_, cfg, runs, runs2);
                });
   double run_seconds = secs(Clock::now() - t_run);
   if (fs::exists(runs))
@@ -78,6 +153,28 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
   timing("run_total", run_seconds);
   destroyed_ = true;  // delete = True: the run destroyed its own resources (checked below)
   const std::string out = r.out + r.err;
+
+  // 2b. The second run against the live first one, and the destroy of the live run.
+  ASSERT_TRUE(second.tried) << "the run never logged its infrastructure phase time";
+  timing("second_run_refused", second.seconds);
+  const std::string second_out = second.run.out + second.run.err;
+  std::printf("E2E-SECOND-RUN exit %d in %.2f s:\n%s", second.run.exit_code, second.seconds, second_out.c_str());
+  EXPECT_EQ(second.run.exit_code, 1) << second_out;
+  EXPECT_LT(second.seconds, 10.0) << "the refusal is not immediate";
+  EXPECT_EQ(second.first_run, run_dir_);
+  ASSERT_GT(second.first_pid, 0) << "the first run's run.lock names no PID";
+  EXPECT_NE(second_out.find("run directory " + run_dir_.string()), std::string::npos) << second_out;
+  EXPECT_NE(second_out.find("PID " + std::to_string(second.first_pid)), std::string::npos) << second_out;
+  EXPECT_FALSE(second.created_output) << "the refused run created something under " << runs2;
+  EXPECT_EQ(second.destroy.exit_code, 1) << second.destroy.out << second.destroy.err;
+  EXPECT_NE((second.destroy.out + second.destroy.err).find("still live"), std::string::npos)
+      << second.destroy.out << second.destroy.err;
+  ASSERT_EQ(second.before.size(), 3u) << "2 domains and the network expected";
+  for (const auto& [what, state] : second.before) {
+    EXPECT_NE(state, "absent") << what;
+    EXPECT_TRUE(state.ends_with(" running") || state.ends_with(" active")) << what << ": " << state;
+  }
+  EXPECT_EQ(second.after, second.before) << "the first run's domains or network changed";
 
   // 3a. The run directory (DESIGN.md §8).
   for (const char* f : {"config.cfg", "plan.json", "state.json", "continuum.log", "events.jsonl", "known_hosts",
