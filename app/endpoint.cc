@@ -1,4 +1,4 @@
-// continuum-endpoint: the endpoint side of image_classification (upstream-spec §7.3).
+// continuum-endpoint: the endpoint side of image_classification (docs/original.md §7.3).
 //
 // Publish mode (default; the original's publisher): sends FREQUENCY frames per second for DURATION
 // seconds to the worker's broker (MQTT_REMOTE_IP, topic image-classification-sub, QoS 0), each

@@ -1,4 +1,4 @@
-// continuum-worker: the cloud/edge side of image_classification (upstream-spec §7.3). Subscribes
+// continuum-worker: the cloud/edge side of image_classification (docs/original.md §7.3). Subscribes
 // to its local broker, runs the inference-like CNN on every frame with CPU_THREADS threads, prints
 // the original's log lines, replies to each endpoint's broker with the frame's timestamp, and exits
 // once ENDPOINT_CONNECTED end markers arrived and every frame is processed.

@@ -10,7 +10,7 @@
 namespace continuum::cli {
 
 namespace {
-// A run directory has at least one of the files every run writes first (DESIGN.md §8).
+// A run directory has at least one of the files every run writes first (docs/design.md §8).
 bool looks_like_run_dir(const std::filesystem::path& d) {
   std::error_code ec;
   if (!std::filesystem::is_directory(d, ec)) return false;

@@ -1,4 +1,4 @@
-// `continuum CONFIG`: the whole pipeline (DESIGN.md §2, docs/run.md). This file only wires the
+// `continuum CONFIG`: the whole pipeline (docs/design.md §2, docs/run.md). This file only wires the
 // phases together; each phase lives in its module and reports through Expected/Status.
 #include <atomic>
 #include <chrono>

@@ -1,5 +1,5 @@
 #pragma once
-// Subcommands (DESIGN.md §1). Each handler lives in its own cmd_<name>.cc and returns the process
+// Subcommands (docs/design.md §1). Each handler lives in its own cmd_<name>.cc and returns the process
 // exit code: 0 success, 1 runtime failure, 2 invalid configuration or usage, 130 interrupted.
 #include <string>
 #include <vector>

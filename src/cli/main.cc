@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
     app.parse(rev);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    // CLI11 returns 0 for --help/--version and 105/106/... for usage errors: we say 2 (DESIGN §1).
+    // CLI11 returns 0 for --help/--version and 105/106/... for usage errors: we say 2 (docs/design.md §1).
     return rc == 0 ? 0 : 2;
   }
   if (verbose && quiet) {

@@ -1,5 +1,5 @@
 // config::load: reads one INI file (ini.cc), applies the schema of every key of the original tool
-// (upstream-spec §2) plus continuum's own (docs/configuration.md), runs the original's cross-checks
+// (docs/original.md §2) plus continuum's own (docs/configuration.md), runs the original's cross-checks
 // (§2.7), and reports every problem of the file at once.
 #include <algorithm>
 #include <cmath>
@@ -201,7 +201,7 @@ bool is_env_name(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
 }
 
-// The node ids the plan will create, as upstream names them (upstream-spec §4.2) without the user
+// The node ids the plan will create, as upstream names them (docs/original.md §4.2) without the user
 // suffix: the controller exists when a resource manager other than mist runs on cloud nodes.
 struct NodeIds {
   std::vector<std::string> ids;

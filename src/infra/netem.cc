@@ -1,4 +1,4 @@
-// Pure generation of the tc commands per node (upstream-spec §5.2, plus the fixes described in
+// Pure generation of the tc commands per node (docs/original.md §5.2, plus the fixes described in
 // docs/network.md): no I/O here, so `continuum plan` and the unit tests see exactly what a guest
 // will run.
 #include "continuum/infra/netem.h"
@@ -71,7 +71,7 @@ NetemClass make_class(const plan::Plan& p, const plan::Link& l, std::string grou
   return c;
 }
 
-/// Peer tier groups in upstream order (upstream-spec §5.2); endpoint<->endpoint last (new).
+/// Peer tier groups in upstream order (docs/original.md §5.2); endpoint<->endpoint last (new).
 std::vector<Tier> group_order(Tier self) {
   switch (self) {
     case Tier::cloud: return {Tier::cloud, Tier::edge, Tier::endpoint};

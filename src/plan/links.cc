@@ -1,4 +1,4 @@
-// Emulated links (upstream-spec §5.1): tier defaults, the 4g/5g presets, the per-tier override
+// Emulated links (docs/original.md §5.1): tier defaults, the 4g/5g presets, the per-tier override
 // keys, the new loss and endpoint keys, and [link A B] node pair overrides.
 #include <algorithm>
 #include <map>

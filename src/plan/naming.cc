@@ -1,4 +1,4 @@
-// VM names, login users and addresses (upstream-spec §4.2), and the libvirt network (DESIGN §5).
+// VM names, login users and addresses (docs/original.md §4.2), and the libvirt network (docs/design.md §5).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>

@@ -1,4 +1,4 @@
-// Hosts and VM placement (upstream-spec §3.2 step 1-3, §4.1).
+// Hosts and VM placement (docs/original.md §3.2 step 1-3, §4.1).
 #include <map>
 #include <string>
 

@@ -77,7 +77,7 @@ Groups make_groups(const plan::Plan& plan) {
       case config::Tier::endpoint: g.endpoints.push_back(&n); break;
     }
   }
-  // Workers run the application's worker: cloud workers then edges (upstream-spec §7.3 step 5).
+  // Workers run the application's worker: cloud workers then edges (docs/original.md §7.3 step 5).
   g.workers = g.clouds;
   g.workers.insert(g.workers.end(), g.edges.begin(), g.edges.end());
   // The original starts mosquitto on cloud workers, edges and endpoints, never on the controller.

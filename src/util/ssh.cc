@@ -4,7 +4,7 @@
 // changed or missing entry is a connection error; nothing is ever added to any known_hosts file
 // (no trust-on-first-use), because the run wrote the guests' host keys before they booted.
 //
-// Network namespaces: the guests of a run may be reachable only inside a namespace (lab.md). A
+// Network namespaces: the guests of a run may be reachable only inside a namespace (docs/design.md §9.3). A
 // socket belongs to the namespace of the thread that created it, so the connect runs on a short
 // thread that joined /run/netns/<name>; the process and the caller's thread stay where they are,
 // and every later packet on that socket goes through the namespace.

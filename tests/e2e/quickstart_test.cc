@@ -9,7 +9,7 @@
 //     2 VMs boot, 4g netem is applied and measured, the base/mosquitto/application playbooks run,
 //     image_classification runs 60 s at 1 frame/s twice (repeat = 2) and the [workload uptime]
 //     three times per repeat, the tables are printed, the VMs are destroyed (delete = True);
-//  3. checks the run directory of DESIGN.md §8 file by file, the event log's phases and repeats,
+//  3. checks the run directory of docs/design.md §8 file by file, the event log's phases and repeats,
 //     every frame answered in both repeats, the measured network table, the per-playbook times in
 //     the run log, and that nothing is left in libvirt or on disk.
 // While the run is live with its VMs up (right after its infrastructure phase), a second
@@ -176,7 +176,7 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
   }
   EXPECT_EQ(second.after, second.before) << "the first run's domains or network changed";
 
-  // 3a. The run directory (DESIGN.md §8).
+  // 3a. The run directory (docs/design.md §8).
   for (const char* f : {"config.cfg", "plan.json", "state.json", "continuum.log", "events.jsonl", "known_hosts",
                         "deployment.json", "summary.md", "software/inventory.yml", "software/ansible.cfg",
                         "benchmark/metrics.csv", "benchmark/metrics.json", "benchmark/repeat-0/metrics.csv",

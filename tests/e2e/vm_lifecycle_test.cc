@@ -1,4 +1,4 @@
-// End to end, for real: TCG VMs through the `continuum` binary (DESIGN.md §5, issue 3).
+// End to end, for real: TCG VMs through the `continuum` binary (docs/design.md §5, issue 3).
 //
 // The test makes its own network namespace, starts virtlogd and libvirtd inside it (after
 // re-mounting the cgroup v1 controllers that `ip netns exec`'s fresh /sys hides), builds or reuses

@@ -1,4 +1,4 @@
-// Metrics as the original computes them (upstream-spec §7.4, §7.5), against hand-computed values.
+// Metrics as the original computes them (docs/original.md §7.4, §7.5), against hand-computed values.
 #include <cmath>
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 #pragma once
 // Plans for infrastructure tests, built by hand so these tests do not depend on config parsing:
-// bench_cloud as the original names and addresses it (upstream-spec §8.3), an edge config with
+// bench_cloud as the original names and addresses it (docs/original.md §8.3), an edge config with
 // cpu_pin and disk throttling, and N-VM plans for the libvirt test driver.
 #include <string>
 

@@ -43,7 +43,7 @@ plan::Link link(const std::string& a, const std::string& b, double avg, double v
 }
 
 /// What plan::make gives for configuration/bench_cloud.cfg (2 cloud incl. controller, 1
-/// endpoint, network_emulation = True, 4g): upstream-spec §8.3.
+/// endpoint, network_emulation = True, 4g): docs/original.md §8.3.
 plan::Plan bench_cloud() {
   plan::Plan p;
   p.config_name = "bench_cloud";

@@ -28,7 +28,7 @@ config::Benchmark benchmark(const std::string& rm, const std::string& app = "ima
   return b;
 }
 
-/// configuration/bench_cloud.cfg by hand (upstream-spec §8.3).
+/// configuration/bench_cloud.cfg by hand (docs/original.md §8.3).
 Config bench_cloud() {
   Config c;
   c.file = "configuration/bench_cloud.cfg";

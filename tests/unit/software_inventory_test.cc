@@ -1,5 +1,5 @@
 // Inventory, ansible.cfg and playbook selection of the software phase (docs/software.md).
-// Plans are built by hand here with the original's naming and addressing (upstream-spec §4.2),
+// Plans are built by hand here with the original's naming and addressing (docs/original.md §4.2),
 // so these tests pin the software module's output, not the planner's.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>

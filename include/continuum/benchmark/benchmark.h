@@ -1,7 +1,7 @@
 #pragma once
-// The benchmark phase (DESIGN.md §7): `repeat` times [application run, then the SSH workloads],
+// The benchmark phase (docs/design.md §7): `repeat` times [application run, then the SSH workloads],
 // with `repeat_pause` between repeats. Every boundary goes to the event log as it happens; raw
-// output, per-repeat and aggregated metrics land under <run>/benchmark/ (DESIGN.md §8):
+// output, per-repeat and aggregated metrics land under <run>/benchmark/ (docs/design.md §8):
 //   benchmark/repeat-<k>/<app>/<node>.<role>.log     raw program output (timestamped lines)
 //   benchmark/repeat-<k>/metrics.{csv,json}          that repeat's metrics
 //   benchmark/workloads/<name>/<node>/<k>-<i>.{out,err}   (warm-ups: <k>-warmup<i>)

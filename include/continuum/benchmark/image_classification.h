@@ -1,5 +1,5 @@
 #pragma once
-// image_classification deployment (upstream-spec §7.3): who is a worker, which endpoints talk to
+// image_classification deployment (docs/original.md §7.3): who is a worker, which endpoints talk to
 // which worker, and the exact commands that start the programs for each resource manager.
 //   none        the programs started directly over SSH (setsid nohup, output to a file in the
 //               guest, PID recorded). Without direct_offload the original's endpoint-only mode:

@@ -1,5 +1,5 @@
 #pragma once
-// image_classification metrics as the original computes them (upstream-spec §7.4, §7.5): parse the
+// image_classification metrics as the original computes them (docs/original.md §7.4, §7.5): parse the
 // programs' log lines, keep the 5th-90th percentile slice of each series, mean (main branch) and
 // population standard deviation, and print the worker and endpoint tables with the original's
 // columns. Pure functions: the integration test feeds them the real programs' output.

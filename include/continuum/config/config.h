@@ -1,6 +1,6 @@
 #pragma once
-// The typed, validated configuration (DESIGN.md §2, §4). config::load parses one INI file,
-// checks every key of the original tool (upstream-spec §2) plus continuum's own, and returns either
+// The typed, validated configuration (docs/design.md §2, §4). config::load parses one INI file,
+// checks every key of the original tool (docs/original.md §2) plus continuum's own, and returns either
 // a Config or every error of the file at once, each naming FILE:LINE, section, key and value.
 #include <filesystem>
 #include <map>
@@ -81,7 +81,7 @@ struct Infrastructure {
   // Provider-specific keys (gcp_*, aws_*), kept verbatim for the providers continuum does not run.
   std::map<std::string, std::string> provider_options;
 
-  // New keys (DESIGN.md §4).
+  // New keys (docs/design.md §4).
   std::string libvirt_uri = "qemu:///system";   ///< hypervisor of the local host
   std::string accelerator = "auto";             ///< auto | kvm | tcg
   std::string base_image;                       ///< "" = offline image; path or http(s) URL

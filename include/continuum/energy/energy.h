@@ -1,5 +1,5 @@
 #pragma once
-// From raw scraped samples to joules per VM per phase per repeat (DESIGN.md §7).
+// From raw scraped samples to joules per VM per phase per repeat (docs/design.md §7).
 //
 //   <run>/energy/samples.csv   time,t,vm,target,metric,labels,value   (one row per sample, raw)
 //   <run>/energy/energy.csv    one row per (phase interval, VM): joules and how they were got
@@ -17,7 +17,7 @@
 
 namespace continuum::energy {
 
-/// Metric names used for a VM's power and energy (scaphandre.md §C.1). With one exporter per VM
+/// Metric names used for a VM's power and energy (docs/scaphandre.md §1). With one exporter per VM
 /// (host-side per-VM powercap tree, or the guest's `--vm` exporter) the "host" metrics are the VM.
 inline constexpr const char* kPowerMetric = "scaph_host_power_microwatts";
 inline constexpr const char* kEnergyMetric = "scaph_host_energy_microjoules";

@@ -1,5 +1,5 @@
 #pragma once
-// Background scraping of one Prometheus exporter per VM while the benchmark runs (DESIGN.md §7).
+// Background scraping of one Prometheus exporter per VM while the benchmark runs (docs/design.md §7).
 //
 //   auto targets = energy::make_targets(cfg.energy, plan, &deployment);
 //   energy::Scraper scraper({.interval = cfg.energy.interval, .timeout = cfg.energy.scrape_timeout});

@@ -1,5 +1,5 @@
 #pragma once
-// infra::apply: the infrastructure phase (DESIGN.md §5). From a Plan to running VMs reachable over
+// infra::apply: the infrastructure phase (docs/design.md §5). From a Plan to running VMs reachable over
 // SSH, with every created resource in the ledger first:
 //   leftovers of earlier runs removed -> accelerator chosen per host -> managed network ->
 //   base image -> per-VM host keys, seeds, known_hosts, virtiofs dirs -> qcow2 overlays ->

@@ -2,7 +2,7 @@
 // Guest clocks, aligned with the host's before anything is measured across VMs.
 //
 // The benchmark compares timestamps taken in different VMs (the endpoint stamps a frame, the
-// worker reads the stamp: upstream-spec §7.4's transfer delay and end-to-end latency). A guest
+// worker reads the stamp: docs/original.md §7.4's transfer delay and end-to-end latency). A guest
 // starts with the host's RTC, which has one-second resolution, and these VMs have no NTP server
 // to reach, so two guests can disagree by up to a second: the first quickstart run measured a
 // 714 ms "transfer delay" for a 65 kB frame on a 7 Mbit/s, 45 ms link. The original relies on NTP

@@ -1,5 +1,5 @@
 #pragma once
-// What the infrastructure phase hands to the later phases (DESIGN.md §2): per node, how to reach
+// What the infrastructure phase hands to the later phases (docs/design.md §2): per node, how to reach
 // it. Saved as <run>/deployment.json so `report`, `destroy` and reruns can read it back.
 #include <filesystem>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Removing what a run created, from its ledger alone (DESIGN.md §5): `continuum destroy RUN_DIR`,
+// Removing what a run created, from its ledger alone (docs/design.md §5): `continuum destroy RUN_DIR`,
 // the rollback of a failed or interrupted apply, and the clean-up of an earlier run's leftovers
 // before a rerun all use this. Walks the ledger backwards (domains before the disks they use,
 // disks before the network); consecutive entries of one kind are removed concurrently. Idempotent:

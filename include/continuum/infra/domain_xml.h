@@ -1,5 +1,5 @@
 #pragma once
-// libvirt domain XML for one VM, generated from the plan (upstream-spec §4.5, with the original's
+// libvirt domain XML for one VM, generated from the plan (docs/original.md §4.5, with the original's
 // MB/s-vs-bytes/s mistake fixed: Node already carries bytes/s). Pure: same inputs, same bytes, so
 // golden tests pin the output and `run --dry-run` can write it without touching libvirt.
 #include <filesystem>

@@ -1,6 +1,6 @@
 #pragma once
 // Hypervisor: every side effect of the infrastructure phase on one physical host goes through this
-// interface (DESIGN.md §2), in the manner of ninja's DiskInterface. The libvirt implementation
+// interface (docs/design.md §2), in the manner of ninja's DiskInterface. The libvirt implementation
 // talks to libvirtd through the C API (never virsh); the recording implementation keeps state in
 // memory and a call log, which gives `run --dry-run` and tests for free.
 //

@@ -1,5 +1,5 @@
 #pragma once
-// Base images (DESIGN.md §5). Three sources, one result (BaseImage):
+// Base images (docs/design.md §5). Three sources, one result (BaseImage):
 //   - the offline image (config base_image empty): built by `continuum image build` or on first
 //     use with mmdebstrap from Debian's mirror, customised by a hook (first-boot seed unit, a tiny
 //     busybox initrd for direct kernel boot, the guest app when built), cached in

@@ -1,5 +1,5 @@
 #pragma once
-// The ledger `<run>/state.json` (DESIGN.md §5): every resource a run creates, written atomically
+// The ledger `<run>/state.json` (docs/design.md §5): every resource a run creates, written atomically
 // BEFORE the resource is created (state "intent") and updated after ("created"). `destroy`, a
 // failed apply and Ctrl-C all walk it backwards, so nothing is left behind even after a crash
 // between the two writes (an "intent" entry is removed if it exists, skipped if not).

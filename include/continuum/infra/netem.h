@@ -1,5 +1,5 @@
 #pragma once
-// Network emulation between tiers (upstream-spec §5, DESIGN.md §5): tc htb classes + netem per
+// Network emulation between tiers (docs/original.md §5, docs/design.md §5): tc htb classes + netem per
 // destination group inside every guest, generated purely from the Plan, applied concurrently
 // through a NetemExecutor (SSH for VMs, `ip netns exec` for tests, dry-run for `plan`), then
 // measured as an RTT matrix and reported configured vs measured (<run>/infrastructure/network.csv).
@@ -45,7 +45,7 @@ struct NetemClass {
   std::vector<std::string> peer_ips;
 };
 
-/// Everything a node gets: its classes in upstream order (tier groups as upstream-spec §5.2,
+/// Everything a node gets: its classes in upstream order (tier groups as docs/original.md §5.2,
 /// then endpoint<->endpoint when shaped, then [link A B] pairs).
 struct NodeNetem {
   std::string node_id;

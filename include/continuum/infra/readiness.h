@@ -1,5 +1,5 @@
 #pragma once
-// SSH readiness (DESIGN.md §5): a VM is ready when an SSH login with the run's key succeeds and its
+// SSH readiness (docs/design.md §5): a VM is ready when an SSH login with the run's key succeeds and its
 // host key matches the one pinned in the run's known_hosts. All VMs are polled at once, each with
 // its own deadline; a VM that misses it is named in the error together with the tail of its serial
 // console log, the first place to look when a guest stays silent.

@@ -1,5 +1,5 @@
 #pragma once
-// Per-VM NoCloud seed (DESIGN.md §5): the one contract between continuum and a guest. The seed is
+// Per-VM NoCloud seed (docs/design.md §5): the one contract between continuum and a guest. The seed is
 // an ISO 9660 image with volume label `cidata`, attached as a read-only virtio disk, holding
 //   meta-data, user-data, network-config   standard cloud-init NoCloud files, for cloud images
 //   continuum/…                              the same facts pre-rendered as plain files, read by the

@@ -1,6 +1,6 @@
 #pragma once
 // The Plan: everything a run will create and do, computed purely from a Config and a few facts
-// about the hosts (DESIGN.md §2). Deterministic: the same inputs give the same plan, byte for byte
+// about the hosts (docs/design.md §2). Deterministic: the same inputs give the same plan, byte for byte
 // in JSON. `continuum plan` prints it; infra/software/benchmark consume it.
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The event log `<run>/events.jsonl` (DESIGN.md §7): one JSON object per line, flushed as written,
+// The event log `<run>/events.jsonl` (docs/design.md §7): one JSON object per line, flushed as written,
 // so a crash leaves a usable log. Plots and energy attribution read phases from it.
 //   {"time":"2026-11-29T10:00:00.123456789Z","t":12.5,"app":"image_classification","repeat":0,
 //    "phase":"benchmark","event":"start","node":"","details":{}}

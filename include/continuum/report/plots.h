@@ -1,5 +1,5 @@
 #pragma once
-// The figures researchers publish from an energy run (DESIGN.md §7), drawn by gnuplot (pngcairo and
+// The figures researchers publish from an energy run (docs/design.md §7), drawn by gnuplot (pngcairo and
 // svg) from data files this module writes next to them in <run>/plots/data/:
 //   power_timeline.{png,svg}  power per VM over time, averaged over repeats, phases shaded
 //   energy_bars.{png,svg}     energy per VM (total) and per phase, mean with min–max over repeats

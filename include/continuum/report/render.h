@@ -1,5 +1,5 @@
 #pragma once
-// `continuum report RUN_DIR` and the end of a run (DESIGN.md §2): everything derived is rebuilt
+// `continuum report RUN_DIR` and the end of a run (docs/design.md §2): everything derived is rebuilt
 // from what the run saved (events.jsonl, energy/samples.csv, benchmark raw logs), so a report can
 // be re-rendered later, on another machine, with better code.
 #include <filesystem>

@@ -1,5 +1,5 @@
 #pragma once
-// The run directory (DESIGN.md §8): one per run, never overwritten.
+// The run directory (docs/design.md §8): one per run, never overwritten.
 //   runs/<UTC timestamp>_<config name>/
 //     config.cfg plan.json state.json continuum.log events.jsonl known_hosts
 //     infrastructure/ software/ benchmark/ energy/ plots/ summary.md

@@ -1,5 +1,5 @@
 #pragma once
-// The Ansible inventory and ansible.cfg of one run (DESIGN.md §6, upstream-spec §6.3). Both live
+// The Ansible inventory and ansible.cfg of one run (docs/design.md §6, docs/original.md §6.3). Both live
 // in <run>/software/ and nothing outside the run directory is touched: ansible-playbook is pointed
 // at them with ANSIBLE_CONFIG, unlike the original, which asked users to edit /etc/ansible.
 #include <filesystem>
@@ -70,7 +70,7 @@ Expected<std::filesystem::path> make_control_path_dir(const std::filesystem::pat
 
 /// Ends every SSH ControlMaster whose socket is in `dir` (`ssh -O exit -S <socket>`) and removes
 /// the directory. A master that outlives its guest makes a later guest at the same address hang
-/// Ansible (lab.md), so every run closes its own at the end of the software phase.
+/// Ansible (docs/design.md §9.4), so every run closes its own at the end of the software phase.
 Status close_control_masters(const std::filesystem::path& dir);
 
 }  // namespace continuum::software

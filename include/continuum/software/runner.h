@@ -1,5 +1,5 @@
 #pragma once
-// Runs real ansible-playbook processes (DESIGN.md §6): no shell, output streamed to
+// Runs real ansible-playbook processes (docs/design.md §6): no shell, output streamed to
 // <run>/software/<name>.log and to a progress line, a timeout per playbook, the result parsed
 // into per-host counters and failures. Independent playbooks run concurrently, dependent ones
 // after what they depend on (control plane before workers).

@@ -1,5 +1,5 @@
 #pragma once
-// The software phase (DESIGN.md §6, upstream-spec §6): inventory + ansible.cfg into
+// The software phase (docs/design.md §6, docs/original.md §6): inventory + ansible.cfg into
 // <run>/software, then the playbooks the configuration needs, in the original's start order.
 #include <filesystem>
 #include <vector>
@@ -19,7 +19,7 @@ namespace continuum::software {
 /// Where playbooks/ is: <util::data_dir()>/playbooks (installed, build tree or $CONTINUUM_HOME).
 std::filesystem::path playbook_root();
 
-/// The playbook steps a configuration needs, with their order constraints (upstream-spec §6.4):
+/// The playbook steps a configuration needs, with their order constraints (docs/original.md §6.4):
 ///   base (all) -> mosquitto (brokers), container_runtime (cloud/edge VMs), scaphandre (guest
 ///   energy exporter), app (image_classification binaries)
 ///   kubernetes: install -> control -> workers (join, wait until Ready) -> observability

@@ -13,7 +13,7 @@ namespace continuum {
 /// A failure with a human-readable message (already naming file/line/key or resource).
 struct Error {
   std::string message;
-  /// Exit code the CLI should use if this error ends the program (DESIGN.md §1).
+  /// Exit code the CLI should use if this error ends the program (docs/design.md §1).
   int exit_code = 1;
 };
 

@@ -1,5 +1,5 @@
 #pragma once
-// Remote: a command channel to one guest (DESIGN.md §2). The real implementation is libssh with
+// Remote: a command channel to one guest (docs/design.md §2). The real implementation is libssh with
 // the run's pinned known_hosts (never StrictHostKeyChecking=no); tests may use a fake or a real
 // sshd in a network namespace. One Remote is used by one thread at a time.
 #include <atomic>

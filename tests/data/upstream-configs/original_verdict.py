@@ -2,7 +2,7 @@
 """Decide, for every .cfg in this directory, whether the ORIGINAL tool (atlarge-research/continuum,
 main 8c6e600) accepts or rejects it, and what continuum is expected to do.
 
-This is a re-implementation of the original's parse + verify rules (upstream-spec §2: configparser,
+This is a re-implementation of the original's parse + verify rules (docs/original.md §2: configparser,
 option_check with type/condition/mandatory/default, plugin add_options and verify_options, in the
 original's order), written for this table; it is not the original's code. It is run by hand by the
 maintainers, not by the test suite:
