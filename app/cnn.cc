@@ -10,7 +10,8 @@ namespace capp {
 Cnn::Cnn(int input, int cost, uint32_t seed) : input_(input), cost_(std::max(1, cost)) {
   std::mt19937 rng(seed);
   auto make = [&](int in, int out, int stride) {
-    Conv c{in, out, stride, std::vector<float>(static_cast<size_t>(out * in * 9)), std::vector<float>(static_cast<size_t>(out))};
+    Conv c{in, out, stride, std::vector<float>(static_cast<size_t>(out * in * 9)),
+           std::vector<float>(static_cast<size_t>(out))};
     // He initialisation keeps activations in a sane range through the ReLUs.
     std::normal_distribution<float> d(0.f, std::sqrt(2.f / static_cast<float>(in * 9)));
     for (auto& w : c.w) w = d(rng);
@@ -28,7 +29,8 @@ Cnn::Cnn(int input, int cost, uint32_t seed) : input_(input), cost_(std::max(1, 
   fc_b_.assign(static_cast<size_t>(classes_), 0.f);
 }
 
-std::vector<float> Cnn::conv_relu(const Conv& c, const std::vector<float>& x, int side, int* out_side) const {
+std::vector<float> Cnn::conv_relu(const Conv& c, const std::vector<float>& x, int side,
+                                  int* out_side) const {
   const int os = (side + c.stride - 1) / c.stride;
   *out_side = os;
   std::vector<float> y(static_cast<size_t>(c.out * os * os));
@@ -74,12 +76,14 @@ std::vector<float> Cnn::forward(const std::vector<float>& chw) const {
     std::vector<float> pooled(static_cast<size_t>(ch));
     for (int c = 0; c < ch; ++c) {
       const float* p = &x[static_cast<size_t>(c * side * side)];
-      pooled[static_cast<size_t>(c)] = std::accumulate(p, p + side * side, 0.f) / static_cast<float>(side * side);
+      pooled[static_cast<size_t>(c)] =
+          std::accumulate(p, p + side * side, 0.f) / static_cast<float>(side * side);
     }
     scores.assign(static_cast<size_t>(classes_), 0.f);
     for (int k = 0; k < classes_; ++k) {
       float s = fc_b_[static_cast<size_t>(k)];
-      for (int c = 0; c < ch; ++c) s += fc_w_[static_cast<size_t>(k * ch + c)] * pooled[static_cast<size_t>(c)];
+      for (int c = 0; c < ch; ++c)
+        s += fc_w_[static_cast<size_t>(k * ch + c)] * pooled[static_cast<size_t>(c)];
       scores[static_cast<size_t>(k)] = s;
     }
     float mx = *std::max_element(scores.begin(), scores.end());
@@ -92,7 +96,8 @@ std::vector<float> Cnn::forward(const std::vector<float>& chw) const {
 
 std::vector<float> image_from_bytes(const std::string& data, size_t len, int side) {
   len = std::min(len, data.size());
-  const size_t src = std::max<size_t>(1, static_cast<size_t>(std::sqrt(static_cast<double>(len) / 3.0)));
+  const size_t src =
+      std::max<size_t>(1, static_cast<size_t>(std::sqrt(static_cast<double>(len) / 3.0)));
   auto px = [&](size_t y, size_t x, int c) -> float {
     size_t idx = (y * src + x) * 3 + static_cast<size_t>(c);
     return idx < len ? static_cast<float>(static_cast<unsigned char>(data[idx])) : 0.f;
@@ -111,7 +116,8 @@ std::vector<float> image_from_bytes(const std::string& data, size_t len, int sid
       for (int c = 0; c < 3; ++c) {
         double v = (1 - ay) * ((1 - ax) * px(y0, x0, c) + ax * px(y0, x1, c)) +
                    ay * ((1 - ax) * px(y1, x0, c) + ax * px(y1, x1, c));
-        out[static_cast<size_t>((c * side + y) * side + x)] = static_cast<float>((v - 127.5) / 127.5);
+        out[static_cast<size_t>((c * side + y) * side + x)] =
+            static_cast<float>((v - 127.5) / 127.5);
       }
     }
   }
@@ -122,10 +128,13 @@ std::vector<std::pair<int, float>> top_k(const std::vector<float>& scores, int k
   std::vector<int> idx(scores.size());
   std::iota(idx.begin(), idx.end(), 0);
   k = std::min<int>(k, static_cast<int>(idx.size()));
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
-                    [&](int a, int b) { return scores[static_cast<size_t>(a)] > scores[static_cast<size_t>(b)]; });
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int a, int b) {
+    return scores[static_cast<size_t>(a)] > scores[static_cast<size_t>(b)];
+  });
   std::vector<std::pair<int, float>> r;
-  for (int i = 0; i < k; ++i) r.emplace_back(idx[static_cast<size_t>(i)], scores[static_cast<size_t>(idx[static_cast<size_t>(i)])]);
+  for (int i = 0; i < k; ++i)
+    r.emplace_back(idx[static_cast<size_t>(i)],
+                   scores[static_cast<size_t>(idx[static_cast<size_t>(i)])]);
   return r;
 }
 

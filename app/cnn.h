@@ -23,7 +23,8 @@ class Cnn {
     int in, out, stride;
     std::vector<float> w, b;  // w[out][in][3][3]
   };
-  std::vector<float> conv_relu(const Conv& c, const std::vector<float>& x, int side, int* out_side) const;
+  std::vector<float> conv_relu(const Conv& c, const std::vector<float>& x, int side,
+                               int* out_side) const;
   int input_, cost_;
   std::vector<Conv> convs_;
   std::vector<float> fc_w_, fc_b_;

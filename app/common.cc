@@ -4,11 +4,11 @@
 
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <random>
@@ -27,7 +27,8 @@ std::mutex g_out_mu;
 
 std::string env_key(const std::string& key) {
   std::string k;
-  for (char c : key) k += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (char c : key)
+    k += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return k;
 }
 
@@ -59,7 +60,8 @@ Settings::Settings(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--", 0) != 0) {
-      say("Error: unexpected argument '%s' (settings are --key value or environment variables)", a.c_str());
+      say("Error: unexpected argument '%s' (settings are --key value or environment variables)",
+          a.c_str());
       std::exit(2);
     }
     a = a.substr(2);
@@ -139,7 +141,8 @@ std::vector<std::string> make_images(int count, uint32_t seed) {
   for (int i = 0; i < count; ++i) {
     std::string img(static_cast<size_t>(size(rng)), '\0');
     // JFIF header so that the payload looks like what the original sent.
-    static const unsigned char head[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0x00};
+    static const unsigned char head[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10,
+                                         'J',  'F',  'I',  'F',  0x00};
     for (size_t k = 0; k < sizeof head; ++k) img[k] = static_cast<char>(head[k]);
     // Smooth-ish content (a random walk) rather than white noise, so the "decoded" image has
     // structure for the convolutions, as a photo would.
@@ -236,8 +239,8 @@ void Mqtt::on_subscribe_cb(mosquitto*, void* self, int, int, const int*) {
 void Mqtt::on_message_cb(mosquitto*, void* self, const mosquitto_message* msg) {
   auto* me = static_cast<Mqtt*>(self);
   if (!me->on_message_) return;
-  me->on_message_(msg->topic ? msg->topic : "",
-                  std::string(static_cast<const char*>(msg->payload), static_cast<size_t>(msg->payloadlen)));
+  me->on_message_(msg->topic ? msg->topic : "", std::string(static_cast<const char*>(msg->payload),
+                                                            static_cast<size_t>(msg->payloadlen)));
 }
 
 void Mqtt::on_publish_cb(mosquitto*, void* self, int mid) {
@@ -247,6 +250,8 @@ void Mqtt::on_publish_cb(mosquitto*, void* self, int mid) {
   }
 }
 
-void Mqtt::on_log_cb(mosquitto*, void*, int level, const char* str) { say("[ %d ] %s", level, str); }
+void Mqtt::on_log_cb(mosquitto*, void*, int level, const char* str) {
+  say("[ %d ] %s", level, str);
+}
 
 }  // namespace capp

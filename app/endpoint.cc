@@ -50,16 +50,18 @@ int publish_mode(const capp::Settings& cfg, int frequency, int duration) {
   capp::say("Start connecting to the local MQTT broker");
   capp::say("Broker ip: %s", local_ip.c_str());
   capp::say("Topic: %s", capp::kTopicPub);
-  capp::Mqtt local(local_ip, port, logs, capp::kTopicPub, [&](const std::string&, const std::string& payload) {
-    const int64_t now = capp::now_ns();
-    if (payload.size() < capp::kTimestampChars) return;
-    const int64_t sent = std::stoll(payload.substr(payload.size() - capp::kTimestampChars));
-    capp::say("Latency (ns): %lld", static_cast<long long>(now - sent));
-    ++received;
-  });
+  capp::Mqtt local(
+      local_ip, port, logs, capp::kTopicPub, [&](const std::string&, const std::string& payload) {
+        const int64_t now = capp::now_ns();
+        if (payload.size() < capp::kTimestampChars) return;
+        const int64_t sent = std::stoll(payload.substr(payload.size() - capp::kTimestampChars));
+        capp::say("Latency (ns): %lld", static_cast<long long>(now - sent));
+        ++received;
+      });
   if (!local.ok()) return 1;
   // Replies to frames sent before the subscription is active would be lost.
-  for (int i = 0; i < 100 && !local.subscribed(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 100 && !local.subscribed(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
 
   capp::say("Start connecting to the remote MQTT broker");
   capp::say("Broker ip: %s", remote_ip.c_str());
@@ -82,7 +84,8 @@ int publish_mode(const capp::Settings& cfg, int frequency, int duration) {
     frame.append(ip_field);
     capp::say("Sending data (bytes): %zu", frame.size());
     remote.publish(capp::kTopicSub, frame, 0);
-    capp::say("Preparation and preprocessing (ns): %lld", static_cast<long long>(capp::now_ns() - start));
+    capp::say("Preparation and preprocessing (ns): %lld",
+              static_cast<long long>(capp::now_ns() - start));
     pace(start, t0 + static_cast<int64_t>((i + 1) * 1e9 / frequency), sec_per_frame);
   }
   // The end marker goes with QoS 2 and is waited for, so it arrives after every frame.
@@ -101,7 +104,8 @@ int publish_mode(const capp::Settings& cfg, int frequency, int duration) {
       next_progress = now + 10'000'000'000LL;
     }
     if (now > deadline) {
-      capp::say("Error: only %ld / %ld images received back after %.0f s", received.load(), max_imgs, reply_timeout);
+      capp::say("Error: only %ld / %ld images received back after %.0f s", received.load(),
+                max_imgs, reply_timeout);
       return 3;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -141,9 +145,11 @@ int combined_mode(const capp::Settings& cfg, int frequency, int duration) {
       const int64_t start = capp::now_ns();
       auto input = capp::image_from_bytes(*item.image, item.image->size(), cnn.input_size());
       auto scores = cnn.forward(input);
-      for (auto [cls, score] : capp::top_k(scores, 5)) capp::say("\t%08.6f - class_%04d", score, cls);
+      for (auto [cls, score] : capp::top_k(scores, 5))
+        capp::say("\t%08.6f - class_%04d", score, cls);
       const int64_t now = capp::now_ns();
-      capp::say("Preparation, preprocessing and processing (ns): %lld", static_cast<long long>(now - start));
+      capp::say("Preparation, preprocessing and processing (ns): %lld",
+                static_cast<long long>(now - start));
       capp::say("Latency (ns): %lld", static_cast<long long>(now - item.generated_ns));
       std::lock_guard lock(mu);
       ++processed;
@@ -184,5 +190,6 @@ int main(int argc, char** argv) {
     capp::say("Error: FREQUENCY and DURATION must be >= 1 (got %d, %d)", frequency, duration);
     return 2;
   }
-  return cfg.flag("combined") ? combined_mode(cfg, frequency, duration) : publish_mode(cfg, frequency, duration);
+  return cfg.flag("combined") ? combined_mode(cfg, frequency, duration)
+                              : publish_mode(cfg, frequency, duration);
 }

@@ -70,12 +70,14 @@ void work(int id, Shared& s, const capp::Cnn& cnn, int port, bool logs) {
       --s.busy;
       continue;
     }
-    capp::say("[%s] Latency (ns): %lld", name.c_str(), static_cast<long long>(item.received_ns - sent_ns));
+    capp::say("[%s] Latency (ns): %lld", name.c_str(),
+              static_cast<long long>(item.received_ns - sent_ns));
     const size_t image_len = item.payload.size() - capp::kTimestampChars - capp::kIpChars;
     auto input = capp::image_from_bytes(item.payload, image_len, cnn.input_size());
     auto scores = cnn.forward(input);
     for (auto [cls, score] : capp::top_k(scores, 5)) capp::say("\t%08.6f - class_%04d", score, cls);
-    capp::say("[%s] Processing (ns): %lld", name.c_str(), static_cast<long long>(capp::now_ns() - start));
+    capp::say("[%s] Processing (ns): %lld", name.c_str(),
+              static_cast<long long>(capp::now_ns() - start));
 
     capp::say("[%s] Send result to source: %s", name.c_str(), ip.c_str());
     auto& remote = remotes[ip];
@@ -115,28 +117,33 @@ int main(int argc, char** argv) {
   Shared s;
   s.endpoints_left = endpoints;
   std::vector<std::thread> pool;
-  for (int i = 1; i <= threads; ++i) pool.emplace_back(work, i, std::ref(s), std::cref(cnn), port, logs);
+  for (int i = 1; i <= threads; ++i)
+    pool.emplace_back(work, i, std::ref(s), std::cref(cnn), port, logs);
 
-  capp::Mqtt local(local_ip, port, logs, capp::kTopicSub, [&](const std::string&, std::string payload) {
-    const int64_t now = capp::now_ns();
-    {
-      std::lock_guard lock(s.mu);
-      s.queue.push_back(Item{now, std::move(payload)});
-    }
-    // notify_all: the main thread waits on the same condition variable, and a notify_one that
-    // woke it instead of an idle worker thread would leave the frame (or end marker) unhandled.
-    s.cv.notify_all();
-  });
+  capp::Mqtt local(local_ip, port, logs, capp::kTopicSub,
+                   [&](const std::string&, std::string payload) {
+                     const int64_t now = capp::now_ns();
+                     {
+                       std::lock_guard lock(s.mu);
+                       s.queue.push_back(Item{now, std::move(payload)});
+                     }
+                     // notify_all: the main thread waits on the same condition variable, and a
+                     // notify_one that woke it instead of an idle worker thread would leave the
+                     // frame (or end marker) unhandled.
+                     s.cv.notify_all();
+                   });
   int rc = 0;
   if (!local.ok()) {
     rc = 1;
   } else {
-    const int64_t deadline = timeout_s > 0 ? capp::now_ns() + static_cast<int64_t>(timeout_s * 1e9) : 0;
+    const int64_t deadline =
+        timeout_s > 0 ? capp::now_ns() + static_cast<int64_t>(timeout_s * 1e9) : 0;
     std::unique_lock lock(s.mu);
     while (!(s.endpoints_left <= 0 && s.queue.empty() && s.busy == 0)) {
       s.cv.wait_for(lock, std::chrono::milliseconds(200));
       if (deadline && capp::now_ns() > deadline) {
-        capp::say("Error: timeout after %.0f s with %d endpoints still connected", timeout_s, s.endpoints_left);
+        capp::say("Error: timeout after %.0f s with %d endpoints still connected", timeout_s,
+                  s.endpoints_left);
         rc = 3;
         break;
       }

@@ -3,6 +3,8 @@
 // the Python model of the original's parser (original_verdict.py, both its passes over the same
 // files, interpreter start included) for scale.
 //   build-*/bench/bench_config [ROUNDS]
+#include "continuum/config/config.h"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -10,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "continuum/config/config.h"
 #include "continuum/util/process.h"
 
 using namespace continuum;
@@ -29,8 +30,10 @@ int main(int argc, char** argv) {
     for (const auto& f : files) accepted += config::load(f).ok();
   double s = std::chrono::duration<double>(clk::now() - t0).count();
   double per = s * 1e6 / static_cast<double>(files.size() * static_cast<size_t>(rounds));
-  std::printf("continuum config::load: %zu files x %d rounds in %.3f s = %.1f us per file (%zu accepted per round)\n",
-              files.size(), rounds, s, per, accepted / static_cast<size_t>(rounds));
+  std::printf(
+      "continuum config::load: %zu files x %d rounds in %.3f s = %.1f us per file (%zu accepted "
+      "per round)\n",
+      files.size(), rounds, s, per, accepted / static_cast<size_t>(rounds));
 
   util::ProcessSpec spec;
   spec.argv = {"python3", (corpus / "original_verdict.py").string()};
@@ -38,8 +41,10 @@ int main(int argc, char** argv) {
   auto res = util::run_process(spec);
   double ps = std::chrono::duration<double>(clk::now() - p0).count();
   if (res.ok() && res->exit_code == 0)
-    std::printf("python model of the original (2 passes, 1 round, incl. start-up): %.3f s = %.1f us per file and pass\n",
-                ps, ps * 1e6 / static_cast<double>(2 * files.size()));
+    std::printf(
+        "python model of the original (2 passes, 1 round, incl. start-up): %.3f s = %.1f us per "
+        "file and pass\n",
+        ps, ps * 1e6 / static_cast<double>(2 * files.size()));
   else
     std::printf("python model of the original: not run (python3 missing or failed)\n");
   return 0;

@@ -37,8 +37,8 @@ long peak_rss_mib() {
 }
 
 void line(const char* what, double secs, size_t n) {
-  std::printf("%-52s %8.3f s  %8.1f us/VM  peak RSS %ld MiB\n", what, secs, secs * 1e6 / static_cast<double>(n),
-              peak_rss_mib());
+  std::printf("%-52s %8.3f s  %8.1f us/VM  peak RSS %ld MiB\n", what, secs,
+              secs * 1e6 / static_cast<double>(n), peak_rss_mib());
 }
 
 }  // namespace
@@ -50,14 +50,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench_infra [VMS (1..5000, default 1000)]\n");
     return 2;
   }
-  fs::path tmp = fs::temp_directory_path() / ("continuum-bench-infra-" + std::to_string(::getpid()));
+  fs::path tmp =
+      fs::temp_directory_path() / ("continuum-bench-infra-" + std::to_string(::getpid()));
   fs::create_directories(tmp);
   fs::path cfg_file = tmp / "bench_many.cfg";
   std::string cfg_text =
       "[infrastructure]\nprovider = qemu\ninfra_only = True\n"
       "cloud_nodes = 2\ncloud_cores = 2\ncloud_memory = 2\ncloud_quota = 1.0\n"
-      "edge_nodes = " + std::to_string(n / 2 - 2) + "\nedge_cores = 1\nedge_memory = 1\nedge_quota = 0.5\n"
-      "endpoint_nodes = " + std::to_string(n - n / 2) + "\nendpoint_cores = 1\nendpoint_memory = 1\nendpoint_quota = 0.5\n"
+      "edge_nodes = " +
+      std::to_string(n / 2 - 2) +
+      "\nedge_cores = 1\nedge_memory = 1\nedge_quota = 0.5\n"
+      "endpoint_nodes = " +
+      std::to_string(n - n / 2) +
+      "\nendpoint_cores = 1\nendpoint_memory = 1\nendpoint_quota = 0.5\n"
       "virtiofs = True\n";
   if (!util::write_file_atomic(cfg_file, cfg_text).ok()) return 1;
 
@@ -113,16 +118,16 @@ int main(int argc, char** argv) {
     for (const auto& [name, content] : infra::render_seed(spec)) seed_bytes += content.size();
   }
   line("seed rendering (user-data, meta-data, network-config)", now_s() - t0, vms);
-  std::printf("  generated %.1f MiB of XML and %.1f MiB of seed files\n", static_cast<double>(bytes) / 1048576.0,
-              static_cast<double>(seed_bytes) / 1048576.0);
+  std::printf("  generated %.1f MiB of XML and %.1f MiB of seed files\n",
+              static_cast<double>(bytes) / 1048576.0, static_cast<double>(seed_bytes) / 1048576.0);
 
   t0 = now_s();
   const int sample = 20;
   for (int i = 0; i < sample; ++i)
     if (!infra::generate_host_key("bench").ok()) return 1;
   double per_key = (now_s() - t0) / sample;
-  std::printf("%-52s %8.3f s  (x%zu VMs = %.1f s, run concurrently by apply)\n", "host key (ssh-keygen), per VM",
-              per_key, vms, per_key * static_cast<double>(vms));
+  std::printf("%-52s %8.3f s  (x%zu VMs = %.1f s, run concurrently by apply)\n",
+              "host key (ssh-keygen), per VM", per_key, vms, per_key * static_cast<double>(vms));
 
   auto hv = infra::connect_libvirt("test:///default");
   if (!hv.ok()) {
@@ -141,7 +146,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     char what[96];
-    std::snprintf(what, sizeof what, "test driver: define + start (%zu worker%s)", workers, workers > 1 ? "s" : "");
+    std::snprintf(what, sizeof what, "test driver: define + start (%zu worker%s)", workers,
+                  workers > 1 ? "s" : "");
     line(what, now_s() - t0, vms);
     t0 = now_s();
     s = infra::for_each_parallel(vms, workers, [&](size_t i) -> Status {
@@ -152,33 +158,39 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", s.error().message.c_str());
       return 1;
     }
-    std::snprintf(what, sizeof what, "test driver: destroy + undefine (%zu worker%s)", workers, workers > 1 ? "s" : "");
+    std::snprintf(what, sizeof what, "test driver: destroy + undefine (%zu worker%s)", workers,
+                  workers > 1 ? "s" : "");
     line(what, now_s() - t0, vms);
   }
   // The ledger as apply writes it: one intent write and one "created" write per batch
   // (network, seeds+shares, overlays, domains), each a whole-file atomic rewrite with fsync.
   t0 = now_s();
   {
-    auto ledger = infra::Ledger::create(tmp / "run" / "state.json", {(tmp / "run").string(), "bench", "bench_many", "applying"});
+    auto ledger = infra::Ledger::create(
+        tmp / "run" / "state.json", {(tmp / "run").string(), "bench", "bench_many", "applying"});
     if (!ledger.ok()) return 1;
     auto batch = [&](infra::ResourceKind kind, const std::string& suffix) -> bool {
       std::vector<infra::Resource> b;
       for (const auto& node : plan->nodes)
-        b.push_back({0, kind, "qemu:///system", "/var/lib/continuum/" + node.name + suffix, node.id, {}});
+        b.push_back(
+            {0, kind, "qemu:///system", "/var/lib/continuum/" + node.name + suffix, node.id, {}});
       auto ids = (*ledger)->intend(std::move(b));
       return ids.ok() && (*ledger)->set_state(*ids, infra::ResourceState::created).ok();
     };
-    if (!batch(infra::ResourceKind::seed, ".seed.iso") || !batch(infra::ResourceKind::share_dir, "") ||
+    if (!batch(infra::ResourceKind::seed, ".seed.iso") ||
+        !batch(infra::ResourceKind::share_dir, "") ||
         !batch(infra::ResourceKind::overlay, ".qcow2") || !batch(infra::ResourceKind::domain, ""))
       return 1;
     std::error_code ec;
     std::printf("  state.json: %.1f KiB for %zu resources\n",
-                static_cast<double>(fs::file_size(tmp / "run" / "state.json", ec)) / 1024.0, 4 * vms);
+                static_cast<double>(fs::file_size(tmp / "run" / "state.json", ec)) / 1024.0,
+                4 * vms);
   }
   line("ledger: 8 atomic writes as apply does", now_s() - t0, vms);
 
   auto left = h->list_domains();
-  std::printf("domains left on the test driver: %zu (the driver's own 'test')\n", left.ok() ? left->size() : 0);
+  std::printf("domains left on the test driver: %zu (the driver's own 'test')\n",
+              left.ok() ? left->size() : 0);
   fs::remove_all(tmp);
   std::printf("peak RSS: %ld MiB\n", peak_rss_mib());
   return 0;

@@ -3,6 +3,8 @@
 // serves on a busy host), beside Debian's python3-prometheus-client parsing the same text in the
 // same run. Prints MB/s for both and the ratio (goal: >= 20x).
 //   build-*/bench/bench_prometheus [MB]
+#include "continuum/energy/prometheus.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -10,7 +12,6 @@
 #include <random>
 #include <string>
 
-#include "continuum/energy/prometheus.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
 
@@ -36,10 +37,12 @@ std::string generate(size_t target_bytes) {
       s += "scaph_domain_power_microwatts{domain_name=\"" + std::string(d) + "\",socket_id=\"" +
            std::to_string(sock) + "\",domain_id=\"0\"} " + std::to_string(rng() % 20000000) + "\n";
   const char* exes[] = {"qemu-system-x86_64", "postgres", "python3", "java", "nginx", "containerd"};
-  std::vector<std::string> metrics = {
-      "scaph_process_power_consumption_microwatts", "scaph_process_cpu_usage_percentage",
-      "scaph_process_memory_bytes", "scaph_process_memory_virtual_bytes",
-      "scaph_process_disk_read_bytes", "scaph_process_disk_write_bytes"};
+  std::vector<std::string> metrics = {"scaph_process_power_consumption_microwatts",
+                                      "scaph_process_cpu_usage_percentage",
+                                      "scaph_process_memory_bytes",
+                                      "scaph_process_memory_virtual_bytes",
+                                      "scaph_process_disk_read_bytes",
+                                      "scaph_process_disk_write_bytes"};
   int pid = 1000;
   for (const auto& m : metrics) {
     s += "# HELP " + m + " Per-process metric as Scaphandre exports it\n# TYPE " + m + " gauge\n";
@@ -53,10 +56,12 @@ std::string generate(size_t target_bytes) {
     std::string cmd = exe + " -name guest=cloud" + std::to_string(pid % 7) +
                       "_u,debug-threads=on -S -object {_qom-type_:_secret_,_id_:_masterKey0_} "
                       "-machine pc-q35-7.2,usb=off,dump-guest-core=off -smp 2 -m 2048";
-    std::vector<std::string> labels = {
-        "pid=\"" + std::to_string(pid) + "\"", "exe=\"" + exe + "\"", "cmdline=\"" + cmd + "\"",
-        "vmname=\"cloud" + std::to_string(pid % 7) + "_u\"",
-        "container_scheduler=\"docker\"", "container_id=\"" + std::to_string(rng()) + "\""};
+    std::vector<std::string> labels = {"pid=\"" + std::to_string(pid) + "\"",
+                                       "exe=\"" + exe + "\"",
+                                       "cmdline=\"" + cmd + "\"",
+                                       "vmname=\"cloud" + std::to_string(pid % 7) + "_u\"",
+                                       "container_scheduler=\"docker\"",
+                                       "container_id=\"" + std::to_string(rng()) + "\""};
     for (size_t mi = 0; mi < metrics.size(); ++mi) {
       std::shuffle(labels.begin(), labels.end(), rng);  // HashMap order: random per line
       std::string line = metrics[mi] + "{";

@@ -1,13 +1,13 @@
 #include "continuum/benchmark/benchmark.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <cmath>
 #include <limits>
 #include <map>
-#include <tuple>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <tuple>
 
 #include "continuum/benchmark/image_classification.h"
 #include "continuum/util/files.h"
@@ -29,19 +29,36 @@ using util::csv_field;
 // The numbers of one worker/endpoint as (metric, value) pairs: the one list that the CSV,
 // the JSON and the aggregation all use, so they cannot disagree.
 std::vector<std::pair<std::string, double>> worker_values(const WorkerMetrics& w) {
-  return {{"total_time_s", w.total_time_s}, {"delay_avg_ms", w.delay_avg_ms}, {"delay_stdev_ms", w.delay_stdev_ms},
-          {"proc_time_ms", w.proc_avg_ms}, {"frames", static_cast<double>(w.frames)}};
+  return {{"total_time_s", w.total_time_s},
+          {"delay_avg_ms", w.delay_avg_ms},
+          {"delay_stdev_ms", w.delay_stdev_ms},
+          {"proc_time_ms", w.proc_avg_ms},
+          {"frames", static_cast<double>(w.frames)}};
 }
 std::vector<std::pair<std::string, double>> endpoint_values(const EndpointMetrics& e) {
-  return {{"total_time_s", e.total_time_s}, {"preproc_time_ms", e.proc_avg_ms}, {"data_size_avg_kb", e.data_avg_kb},
-          {"latency_avg_ms", e.latency_avg_ms}, {"latency_stdev_ms", e.latency_stdev_ms},
-          {"frames", static_cast<double>(e.frames)}};
+  return {{"total_time_s", e.total_time_s},         {"preproc_time_ms", e.proc_avg_ms},
+          {"data_size_avg_kb", e.data_avg_kb},      {"latency_avg_ms", e.latency_avg_ms},
+          {"latency_stdev_ms", e.latency_stdev_ms}, {"frames", static_cast<double>(e.frames)}};
 }
 
-const std::vector<std::string> kCsvColumns = {
-    "repeat", "stat", "role", "id", "node", "connected_to", "total_time_s", "delay_avg_ms", "delay_stdev_ms",
-    "proc_time_ms", "preproc_time_ms", "data_size_avg_kb", "latency_avg_ms", "latency_stdev_ms", "frames",
-    "runs", "failures", "seconds"};
+const std::vector<std::string> kCsvColumns = {"repeat",
+                                              "stat",
+                                              "role",
+                                              "id",
+                                              "node",
+                                              "connected_to",
+                                              "total_time_s",
+                                              "delay_avg_ms",
+                                              "delay_stdev_ms",
+                                              "proc_time_ms",
+                                              "preproc_time_ms",
+                                              "data_size_avg_kb",
+                                              "latency_avg_ms",
+                                              "latency_stdev_ms",
+                                              "frames",
+                                              "runs",
+                                              "failures",
+                                              "seconds"};
 
 struct Row {
   std::map<std::string, std::string> cells;
@@ -60,7 +77,8 @@ struct WorkloadSummary {
   int runs = 0, failures = 0;
   double seconds = 0;
 };
-std::map<std::pair<std::string, std::string>, WorkloadSummary> summarize(const std::vector<WorkloadRun>& runs) {
+std::map<std::pair<std::string, std::string>, WorkloadSummary> summarize(
+    const std::vector<WorkloadRun>& runs) {
   std::map<std::pair<std::string, std::string>, WorkloadSummary> m;
   for (const auto& r : runs) {
     if (r.warmup) continue;
@@ -80,18 +98,23 @@ std::vector<Aggregate> aggregate(const std::vector<RepeatResult>& repeats) {
   // key: role, subject, metric -> values in repeat order
   std::map<std::tuple<std::string, std::string, std::string>, std::vector<double>> values;
   std::vector<std::tuple<std::string, std::string, std::string>> order;
-  auto add = [&](const std::string& role, const std::string& subject, const std::string& metric, double v) {
+  auto add = [&](const std::string& role, const std::string& subject, const std::string& metric,
+                 double v) {
     auto key = std::make_tuple(role, subject, metric);
     if (!values.count(key)) order.push_back(key);
-    if (std::isfinite(v)) values[key].push_back(v);
-    else values[key];
+    if (std::isfinite(v))
+      values[key].push_back(v);
+    else
+      values[key];
   };
   for (const auto& r : repeats) {
     if (r.app) {
       for (const auto& w : r.app->workers)
-        for (const auto& [k, v] : worker_values(w)) add("worker", std::to_string(w.worker_id), k, v);
+        for (const auto& [k, v] : worker_values(w))
+          add("worker", std::to_string(w.worker_id), k, v);
       for (const auto& e : r.app->endpoints)
-        for (const auto& [k, v] : endpoint_values(e)) add("endpoint", std::to_string(e.endpoint_id), k, v);
+        for (const auto& [k, v] : endpoint_values(e))
+          add("endpoint", std::to_string(e.endpoint_id), k, v);
     }
     for (const auto& [key, s] : summarize(r.workload_runs)) {
       const std::string subject = key.first + "/" + key.second;
@@ -128,15 +151,21 @@ std::string metrics_csv(const BenchmarkResult& r) {
     if (rep.app) {
       for (const auto& w : rep.app->workers) {
         Row row;
-        row.cells = {{"repeat", std::to_string(rep.repeat)}, {"stat", "value"}, {"role", "worker"},
-                     {"id", std::to_string(w.worker_id)}, {"node", w.node}};
+        row.cells = {{"repeat", std::to_string(rep.repeat)},
+                     {"stat", "value"},
+                     {"role", "worker"},
+                     {"id", std::to_string(w.worker_id)},
+                     {"node", w.node}};
         for (const auto& [k, v] : worker_values(w)) row.cells[k] = csv_num(v);
         out += row.str();
       }
       for (const auto& e : rep.app->endpoints) {
         Row row;
-        row.cells = {{"repeat", std::to_string(rep.repeat)}, {"stat", "value"}, {"role", "endpoint"},
-                     {"id", std::to_string(e.endpoint_id)}, {"node", e.node},
+        row.cells = {{"repeat", std::to_string(rep.repeat)},
+                     {"stat", "value"},
+                     {"role", "endpoint"},
+                     {"id", std::to_string(e.endpoint_id)},
+                     {"node", e.node},
                      {"connected_to", e.connected_to >= 0 ? std::to_string(e.connected_to) : ""}};
         for (const auto& [k, v] : endpoint_values(e)) row.cells[k] = csv_num(v);
         out += row.str();
@@ -144,9 +173,14 @@ std::string metrics_csv(const BenchmarkResult& r) {
     }
     for (const auto& [key, s] : summarize(rep.workload_runs)) {
       Row row;
-      row.cells = {{"repeat", std::to_string(rep.repeat)}, {"stat", "value"}, {"role", "workload"},
-                   {"id", key.first}, {"node", key.second}, {"runs", std::to_string(s.runs)},
-                   {"failures", std::to_string(s.failures)}, {"seconds", csv_num(round_to(s.seconds, 4))}};
+      row.cells = {{"repeat", std::to_string(rep.repeat)},
+                   {"stat", "value"},
+                   {"role", "workload"},
+                   {"id", key.first},
+                   {"node", key.second},
+                   {"runs", std::to_string(s.runs)},
+                   {"failures", std::to_string(s.failures)},
+                   {"seconds", csv_num(round_to(s.seconds, 4))}};
       out += row.str();
     }
   }
@@ -179,14 +213,18 @@ std::string metrics_csv(const BenchmarkResult& r) {
 }
 
 static json app_json(const AppMetrics& m) {
-  json j{{"application", m.application}, {"mode", m.mode}, {"workers", json::array()}, {"endpoints", json::array()}};
+  json j{{"application", m.application},
+         {"mode", m.mode},
+         {"workers", json::array()},
+         {"endpoints", json::array()}};
   for (const auto& w : m.workers) {
     json o{{"worker_id", w.worker_id}, {"node", w.node}};
     for (const auto& [k, v] : worker_values(w)) o[k] = num(v);
     j["workers"].push_back(o);
   }
   for (const auto& e : m.endpoints) {
-    json o{{"endpoint_id", e.endpoint_id}, {"node", e.node},
+    json o{{"endpoint_id", e.endpoint_id},
+           {"node", e.node},
            {"connected_to", e.connected_to >= 0 ? json(e.connected_to) : json(nullptr)}};
     for (const auto& [k, v] : endpoint_values(e)) o[k] = num(v);
     j["endpoints"].push_back(o);
@@ -195,10 +233,18 @@ static json app_json(const AppMetrics& m) {
 }
 
 static json run_json(const WorkloadRun& w) {
-  return {{"workload", w.workload}, {"node", w.node},         {"repeat", w.repeat},
-          {"index", w.index},       {"warmup", w.warmup},     {"exit_code", w.exit_code},
-          {"timed_out", w.timed_out}, {"seconds", num(w.seconds)}, {"ok", w.ok()},
-          {"error", w.error},       {"stdout", w.out_file},   {"stderr", w.err_file}};
+  return {{"workload", w.workload},
+          {"node", w.node},
+          {"repeat", w.repeat},
+          {"index", w.index},
+          {"warmup", w.warmup},
+          {"exit_code", w.exit_code},
+          {"timed_out", w.timed_out},
+          {"seconds", num(w.seconds)},
+          {"ok", w.ok()},
+          {"error", w.error},
+          {"stdout", w.out_file},
+          {"stderr", w.err_file}};
 }
 
 json metrics_json(const BenchmarkResult& r) {
@@ -209,28 +255,38 @@ json metrics_json(const BenchmarkResult& r) {
          {"failures", r.failures},
          {"interrupted", r.interrupted}};
   for (const auto& rep : r.repeats) {
-    json o{{"repeat", rep.repeat}, {"seconds", num(rep.seconds)}, {"interrupted", rep.interrupted},
-           {"app", rep.app ? app_json(*rep.app) : json(nullptr)}, {"app_errors", rep.app_errors},
-           {"workloads", json::array()}};
+    json o{{"repeat", rep.repeat},           {"seconds", num(rep.seconds)},
+           {"interrupted", rep.interrupted}, {"app", rep.app ? app_json(*rep.app) : json(nullptr)},
+           {"app_errors", rep.app_errors},   {"workloads", json::array()}};
     for (const auto& [key, s] : summarize(rep.workload_runs))
-      o["workloads"].push_back({{"workload", key.first}, {"node", key.second}, {"runs", s.runs},
-                                {"failures", s.failures}, {"seconds_avg", num(round_to(s.seconds, 4))}});
+      o["workloads"].push_back({{"workload", key.first},
+                                {"node", key.second},
+                                {"runs", s.runs},
+                                {"failures", s.failures},
+                                {"seconds_avg", num(round_to(s.seconds, 4))}});
     j["repeats"].push_back(o);
   }
   for (const auto& a : r.aggregate)
-    j["aggregate"].push_back({{"role", a.role}, {"subject", a.subject}, {"metric", a.metric},
-                              {"mean", num(a.mean)}, {"min", num(a.min)}, {"max", num(a.max)}, {"n", a.n}});
+    j["aggregate"].push_back({{"role", a.role},
+                              {"subject", a.subject},
+                              {"metric", a.metric},
+                              {"mean", num(a.mean)},
+                              {"min", num(a.min)},
+                              {"max", num(a.max)},
+                              {"n", a.n}});
   return j;
 }
 
 std::string workload_results_csv(const std::vector<RepeatResult>& repeats) {
-  std::string out = "workload,node,repeat,index,warmup,exit_code,timed_out,seconds,ok,error,stdout,stderr\n";
+  std::string out =
+      "workload,node,repeat,index,warmup,exit_code,timed_out,seconds,ok,error,stdout,stderr\n";
   for (const auto& rep : repeats)
     for (const auto& w : rep.workload_runs)
-      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(w.workload), csv_field(w.node), w.repeat,
-                         w.index, w.warmup ? "true" : "false", w.exit_code, w.timed_out ? "true" : "false",
-                         csv_num(round_to(w.seconds, 4)), w.ok() ? "true" : "false", csv_field(w.error),
-                         csv_field(w.out_file), csv_field(w.err_file));
+      out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(w.workload),
+                         csv_field(w.node), w.repeat, w.index, w.warmup ? "true" : "false",
+                         w.exit_code, w.timed_out ? "true" : "false",
+                         csv_num(round_to(w.seconds, 4)), w.ok() ? "true" : "false",
+                         csv_field(w.error), csv_field(w.out_file), csv_field(w.err_file));
   return out;
 }
 
@@ -254,7 +310,8 @@ std::string render_tables(const BenchmarkResult& r) {
     AppMetrics mean = *r.repeats.front().app;
     auto get = [&](const std::string& role, int id, const std::string& metric) {
       for (const auto& a : r.aggregate)
-        if (a.role == role && a.subject == std::to_string(id) && a.metric == metric) return round_to(a.mean, 2);
+        if (a.role == role && a.subject == std::to_string(id) && a.metric == metric)
+          return round_to(a.mean, 2);
       return std::numeric_limits<double>::quiet_NaN();
     };
     for (auto& w : mean.workers) {
@@ -279,8 +336,10 @@ std::string render_tables(const BenchmarkResult& r) {
     for (const auto& w : rep.workload_runs)
       if (!w.warmup) by[{w.workload, w.node}].push_back(&w);
   if (!by.empty()) {
-    out += "------------------------------------\nWORKLOADS\n------------------------------------\n";
-    std::vector<std::vector<std::string>> rows{{"workload", "node", "runs", "failed", "avg (s)", "min (s)", "max (s)"}};
+    out +=
+        "------------------------------------\nWORKLOADS\n------------------------------------\n";
+    std::vector<std::vector<std::string>> rows{
+        {"workload", "node", "runs", "failed", "avg (s)", "min (s)", "max (s)"}};
     for (const auto& [key, runs] : by) {
       double sum = 0, mn = 1e300, mx = 0;
       int failed = 0;
@@ -291,8 +350,8 @@ std::string render_tables(const BenchmarkResult& r) {
         if (!w->ok()) ++failed;
       }
       rows.push_back({key.first, key.second, std::to_string(runs.size()), std::to_string(failed),
-                      fmt::format("{:.3f}", sum / static_cast<double>(runs.size())), fmt::format("{:.3f}", mn),
-                      fmt::format("{:.3f}", mx)});
+                      fmt::format("{:.3f}", sum / static_cast<double>(runs.size())),
+                      fmt::format("{:.3f}", mn), fmt::format("{:.3f}", mx)});
     }
     std::vector<size_t> width(rows[0].size());
     for (const auto& row : rows)
@@ -308,7 +367,9 @@ std::string render_tables(const BenchmarkResult& r) {
       out += line + "\n";
     }
   }
-  if (r.failures > 0) out += fmt::format("FAILURES: {} (see benchmark/workloads/results.csv and continuum.log)\n", r.failures);
+  if (r.failures > 0)
+    out += fmt::format("FAILURES: {} (see benchmark/workloads/results.csv and continuum.log)\n",
+                       r.failures);
   if (r.interrupted) out += "INTERRUPTED: the data above covers what ran before Ctrl-C\n";
   return out;
 }
@@ -322,8 +383,10 @@ std::string summary_markdown(const BenchmarkResult& r) {
                        rep.app_errors.empty() ? "" : " — " + util::join(rep.app_errors, "; "));
   out += fmt::format("- failures: {}\n\n", r.failures);
   out += "```\n" + render_tables(r) + "```\n\n";
-  out += "Files: `benchmark/metrics.csv`, `benchmark/metrics.json`, `benchmark/repeat-<k>/` (raw program "
-         "output), `benchmark/workloads/results.csv` and one `.out`/`.err` per workload run.\n";
+  out +=
+      "Files: `benchmark/metrics.csv`, `benchmark/metrics.json`, `benchmark/repeat-<k>/` (raw "
+      "program "
+      "output), `benchmark/workloads/results.csv` and one `.out`/`.err` per workload run.\n";
   return out;
 }
 
@@ -334,22 +397,28 @@ Status save_results(const BenchmarkResult& r, const std::filesystem::path& dir) 
   bool any_workload = false;
   for (const auto& rep : r.repeats) any_workload |= !rep.workload_runs.empty();
   if (any_workload) {
-    TRY_STATUS(util::write_file_atomic(dir / "workloads" / "results.csv", workload_results_csv(r.repeats)));
+    TRY_STATUS(util::write_file_atomic(dir / "workloads" / "results.csv",
+                                       workload_results_csv(r.repeats)));
     TRY_STATUS(util::write_file_atomic(dir / "workloads" / "results.json",
                                        workload_results_json(r.repeats).dump(2) + "\n"));
   }
   return {};
 }
 
-Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan, const infra::Deployment& d,
-                              const std::filesystem::path& run_dir, report::EventLog* events,
-                              const std::atomic<bool>* interrupted, const Hooks& hooks) {
-  if (!hooks.connect) return make_error("benchmark::run: no way to reach the nodes (Hooks::connect is empty)");
+Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan,
+                              const infra::Deployment& d, const std::filesystem::path& run_dir,
+                              report::EventLog* events, const std::atomic<bool>* interrupted,
+                              const Hooks& hooks) {
+  if (!hooks.connect)
+    return make_error("benchmark::run: no way to reach the nodes (Hooks::connect is empty)");
   BenchmarkResult result;
-  const bool app = cfg.benchmark && !cfg.benchmark->resource_manager_only && cfg.benchmark->application == "image_classification";
-  if (cfg.benchmark && !cfg.benchmark->application.empty() && !app && !cfg.benchmark->resource_manager_only)
-    spdlog::warn("application {} is not run by this version of continuum (only image_classification)",
-                 cfg.benchmark->application);
+  const bool app = cfg.benchmark && !cfg.benchmark->resource_manager_only &&
+                   cfg.benchmark->application == "image_classification";
+  if (cfg.benchmark && !cfg.benchmark->application.empty() && !app &&
+      !cfg.benchmark->resource_manager_only)
+    spdlog::warn(
+        "application {} is not run by this version of continuum (only image_classification)",
+        cfg.benchmark->application);
   result.application = app ? "image_classification" : "";
   // Everything that can be checked before anything runs is checked now.
   std::optional<Assignment> assignment;
@@ -366,12 +435,14 @@ Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan,
   const int repeats = std::max(1, cfg.benchmark ? cfg.benchmark->repeat : plan.repeats);
   const double pause = cfg.benchmark ? cfg.benchmark->repeat_pause : 0;
   const auto bdir = run_dir / "benchmark";
-  if (events) events->emit("benchmark", "start", result.application, -1, "", {{"repeats", repeats}});
+  if (events)
+    events->emit("benchmark", "start", result.application, -1, "", {{"repeats", repeats}});
   for (int k = 0; k < repeats; ++k) {
     if (interrupted && interrupted->load()) break;
     if (k > 0 && pause > 0) {
       spdlog::info("Pausing {} s before repeat {}", util::format_number(pause), k);
-      internal::sleep_interruptible(std::chrono::milliseconds(static_cast<long long>(pause * 1000)), interrupted);
+      internal::sleep_interruptible(std::chrono::milliseconds(static_cast<long long>(pause * 1000)),
+                                    interrupted);
       if (interrupted && interrupted->load()) break;
     }
     spdlog::info("Benchmark repeat {}/{}", k + 1, repeats);
@@ -382,24 +453,29 @@ Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan,
     if (app) {
       const auto out_dir = bdir / fmt::format("repeat-{}", k) / "image_classification";
       std::filesystem::create_directories(out_dir);
-      if (events) events->emit("application", "start", "image_classification", k, "", {{"mode", assignment->mode}});
+      if (events)
+        events->emit("application", "start", "image_classification", k, "",
+                     {{"mode", assignment->mode}});
       const std::string rm = cfg.benchmark->resource_manager;
-      auto m = (rm == "none")
-                   ? run_direct(*assignment, settings, k, d, out_dir, hooks, hooks.connect, events, interrupted, &rep.app_errors)
-                   : run_containers(cfg, *assignment, settings, k, d, out_dir, hooks, hooks.connect, events, interrupted,
-                                    &rep.app_errors);
+      auto m = (rm == "none") ? run_direct(*assignment, settings, k, d, out_dir, hooks,
+                                           hooks.connect, events, interrupted, &rep.app_errors)
+                              : run_containers(cfg, *assignment, settings, k, d, out_dir, hooks,
+                                               hooks.connect, events, interrupted, &rep.app_errors);
       if (m.ok()) {
         rep.app = *m;
-        auto expected_frames = static_cast<size_t>(settings.frequency) * static_cast<size_t>(settings.duration);
+        auto expected_frames =
+            static_cast<size_t>(settings.frequency) * static_cast<size_t>(settings.duration);
         for (const auto& e : m->endpoints)
           if (e.frames < expected_frames && !(interrupted && interrupted->load()))
-            rep.app_errors.push_back(fmt::format("endpoint {} got {} of {} replies", e.node, e.frames, expected_frames));
+            rep.app_errors.push_back(
+                fmt::format("endpoint {} got {} of {} replies", e.node, e.frames, expected_frames));
       } else {
         rep.app_errors.push_back(m.error().message);
       }
       for (const auto& e : rep.app_errors) spdlog::warn("image_classification repeat {}: {}", k, e);
       if (events)
-        events->emit("application", "end", "image_classification", k, "", {{"errors", rep.app_errors}});
+        events->emit("application", "end", "image_classification", k, "",
+                     {{"errors", rep.app_errors}});
     }
     for (const auto& w : cfg.workloads) {
       if (interrupted && interrupted->load()) break;
@@ -409,15 +485,18 @@ Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan,
     }
     rep.interrupted = interrupted && interrupted->load();
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (events) events->emit("repeat", "end", result.application, k, "", {{"seconds", rep.seconds}});
+    if (events)
+      events->emit("repeat", "end", result.application, k, "", {{"seconds", rep.seconds}});
     result.repeats.push_back(std::move(rep));
     // Each repeat's data is on disk as soon as it exists (a crash later loses nothing).
     BenchmarkResult one;
     one.application = result.application;
     one.repeats = {result.repeats.back()};
     one.aggregate = aggregate(one.repeats);
-    TRY_STATUS(util::write_file_atomic(bdir / fmt::format("repeat-{}", k) / "metrics.csv", metrics_csv(one)));
-    TRY_STATUS(util::write_file_atomic(bdir / fmt::format("repeat-{}", k) / "metrics.json", metrics_json(one).dump(2) + "\n"));
+    TRY_STATUS(util::write_file_atomic(bdir / fmt::format("repeat-{}", k) / "metrics.csv",
+                                       metrics_csv(one)));
+    TRY_STATUS(util::write_file_atomic(bdir / fmt::format("repeat-{}", k) / "metrics.json",
+                                       metrics_json(one).dump(2) + "\n"));
   }
   result.interrupted = interrupted && interrupted->load();
   result.aggregate = aggregate(result.repeats);

@@ -1,12 +1,12 @@
 #include "continuum/benchmark/image_classification.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "continuum/util/files.h"
 #include "continuum/util/strings.h"
@@ -24,7 +24,8 @@ const char* kImageRepo = "redplanet00/kubeedge-applications";
 
 std::string image_name(const AppSettings& s, const std::string& tag) {
   // The original pushed its images to a registry on the host as <registry>/<tag>.
-  return s.registry.empty() ? fmt::format("{}:{}", kImageRepo, tag) : fmt::format("{}/{}", s.registry, tag);
+  return s.registry.empty() ? fmt::format("{}:{}", kImageRepo, tag)
+                            : fmt::format("{}/{}", s.registry, tag);
 }
 
 std::string program(const AppSettings& s, const std::string& name) {
@@ -41,14 +42,16 @@ std::string docker_limits(double cpu, double mem_gb) {
   // The original truncated to integers (--cpus=0 for 0.5 = no limit); keep fractions instead.
   std::string r;
   if (cpu > 0) r += " --cpus=" + util::format_number(cpu);
-  if (mem_gb > 0) r += " --memory=" + std::to_string(static_cast<long long>(std::llround(mem_gb * 1024))) + "m";
+  if (mem_gb > 0)
+    r += " --memory=" + std::to_string(static_cast<long long>(std::llround(mem_gb * 1024))) + "m";
   return r;
 }
 
 }  // namespace
 
 int Assignment::connected(size_t w) const {
-  return static_cast<int>(std::count(endpoint_worker.begin(), endpoint_worker.end(), static_cast<int>(w)));
+  return static_cast<int>(
+      std::count(endpoint_worker.begin(), endpoint_worker.end(), static_cast<int>(w)));
 }
 
 Expected<Assignment> assign(const config::Config& cfg, const infra::Deployment& d) {
@@ -57,10 +60,14 @@ Expected<Assignment> assign(const config::Config& cfg, const infra::Deployment& 
   const infra::DeployedNode* controller = nullptr;
   std::vector<const infra::DeployedNode*> clouds, edges;
   for (const auto& n : d.nodes) {
-    if (n.tier == "endpoint") a.endpoints.push_back(&n);
-    else if (n.id == "cloud_controller") controller = &n;
-    else if (n.tier == "cloud") clouds.push_back(&n);
-    else if (n.tier == "edge") edges.push_back(&n);
+    if (n.tier == "endpoint")
+      a.endpoints.push_back(&n);
+    else if (n.id == "cloud_controller")
+      controller = &n;
+    else if (n.tier == "cloud")
+      clouds.push_back(&n);
+    else if (n.tier == "edge")
+      edges.push_back(&n);
   }
   if (a.endpoints.empty())
     return make_error("image_classification requires at least 1 endpoint node in the deployment");
@@ -77,11 +84,13 @@ Expected<Assignment> assign(const config::Config& cfg, const infra::Deployment& 
   // uses the controller when it is the only cloud node.
   a.workers = !edges.empty() ? edges : clouds;
   if (a.workers.empty() && rm == "none" && controller) a.workers.push_back(controller);
-  if (a.workers.empty()) return make_error("image_classification with resource_manager = " + rm +
-                                           " has no cloud or edge node to run its workers");
+  if (a.workers.empty())
+    return make_error("image_classification with resource_manager = " + rm +
+                      " has no cloud or edge node to run its workers");
   a.mode = a.workers.front()->tier;
   const size_t per = (a.endpoints.size() + a.workers.size() - 1) / a.workers.size();
-  for (size_t i = 0; i < a.endpoints.size(); ++i) a.endpoint_worker.push_back(static_cast<int>(i / per));
+  for (size_t i = 0; i < a.endpoints.size(); ++i)
+    a.endpoint_worker.push_back(static_cast<int>(i / per));
   // With more workers than endpoint blocks the last workers serve nobody; started, they would
   // wait for end markers that never come.
   a.workers.resize(static_cast<size_t>(a.endpoint_worker.back()) + 1);
@@ -96,10 +105,14 @@ AppSettings app_settings(const config::Config& cfg, const infra::Deployment&, co
     const auto& b = *cfg.benchmark;
     s.frequency = b.frequency > 0 ? b.frequency : 5;
     s.duration = b.duration;
-    s.worker_cpu = b.application_worker_cpu > 0 ? b.application_worker_cpu : std::max(0.5, wt.cores - 0.5);
-    s.worker_memory_gb = b.application_worker_memory > 0 ? b.application_worker_memory : std::max(0.5, wt.memory_gb - 0.5);
-    s.endpoint_cpu = b.application_endpoint_cpu > 0 ? b.application_endpoint_cpu : inf.endpoint.cores;
-    s.endpoint_memory_gb = b.application_endpoint_memory > 0 ? b.application_endpoint_memory : inf.endpoint.memory_gb;
+    s.worker_cpu =
+        b.application_worker_cpu > 0 ? b.application_worker_cpu : std::max(0.5, wt.cores - 0.5);
+    s.worker_memory_gb = b.application_worker_memory > 0 ? b.application_worker_memory
+                                                         : std::max(0.5, wt.memory_gb - 0.5);
+    s.endpoint_cpu =
+        b.application_endpoint_cpu > 0 ? b.application_endpoint_cpu : inf.endpoint.cores;
+    s.endpoint_memory_gb =
+        b.application_endpoint_memory > 0 ? b.application_endpoint_memory : inf.endpoint.memory_gb;
     s.timeout_s = b.benchmark_timeout > 0 ? b.benchmark_timeout : b.duration * 3 + 600;
   } else {
     s.timeout_s = s.duration * 3 + 600;
@@ -117,7 +130,8 @@ std::map<std::string, std::string> worker_env(const Assignment& a, size_t w, con
           {"TIMEOUT", std::to_string(s.timeout_s)}};
 }
 
-std::map<std::string, std::string> endpoint_env(const Assignment& a, size_t e, const AppSettings& s) {
+std::map<std::string, std::string> endpoint_env(const Assignment& a, size_t e,
+                                                const AppSettings& s) {
   std::map<std::string, std::string> env{{"FREQUENCY", std::to_string(s.frequency)},
                                          {"DURATION", std::to_string(s.duration)}};
   const int w = a.endpoint_worker[e];
@@ -145,8 +159,10 @@ std::string direct_launch_command(const std::string& dir, const std::string& pro
   const std::string d = shell_quote(dir);
   return fmt::format(
       "mkdir -p {d} && cd {d} && rm -f out rc rc.tmp pid && "
-      "{{ setsid nohup {env} /bin/sh -c {inner} </dev/null >/dev/null 2>&1 & echo $! >pid; cat pid; }}",
-      fmt::arg("d", d), fmt::arg("env", shell_join(env_argv)), fmt::arg("inner", shell_quote(inner)));
+      "{{ setsid nohup {env} /bin/sh -c {inner} </dev/null >/dev/null 2>&1 & echo $! >pid; cat "
+      "pid; }}",
+      fmt::arg("d", d), fmt::arg("env", shell_join(env_argv)),
+      fmt::arg("inner", shell_quote(inner)));
 }
 
 std::string direct_status_command(const std::string& dir) {
@@ -207,19 +223,24 @@ spec:
                      fmt::arg("name", name), fmt::arg("image", image),
                      fmt::arg("mem", static_cast<long long>(s.worker_memory_gb * 1000)),
                      fmt::arg("cpu", util::format_number(s.worker_cpu)),
-                     fmt::arg("threads", s.worker_threads), fmt::arg("connected", endpoints_connected));
+                     fmt::arg("threads", s.worker_threads),
+                     fmt::arg("connected", endpoints_connected));
 }
 
 std::string docker_endpoint_command(const std::string& name, const std::string& image,
-                                    const std::map<std::string, std::string>& env, const AppSettings& s) {
+                                    const std::map<std::string, std::string>& env,
+                                    const AppSettings& s) {
   return "docker container run --detach" + docker_limits(s.endpoint_cpu, s.endpoint_memory_gb) +
-         " --network=host" + env_flags(env) + " --name " + shell_quote(name) + " " + shell_quote(image);
+         " --network=host" + env_flags(env) + " --name " + shell_quote(name) + " " +
+         shell_quote(image);
 }
 
 std::string docker_worker_command(const std::string& name, const std::string& image,
-                                  const std::map<std::string, std::string>& env, const AppSettings& s) {
+                                  const std::map<std::string, std::string>& env,
+                                  const AppSettings& s) {
   return "docker container run --detach" + docker_limits(s.worker_cpu, s.worker_memory_gb) +
-         " --network=host" + env_flags(env) + " --name " + shell_quote(name) + " " + shell_quote(image);
+         " --network=host" + env_flags(env) + " --name " + shell_quote(name) + " " +
+         shell_quote(image);
 }
 
 AppMetrics metrics_from_outputs(const Assignment& a, const std::vector<std::string>& worker_out,
@@ -234,7 +255,8 @@ AppMetrics metrics_from_outputs(const Assignment& a, const std::vector<std::stri
   for (size_t e = 0; e < endpoint_out.size() && e < a.endpoints.size(); ++e) {
     auto log = parse_endpoint_log(endpoint_out[e]);
     for (const auto& warn : log.warnings) spdlog::warn("endpoint {}: {}", a.endpoints[e]->id, warn);
-    m.endpoints.push_back(endpoint_metrics(static_cast<int>(e), a.endpoint_worker[e], a.endpoints[e]->id, log));
+    m.endpoints.push_back(
+        endpoint_metrics(static_cast<int>(e), a.endpoint_worker[e], a.endpoints[e]->id, log));
   }
   return m;
 }
@@ -245,7 +267,7 @@ namespace {
 
 struct Proc {
   const infra::DeployedNode* node;
-  std::string role;   // worker | endpoint
+  std::string role;  // worker | endpoint
   std::string dir;
   std::string status = "running";
   std::string output;
@@ -254,8 +276,8 @@ struct Proc {
 Expected<util::ExecResult> exec_ok(util::Remote& r, const std::string& cmd) {
   auto res = TRY(r.exec(cmd, kExecTimeout));
   if (res.exit_code != 0)
-    return make_error(fmt::format("{}: command failed with exit {}: {}\n{}", r.describe(), res.exit_code,
-                                  cmd, util::trim(res.err)));
+    return make_error(fmt::format("{}: command failed with exit {}: {}\n{}", r.describe(),
+                                  res.exit_code, cmd, util::trim(res.err)));
   return res;
 }
 
@@ -276,14 +298,18 @@ Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int r
   const std::string base = fmt::format("{}/repeat-{}", hooks.guest_dir, repeat);
   std::vector<Proc> procs;
   for (auto* w : a.workers) procs.push_back(Proc{w, "worker", base + "/worker", "running", ""});
-  for (auto* e : a.endpoints) procs.push_back(Proc{e, "endpoint", base + "/endpoint", "running", ""});
+  for (auto* e : a.endpoints)
+    procs.push_back(Proc{e, "endpoint", base + "/endpoint", "running", ""});
 
-  auto launch = [&](size_t i, const std::map<std::string, std::string>& env, const std::string& prog) -> Status {
+  auto launch = [&](size_t i, const std::map<std::string, std::string>& env,
+                    const std::string& prog) -> Status {
     Proc& p = procs[i];
     auto* r = TRY(remote(p.node));
     auto res = TRY(exec_ok(*r, direct_launch_command(p.dir, program(s, prog), {}, env)));
     spdlog::info("Started {} on {} (pid {})", p.role, p.node->id, std::string(util::trim(res.out)));
-    if (events) events->emit("application", "launched", app, repeat, p.node->id, {{"role", p.role}, {"pid", std::string(util::trim(res.out))}});
+    if (events)
+      events->emit("application", "launched", app, repeat, p.node->id,
+                   {{"role", p.role}, {"pid", std::string(util::trim(res.out))}});
     return {};
   };
   auto stop_all = [&]() {
@@ -305,7 +331,8 @@ Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int r
       }
       auto res = (*r)->exec("cat " + shell_quote(p.dir + "/out"), kExecTimeout);
       if (res.ok()) p.output = res->out;
-      auto st = util::write_file_atomic(out_dir / fmt::format("{}.{}.log", p.node->id, p.role), p.output);
+      auto st =
+          util::write_file_atomic(out_dir / fmt::format("{}.{}.log", p.node->id, p.role), p.output);
       if (!st.ok()) errors->push_back(st.error().message);
       if (p.status != "0")
         errors->push_back(fmt::format("{} on {}: {}", p.role, p.node->id,
@@ -330,7 +357,8 @@ Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int r
   // earlier would be lost).
   for (size_t w = 0; w < a.workers.size(); ++w) {
     if (interrupted && interrupted->load()) return fail(make_error("interrupted", 130));
-    if (auto st = launch(w, worker_env(a, w, s), "continuum-worker"); !st.ok()) return fail(st.error());
+    if (auto st = launch(w, worker_env(a, w, s), "continuum-worker"); !st.ok())
+      return fail(st.error());
   }
   const auto start_deadline = std::chrono::steady_clock::now() + hooks.start_timeout;
   for (size_t w = 0; w < a.workers.size(); ++w) {
@@ -338,23 +366,27 @@ Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int r
     for (;;) {
       auto r = remote(p.node);
       if (!r.ok()) return fail(r.error());
-      auto res = (*r)->exec("grep -q 'Subscribed to topic' " + shell_quote(p.dir + "/out") + " && echo yes || echo no",
+      auto res = (*r)->exec("grep -q 'Subscribed to topic' " + shell_quote(p.dir + "/out") +
+                                " && echo yes || echo no",
                             kExecTimeout);
       if (!res.ok()) return fail(res.error());
       if (util::trim(res->out) == "yes") break;
       if (auto st = poll_status(p); !st.ok()) return fail(st.error());
       if (p.status != "running")
-        return fail(make_error(fmt::format("worker on {} ended before subscribing (status {})", p.node->id, p.status)));
+        return fail(make_error(fmt::format("worker on {} ended before subscribing (status {})",
+                                           p.node->id, p.status)));
       if (std::chrono::steady_clock::now() > start_deadline)
-        return fail(make_error(fmt::format("worker on {} did not subscribe to its broker within {} s",
-                                           p.node->id, hooks.start_timeout.count() / 1000)));
+        return fail(
+            make_error(fmt::format("worker on {} did not subscribe to its broker within {} s",
+                                   p.node->id, hooks.start_timeout.count() / 1000)));
       if (interrupted && interrupted->load()) return fail(make_error("interrupted", 130));
       internal::sleep_interruptible(std::chrono::milliseconds(200), interrupted);
     }
   }
   for (size_t e = 0; e < a.endpoints.size(); ++e) {
     if (interrupted && interrupted->load()) return fail(make_error("interrupted", 130));
-    if (auto st = launch(a.workers.size() + e, endpoint_env(a, e, s), "continuum-endpoint"); !st.ok())
+    if (auto st = launch(a.workers.size() + e, endpoint_env(a, e, s), "continuum-endpoint");
+        !st.ok())
       return fail(st.error());
   }
 
@@ -364,8 +396,11 @@ Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int r
     for (auto& p : procs) {
       if (p.status != "running") continue;
       if (auto st = poll_status(p); !st.ok()) return fail(st.error());
-      if (p.status == "running") running = true;
-      else if (events) events->emit("application", "exited", app, repeat, p.node->id, {{"role", p.role}, {"status", p.status}});
+      if (p.status == "running")
+        running = true;
+      else if (events)
+        events->emit("application", "exited", app, repeat, p.node->id,
+                     {{"role", p.role}, {"status", p.status}});
     }
     if (!running) break;
     if (interrupted && interrupted->load()) {
@@ -373,7 +408,8 @@ Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int r
       break;
     }
     if (std::chrono::steady_clock::now() > deadline) {
-      errors->push_back(fmt::format("application did not finish within {} s (benchmark_timeout)", s.timeout_s));
+      errors->push_back(
+          fmt::format("application did not finish within {} s (benchmark_timeout)", s.timeout_s));
       break;
     }
     internal::sleep_interruptible(hooks.poll, interrupted);
@@ -387,11 +423,12 @@ Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int r
 
 // ---- kubernetes / kubeedge / mist: the original's containers --------------------------------
 
-Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment& a, const AppSettings& s,
-                                    int repeat, const infra::Deployment& d,
+Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment& a,
+                                    const AppSettings& s, int repeat, const infra::Deployment& d,
                                     const std::filesystem::path& out_dir, const Hooks& hooks,
                                     const RemoteFactory& connect, report::EventLog* events,
-                                    const std::atomic<bool>* interrupted, std::vector<std::string>* errors) {
+                                    const std::atomic<bool>* interrupted,
+                                    std::vector<std::string>* errors) {
   const std::string rm = cfg.benchmark->resource_manager;
   const std::string app = "image_classification";
   const bool mist = rm == "mist";
@@ -402,7 +439,9 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
     return r.get();
   };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(s.timeout_s);
-  auto expired = [&] { return std::chrono::steady_clock::now() > deadline || (interrupted && interrupted->load()); };
+  auto expired = [&] {
+    return std::chrono::steady_clock::now() > deadline || (interrupted && interrupted->load());
+  };
 
   std::vector<std::string> worker_names;
   const infra::DeployedNode* controller = d.find("cloud_controller");
@@ -411,7 +450,8 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
       const std::string name = fmt::format("{}{}_worker", a.mode, w);
       auto* r = TRY(remote(a.workers[w]));
       (void)r->exec("docker rm -f " + shell_quote(name) + " >/dev/null 2>&1", kExecTimeout);
-      TRY(exec_ok(*r, docker_worker_command(name, image_name(s, "image_classification_subscriber"), worker_env(a, w, s), s)));
+      TRY(exec_ok(*r, docker_worker_command(name, image_name(s, "image_classification_subscriber"),
+                                            worker_env(a, w, s), s)));
       worker_names.push_back(name);
     }
   } else {
@@ -420,15 +460,18 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
     TRY(exec_ok(*r, "rm -rf jobs && mkdir -p jobs"));
     const std::string app_name = "image-classification";
     for (size_t w = 0; w < a.workers.size(); ++w) {
-      TRY_STATUS(r->upload(kubernetes_job_yaml(app_name, static_cast<int>(w + 1),
-                                               image_name(s, "image_classification_subscriber"), s, a.connected(w)),
-                           fmt::format("jobs/job-{}.yaml", w + 1), 0644));
+      TRY_STATUS(r->upload(
+          kubernetes_job_yaml(app_name, static_cast<int>(w + 1),
+                              image_name(s, "image_classification_subscriber"), s, a.connected(w)),
+          fmt::format("jobs/job-{}.yaml", w + 1), 0644));
     }
     TRY(exec_ok(*r, "kubectl apply -f jobs/"));
     // Wait until every pod runs (the original busy-looped without a sleep or timeout).
     for (;;) {
-      auto res = TRY(exec_ok(*r, "kubectl get pods --no-headers -o=custom-columns=NAME:.metadata.name,STATUS:.status.phase "
-                                 "--sort-by=.spec.nodeName"));
+      auto res = TRY(exec_ok(*r,
+                             "kubectl get pods --no-headers "
+                             "-o=custom-columns=NAME:.metadata.name,STATUS:.status.phase "
+                             "--sort-by=.spec.nodeName"));
       int up = 0;
       worker_names.clear();
       for (const auto& line : util::split(res.out, '\n')) {
@@ -440,25 +483,31 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
         if (f[1] == "Failed" || f[1] == "Unknown") return make_error("pod " + f[0] + " is " + f[1]);
       }
       if (up >= static_cast<int>(a.workers.size())) break;
-      if (interrupted && interrupted->load()) return make_error("interrupted while the worker pods started", 130);
+      if (interrupted && interrupted->load())
+        return make_error("interrupted while the worker pods started", 130);
       if (expired()) return make_error("worker pods did not start in time");
       internal::sleep_interruptible(hooks.poll, interrupted);
     }
   }
-  if (events) events->emit("application", "workers_running", app, repeat, "", {{"workers", worker_names}});
+  if (events)
+    events->emit("application", "workers_running", app, repeat, "", {{"workers", worker_names}});
 
   std::vector<std::string> endpoint_names;
   for (size_t e = 0; e < a.endpoints.size(); ++e) {
-    if (interrupted && interrupted->load()) return make_error("interrupted before endpoint " + a.endpoints[e]->id + " started", 130);
+    if (interrupted && interrupted->load())
+      return make_error("interrupted before endpoint " + a.endpoints[e]->id + " started", 130);
     const std::string name = fmt::format("{}{}_endpoint{}", a.mode, a.endpoint_worker[e], e);
     auto* r = TRY(remote(a.endpoints[e]));
     (void)r->exec("docker rm -f " + shell_quote(name) + " >/dev/null 2>&1", kExecTimeout);
-    TRY(exec_ok(*r, docker_endpoint_command(name, image_name(s, "image_classification_publisher"), endpoint_env(a, e, s), s)));
+    TRY(exec_ok(*r, docker_endpoint_command(name, image_name(s, "image_classification_publisher"),
+                                            endpoint_env(a, e, s), s)));
     endpoint_names.push_back(name);
   }
   auto docker_done = [&](const infra::DeployedNode* n, const std::string& name) -> Expected<bool> {
     auto* r = TRY(remote(n));
-    auto res = TRY(exec_ok(*r, "docker container inspect -f '{{.State.Status}} {{.State.ExitCode}}' " + shell_quote(name)));
+    auto res =
+        TRY(exec_ok(*r, "docker container inspect -f '{{.State.Status}} {{.State.ExitCode}}' " +
+                            shell_quote(name)));
     auto st = std::string(util::trim(res.out));
     if (st == "exited 0") return true;
     if (util::starts_with(st, "exited") || util::starts_with(st, "dead"))
@@ -473,7 +522,8 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
     } else if (*done) {
       ++e;
     } else if (expired()) {
-      if (!(interrupted && interrupted->load())) errors->push_back("endpoints did not finish in time");
+      if (!(interrupted && interrupted->load()))
+        errors->push_back("endpoints did not finish in time");
       break;
     } else {
       internal::sleep_interruptible(hooks.poll, interrupted);
@@ -485,17 +535,22 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
     if (mist) {
       for (size_t w = 0; w < worker_names.size(); ++w) {
         auto done = docker_done(a.workers[w], worker_names[w]);
-        if (!done.ok()) errors->push_back(done.error().message);
-        else if (!*done) all_done = false;
+        if (!done.ok())
+          errors->push_back(done.error().message);
+        else if (!*done)
+          all_done = false;
       }
     } else {
       auto* r = TRY(remote(controller));
-      auto res = TRY(exec_ok(*r, "kubectl get pods --no-headers -o=custom-columns=STATUS:.status.phase"));
+      auto res =
+          TRY(exec_ok(*r, "kubectl get pods --no-headers -o=custom-columns=STATUS:.status.phase"));
       for (const auto& line : util::split(res.out, '\n')) {
         auto st = std::string(util::trim(line));
         if (st.empty() || st == "Succeeded") continue;
-        if (st == "Running" || st == "Pending") all_done = false;
-        else errors->push_back("a worker pod ended as " + st);
+        if (st == "Running" || st == "Pending")
+          all_done = false;
+        else
+          errors->push_back("a worker pod ended as " + st);
       }
     }
     if (!all_done) internal::sleep_interruptible(hooks.poll, interrupted);
@@ -504,20 +559,24 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
   std::vector<std::string> wout, eout;
   for (size_t w = 0; w < worker_names.size(); ++w) {
     auto* r = TRY(remote(mist ? a.workers[w] : controller));
-    auto cmd = mist ? "docker logs -t " + shell_quote(worker_names[w]) : "kubectl logs --timestamps=true " + shell_quote(worker_names[w]);
+    auto cmd = mist ? "docker logs -t " + shell_quote(worker_names[w])
+                    : "kubectl logs --timestamps=true " + shell_quote(worker_names[w]);
     auto res = TRY(r->exec(cmd, kExecTimeout));
     wout.push_back(res.out);
-    TRY_STATUS(util::write_file_atomic(out_dir / fmt::format("{}.worker.log", worker_names[w]), res.out));
+    TRY_STATUS(
+        util::write_file_atomic(out_dir / fmt::format("{}.worker.log", worker_names[w]), res.out));
   }
   for (size_t e = 0; e < endpoint_names.size(); ++e) {
     auto* r = TRY(remote(a.endpoints[e]));
     auto res = TRY(r->exec("docker logs -t " + shell_quote(endpoint_names[e]), kExecTimeout));
     eout.push_back(res.out);
-    TRY_STATUS(util::write_file_atomic(out_dir / fmt::format("{}.endpoint.log", a.endpoints[e]->id), res.out));
+    TRY_STATUS(util::write_file_atomic(out_dir / fmt::format("{}.endpoint.log", a.endpoints[e]->id),
+                                       res.out));
   }
   // Remove what this repeat started, so the next repeat can reuse the names.
   if (!mist && controller) {
-    if (auto r = remote(controller); r.ok()) (void)(*r)->exec("kubectl delete -f jobs/ --wait=true", std::chrono::seconds(300));
+    if (auto r = remote(controller); r.ok())
+      (void)(*r)->exec("kubectl delete -f jobs/ --wait=true", std::chrono::seconds(300));
   }
   return metrics_from_outputs(a, wout, eout);
 }

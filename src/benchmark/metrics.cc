@@ -1,5 +1,7 @@
 #include "continuum/benchmark/metrics.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -7,15 +9,15 @@
 #include <limits>
 #include <sstream>
 
-#include <fmt/format.h>
-
 namespace continuum::benchmark {
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-bool contains(std::string_view s, std::string_view w) { return s.find(w) != std::string_view::npos; }
+bool contains(std::string_view s, std::string_view w) {
+  return s.find(w) != std::string_view::npos;
+}
 
 int digits(std::string_view s, size_t pos, size_t n, bool* ok) {
   int v = 0;
@@ -170,12 +172,16 @@ EndpointLog parse_endpoint_log(std::string_view output) {
       continue;
     }
     if (v->unit != "ns" && v->unit != "bytes") {
-      e.warnings.push_back(fmt::format("unit should be one of [ns,bytes], got {}: {}", v->unit, line));
+      e.warnings.push_back(
+          fmt::format("unit should be one of [ns,bytes], got {}: {}", v->unit, line));
       continue;
     }
-    if (proc) e.processing_ms.push_back(ms4(v->value));
-    else if (lat) e.latency_ms.push_back(ms4(v->value));
-    else e.data_kb.push_back(round_to(static_cast<double>(v->value) / 1e3, 4));
+    if (proc)
+      e.processing_ms.push_back(ms4(v->value));
+    else if (lat)
+      e.latency_ms.push_back(ms4(v->value));
+    else
+      e.data_kb.push_back(round_to(static_cast<double>(v->value) / 1e3, 4));
   }
   return e;
 }
@@ -287,7 +293,8 @@ std::string render_table(const Table& t) {
     std::vector<std::string> r;
     for (size_t c = 0; c < cols; ++c) {
       bool integer = c < t.integer_column.size() && t.integer_column[c];
-      r.push_back(cell(c < row.size() ? row[c] : kNaN, integer, integer ? 0 : column_decimals(t, c)));
+      r.push_back(
+          cell(c < row.size() ? row[c] : kNaN, integer, integer ? 0 : column_decimals(t, c)));
     }
     cells.push_back(std::move(r));
   }
@@ -311,27 +318,31 @@ std::string render_table(const Table& t) {
 
 Table worker_table(const AppMetrics& m) {
   Table t;
-  t.headers = {"worker_id", "total_time (s)", "delay_avg (ms)", "delay_stdev (ms)", "proc_time/data (ms)"};
+  t.headers = {"worker_id", "total_time (s)", "delay_avg (ms)", "delay_stdev (ms)",
+               "proc_time/data (ms)"};
   t.integer_column = {true, false, false, false, false};
   for (const auto& w : m.workers)
-    t.rows.push_back({static_cast<double>(w.worker_id), w.total_time_s, w.delay_avg_ms, w.delay_stdev_ms, w.proc_avg_ms});
+    t.rows.push_back({static_cast<double>(w.worker_id), w.total_time_s, w.delay_avg_ms,
+                      w.delay_stdev_ms, w.proc_avg_ms});
   return t;
 }
 
 Table endpoint_table(const AppMetrics& m) {
   Table t;
   if (m.mode == "endpoint") {
-    t.headers = {"endpoint_id", "total_time (s)", "proc_time/data (ms)", "latency_avg (ms)", "latency_stdev (ms)"};
+    t.headers = {"endpoint_id", "total_time (s)", "proc_time/data (ms)", "latency_avg (ms)",
+                 "latency_stdev (ms)"};
     t.integer_column = {true, false, false, false, false};
     for (const auto& e : m.endpoints)
-      t.rows.push_back({static_cast<double>(e.endpoint_id), e.total_time_s, e.proc_avg_ms, e.latency_avg_ms, e.latency_stdev_ms});
+      t.rows.push_back({static_cast<double>(e.endpoint_id), e.total_time_s, e.proc_avg_ms,
+                        e.latency_avg_ms, e.latency_stdev_ms});
   } else {
-    t.headers = {"connected_to", "total_time (s)", "preproc_time/data (ms)", "data_size_avg (kb)",
-                 "latency_avg (ms)", "latency_stdev (ms)"};
+    t.headers = {"connected_to",       "total_time (s)",   "preproc_time/data (ms)",
+                 "data_size_avg (kb)", "latency_avg (ms)", "latency_stdev (ms)"};
     t.integer_column = {true, false, false, false, false, false};
     for (const auto& e : m.endpoints)
-      t.rows.push_back({static_cast<double>(e.connected_to), e.total_time_s, e.proc_avg_ms, e.data_avg_kb,
-                        e.latency_avg_ms, e.latency_stdev_ms});
+      t.rows.push_back({static_cast<double>(e.connected_to), e.total_time_s, e.proc_avg_ms,
+                        e.data_avg_kb, e.latency_avg_ms, e.latency_stdev_ms});
   }
   return t;
 }

@@ -5,12 +5,14 @@
 namespace continuum::benchmark {
 
 RemoteFactory ssh_remote_factory(const infra::Deployment& d) {
-  return [&d](const infra::DeployedNode& n) { return util::ssh_connect(d.ssh_target(n), std::chrono::seconds(30)); };
+  return [&d](const infra::DeployedNode& n) {
+    return util::ssh_connect(d.ssh_target(n), std::chrono::seconds(30));
+  };
 }
 
-Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan, const infra::Deployment& d,
-                              const std::filesystem::path& run_dir, report::EventLog* events,
-                              const std::atomic<bool>* interrupted) {
+Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan,
+                              const infra::Deployment& d, const std::filesystem::path& run_dir,
+                              report::EventLog* events, const std::atomic<bool>* interrupted) {
   Hooks hooks;
   hooks.connect = ssh_remote_factory(d);
   return run(cfg, plan, d, run_dir, events, interrupted, hooks);

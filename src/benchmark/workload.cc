@@ -1,13 +1,13 @@
 // SSH workloads ([workload NAME]): a named command run on chosen nodes, with warm-ups, counted
 // repeats, a timeout enforced in the guest, and every run's output kept.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "continuum/benchmark/benchmark.h"
 #include "continuum/util/files.h"
@@ -19,21 +19,25 @@ namespace {
 
 bool is_identifier(const std::string& s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
 // A path component from a node id or workload name: never a '/' or "..".
 std::string safe_component(const std::string& s) {
   std::string r;
-  for (char c : s) r += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
+  for (char c : s)
+    r +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') ? c : '_';
   if (r.empty() || r == "." || r == "..") r = "_" + r;
   return r;
 }
 
 }  // namespace
 
-Expected<std::vector<const infra::DeployedNode*>> resolve_nodes(const std::vector<std::string>& selectors,
-                                                              const infra::Deployment& d) {
+Expected<std::vector<const infra::DeployedNode*>> resolve_nodes(
+    const std::vector<std::string>& selectors, const infra::Deployment& d) {
   std::vector<const infra::DeployedNode*> out;
   auto add = [&](const infra::DeployedNode* n) {
     if (std::find(out.begin(), out.end(), n) == out.end()) out.push_back(n);
@@ -50,10 +54,11 @@ Expected<std::vector<const infra::DeployedNode*>> resolve_nodes(const std::vecto
       std::vector<std::string> names{"all", "cloud", "edge", "endpoint"};
       for (const auto& n : d.nodes) names.push_back(n.id);
       std::string hint = util::closest_match(sel, names);
-      return make_error(fmt::format("no node or tier '{}' in the deployment{} (nodes: {})", sel,
-                                    hint.empty() ? "" : "; did you mean '" + hint + "'?",
-                                    util::join(std::vector<std::string>(names.begin() + 4, names.end()), ", ")),
-                        2);
+      return make_error(
+          fmt::format("no node or tier '{}' in the deployment{} (nodes: {})", sel,
+                      hint.empty() ? "" : "; did you mean '" + hint + "'?",
+                      util::join(std::vector<std::string>(names.begin() + 4, names.end()), ", ")),
+          2);
     }
   }
   // Deployment order, whatever order the selectors came in.
@@ -70,8 +75,8 @@ Expected<std::string> render_workload_command(const config::SshWorkload& w) {
   argv.push_back("env");
   for (const auto& [k, v] : w.env) {
     if (!is_identifier(k))
-      return make_error(fmt::format("{}:{}: [workload {}] env: '{}' is not a valid variable name", w.where.file,
-                                    w.where.line, w.name, k),
+      return make_error(fmt::format("{}:{}: [workload {}] env: '{}' is not a valid variable name",
+                                    w.where.file, w.where.line, w.name, k),
                         2);
     argv.push_back(k + "=" + v);
   }
@@ -82,9 +87,11 @@ Expected<std::string> render_workload_command(const config::SshWorkload& w) {
   return "exec " + util::shell_join(argv);
 }
 
-std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat, const infra::Deployment& d,
-                                      const std::filesystem::path& run_dir, const RemoteFactory& connect,
-                                      report::EventLog* events, const std::atomic<bool>* interrupted) {
+std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat,
+                                      const infra::Deployment& d,
+                                      const std::filesystem::path& run_dir,
+                                      const RemoteFactory& connect, report::EventLog* events,
+                                      const std::atomic<bool>* interrupted) {
   std::vector<WorkloadRun> runs;
   std::mutex mu;
   const std::string phase = "workload:" + w.name;
@@ -98,9 +105,13 @@ std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat, 
     spdlog::error("workload {}: {}", w.name, r.error);
     return {r};
   }
-  if (events) events->emit(phase, "start", w.name, repeat, "", {{"nodes", w.nodes}, {"parallel", w.parallel}});
-  const auto exec_timeout = std::chrono::milliseconds(static_cast<long long>((w.timeout > 0 ? w.timeout + 15 : 86400) * 1000));
-  const std::filesystem::path rel_dir = std::filesystem::path("benchmark") / "workloads" / safe_component(w.name);
+  if (events)
+    events->emit(phase, "start", w.name, repeat, "",
+                 {{"nodes", w.nodes}, {"parallel", w.parallel}});
+  const auto exec_timeout = std::chrono::milliseconds(
+      static_cast<long long>((w.timeout > 0 ? w.timeout + 15 : 86400) * 1000));
+  const std::filesystem::path rel_dir =
+      std::filesystem::path("benchmark") / "workloads" / safe_component(w.name);
 
   auto on_node = [&](const infra::DeployedNode* node) {
     if (interrupted && interrupted->load()) return;
@@ -116,7 +127,8 @@ std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat, 
       r.repeat = repeat;
       r.warmup = i < w.warmup;
       r.index = r.warmup ? i : i - w.warmup;
-      const std::string stem = r.warmup ? fmt::format("{}-warmup{}", repeat, r.index) : fmt::format("{}-{}", repeat, r.index);
+      const std::string stem = r.warmup ? fmt::format("{}-warmup{}", repeat, r.index)
+                                        : fmt::format("{}-{}", repeat, r.index);
       const auto rel = rel_dir / safe_component(node->id);
       r.out_file = (rel / (stem + ".out")).string();
       r.err_file = (rel / (stem + ".err")).string();
@@ -141,16 +153,23 @@ std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat, 
       }
       r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (!r.error.empty()) err += (err.empty() ? "" : "\n") + ("continuum: " + r.error + "\n");
-      if (auto st = util::write_file_atomic(run_dir / r.out_file, out); !st.ok()) spdlog::error("{}", st.error().message);
-      if (auto st = util::write_file_atomic(run_dir / r.err_file, err); !st.ok()) spdlog::error("{}", st.error().message);
+      if (auto st = util::write_file_atomic(run_dir / r.out_file, out); !st.ok())
+        spdlog::error("{}", st.error().message);
+      if (auto st = util::write_file_atomic(run_dir / r.err_file, err); !st.ok())
+        spdlog::error("{}", st.error().message);
       if (!r.ok())
-        spdlog::warn("workload {} on {} run {}{}: {}", w.name, node->id, r.warmup ? "warm-up " : "", r.index,
-                     !r.error.empty() ? r.error : r.timed_out ? fmt::format("timed out after {} s", w.timeout)
-                                                              : fmt::format("exit status {}", r.exit_code));
+        spdlog::warn("workload {} on {} run {}{}: {}", w.name, node->id, r.warmup ? "warm-up " : "",
+                     r.index,
+                     !r.error.empty() ? r.error
+                     : r.timed_out    ? fmt::format("timed out after {} s", w.timeout)
+                                      : fmt::format("exit status {}", r.exit_code));
       if (events)
         events->emit(phase, "run", w.name, repeat, node->id,
-                     {{"index", r.index}, {"warmup", r.warmup}, {"exit_code", r.exit_code},
-                      {"timed_out", r.timed_out}, {"seconds", r.seconds}});
+                     {{"index", r.index},
+                      {"warmup", r.warmup},
+                      {"exit_code", r.exit_code},
+                      {"timed_out", r.timed_out},
+                      {"seconds", r.seconds}});
       std::lock_guard lock(mu);
       runs.push_back(std::move(r));
       if (!remote.ok()) {
@@ -173,8 +192,10 @@ std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat, 
     if (a.warmup != b.warmup) return a.warmup;
     return a.index < b.index;
   });
-  const auto failed = std::count_if(runs.begin(), runs.end(), [](const WorkloadRun& r) { return !r.warmup && !r.ok(); });
-  if (events) events->emit(phase, "end", w.name, repeat, "", {{"runs", runs.size()}, {"failed", failed}});
+  const auto failed = std::count_if(runs.begin(), runs.end(),
+                                    [](const WorkloadRun& r) { return !r.warmup && !r.ok(); });
+  if (events)
+    events->emit(phase, "end", w.name, repeat, "", {{"runs", runs.size()}, {"failed", failed}});
   return runs;
 }
 

@@ -17,12 +17,15 @@ int cmd_destroy(const Options& o) {
   }
   for (const auto& e : r->errors) spdlog::error("could not remove {}", e);
   if (!r->errors.empty()) {
-    spdlog::error("{}: {} resource(s) could not be removed; run `continuum destroy {}` again once "
-                  "the cause is fixed", o.run_dir, r->errors.size(), o.run_dir);
+    spdlog::error(
+        "{}: {} resource(s) could not be removed; run `continuum destroy {}` again once "
+        "the cause is fixed",
+        o.run_dir, r->errors.size(), o.run_dir);
     return 1;
   }
   if (r->removed == 0)
-    spdlog::info("{}: nothing to do ({} resource(s) already removed)", o.run_dir, r->already_removed);
+    spdlog::info("{}: nothing to do ({} resource(s) already removed)", o.run_dir,
+                 r->already_removed);
   else
     spdlog::info("{}: removed {} resource(s) in {:.1f} s", o.run_dir, r->removed, r->seconds);
   return 0;

@@ -1,9 +1,9 @@
 // `continuum image build|list`: the offline base image cache (include/continuum/infra/image.h).
+#include <spdlog/spdlog.h>
+
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-
-#include <spdlog/spdlog.h>
 
 #include "commands.h"
 #include "continuum/infra/image.h"
@@ -20,7 +20,8 @@ int cmd_image(const Options& o) {
   if (o.image_action == "list") {
     auto images = infra::list_cached_images(cache);
     if (images.empty()) {
-      std::cout << "no cached images in " << cache.string() << " (continuum image build makes one)\n";
+      std::cout << "no cached images in " << cache.string()
+                << " (continuum image build makes one)\n";
       return 0;
     }
     std::cout << "images in " << cache.string() << ":\n";

@@ -1,8 +1,8 @@
 // `continuum report RUN_DIR`: rebuild energy tables and plots from a run directory's saved data.
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <filesystem>
-
-#include <spdlog/spdlog.h>
 
 #include "commands.h"
 #include "continuum/report/render.h"
@@ -23,8 +23,10 @@ bool looks_like_run_dir(const std::filesystem::path& d) {
 int cmd_report(const Options& o) {
   std::filesystem::path dir = o.run_dir;
   if (!looks_like_run_dir(dir)) {
-    spdlog::error("{}: not a run directory (no events.jsonl, plan.json, state.json or "
-                  "energy/samples.csv)", o.run_dir);
+    spdlog::error(
+        "{}: not a run directory (no events.jsonl, plan.json, state.json or "
+        "energy/samples.csv)",
+        o.run_dir);
     return 2;
   }
   auto r = report::render(dir);

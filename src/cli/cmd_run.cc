@@ -1,14 +1,14 @@
 // `continuum CONFIG`: the whole pipeline (docs/design.md §2, docs/run.md). This file only wires the
 // phases together; each phase lives in its module and reports through Expected/Status.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
-#include <sstream>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <sstream>
 
 #include "commands.h"
 #include "continuum/benchmark/benchmark.h"
@@ -55,9 +55,10 @@ std::string access_lines(const infra::Deployment& d) {
   std::ostringstream out;
   out << "To access the VMs:\n";
   for (const auto& n : d.nodes) {
-    out << "  " << util::shell_join({"ssh", "-i", d.private_key.string(), "-o",
-                                      "UserKnownHostsFile=" + d.known_hosts.string(),
-                                      n.ssh_user + "@" + n.ip});
+    out << "  "
+        << util::shell_join({"ssh", "-i", d.private_key.string(), "-o",
+                             "UserKnownHostsFile=" + d.known_hosts.string(),
+                             n.ssh_user + "@" + n.ip});
     if (!d.netns.empty()) out << "   (from network namespace " << d.netns << ")";
     out << "\n";
   }
@@ -78,7 +79,8 @@ std::string summary_md(const config::Config& cfg, const plan::Plan& p, const fs:
   s << "## Phases\n\n| phase | wall time (s) |\n|---|---|\n";
   for (const auto& [ph, sec] : times.list) s << fmt::format("| {} | {:.1f} |\n", ph, sec);
   s << "\n## Plan\n\n```\n" << plan::summary(p) << "```\n";
-  if (!network_table.empty()) s << "\n## Network (configured vs measured)\n\n```\n" << network_table << "```\n";
+  if (!network_table.empty())
+    s << "\n## Network (configured vs measured)\n\n```\n" << network_table << "```\n";
   if (!benchmark_md.empty()) s << "\n" << benchmark_md << "\n";
   if (!report_md.empty()) s << "\n" << report_md << "\n";
   s << "\n## Files\n\n"
@@ -90,14 +92,16 @@ std::string summary_md(const config::Config& cfg, const plan::Plan& p, const fs:
 }
 
 /// The energy feed of [energy] host_feed, started (its first step has written every VM's file).
-Expected<std::unique_ptr<energy::HostFeed>> start_host_feed(const config::Config& cfg, const infra::ApplyOptions& a,
+Expected<std::unique_ptr<energy::HostFeed>> start_host_feed(const config::Config& cfg,
+                                                            const infra::ApplyOptions& a,
                                                             const infra::Deployment& d) {
   energy::HostFeedOptions fo;
   fo.powercap_path = cfg.energy.powercap_path;
   fo.share_root = a.virtiofs_host_dir;
   fo.interval = cfg.energy.interval;
   for (const auto& n : d.nodes) fo.vms.push_back(n.name);
-  auto feed = std::make_unique<energy::HostFeed>(fo, TRY(energy::libvirt_cpu_source(cfg.infrastructure.libvirt_uri)));
+  auto feed = std::make_unique<energy::HostFeed>(
+      fo, TRY(energy::libvirt_cpu_source(cfg.infrastructure.libvirt_uri)));
   TRY_STATUS(feed->start());
   return feed;
 }
@@ -112,12 +116,14 @@ int cmd_run(const Options& o) {
   }
   for (const auto& w : cfg->warnings) spdlog::warn("{}", w);
   // What this build cannot run is refused here, before the plan probes the host and before the
-  // run lock, the run directory or any libvirt connection exists (include/continuum/config/preflight.h).
+  // run lock, the run directory or any libvirt connection exists
+  // (include/continuum/config/preflight.h).
   const config::Preflight pre = config::preflight(*cfg);
   for (const auto& n : pre.notes) spdlog::warn("{}", n);
   if (!pre.ok()) {
     for (const auto& r : pre.refusals) std::cerr << r << "\n";
-    std::cerr << cfg->file.string() << ": refused before anything was created; docs/compatibility.md lists "
+    std::cerr << cfg->file.string()
+              << ": refused before anything was created; docs/compatibility.md lists "
               << "what this build runs\n";
     return 2;
   }
@@ -136,7 +142,8 @@ int cmd_run(const Options& o) {
   }
 
   const auto run_start = Clock::now();
-  auto run_dir = report::create_run_dir(o.output_dir, p->config_name, std::chrono::system_clock::now());
+  auto run_dir =
+      report::create_run_dir(o.output_dir, p->config_name, std::chrono::system_clock::now());
   if (!run_dir) {
     spdlog::error("{}", run_dir.error().message);
     return 1;
@@ -149,7 +156,8 @@ int cmd_run(const Options& o) {
   util::add_log_file(run / "continuum.log");
   spdlog::info("run directory: {}", run.string());
   if (auto text = util::read_file(o.config); text) {
-    if (auto st = util::write_file_atomic(run / "config.cfg", *text); !st) spdlog::warn("{}", st.error().message);
+    if (auto st = util::write_file_atomic(run / "config.cfg", *text); !st)
+      spdlog::warn("{}", st.error().message);
   }
   if (auto st = util::write_file_atomic(run / "plan.json", plan::to_json(*p).dump(2) + "\n"); !st) {
     spdlog::error("{}", st.error().message);
@@ -202,8 +210,10 @@ int cmd_run(const Options& o) {
       spdlog::info("reachability check skipped: {}", reach->skip_reason);
     } else {
       times.add("reachability", seconds_since(t0));
-      spdlog::info("reachability: {} source(s) reachable from {} guest(s), {} already satisfied in the image",
-                   reach->probed, reach->guests, reach->satisfied);
+      spdlog::info(
+          "reachability: {} source(s) reachable from {} guest(s), {} already satisfied in the "
+          "image",
+          reach->probed, reach->guests, reach->satisfied);
     }
   }
 
@@ -226,7 +236,8 @@ int cmd_run(const Options& o) {
       rc = util::interrupt_requested() ? kInterrupted : 1;
     } else {
       network_table = infra::format_table(nr->links);
-      if (!network_table.empty()) spdlog::info("network, configured vs measured:\n{}", network_table);
+      if (!network_table.empty())
+        spdlog::info("network, configured vs measured:\n{}", network_table);
       for (const auto& w : nr->warnings) spdlog::warn("{}", w);
     }
   }
@@ -262,12 +273,13 @@ int cmd_run(const Options& o) {
   }
 
   // 4. Benchmark, with the energy scraper around it.
-  const bool run_benchmark = cfg->benchmark && !cfg->infrastructure.infra_only &&
-                             !cfg->benchmark->resource_manager_only;
+  const bool run_benchmark =
+      cfg->benchmark && !cfg->infrastructure.infra_only && !cfg->benchmark->resource_manager_only;
   if (rc == 0 && run_benchmark && !util::interrupt_requested()) {
     auto t0 = Clock::now();
-    energy::Scraper scraper(energy::ScraperOptions{cfg->energy.interval, cfg->energy.scrape_timeout,
-                                                   cfg->energy.exporter == "guest" ? deployment.netns : ""});
+    energy::Scraper scraper(
+        energy::ScraperOptions{cfg->energy.interval, cfg->energy.scrape_timeout,
+                               cfg->energy.exporter == "guest" ? deployment.netns : ""});
     // An energy experiment without its scraper would measure nothing: no benchmark then.
     if (cfg->energy.enabled) {
       auto targets = energy::make_targets(cfg->energy, *p, &deployment);
@@ -303,11 +315,17 @@ int cmd_run(const Options& o) {
     // No energy data is a failed energy experiment: per VM, too few scrapes gave a sample.
     if (cfg->energy.enabled && scraper.window_seconds() > 0 && rc != kInterrupted) {
       std::vector<energy::CoverageVerdict> verdicts;
-      auto covered = energy::check_coverage(scraper, cfg->energy.interval, cfg->energy.min_coverage, &verdicts);
+      auto covered = energy::check_coverage(scraper, cfg->energy.interval, cfg->energy.min_coverage,
+                                            &verdicts);
       nlohmann::json per_vm = nlohmann::json::array();
       for (const auto& v : verdicts)
-        per_vm.push_back({{"vm", v.vm}, {"url", v.url}, {"coverage", v.coverage}, {"ok", v.ok}, {"reason", v.reason}});
-      events->emit("energy", "coverage", "", -1, "", {{"min_coverage", cfg->energy.min_coverage}, {"vms", per_vm}});
+        per_vm.push_back({{"vm", v.vm},
+                          {"url", v.url},
+                          {"coverage", v.coverage},
+                          {"ok", v.ok},
+                          {"reason", v.reason}});
+      events->emit("energy", "coverage", "", -1, "",
+                   {{"min_coverage", cfg->energy.min_coverage}, {"vms", per_vm}});
       if (!covered) {
         spdlog::error("{}", covered.error().message);
         if (rc == 0) {
@@ -358,8 +376,9 @@ int cmd_run(const Options& o) {
   }
 
   events->emit("run", "end", p->application, -1, "", {{"outcome", outcome}, {"exit_code", rc}});
-  if (auto st = util::write_file_atomic(run / "summary.md", summary_md(*cfg, *p, run, times, outcome,
-                                                                        network_table, benchmark_md, report_md));
+  if (auto st = util::write_file_atomic(
+          run / "summary.md",
+          summary_md(*cfg, *p, run, times, outcome, network_table, benchmark_md, report_md));
       !st)
     spdlog::warn("{}", st.error().message);
   spdlog::info("{} in {:.1f} s; run directory {}", outcome, seconds_since(run_start), run.string());

@@ -1,6 +1,7 @@
 #pragma once
-// Subcommands (docs/design.md §1). Each handler lives in its own cmd_<name>.cc and returns the process
-// exit code: 0 success, 1 runtime failure, 2 invalid configuration or usage, 130 interrupted.
+// Subcommands (docs/design.md §1). Each handler lives in its own cmd_<name>.cc and returns the
+// process exit code: 0 success, 1 runtime failure, 2 invalid configuration or usage, 130
+// interrupted.
 #include <string>
 #include <vector>
 
@@ -10,15 +11,16 @@ namespace continuum::cli {
 
 struct Options {
   util::Verbosity verbosity = util::Verbosity::normal;
-  std::string output_dir = "runs";   ///< parent of run directories (--output)
-  std::string config;                ///< CONFIG for run/validate/plan
-  std::string run_dir;               ///< RUN_DIR for destroy/report
-  std::string format = "text";       ///< plan --format text|json
-  std::string image_action;          ///< image build|list
+  std::string output_dir = "runs";  ///< parent of run directories (--output)
+  std::string config;               ///< CONFIG for run/validate/plan
+  std::string run_dir;              ///< RUN_DIR for destroy/report
+  std::string format = "text";      ///< plan --format text|json
+  std::string image_action;         ///< image build|list
   std::string image_variant = "default";
-  std::string image_base_path;       ///< image --base-path: cache in <dir>/.continuum/images ("" = $HOME)
+  std::string
+      image_base_path;  ///< image --base-path: cache in <dir>/.continuum/images ("" = $HOME)
   bool force = false;
-  bool compat = false;               ///< validate --compat: the original's rules only, no preflight
+  bool compat = false;  ///< validate --compat: the original's rules only, no preflight
 };
 
 int cmd_run(const Options& o);
@@ -27,6 +29,5 @@ int cmd_plan(const Options& o);
 int cmd_destroy(const Options& o);
 int cmd_image(const Options& o);
 int cmd_report(const Options& o);
-
 
 }  // namespace continuum::cli

@@ -1,9 +1,8 @@
 #include "environment.h"
 
 #include <pwd.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -52,9 +51,12 @@ std::optional<int> positive_env(const char* name) {
 
 plan::Environment probe_environment(const config::Config& cfg) {
   plan::Environment env;
-  if (const char* u = std::getenv("CONTINUUM_USER"); u && *u) env.user = u;
-  else if (passwd* pw = getpwuid(geteuid())) env.user = pw->pw_name;
-  else env.user = "user";
+  if (const char* u = std::getenv("CONTINUUM_USER"); u && *u)
+    env.user = u;
+  else if (passwd* pw = getpwuid(geteuid()))
+    env.user = pw->pw_name;
+  else
+    env.user = "user";
   // CONTINUUM_LOCAL_CORES pretends another core count: plans made on one machine for another,
   // and deterministic output in tests.
   env.local_cores = local_physical_cores();
@@ -70,8 +72,10 @@ plan::Environment probe_environment(const config::Config& cfg) {
     size_t start = 0;
     while (start <= s.size()) {
       size_t comma = s.find(',', start);
-      std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      if (auto v = parse_positive(item)) values.push_back(*v);
+      std::string item =
+          s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (auto v = parse_positive(item))
+        values.push_back(*v);
       else {
         values.clear();
         break;
@@ -79,11 +83,15 @@ plan::Environment probe_environment(const config::Config& cfg) {
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
-    if (values.size() == 1) env.external_cores.assign(n_ext, values[0]);
-    else if (values.size() == n_ext && n_ext > 0) env.external_cores = values;
+    if (values.size() == 1)
+      env.external_cores.assign(n_ext, values[0]);
+    else if (values.size() == n_ext && n_ext > 0)
+      env.external_cores = values;
     else
-      spdlog::warn("CONTINUUM_EXTERNAL_CORES='{}' ignored: expected one positive number or one per "
-                   "external_physical_machines entry ({})", s, n_ext);
+      spdlog::warn(
+          "CONTINUUM_EXTERNAL_CORES='{}' ignored: expected one positive number or one per "
+          "external_physical_machines entry ({})",
+          s, n_ext);
   }
   return env;
 }

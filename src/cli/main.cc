@@ -1,7 +1,6 @@
 // continuum: command-line entry. The subcommands are a table (name, help, handler), in the manner
 // of ninja's tools and virsh's command groups; CLI11 parses the flags.
 #include <CLI/CLI.hpp>
-
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -22,7 +21,8 @@ struct Subcommand {
 
 constexpr Subcommand kSubcommands[] = {
     {"run", "Plan, deploy, install, benchmark and report (also: continuum CONFIG)", cmd_run},
-    {"validate", "Parse and verify a configuration; exit 0, or 2 with FILE:LINE errors", cmd_validate},
+    {"validate", "Parse and verify a configuration; exit 0, or 2 with FILE:LINE errors",
+     cmd_validate},
     {"plan", "Show everything a run would create and do; touch nothing", cmd_plan},
     {"destroy", "Remove every resource a run created (from RUN_DIR/state.json)", cmd_destroy},
     {"image", "Build or list cached base images (offline, from Debian's mirror)", cmd_image},
@@ -53,8 +53,9 @@ int main(int argc, char** argv) {
   }
 
   Options o;
-  CLI::App app{"continuum: emulate a cloud-edge-endpoint compute continuum with QEMU VMs, install "
-               "software in it with Ansible, and benchmark it.\n"};
+  CLI::App app{
+      "continuum: emulate a cloud-edge-endpoint compute continuum with QEMU VMs, install "
+      "software in it with Ansible, and benchmark it.\n"};
   app.name("continuum");
   app.require_subcommand(1);
   bool verbose = false, quiet = false;
@@ -63,11 +64,12 @@ int main(int argc, char** argv) {
   app.add_option("-o,--output", o.output_dir, "Directory that holds run directories")
       ->capture_default_str();
   // Where the shipped files are found (docs/install.md), as `ansible --version` shows its paths.
-  app.set_version_flag("--version", std::string("continuum ") + kVersion + "\ndata directory: " +
-                                        util::data_dir().string() + "\nguest programs: " +
-                                        util::app_dir().string());
+  app.set_version_flag("--version", std::string("continuum ") + kVersion +
+                                        "\ndata directory: " + util::data_dir().string() +
+                                        "\nguest programs: " + util::app_dir().string());
   app.footer(
-      "Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage, 130 interrupted.\n"
+      "Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage, 130 "
+      "interrupted.\n"
       "Documentation: README.md, docs/configuration.md");
 
   std::vector<std::pair<CLI::App*, const Subcommand*>> subs;
@@ -79,9 +81,10 @@ int main(int argc, char** argv) {
       s->add_option("config", o.config, "Configuration file (.cfg)")->required();
     }
     if (n == "validate")
-      s->add_flag("--compat", o.compat,
-                  "Check only the original tool's rules (exit 0 if it accepts the file), not whether this "
-                  "build can run it");
+      s->add_flag(
+          "--compat", o.compat,
+          "Check only the original tool's rules (exit 0 if it accepts the file), not whether this "
+          "build can run it");
     if (n == "plan")
       s->add_option("--format", o.format, "text or json")
           ->check(CLI::IsMember({"text", "json"}))
@@ -94,8 +97,9 @@ int main(int argc, char** argv) {
           ->check(CLI::IsMember({"build", "list"}));
       s->add_option("--variant", o.image_variant, "Image recipe variant")->capture_default_str();
       s->add_flag("--force", o.force, "Rebuild even when a cached image matches the recipe");
-      s->add_option("--base-path", o.image_base_path,
-                    "Cache images in DIR/.continuum/images, as a config's base_path does (default $HOME)");
+      s->add_option(
+          "--base-path", o.image_base_path,
+          "Cache images in DIR/.continuum/images, as a config's base_path does (default $HOME)");
     }
     subs.emplace_back(s, &c);
   }
@@ -105,14 +109,17 @@ int main(int argc, char** argv) {
     app.parse(rev);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
-    // CLI11 returns 0 for --help/--version and 105/106/... for usage errors: we say 2 (docs/design.md §1).
+    // CLI11 returns 0 for --help/--version and 105/106/... for usage errors: we say 2
+    // (docs/design.md §1).
     return rc == 0 ? 0 : 2;
   }
   if (verbose && quiet) {
     std::cerr << "error: --verbose and --quiet exclude each other\n";
     return 2;
   }
-  o.verbosity = verbose ? util::Verbosity::verbose : quiet ? util::Verbosity::quiet : util::Verbosity::normal;
+  o.verbosity = verbose ? util::Verbosity::verbose
+                : quiet ? util::Verbosity::quiet
+                        : util::Verbosity::normal;
   util::init_console_logging(o.verbosity);
   for (auto& [s, c] : subs)
     if (s->parsed()) return c->handler(o);

@@ -1,6 +1,8 @@
 // config::load: reads one INI file (ini.cc), applies the schema of every key of the original tool
-// (docs/original.md §2) plus continuum's own (docs/configuration.md), runs the original's cross-checks
-// (§2.7), and reports every problem of the file at once.
+// (docs/original.md §2) plus continuum's own (docs/configuration.md), runs the original's
+// cross-checks (§2.7), and reports every problem of the file at once.
+#include "continuum/config/config.h"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -10,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "continuum/config/config.h"
 #include "continuum/util/files.h"
 #include "continuum/util/strings.h"
 #include "ini_file.h"
@@ -20,9 +21,12 @@ namespace continuum::config {
 
 const char* tier_name(Tier t) {
   switch (t) {
-    case Tier::cloud: return "cloud";
-    case Tier::edge: return "edge";
-    case Tier::endpoint: return "endpoint";
+    case Tier::cloud:
+      return "cloud";
+    case Tier::edge:
+      return "edge";
+    case Tier::endpoint:
+      return "endpoint";
   }
   return "?";
 }
@@ -44,7 +48,7 @@ using detail::Sec;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 const std::vector<std::string> kProviders = {"qemu", "gcp", "aws", "baremetal"};
-const std::vector<std::string> kResourceManagers = {"kubernetes", "kubeedge", "mist",
+const std::vector<std::string> kResourceManagers = {"kubernetes", "kubeedge",    "mist",
                                                     "none",       "kubecontrol", "kube_kata"};
 const std::vector<std::string> kApplications = {"image_classification", "empty", "empty_kata",
                                                 "mem_usage", "stress"};
@@ -52,19 +56,33 @@ const std::vector<std::string> kTiers = {"cloud", "edge", "endpoint"};
 // Network pairs: upstream's five plus endpoint<->endpoint (new).
 const std::vector<std::string> kPairs = {"cloud",          "edge",          "cloud_edge",
                                          "cloud_endpoint", "edge_endpoint", "endpoint"};
-const std::vector<std::string> kQemuKeys = {
-    "libvirt_uri", "accelerator", "base_image",        "base_image_sha256", "network_mode",
-    "bridge_name", "virtiofs",    "virtiofs_host_dir", "virtiofs_guest_dir", "ssh_key",
-    "boot_timeout", "guest_internet", "guest_http_proxy", "guest_https_proxy", "guest_no_proxy",
-    "guest_apt_proxy", "guest_apt_mirror", "reachability_check", "reachability_timeout"};
+const std::vector<std::string> kQemuKeys = {"libvirt_uri",
+                                            "accelerator",
+                                            "base_image",
+                                            "base_image_sha256",
+                                            "network_mode",
+                                            "bridge_name",
+                                            "virtiofs",
+                                            "virtiofs_host_dir",
+                                            "virtiofs_guest_dir",
+                                            "ssh_key",
+                                            "boot_timeout",
+                                            "guest_internet",
+                                            "guest_http_proxy",
+                                            "guest_https_proxy",
+                                            "guest_no_proxy",
+                                            "guest_apt_proxy",
+                                            "guest_apt_mirror",
+                                            "reachability_check",
+                                            "reachability_timeout"};
 
 // Known keys per section kind -> when they are used (shown when a key is ignored).
 std::map<std::string, std::string> infrastructure_universe() {
   std::map<std::string, std::string> u;
   const std::string always = "always";
-  for (const char* k : {"provider", "infra_only", "cpu_pin", "external_physical_machines", "netperf",
-                        "base_path", "prefixip", "middleip", "middleip_base", "delete",
-                        "network_emulation"})
+  for (const char* k :
+       {"provider", "infra_only", "cpu_pin", "external_physical_machines", "netperf", "base_path",
+        "prefixip", "middleip", "middleip_base", "delete", "network_emulation"})
     u[k] = always;
   for (const auto& t : kTiers)
     for (const char* s : {"_nodes", "_cores", "_memory", "_quota", "_read_speed", "_write_speed"})
@@ -86,11 +104,11 @@ std::map<std::string, std::string> infrastructure_universe() {
 
 std::map<std::string, std::string> benchmark_universe() {
   std::map<std::string, std::string> u;
-  for (const char* k : {"resource_manager", "resource_manager_only", "docker_pull", "application",
-                        "application_worker_cpu", "application_worker_memory",
-                        "application_endpoint_cpu", "application_endpoint_memory",
-                        "applications_per_worker", "observability", "repeat", "repeat_pause",
-                        "playbook_timeout", "benchmark_timeout", "direct_offload"})
+  for (const char* k :
+       {"resource_manager", "resource_manager_only", "docker_pull", "application",
+        "application_worker_cpu", "application_worker_memory", "application_endpoint_cpu",
+        "application_endpoint_memory", "applications_per_worker", "observability", "repeat",
+        "repeat_pause", "playbook_timeout", "benchmark_timeout", "direct_offload"})
     u[k] = "always";
   u["cache_worker"] = "resource_manager = kubernetes, kubeedge, kubecontrol or kube_kata";
   u["kube_version"] = "resource_manager = kubernetes, kubecontrol or kube_kata";
@@ -110,9 +128,9 @@ const std::map<std::string, std::string>& universe(const std::string& kind) {
     m["infrastructure"] = infrastructure_universe();
     m["benchmark"] = benchmark_universe();
     m["execution_model"] = {{"model", "always"}};
-    for (const char* k : {"enabled", "exporter", "host_address", "host_port_base", "guest_port",
-                          "path", "interval", "scrape_timeout", "host_feed", "powercap_path",
-                          "min_coverage"})
+    for (const char* k :
+         {"enabled", "exporter", "host_address", "host_port_base", "guest_port", "path", "interval",
+          "scrape_timeout", "host_feed", "powercap_path", "min_coverage"})
       m["energy"][k] = "enabled = True";
     for (const char* k : {"latency_avg", "latency_var", "throughput", "loss"})
       m["link"][k] = "network_emulation = True";
@@ -142,7 +160,8 @@ bool is_absolute(const std::string& p) { return !p.empty() && p[0] == '/'; }
 
 bool is_hex64(const std::string& s) {
   if (s.size() != 64) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
 // "" when `v` is http(s)://host[:port] followed by "/" or, with `path_ok`, by a path; else what
@@ -150,16 +169,21 @@ bool is_hex64(const std::string& s) {
 // info, no query).
 std::string url_problem(const std::string& v, bool path_ok) {
   std::string rest;
-  if (util::starts_with(v, "http://")) rest = v.substr(7);
-  else if (util::starts_with(v, "https://")) rest = v.substr(8);
-  else return "not an http:// or https:// URL";
+  if (util::starts_with(v, "http://"))
+    rest = v.substr(7);
+  else if (util::starts_with(v, "https://"))
+    rest = v.substr(8);
+  else
+    return "not an http:// or https:// URL";
   size_t slash = rest.find('/');
   std::string hostport = rest.substr(0, slash);
   std::string path = slash == std::string::npos ? "" : rest.substr(slash);
-  if (!path.empty() && path != "/" && !path_ok) return "has a path; a proxy is scheme://host[:port]";
+  if (!path.empty() && path != "/" && !path_ok)
+    return "has a path; a proxy is scheme://host[:port]";
   if (path.find_first_of(" \t?#") != std::string::npos) return "the path has a space, ? or #";
   if (hostport.find('@') != std::string::npos)
-    return "has user@ or user:password@, which the guests' apt and proxy settings would expose; use a proxy "
+    return "has user@ or user:password@, which the guests' apt and proxy settings would expose; "
+           "use a proxy "
            "that needs no credentials, or one that allows the guests' addresses";
   std::string host = hostport, port;
   if (!hostport.empty() && hostport[0] == '[') {
@@ -198,11 +222,13 @@ bool is_name(const std::string& s) {
 
 bool is_env_name(const std::string& s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
-// The node ids the plan will create, as upstream names them (docs/original.md §4.2) without the user
-// suffix: the controller exists when a resource manager other than mist runs on cloud nodes.
+// The node ids the plan will create, as upstream names them (docs/original.md §4.2) without the
+// user suffix: the controller exists when a resource manager other than mist runs on cloud nodes.
 struct NodeIds {
   std::vector<std::string> ids;
   std::vector<std::string> tiers;  // tier names that have at least one node
@@ -221,10 +247,11 @@ struct NodeIds {
 NodeIds node_ids(const Config& c) {
   NodeIds n;
   const Infrastructure& i = c.infrastructure;
-  bool controller = !i.infra_only && c.benchmark && i.cloud.nodes > 0 &&
-                    c.benchmark->resource_manager != "mist";
+  bool controller =
+      !i.infra_only && c.benchmark && i.cloud.nodes > 0 && c.benchmark->resource_manager != "mist";
   if (controller) n.ids.push_back("cloud_controller");
-  for (int k = 0; k < i.cloud.nodes - (controller ? 1 : 0); ++k) n.ids.push_back("cloud" + std::to_string(k));
+  for (int k = 0; k < i.cloud.nodes - (controller ? 1 : 0); ++k)
+    n.ids.push_back("cloud" + std::to_string(k));
   for (int k = 0; k < i.edge.nodes; ++k) n.ids.push_back("edge" + std::to_string(k));
   for (int k = 0; k < i.endpoint.nodes; ++k) n.ids.push_back("endpoint" + std::to_string(k));
   if (i.cloud.nodes > 0) n.tiers.push_back("cloud");
@@ -276,26 +303,32 @@ class Loader {
 };
 
 void Loader::classify_sections(const detail::IniFile& ini) {
-  const std::vector<std::string> names = {"infrastructure", "benchmark", "execution_model", "energy",
-                                          "link", "workload"};
+  const std::vector<std::string> names = {"infrastructure", "benchmark", "execution_model",
+                                          "energy",         "link",      "workload"};
   for (const auto& s : ini.sections) {
     if (s.duplicate) continue;
     const std::string& h = s.header;
-    if (h == "infrastructure") infra_ = &s;
-    else if (h == "benchmark") bench_ = &s;
-    else if (h == "execution_model") em_ = &s;
-    else if (h == "energy") energy_ = &s;
+    if (h == "infrastructure")
+      infra_ = &s;
+    else if (h == "benchmark")
+      bench_ = &s;
+    else if (h == "execution_model")
+      em_ = &s;
+    else if (h == "energy")
+      energy_ = &s;
     else {
       auto words = util::split(h, ' ');
       if (words[0] == "link") {
         if (words.size() != 3)
-          ctx_.error(s.line, "[" + h + "]: a link section names two nodes or tiers: [link A B], "
+          ctx_.error(s.line, "[" + h +
+                                 "]: a link section names two nodes or tiers: [link A B], "
                                  "e.g. [link cloud0 endpoint1] or [link edge endpoint]");
         else
           links_.push_back(&s);
       } else if (words[0] == "workload") {
         if (words.size() != 2 || !is_name(words[1]))
-          ctx_.error(s.line, "[" + h + "]: a workload section has one name made of letters, digits, "
+          ctx_.error(s.line, "[" + h +
+                                 "]: a workload section has one name made of letters, digits, "
                                  "_ - . : [workload NAME], e.g. [workload queries]");
         else
           workloads_.push_back(&s);
@@ -305,8 +338,9 @@ void Loader::classify_sections(const detail::IniFile& ini) {
         if (close.empty()) close = util::closest_match(util::to_lower(h), names);
         if (close.empty()) close = util::closest_match(util::to_lower(words[0]), names);
         if (!close.empty()) msg += " (did you mean [" + close + "]?)";
-        msg += "; sections: [infrastructure], [benchmark], [execution_model], [energy], "
-               "[link A B], [workload NAME] (section names are case-sensitive)";
+        msg +=
+            "; sections: [infrastructure], [benchmark], [execution_model], [energy], "
+            "[link A B], [workload NAME] (section names are case-sensitive)";
         ctx_.error(s.line, msg);
       }
     }
@@ -315,12 +349,15 @@ void Loader::classify_sections(const detail::IniFile& ini) {
 
 void Loader::infrastructure(Sec& s) {
   Infrastructure& i = cfg_.infrastructure;
-  s.get_choice("provider", i.provider, kProviders, Need::yes("mandatory (qemu, gcp, aws or baremetal)"));
+  s.get_choice("provider", i.provider, kProviders,
+               Need::yes("mandatory (qemu, gcp, aws or baremetal)"));
   s.get_bool("infra_only", i.infra_only);
   bool nodes_ok = true;
-  for (const auto& t : kTiers) nodes_ok &= s.get_int(t + "_nodes", tier_spec(i, t).nodes, 0) || !s.has(t + "_nodes");
+  for (const auto& t : kTiers)
+    nodes_ok &= s.get_int(t + "_nodes", tier_spec(i, t).nodes, 0) || !s.has(t + "_nodes");
   if (nodes_ok && s.present() && i.cloud.nodes + i.edge.nodes + i.endpoint.nodes == 0)
-    s.fail("cloud_nodes", "cloud_nodes + edge_nodes + endpoint_nodes is 0; at least one node is needed");
+    s.fail("cloud_nodes",
+           "cloud_nodes + edge_nodes + endpoint_nodes is 0; at least one node is needed");
   for (const auto& t : kTiers) {
     TierSpec& ts = tier_spec(i, t);
     Need need = Need::when(ts.nodes > 0, "mandatory when " + t + "_nodes > 0");
@@ -335,8 +372,10 @@ void Loader::infrastructure(Sec& s) {
   s.get_list("external_physical_machines", i.external_physical_machines);
   for (const auto& m : i.external_physical_machines) {
     auto at = m.find('@');
-    if (at == std::string::npos || at == 0 || at + 1 == m.size() || m.find_first_of(" \t") != std::string::npos)
-      s.fail("external_physical_machines", "`" + m + "` is not user@host; allowed: a comma list of user@host");
+    if (at == std::string::npos || at == 0 || at + 1 == m.size() ||
+        m.find_first_of(" \t") != std::string::npos)
+      s.fail("external_physical_machines",
+             "`" + m + "` is not user@host; allowed: a comma list of user@host");
   }
   s.get_bool("netperf", i.netperf);
   std::string base;
@@ -351,7 +390,8 @@ void Loader::infrastructure(Sec& s) {
     bool ok = parts.size() == 2;
     for (const auto& p : parts) {
       long v = 0;
-      ok = ok && detail::parse_int(p, v) && v >= 1 && v <= 254 && p.find_first_of("+- ") == std::string::npos;
+      ok = ok && detail::parse_int(p, v) && v >= 1 && v <= 254 &&
+           p.find_first_of("+- ") == std::string::npos;
     }
     if (!ok) {
       s.fail("prefixip", "not two dot-separated numbers from 1 to 254; allowed: e.g. 192.168");
@@ -397,19 +437,25 @@ void Loader::provider_keys(Sec& s) {
   if (i.provider == "gcp" || i.provider == "aws") {
     const std::string& p = i.provider;
     for (const auto& t : kTiers)
-      keep(p + "_" + t, Need::when(tier_spec(i, t).nodes > 0,
-                                   "mandatory with provider = " + p + " when " + t + "_nodes > 0 (machine type)"));
-    std::vector<std::string> keys = p == "gcp"
-        ? std::vector<std::string>{"gcp_region", "gcp_zone", "gcp_project", "gcp_credentials"}
-        : std::vector<std::string>{"aws_region", "aws_zone", "aws_access_keys", "aws_secret_access_keys", "aws_ami"};
+      keep(p + "_" + t,
+           Need::when(tier_spec(i, t).nodes > 0, "mandatory with provider = " + p + " when " + t +
+                                                     "_nodes > 0 (machine type)"));
+    std::vector<std::string> keys =
+        p == "gcp"
+            ? std::vector<std::string>{"gcp_region", "gcp_zone", "gcp_project", "gcp_credentials"}
+            : std::vector<std::string>{"aws_region", "aws_zone", "aws_access_keys",
+                                       "aws_secret_access_keys", "aws_ami"};
     for (const auto& k : keys) keep(k, Need::yes("mandatory with provider = " + p));
     if (i.provider_options.count("gcp_credentials"))
-      i.provider_options["gcp_credentials"] = util::expand_user(i.provider_options["gcp_credentials"]).string();
+      i.provider_options["gcp_credentials"] =
+          util::expand_user(i.provider_options["gcp_credentials"]).string();
   }
   if (i.provider != "qemu") return;
   s.get_string("libvirt_uri", i.libvirt_uri);
   if (i.libvirt_uri.find(":/") == std::string::npos) {
-    s.fail("libvirt_uri", "not a libvirt URI; allowed: e.g. qemu:///system, qemu+ssh://user@host/system, test:///default");
+    s.fail("libvirt_uri",
+           "not a libvirt URI; allowed: e.g. qemu:///system, qemu+ssh://user@host/system, "
+           "test:///default");
   }
   s.get_choice("accelerator", i.accelerator, {"auto", "kvm", "tcg"});
   s.get_string("base_image", i.base_image);
@@ -418,52 +464,66 @@ void Loader::provider_keys(Sec& s) {
       s.fail("base_image_sha256", "not a SHA-256 checksum; allowed: 64 hexadecimal digits");
     i.base_image_sha256 = util::to_lower(i.base_image_sha256);
   }
-  bool url = util::starts_with(i.base_image, "http://") || util::starts_with(i.base_image, "https://");
+  bool url =
+      util::starts_with(i.base_image, "http://") || util::starts_with(i.base_image, "https://");
   if (url && i.base_image_sha256.empty())
     ctx_.warn(s.line(), "[infrastructure] base_image = " + i.base_image +
                             ": downloaded without base_image_sha256; the download is not verified");
   if (!url && !i.base_image.empty()) i.base_image = util::expand_user(i.base_image).string();
   s.get_choice("network_mode", i.network_mode, {"managed", "bridge"});
   s.get_string("bridge_name", i.bridge_name);
-  if (i.bridge_name.empty() || i.bridge_name.size() > 15 || i.bridge_name.find_first_of(" /") != std::string::npos)
-    s.fail("bridge_name", "not a network interface name; allowed: 1 to 15 characters without spaces or /");
+  if (i.bridge_name.empty() || i.bridge_name.size() > 15 ||
+      i.bridge_name.find_first_of(" /") != std::string::npos)
+    s.fail("bridge_name",
+           "not a network interface name; allowed: 1 to 15 characters without spaces or /");
   s.get_bool("virtiofs", i.virtiofs);
   s.get_string("virtiofs_host_dir", i.virtiofs_host_dir);
-  if (!is_absolute(i.virtiofs_host_dir)) s.fail("virtiofs_host_dir", "not an absolute path; allowed: a path starting with /");
+  if (!is_absolute(i.virtiofs_host_dir))
+    s.fail("virtiofs_host_dir", "not an absolute path; allowed: a path starting with /");
   s.get_string("virtiofs_guest_dir", i.virtiofs_guest_dir);
-  if (!is_absolute(i.virtiofs_guest_dir)) s.fail("virtiofs_guest_dir", "not an absolute path; allowed: a path starting with /");
-  if (s.get_string("ssh_key", i.ssh_key)) i.ssh_key = util::expand_user(i.ssh_key).string();
-  else i.ssh_key = util::expand_user("~/.ssh/id_rsa_continuum").string();
+  if (!is_absolute(i.virtiofs_guest_dir))
+    s.fail("virtiofs_guest_dir", "not an absolute path; allowed: a path starting with /");
+  if (s.get_string("ssh_key", i.ssh_key))
+    i.ssh_key = util::expand_user(i.ssh_key).string();
+  else
+    i.ssh_key = util::expand_user("~/.ssh/id_rsa_continuum").string();
   s.get_int("boot_timeout", i.boot_timeout, 1);
   guest_keys(s);
 }
 
 void Loader::guest_keys(Sec& s) {
   Infrastructure& i = cfg_.infrastructure;
-  if (s.get_choice("guest_internet", i.guest_internet, {"nat", "none"}) && i.network_mode == "bridge")
-    ctx_.warn(s.find("guest_internet")->line,
-              "[infrastructure] guest_internet = " + i.guest_internet +
-                  ": ignored with network_mode = bridge (the guests get whatever the bridge's network "
-                  "gives); only used with network_mode = managed");
-  const std::string proxy_form = "allowed: http://host[:port] or https://host[:port], e.g. http://10.0.0.1:3128";
-  for (auto [key, field] : {std::pair<const char*, std::string*>{"guest_http_proxy", &i.guest_http_proxy},
-                            {"guest_https_proxy", &i.guest_https_proxy},
-                            {"guest_apt_proxy", &i.guest_apt_proxy}}) {
+  if (s.get_choice("guest_internet", i.guest_internet, {"nat", "none"}) &&
+      i.network_mode == "bridge")
+    ctx_.warn(
+        s.find("guest_internet")->line,
+        "[infrastructure] guest_internet = " + i.guest_internet +
+            ": ignored with network_mode = bridge (the guests get whatever the bridge's network "
+            "gives); only used with network_mode = managed");
+  const std::string proxy_form =
+      "allowed: http://host[:port] or https://host[:port], e.g. http://10.0.0.1:3128";
+  for (auto [key, field] :
+       {std::pair<const char*, std::string*>{"guest_http_proxy", &i.guest_http_proxy},
+        {"guest_https_proxy", &i.guest_https_proxy},
+        {"guest_apt_proxy", &i.guest_apt_proxy}}) {
     if (!s.get_string(key, *field)) continue;
     std::string p = url_problem(*field, false);
     if (!p.empty())
-      s.fail(key, p + "; " + proxy_form + (std::string(key) == "guest_apt_proxy" ? " (apt-cacher-ng: port 3142)" : ""));
+      s.fail(key, p + "; " + proxy_form +
+                      (std::string(key) == "guest_apt_proxy" ? " (apt-cacher-ng: port 3142)" : ""));
   }
   if (s.get_string("guest_apt_mirror", i.guest_apt_mirror)) {
     std::string p = url_problem(i.guest_apt_mirror, true);
     if (!p.empty())
-      s.fail("guest_apt_mirror", p + "; allowed: an http(s) URL of a Debian mirror, e.g. http://deb.debian.org/debian");
+      s.fail("guest_apt_mirror",
+             p + "; allowed: an http(s) URL of a Debian mirror, e.g. http://deb.debian.org/debian");
   }
   if (s.get_string("guest_no_proxy", i.guest_no_proxy)) {
     for (const auto& part : util::split(i.guest_no_proxy, ',')) {
       if (std::string(util::trim(part)).find_first_of(" \t\"'") != std::string::npos) {
-        s.fail("guest_no_proxy", "an entry has a space or a quote; allowed: a comma list of hosts, domains "
-                                 "(.example.org) or addresses, e.g. localhost,127.0.0.1,.lab");
+        s.fail("guest_no_proxy",
+               "an entry has a space or a quote; allowed: a comma list of hosts, domains "
+               "(.example.org) or addresses, e.g. localhost,127.0.0.1,.lab");
         break;
       }
     }
@@ -489,10 +549,13 @@ void Loader::benchmark(Sec& s) {
   }
   bool app_given = app && !app->value.empty();
   if (b.resource_manager_only && app_given)
-    s.fail("application", "set while resource_manager_only = True; remove it, or set resource_manager_only = False");
+    s.fail(
+        "application",
+        "set while resource_manager_only = True; remove it, or set resource_manager_only = False");
   if (!b.resource_manager_only && !app_given && workloads_.empty())
     s.fail("application", std::string(app ? "empty" : "missing") +
-                              "; mandatory when resource_manager_only = False (" + util::join(kApplications, ", ") +
+                              "; mandatory when resource_manager_only = False (" +
+                              util::join(kApplications, ", ") +
                               "), unless the file has a [workload NAME] section");
 
   // Derived defaults as upstream: the worker gets its tier's cores/memory minus 0.5.
@@ -521,14 +584,17 @@ void Loader::benchmark(Sec& s) {
   if (s.get_bool("direct_offload", b.direct_offload) && b.direct_offload) {
     const Infrastructure& inf = cfg_.infrastructure;
     if (b.resource_manager != "none")
-      s.fail("direct_offload", "only meaningful with resource_manager = none (have " + b.resource_manager +
+      s.fail("direct_offload", "only meaningful with resource_manager = none (have " +
+                                   b.resource_manager +
                                    ", whose workers the resource manager places); remove it or set "
                                    "resource_manager = none");
     else if (b.resource_manager_only || b.application != "image_classification")
-      s.fail("direct_offload", "offloads image_classification; it needs application = image_classification");
+      s.fail("direct_offload",
+             "offloads image_classification; it needs application = image_classification");
     else if (inf.cloud.nodes + inf.edge.nodes == 0)
-      s.fail("direct_offload", "needs cloud or edge nodes to offload to (have only endpoints); remove it for "
-                               "the endpoint-only mode");
+      s.fail("direct_offload",
+             "needs cloud or edge nodes to offload to (have only endpoints); remove it for "
+             "the endpoint-only mode");
   }
   plugin_keys(s);
 }
@@ -539,11 +605,14 @@ void Loader::plugin_keys(Sec& s) {
   const std::string& app = b.application;
   if (!b.resource_manager_only) {
     if (app == "image_classification") {
-      s.get_int("frequency", b.frequency, 1, LONG_MAX,
-                Need::yes("mandatory when application = image_classification (images/s per endpoint, >= 1)"));
+      s.get_int(
+          "frequency", b.frequency, 1, LONG_MAX,
+          Need::yes(
+              "mandatory when application = image_classification (images/s per endpoint, >= 1)"));
       s.get_int("duration", b.duration, 1);
     } else if (app == "empty" || app == "empty_kata") {
-      s.get_int("sleep_time", b.sleep_time, 1, LONG_MAX, Need::yes("mandatory when application = " + app + " (s, >= 1)"));
+      s.get_int("sleep_time", b.sleep_time, 1, LONG_MAX,
+                Need::yes("mandatory when application = " + app + " (s, >= 1)"));
     } else if (app == "stress") {
       s.get_int("stress_app_timeout", b.stress_app_timeout, 1, LONG_MAX,
                 Need::yes("mandatory when application = stress (s, >= 1)"));
@@ -557,8 +626,10 @@ void Loader::plugin_keys(Sec& s) {
     auto parts = util::split(b.kube_version.size() > 1 ? b.kube_version.substr(1) : "", '.');
     long v = 0;
     bool ok = b.kube_version[0] == 'v' && parts.size() == 3;
-    for (const auto& p : parts) ok = ok && detail::parse_int(p, v) && v >= 0 && p[0] != '+' && p[0] != '-';
-    if (!ok) s.fail("kube_version", "not a Kubernetes version; allowed: vMAJOR.MINOR.PATCH, e.g. v1.27.0");
+    for (const auto& p : parts)
+      ok = ok && detail::parse_int(p, v) && v >= 0 && p[0] != '+' && p[0] != '-';
+    if (!ok)
+      s.fail("kube_version", "not a Kubernetes version; allowed: vMAJOR.MINOR.PATCH, e.g. v1.27.0");
   }
   if (rm == "kubecontrol" || rm == "kube_kata")
     s.get_choice("kube_deployment", b.kube_deployment, {"pod", "container", "file", "call"});
@@ -578,17 +649,20 @@ void Loader::cross_checks(Sec& inf, Sec& bs, Sec* em) {
   const Infrastructure& i = cfg_.infrastructure;
   const int clouds = i.cloud.nodes, edges = i.edge.nodes, endpoints = i.endpoint.nodes;
   auto counts = [&] {
-    return " (have cloud_nodes = " + std::to_string(clouds) + ", edge_nodes = " + std::to_string(edges) +
+    return " (have cloud_nodes = " + std::to_string(clouds) +
+           ", edge_nodes = " + std::to_string(edges) +
            ", endpoint_nodes = " + std::to_string(endpoints) + ")";
   };
   if (i.provider == "baremetal") {
-    inf.fail("provider", "baremetal is not supported: the original rejected every baremetal configuration "
-                         "(its check required edge_nodes == 0 and >= 1 at once); allowed: qemu (gcp, aws: "
-                         "validated only)");
+    inf.fail("provider",
+             "baremetal is not supported: the original rejected every baremetal configuration "
+             "(its check required edge_nodes == 0 and >= 1 at once); allowed: qemu (gcp, aws: "
+             "validated only)");
   } else if (i.provider == "gcp" || i.provider == "aws") {
-    ctx_.warn(inf.line(), "[infrastructure] provider = " + i.provider +
-                              ": continuum validates this configuration for compatibility but deploys only "
-                              "with provider = qemu");
+    ctx_.warn(inf.line(),
+              "[infrastructure] provider = " + i.provider +
+                  ": continuum validates this configuration for compatibility but deploys only "
+                  "with provider = qemu");
   }
   if (!cfg_.benchmark) return;
   const Benchmark& b = *cfg_.benchmark;
@@ -598,16 +672,20 @@ void Loader::cross_checks(Sec& inf, Sec& bs, Sec* em) {
   if (!b.resource_manager_only && !app.empty()) {
     if (app == "image_classification") {
       if (rm == "kubecontrol")
-        bs.fail("application", "image_classification does not run with resource_manager = kubecontrol; "
-                               "allowed resource managers: kubernetes, kubeedge, mist, none");
+        bs.fail("application",
+                "image_classification does not run with resource_manager = kubecontrol; "
+                "allowed resource managers: kubernetes, kubeedge, mist, none");
       if (endpoints < 1)
-        bs.fail("application", "image_classification needs at least 1 endpoint (endpoint_nodes >= 1) to "
-                               "produce images" + counts());
+        bs.fail("application",
+                "image_classification needs at least 1 endpoint (endpoint_nodes >= 1) to "
+                "produce images" +
+                    counts());
     } else if (app == "empty" && rm != "kubecontrol") {
       bs.fail("application", "empty needs resource_manager = kubecontrol");
     } else if (app == "empty_kata" && rm != "kube_kata") {
       bs.fail("application", "empty_kata needs resource_manager = kube_kata");
-    } else if ((app == "stress" || app == "mem_usage") && rm != "kubecontrol" && rm != "kube_kata") {
+    } else if ((app == "stress" || app == "mem_usage") && rm != "kubecontrol" &&
+               rm != "kube_kata") {
       // The original allowed only kubecontrol, although its template and its experiment_kata
       // configurations use kube_kata too (docs/compatibility.md).
       bs.fail("application", app + " needs resource_manager = kubecontrol or kube_kata");
@@ -621,37 +699,48 @@ void Loader::cross_checks(Sec& inf, Sec& bs, Sec* em) {
   }
   if (rm == "kubernetes") {
     if (clouds < 1 || edges != 0)
-      bs.fail("resource_manager", "kubernetes needs cloud_nodes >= 1 and edge_nodes = 0" + counts() +
-                                      "; for edge nodes use kubeedge or mist");
+      bs.fail("resource_manager", "kubernetes needs cloud_nodes >= 1 and edge_nodes = 0" +
+                                      counts() + "; for edge nodes use kubeedge or mist");
     else if (clouds > 1 && endpoints % (clouds - 1) != 0)
-      bs.fail("resource_manager", "kubernetes needs endpoint_nodes to be a multiple of the workers "
-                                  "(cloud_nodes - 1 = " + std::to_string(clouds - 1) +
-                                      ", one cloud node is the controller)" + counts());
+      bs.fail("resource_manager",
+              "kubernetes needs endpoint_nodes to be a multiple of the workers "
+              "(cloud_nodes - 1 = " +
+                  std::to_string(clouds - 1) + ", one cloud node is the controller)" + counts());
   } else if (rm == "kubeedge" || rm == "mist") {
-    bool ok = rm == "kubeedge" ? (clouds == 1 && edges >= 1) : (clouds == 0 && edges >= 1 && endpoints >= 1);
+    bool ok = rm == "kubeedge" ? (clouds == 1 && edges >= 1)
+                               : (clouds == 0 && edges >= 1 && endpoints >= 1);
     if (!ok)
-      bs.fail("resource_manager", rm == "kubeedge"
-                                      ? "kubeedge needs cloud_nodes = 1 (the controller) and edge_nodes >= 1" + counts()
-                                      : "mist needs cloud_nodes = 0, edge_nodes >= 1 and endpoint_nodes >= 1" + counts());
+      bs.fail(
+          "resource_manager",
+          rm == "kubeedge"
+              ? "kubeedge needs cloud_nodes = 1 (the controller) and edge_nodes >= 1" + counts()
+              : "mist needs cloud_nodes = 0, edge_nodes >= 1 and endpoint_nodes >= 1" + counts());
     else if (endpoints % edges != 0)
-      bs.fail("resource_manager", rm + " needs endpoint_nodes to be a multiple of edge_nodes" + counts());
+      bs.fail("resource_manager",
+              rm + " needs endpoint_nodes to be a multiple of edge_nodes" + counts());
   } else if (rm == "kubecontrol" || rm == "kube_kata") {
     if (clouds < 2 || edges != 0)
       bs.fail("resource_manager", rm + " needs cloud_nodes >= 2 and edge_nodes = 0" + counts());
     else if (endpoints % (clouds - 1) != 0)
-      bs.fail("resource_manager", rm + " needs endpoint_nodes to be a multiple of the workers (cloud_nodes - 1 = " +
-                                      std::to_string(clouds - 1) + ")" + counts());
+      bs.fail("resource_manager",
+              rm + " needs endpoint_nodes to be a multiple of the workers (cloud_nodes - 1 = " +
+                  std::to_string(clouds - 1) + ")" + counts());
     if (rm == "kube_kata" && b.runtime == "kata-fc" && b.runtime_filesystem == "overlayfs")
-      bs.fail("runtime_filesystem", "overlayfs cannot be used with runtime = kata-fc; allowed: devmapper");
+      bs.fail("runtime_filesystem",
+              "overlayfs cannot be used with runtime = kata-fc; allowed: devmapper");
   } else if (rm == "none" && (clouds > 0 || edges > 0) && !b.direct_offload) {
     // The original's endpoint-only mode; continuum's offload to those nodes is explicit.
-    const std::string nodes = clouds > 0 && edges > 0 ? "cloud and edge" : clouds > 0 ? "cloud" : "edge";
+    const std::string nodes = clouds > 0 && edges > 0 ? "cloud and edge"
+                              : clouds > 0            ? "cloud"
+                                                      : "edge";
     if (app == "image_classification" && !b.resource_manager_only)
-      ctx_.warn(bs.line(), "[benchmark] resource_manager = none: image_classification runs in the original's "
-                           "endpoint-only mode (each endpoint generates and classifies its own images); the " +
-                               nodes + " nodes get none of its work" +
-                               (workloads_.empty() ? std::string(" and no other work") : std::string(", only the [workload] sections")) +
-                               "; set direct_offload = True to offload to them instead");
+      ctx_.warn(bs.line(),
+                "[benchmark] resource_manager = none: image_classification runs in the original's "
+                "endpoint-only mode (each endpoint generates and classifies its own images); the " +
+                    nodes + " nodes get none of its work" +
+                    (workloads_.empty() ? std::string(" and no other work")
+                                        : std::string(", only the [workload] sections")) +
+                    "; set direct_offload = True to offload to them instead");
     else if (workloads_.empty())
       ctx_.warn(bs.line(), "[benchmark] resource_manager = none: the " + nodes +
                                " nodes get no work (add a [workload NAME] to use them)");
@@ -667,8 +756,11 @@ void Loader::workloads() {
     w.name = util::split(ini->header, ' ')[1];
     w.where = Location{ctx_.file, ini->line};
     (*ctx_.where)[ini->header] = w.where;
-    s.get_string("command", w.command, Need::yes("mandatory (the shell command to run on each node)"));
-    if (s.get_list("nodes", w.nodes, Need::yes("mandatory (node ids such as cloud0, endpoint1, or tiers: cloud, edge, endpoint)"))) {
+    s.get_string("command", w.command,
+                 Need::yes("mandatory (the shell command to run on each node)"));
+    if (s.get_list("nodes", w.nodes,
+                   Need::yes("mandatory (node ids such as cloud0, endpoint1, or tiers: cloud, "
+                             "edge, endpoint)"))) {
       for (const auto& n : w.nodes)
         if (!ids.contains(n)) s.fail("nodes", node_problem(ids, n));
     }
@@ -681,7 +773,9 @@ void Loader::workloads() {
         auto eq = kv.find('=');
         std::string k = eq == std::string::npos ? kv : kv.substr(0, eq);
         if (eq == std::string::npos || !is_env_name(k))
-          s.fail("env", "`" + kv + "` is not NAME=VALUE; allowed: a comma list of NAME=VALUE (NAME: letters, digits, _)");
+          s.fail("env", "`" + kv +
+                            "` is not NAME=VALUE; allowed: a comma list of NAME=VALUE (NAME: "
+                            "letters, digits, _)");
         else
           w.env[k] = kv.substr(eq + 1);
       }
@@ -689,7 +783,8 @@ void Loader::workloads() {
     s.get_bool("parallel", w.parallel);
     s.finish();
     if (cfg_.infrastructure.infra_only)
-      ctx_.warn(ini->line, "[" + ini->header + "]: ignored; infra_only = True skips the benchmark phase");
+      ctx_.warn(ini->line,
+                "[" + ini->header + "]: ignored; infra_only = True skips the benchmark phase");
     else
       cfg_.workloads.push_back(std::move(w));
   }
@@ -747,12 +842,14 @@ void Loader::energy() {
     s.get_int("host_port_base", e.host_port_base, 1, 65535);
     s.get_int("guest_port", e.guest_port, 1, 65535);
     s.get_string("path", e.path);
-    if (!is_absolute(e.path)) s.fail("path", "not a URL path; allowed: a path starting with /, e.g. /metrics");
+    if (!is_absolute(e.path))
+      s.fail("path", "not a URL path; allowed: a path starting with /, e.g. /metrics");
     s.get_double("interval", e.interval, 0, kInf, {}, true);
     s.get_double("scrape_timeout", e.scrape_timeout, 0, kInf, {}, true);
     s.get_bool("host_feed", e.host_feed);
     s.get_string("powercap_path", e.powercap_path);
-    if (!is_absolute(e.powercap_path)) s.fail("powercap_path", "not an absolute path; allowed: a path starting with /");
+    if (!is_absolute(e.powercap_path))
+      s.fail("powercap_path", "not an absolute path; allowed: a path starting with /");
     s.get_double("min_coverage", e.min_coverage, 0, 1);
     const Infrastructure& i = cfg_.infrastructure;
     int vms = i.cloud.nodes + i.edge.nodes + i.endpoint.nodes;
@@ -760,7 +857,8 @@ void Loader::energy() {
       s.fail("host_port_base", "host_port_base + number of VMs - 1 exceeds 65535");
     if ((e.exporter == "guest" || e.host_feed) && !i.virtiofs)
       s.fail(e.exporter == "guest" ? "exporter" : "host_feed",
-             "needs virtiofs = True in [infrastructure] (the guest reads its energy from the shared folder)");
+             "needs virtiofs = True in [infrastructure] (the guest reads its energy from the "
+             "shared folder)");
   }
   s.finish();
 }
@@ -771,7 +869,9 @@ void Loader::run(const detail::IniFile& ini) {
   inf.set_universe(&universe("infrastructure"));
   if (!infra_) {
     // Nothing else can be checked meaningfully without the nodes and the provider.
-    ctx_.error(0, "[infrastructure] section missing; every configuration needs one (provider, nodes per tier)");
+    ctx_.error(0,
+               "[infrastructure] section missing; every configuration needs one (provider, nodes "
+               "per tier)");
     return;
   }
   infrastructure(inf);
@@ -782,11 +882,13 @@ void Loader::run(const detail::IniFile& ini) {
     if (bench_) {
       ctx_.warn(bench_->line, "[benchmark]: ignored; infra_only = True skips the benchmark");
       for (const auto& e : bench_->entries)
-        (*ctx_.where)["benchmark." + e.key] = Location{ctx_.file, e.line, e.key_as_written, e.value};
+        (*ctx_.where)["benchmark." + e.key] =
+            Location{ctx_.file, e.line, e.key_as_written, e.value};
     }
   } else if (!bench_) {
-    ctx_.error(0, "[benchmark] section missing; required unless infra_only = True "
-                  "(resource_manager, application)");
+    ctx_.error(0,
+               "[benchmark] section missing; required unless infra_only = True "
+               "(resource_manager, application)");
   } else {
     cfg_.benchmark = Benchmark{};
     benchmark(bs);
@@ -814,10 +916,14 @@ bool valid_utf8(std::string_view s, size_t& bad) {
   for (size_t i = 0; i < s.size();) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     size_t n = 0;
-    if (c < 0x80) n = 0;
-    else if ((c >> 5) == 0x6) n = 1;
-    else if ((c >> 4) == 0xE) n = 2;
-    else if ((c >> 3) == 0x1E) n = 3;
+    if (c < 0x80)
+      n = 0;
+    else if ((c >> 5) == 0x6)
+      n = 1;
+    else if ((c >> 4) == 0xE)
+      n = 2;
+    else if ((c >> 3) == 0x1E)
+      n = 3;
     else {
       bad = i;
       return false;
@@ -839,7 +945,8 @@ int line_of(std::string_view s, size_t pos) {
 
 std::string format(const std::string& file, const std::vector<detail::Msg>& msgs) {
   std::vector<detail::Msg> sorted = msgs;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const auto& a, const auto& b) { return a.line < b.line; });
   std::string out;
   for (const auto& m : sorted) {
     out += file;
@@ -858,8 +965,10 @@ Expected<Config> load(const std::filesystem::path& file) {
   auto st = fs::status(file, ec);
   if (ec || !fs::exists(st)) return fail("configuration file does not exist");
   if (fs::is_directory(st)) return fail("is a directory, not a configuration file");
-  if (!fs::is_regular_file(st)) return fail("not a regular file; a configuration is an INI text file");
-  if (fs::file_size(file, ec) > 16 * 1024 * 1024) return fail("larger than 16 MiB; not a configuration file");
+  if (!fs::is_regular_file(st))
+    return fail("not a regular file; a configuration is an INI text file");
+  if (fs::file_size(file, ec) > 16 * 1024 * 1024)
+    return fail("larger than 16 MiB; not a configuration file");
   auto text = util::read_file(file);
   if (!text) return make_error(text.error().message + " (cannot read the configuration)", 2);
   return load_text(*text, file);
@@ -894,9 +1003,11 @@ Expected<Config> load_text(std::string_view t, const std::filesystem::path& file
     return make_error(msg, 2);
   }
   std::vector<detail::Msg> w = ctx.warnings;
-  std::stable_sort(w.begin(), w.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
+  std::stable_sort(w.begin(), w.end(),
+                   [](const auto& a, const auto& b) { return a.line < b.line; });
   for (const auto& m : w)
-    cfg.warnings.push_back(name + (m.line > 0 ? ":" + std::to_string(m.line) : std::string()) + ": " + m.text);
+    cfg.warnings.push_back(name + (m.line > 0 ? ":" + std::to_string(m.line) : std::string()) +
+                           ": " + m.text);
   return cfg;
 }
 

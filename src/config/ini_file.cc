@@ -58,12 +58,14 @@ struct State {
   size_t next = 0;                 // index of the next line to hand to inih
   int current = 0;                 // 1-based number of the line inih is looking at
   Kind kind = Kind::blank;
-  bool handled = false;            // inih called the handler for the current line
-  std::string buffer;              // what inih got for the current line
+  bool handled = false;  // inih called the handler for the current line
+  std::string buffer;    // what inih got for the current line
   IniFile out;
-  long section_index = -1;         // index into out.sections of the current section, or -1
-  IniSection* section() { return section_index < 0 ? nullptr : &out.sections[static_cast<size_t>(section_index)]; }
-  int last_key_line = 0;           // last key line in the current section (0 after a header)
+  long section_index = -1;  // index into out.sections of the current section, or -1
+  IniSection* section() {
+    return section_index < 0 ? nullptr : &out.sections[static_cast<size_t>(section_index)];
+  }
+  int last_key_line = 0;  // last key line in the current section (0 after a header)
   std::string last_key;
   std::map<std::string, int> section_lines;  // header -> first line
 
@@ -152,7 +154,8 @@ void State::classify(std::string_view raw) {
     buffer = std::string(text) + "\n";
   } else if (sep != std::string_view::npos && sep < kInihSafe) {
     buffer = std::string(text.substr(0, sep + 1)) + "\n";
-  } else if (sep != std::string_view::npos && comment_start(text.substr(0, sep)) == std::string_view::npos) {
+  } else if (sep != std::string_view::npos &&
+             comment_start(text.substr(0, sep)) == std::string_view::npos) {
     buffer = "k=\n";  // a pair whose name alone is too long for inih: the name is re-read below
   } else {
     buffer = std::string(text.substr(0, kInihSafe)) + "\n";
@@ -171,7 +174,8 @@ void State::on_pair() {
   std::string_view rest = util::trim(text.substr(sep + 1));
 
   if (name.empty()) {
-    problem(current, "`" + std::string(text.substr(0, 60)) + "`: a value without a key name; write `key = value`");
+    problem(current, "`" + std::string(text.substr(0, 60)) +
+                         "`: a value without a key name; write `key = value`");
     handled = true;
     return;
   }
@@ -247,7 +251,8 @@ IniFile parse_ini(std::string_view text) {
   size_t start = 0;
   while (start <= text.size()) {
     size_t nl = text.find('\n', start);
-    std::string_view line = text.substr(start, nl == std::string_view::npos ? text.npos : nl - start);
+    std::string_view line =
+        text.substr(start, nl == std::string_view::npos ? text.npos : nl - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (nl == std::string_view::npos) {
       if (!line.empty()) st.lines.emplace_back(line);

@@ -10,18 +10,18 @@ namespace continuum::config::detail {
 
 /// One `key = value` line.
 struct IniEntry {
-  std::string key;        ///< lower case (keys are case-insensitive, as configparser)
+  std::string key;  ///< lower case (keys are case-insensitive, as configparser)
   std::string key_as_written;
-  std::string value;      ///< quotes removed, inline comment removed, trimmed
-  bool quoted = false;    ///< the value was wrapped in matching quotes (taken literally)
+  std::string value;    ///< quotes removed, inline comment removed, trimmed
+  bool quoted = false;  ///< the value was wrapped in matching quotes (taken literally)
   int line = 0;
 };
 
 /// One `[header]` and the entries under it.
 struct IniSection {
-  std::string header;     ///< text between the brackets, trimmed, inner whitespace collapsed
+  std::string header;  ///< text between the brackets, trimmed, inner whitespace collapsed
   int line = 0;
-  bool duplicate = false; ///< a second section with the same header (already reported)
+  bool duplicate = false;  ///< a second section with the same header (already reported)
   std::vector<IniEntry> entries;
 };
 

@@ -20,20 +20,24 @@ class Messages {
 
   void refuse(const std::string& section, const std::string& key, const std::string& fallback,
               const std::string& why) {
-    refusals_.push_back({line(section, key), head(section, key, fallback) + ": not supported by this build: " + why});
+    refusals_.push_back({line(section, key),
+                         head(section, key, fallback) + ": not supported by this build: " + why});
   }
   void no_effect(const std::string& section, const std::string& key, const std::string& why) {
-    notes_.push_back({line(section, key), head(section, key, "") + ": accepted for compatibility; no effect: " + why});
+    notes_.push_back({line(section, key),
+                      head(section, key, "") + ": accepted for compatibility; no effect: " + why});
   }
   void differs(const std::string& section, const std::string& key, const std::string& fallback,
                const std::string& how) {
     notes_.push_back({line(section, key),
-                      head(section, key, fallback) + ": accepted for compatibility; differs from the original: " + how});
+                      head(section, key, fallback) +
+                          ": accepted for compatibility; differs from the original: " + how});
   }
   /// Moves the messages into the result, in file order as config::load reports its errors.
   void finish() {
     for (auto* v : {&refusals_, &notes_})
-      std::stable_sort(v->begin(), v->end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      std::stable_sort(v->begin(), v->end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [_, t] : refusals_) out_.refusals.push_back(std::move(t));
     for (auto& [_, t] : notes_) out_.notes.push_back(std::move(t));
   }
@@ -42,13 +46,14 @@ class Messages {
   }
 
  private:
-  std::string head(const std::string& section, const std::string& key, const std::string& fallback) const {
+  std::string head(const std::string& section, const std::string& key,
+                   const std::string& fallback) const {
     auto it = c_.where.find(section + "." + key);
     if (it == c_.where.end())
       return c_.file.string() + ": [" + section + "] " + key + " = " + fallback;
     const Location& l = it->second;
-    return l.file + ":" + std::to_string(l.line) + ": [" + section + "] " + (l.key.empty() ? key : l.key) +
-           " = " + l.value;
+    return l.file + ":" + std::to_string(l.line) + ": [" + section + "] " +
+           (l.key.empty() ? key : l.key) + " = " + l.value;
   }
 
   int line(const std::string& section, const std::string& key) const {
@@ -84,27 +89,34 @@ void infrastructure_rules(const Config& c, Messages& m) {
                  " deployment; use provider = qemu (the tier sizes stay; the " + i.provider +
                  "_* keys are then ignored)");
   if (!i.external_physical_machines.empty())
-    m.refuse("infrastructure", "external_physical_machines", util::join(i.external_physical_machines, ","),
-             "VMs on other hosts are not implemented (their disks, cloud-init seeds and network would have "
-             "to be built on those hosts, and the run would fail there after starting the local VMs); "
-             "remove the key to run every VM on this host");
+    m.refuse(
+        "infrastructure", "external_physical_machines",
+        util::join(i.external_physical_machines, ","),
+        "VMs on other hosts are not implemented (their disks, cloud-init seeds and network would "
+        "have "
+        "to be built on those hosts, and the run would fail there after starting the local VMs); "
+        "remove the key to run every VM on this host");
   if (i.netperf)
-    m.refuse("infrastructure", "netperf", "True",
-             "the netperf matrix is not implemented yet (the original ran netperf TCP_RR and TCP_STREAM "
-             "between all VMs and only logged the raw output); the emulated links are measured with ping "
-             "instead (network_verify = True, infrastructure/network.csv); set netperf = False");
-  if (i.provider == "qemu" && i.network_mode == "managed" && i.guest_internet == "none" && downloads(c) &&
-      i.guest_http_proxy.empty() && i.guest_https_proxy.empty() && i.guest_apt_proxy.empty() &&
-      i.guest_apt_mirror.empty())
+    m.refuse(
+        "infrastructure", "netperf", "True",
+        "the netperf matrix is not implemented yet (the original ran netperf TCP_RR and TCP_STREAM "
+        "between all VMs and only logged the raw output); the emulated links are measured with "
+        "ping "
+        "instead (network_verify = True, infrastructure/network.csv); set netperf = False");
+  if (i.provider == "qemu" && i.network_mode == "managed" && i.guest_internet == "none" &&
+      downloads(c) && i.guest_http_proxy.empty() && i.guest_https_proxy.empty() &&
+      i.guest_apt_proxy.empty() && i.guest_apt_mirror.empty())
     m.refuse("infrastructure", "guest_internet", i.guest_internet,
              "the guests are isolated, and the " + c.benchmark->resource_manager +
                  (c.execution_model ? std::string(" and openfaas") : std::string()) +
                  " playbooks download packages and container images; set guest_internet = nat, or "
-                 "guest_http_proxy/guest_https_proxy (and guest_apt_proxy or guest_apt_mirror) to sources "
+                 "guest_http_proxy/guest_https_proxy (and guest_apt_proxy or guest_apt_mirror) to "
+                 "sources "
                  "the guests can reach");
   if (m.present("infrastructure", "middleip_base"))
     m.no_effect("infrastructure", "middleip_base",
-                "the original booted base-image VMs in this subnet to install software once; continuum builds "
+                "the original booted base-image VMs in this subnet to install software once; "
+                "continuum builds "
                 "its base image offline (`continuum image build`) and boots no base-image VM");
 }
 
@@ -116,55 +128,75 @@ void benchmark_rules(const Config& c, Messages& m) {
   const bool openfaas = c.execution_model && c.execution_model->model == "openfaas";
   // The application this build runs: image_classification with resource_manager = none.
   const bool runs_app = !b.resource_manager_only && app == "image_classification" && rm == "none";
-  const std::string no_app = b.resource_manager_only
-                                 ? "resource_manager_only = True runs no application (as in the original)"
-                                 : "the configuration runs no application, only its [workload] sections";
+  const std::string no_app =
+      b.resource_manager_only
+          ? "resource_manager_only = True runs no application (as in the original)"
+          : "the configuration runs no application, only its [workload] sections";
 
   if (rm == "kube_kata" && b.runtime != "runc")
     m.refuse("benchmark", "runtime", b.runtime,
-             "Kata Containers is not installed by this build (the cluster is stock Kubernetes with containerd "
-             "and runc), so the " + b.runtime + " runtime class would not exist; use runtime = runc");
+             "Kata Containers is not installed by this build (the cluster is stock Kubernetes with "
+             "containerd "
+             "and runc), so the " +
+                 b.runtime + " runtime class would not exist; use runtime = runc");
 
   if (!b.resource_manager_only) {
     if (app == "empty" || app == "empty_kata" || app == "stress" || app == "mem_usage")
       m.refuse("benchmark", "application", app,
-               "the original's control-plane benchmark (pods of " + app + " timed through Kubernetes binaries "
-               "instrumented by its authors, which were never published) is not implemented; to install the "
-               "cluster only, remove application and set resource_manager_only = True; to benchmark, use "
-               "application = image_classification with resource_manager = none");
+               "the original's control-plane benchmark (pods of " + app +
+                   " timed through Kubernetes binaries "
+                   "instrumented by its authors, which were never published) is not implemented; "
+                   "to install the "
+                   "cluster only, remove application and set resource_manager_only = True; to "
+                   "benchmark, use "
+                   "application = image_classification with resource_manager = none");
     if (openfaas && !app.empty())
       m.refuse("execution_model", "model", "openfaas",
-               "the OpenFaaS benchmark (the classifier deployed as a function, the endpoints calling it over "
-               "HTTP) is not implemented; remove the [execution_model] section, or set resource_manager_only "
+               "the OpenFaaS benchmark (the classifier deployed as a function, the endpoints "
+               "calling it over "
+               "HTTP) is not implemented; remove the [execution_model] section, or set "
+               "resource_manager_only "
                "= True and remove application to install Kubernetes and OpenFaaS only");
     if (app == "image_classification" && rm != "none")
       m.refuse("benchmark", "resource_manager", rm,
-               "image_classification with resource_manager = " + rm + " runs the original's containers (" +
-                   (rm == "mist" ? std::string("docker workers on the edges") : std::string("Kubernetes Jobs")) +
-                   " and docker endpoints, their images mirrored into a registry at the host's port 5000); this "
-                   "build installs neither docker nor a registry in the guests; use resource_manager = none "
-                   "(the original's endpoint-only mode, or with direct_offload = True the endpoints offload to "
-                   "the cloud or edge nodes), or resource_manager_only = True without application to install " +
+               "image_classification with resource_manager = " + rm +
+                   " runs the original's containers (" +
+                   (rm == "mist" ? std::string("docker workers on the edges")
+                                 : std::string("Kubernetes Jobs")) +
+                   " and docker endpoints, their images mirrored into a registry at the host's "
+                   "port 5000); this "
+                   "build installs neither docker nor a registry in the guests; use "
+                   "resource_manager = none "
+                   "(the original's endpoint-only mode, or with direct_offload = True the "
+                   "endpoints offload to "
+                   "the cloud or edge nodes), or resource_manager_only = True without application "
+                   "to install " +
                    rm + " only");
     if (runs_app && b.direct_offload && b.applications_per_worker != 1)
-      m.refuse("benchmark", "applications_per_worker", std::to_string(b.applications_per_worker),
-               "direct_offload runs one worker program per cloud or edge node; several applications per "
-               "worker are not implemented; use applications_per_worker = 1 (for more workers, more cloud or "
-               "edge nodes)");
+      m.refuse(
+          "benchmark", "applications_per_worker", std::to_string(b.applications_per_worker),
+          "direct_offload runs one worker program per cloud or edge node; several applications per "
+          "worker are not implemented; use applications_per_worker = 1 (for more workers, more "
+          "cloud or "
+          "edge nodes)");
   }
 
   // Keys accepted without effect, or with another effect, on what this build runs.
   if (rm == "kubecontrol" || rm == "kube_kata")
     m.differs("benchmark", "resource_manager", rm,
-              "installs stock Kubernetes " + b.kube_version + " as resource_manager = kubernetes does; the "
-              "original's " + rm + " replaced the node binaries with unpublished instrumented builds" +
+              "installs stock Kubernetes " + b.kube_version +
+                  " as resource_manager = kubernetes does; the "
+                  "original's " +
+                  rm + " replaced the node binaries with unpublished instrumented builds" +
                   (rm == "kube_kata" ? std::string(" and added Kata Containers") : std::string()));
   if (m.present("benchmark", "kube_deployment"))
     m.no_effect("benchmark", "kube_deployment",
-                "used only by the kubecontrol/kube_kata benchmark applications, which this build does not run");
+                "used only by the kubecontrol/kube_kata benchmark applications, which this build "
+                "does not run");
   if (m.present("benchmark", "runtime_filesystem"))
     m.no_effect("benchmark", "runtime_filesystem",
-                "containerd keeps its default snapshotter (overlayfs); the original set up devmapper for Kata "
+                "containerd keeps its default snapshotter (overlayfs); the original set up "
+                "devmapper for Kata "
                 "Containers, which this build does not install");
   // What a key of the application means depends on what runs: this build's application, no
   // application at all, or (refused above) the original's container benchmark, about which
@@ -172,47 +204,59 @@ void benchmark_rules(const Config& c, Messages& m) {
   const bool no_app_at_all = b.resource_manager_only || app.empty();
   auto app_key = [&](const std::string& key, const std::string& why_runs, bool differs = false) {
     if (runs_app && !why_runs.empty()) {
-      if (differs) m.differs("benchmark", key, "", why_runs);
-      else m.no_effect("benchmark", key, why_runs);
+      if (differs)
+        m.differs("benchmark", key, "", why_runs);
+      else
+        m.no_effect("benchmark", key, why_runs);
     } else if (no_app_at_all) {
       m.no_effect("benchmark", key, no_app);
     }
   };
   if (b.docker_pull)
-    app_key("docker_pull", "resource_manager = none runs the programs installed in the guest image; no container "
-                           "image is pulled");
+    app_key("docker_pull",
+            "resource_manager = none runs the programs installed in the guest image; no container "
+            "image is pulled");
   if (b.cache_worker)
-    app_key("cache_worker", "the original's warm-up run belongs to its Kubernetes/KubeEdge image_classification "
-                            "benchmark; the programs of resource_manager = none need no image cache");
+    app_key("cache_worker",
+            "the original's warm-up run belongs to its Kubernetes/KubeEdge image_classification "
+            "benchmark; the programs of resource_manager = none need no image cache");
   if (b.applications_per_worker != 1 && !(runs_app && b.direct_offload))
-    app_key("applications_per_worker", "the endpoint-only mode of resource_manager = none has no workers (as in the "
-                                       "original); direct_offload = True would use workers");
+    app_key("applications_per_worker",
+            "the endpoint-only mode of resource_manager = none has no workers (as in the "
+            "original); direct_offload = True would use workers");
   if (b.observability && (rm == "none" || rm == "mist"))
     m.no_effect("benchmark", "observability",
-                "it installs Prometheus and Grafana (kube-prometheus) into a Kubernetes cluster, and resource_manager "
-                "= " + rm + " has none");
+                "it installs Prometheus and Grafana (kube-prometheus) into a Kubernetes cluster, "
+                "and resource_manager "
+                "= " +
+                    rm + " has none");
   // The resources of the application's programs, when set in the file.
   const bool offload = runs_app && b.direct_offload;
   if (m.present("benchmark", "application_worker_cpu"))
     app_key("application_worker_cpu",
-            offload ? "sets the worker program's threads (CPU_THREADS = max(1, int(value))) without a CPU limit; the "
+            offload ? "sets the worker program's threads (CPU_THREADS = max(1, int(value))) "
+                      "without a CPU limit; the "
                       "original also requested that many CPUs for its Kubernetes pod"
                     : "the endpoint-only mode has no workers (as in the original)",
             offload);
   if (m.present("benchmark", "application_worker_memory"))
     app_key("application_worker_memory",
-            offload ? "the worker program runs without a memory limit (the VM's memory bounds it); the original "
+            offload ? "the worker program runs without a memory limit (the VM's memory bounds it); "
+                      "the original "
                       "requested it for its Kubernetes pod"
                     : "the endpoint-only mode has no workers (as in the original)");
   if (m.present("benchmark", "application_endpoint_cpu"))
     app_key("application_endpoint_cpu",
-            offload ? "the publishing endpoint program runs one thread, without a CPU limit"
-                    : "sets the threads of the endpoint's combined program (CPU_THREADS = max(1, int(value))) "
-                      "without a CPU limit; the original also limited its container to that many CPUs",
+            offload
+                ? "the publishing endpoint program runs one thread, without a CPU limit"
+                : "sets the threads of the endpoint's combined program (CPU_THREADS = max(1, "
+                  "int(value))) "
+                  "without a CPU limit; the original also limited its container to that many CPUs",
             !offload);
   if (m.present("benchmark", "application_endpoint_memory"))
     app_key("application_endpoint_memory",
-            "the endpoint program runs without a memory limit (the VM's memory bounds it); the original limited "
+            "the endpoint program runs without a memory limit (the VM's memory bounds it); the "
+            "original limited "
             "its docker container");
 }
 

@@ -52,8 +52,10 @@ bool parse_double(std::string_view s, double& out) {
   if (s.empty()) return false;
   bool digit = false;
   for (char c : s) {
-    if (c >= '0' && c <= '9') digit = true;
-    else if (c != '.' && c != 'e' && c != 'E' && c != '+' && c != '-') return false;
+    if (c >= '0' && c <= '9')
+      digit = true;
+    else if (c != '.' && c != 'e' && c != 'E' && c != '+' && c != '-')
+      return false;
   }
   if (!digit) return false;
   std::string str(s);
@@ -118,7 +120,8 @@ void Sec::fail(std::string_view key, const std::string& problem) {
 const IniEntry* Sec::value_entry(std::string_view key, const Need& need) {
   const IniEntry* e = find(key);
   if (!e) {
-    if (need.mandatory) ctx_.error(line(), "[" + header_ + "] " + std::string(key) + ": missing; " + need.why);
+    if (need.mandatory)
+      ctx_.error(line(), "[" + header_ + "] " + std::string(key) + ": missing; " + need.why);
     return nullptr;
   }
   if (e->value.empty()) {
@@ -152,7 +155,8 @@ bool Sec::get_double(std::string_view key, double& out, double lo, double hi, co
   if (!e) return false;
   double v = 0;
   if (!parse_double(typed_value(*e), v)) {
-    ctx_.error(e->line, head(*e) + ": expected a number; allowed: " + double_range(lo, hi, lo_open));
+    ctx_.error(e->line,
+               head(*e) + ": expected a number; allowed: " + double_range(lo, hi, lo_open));
     return false;
   }
   if (v < lo || v > hi || (lo_open && v == lo)) {
@@ -184,8 +188,8 @@ bool Sec::get_string(std::string_view key, std::string& out, const Need& need) {
   return true;
 }
 
-bool Sec::get_choice(std::string_view key, std::string& out, const std::vector<std::string>& allowed,
-                     const Need& need) {
+bool Sec::get_choice(std::string_view key, std::string& out,
+                     const std::vector<std::string>& allowed, const Need& need) {
   const IniEntry* e = value_entry(key, need);
   if (!e) return false;
   for (const auto& a : allowed) {
@@ -198,8 +202,8 @@ bool Sec::get_choice(std::string_view key, std::string& out, const std::vector<s
   static const std::map<std::string, std::string> kRenamed = {
       {"terraform", "gcp"}, {"kubernetes-control", "kubecontrol"}, {"openFaas", "openfaas"}};
   if (auto r = kRenamed.find(e->value); r != kRenamed.end()) {
-    ctx_.error(e->line, head(*e) + ": the CCGRID artifact's name; this version calls it `" + r->second +
-                            "`; allowed: " + quote_list(allowed));
+    ctx_.error(e->line, head(*e) + ": the CCGRID artifact's name; this version calls it `" +
+                            r->second + "`; allowed: " + quote_list(allowed));
     return false;
   }
   std::string msg = "not a valid " + std::string(key);

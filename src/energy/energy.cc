@@ -39,8 +39,10 @@ std::string csv_field(std::string_view s) {
   if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
   std::string out = "\"";
   for (char c : s) {
-    if (c == '"') out += "\"\"";
-    else out += c;
+    if (c == '"')
+      out += "\"\"";
+    else
+      out += c;
   }
   out += '"';
   return out;
@@ -382,9 +384,8 @@ std::vector<EnergyRow> attribute(const std::vector<VmSeries>& vms,
       }
       row.coverage = cov / (p.end - p.start);
       const Series& s = row.source == "counter" ? v.joules : v.watts;
-      row.samples = static_cast<size_t>(
-          std::upper_bound(s.t.begin(), s.t.end(), p.end) -
-          std::lower_bound(s.t.begin(), s.t.end(), p.start));
+      row.samples = static_cast<size_t>(std::upper_bound(s.t.begin(), s.t.end(), p.end) -
+                                        std::lower_bound(s.t.begin(), s.t.end(), p.start));
       rows.push_back(std::move(row));
     }
   }

@@ -1,13 +1,12 @@
 #include "continuum/energy/host_feed.h"
 
+#include <libvirt/libvirt.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cinttypes>
 #include <sstream>
-
-#include <libvirt/libvirt.h>
-#include <spdlog/spdlog.h>
 
 #include "continuum/util/files.h"
 #include "continuum/util/strings.h"
@@ -68,7 +67,8 @@ Expected<uint64_t> host_busy_ns(const fs::path& proc_stat) {
   in >> steal;  // absent on old kernels
   long hz = sysconf(_SC_CLK_TCK);
   if (hz <= 0) hz = 100;
-  return (user + nice + system + irq + softirq + steal) * (1000000000ull / static_cast<uint64_t>(hz));
+  return (user + nice + system + irq + softirq + steal) *
+         (1000000000ull / static_cast<uint64_t>(hz));
 }
 
 HostFeed::HostFeed(HostFeedOptions opts, std::unique_ptr<CpuTimeSource> cpu)

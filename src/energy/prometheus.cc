@@ -110,10 +110,14 @@ MetricType parse_type(std::string_view w, bool& ok) {
 
 void append_escaped(std::string& out, std::string_view v) {
   for (char ch : v) {
-    if (ch == '\\') out += "\\\\";
-    else if (ch == '"') out += "\\\"";
-    else if (ch == '\n') out += "\\n";
-    else out += ch;
+    if (ch == '\\')
+      out += "\\\\";
+    else if (ch == '"')
+      out += "\\\"";
+    else if (ch == '\n')
+      out += "\\n";
+    else
+      out += ch;
   }
 }
 
@@ -128,11 +132,16 @@ struct SeriesShape {
 
 std::string_view to_string(MetricType t) {
   switch (t) {
-    case MetricType::counter: return "counter";
-    case MetricType::gauge: return "gauge";
-    case MetricType::histogram: return "histogram";
-    case MetricType::summary: return "summary";
-    case MetricType::untyped: break;
+    case MetricType::counter:
+      return "counter";
+    case MetricType::gauge:
+      return "gauge";
+    case MetricType::histogram:
+      return "histogram";
+    case MetricType::summary:
+      return "summary";
+    case MetricType::untyped:
+      break;
   }
   return "untyped";
 }
@@ -478,8 +487,8 @@ class Exposition {
     if (auto it = types_.find(name); it != types_.end()) {
       t = it->second;
     } else {
-      for (std::string_view suf : {std::string_view("_bucket"), std::string_view("_sum"),
-                                   std::string_view("_count")}) {
+      for (std::string_view suf :
+           {std::string_view("_bucket"), std::string_view("_sum"), std::string_view("_count")}) {
         if (name.size() > suf.size() && name.ends_with(suf)) {
           auto base = name.substr(0, name.size() - suf.size());
           auto bt = types_.find(base);
@@ -522,8 +531,10 @@ class Exposition {
     std::optional<std::string_view> bound;
     std::string_view bname = cur_type_ == MetricType::histogram ? "le" : "quantile";
     for (const auto& l : labels_) {
-      if (l.name == bname) bound = l.value;
-      else rest.push_back(l);
+      if (l.name == bname)
+        bound = l.value;
+      else
+        rest.push_back(l);
     }
     auto& sh = shapes_[canonical_labels(rest)];
     if (!sh.first_line) sh.first_line = line_no_;
@@ -579,7 +590,7 @@ class Exposition {
   std::unordered_set<std::string_view> closed_families_;  // strict: groups that ended
   std::unordered_set<std::string> series_;                // strict: name+labels seen
   std::map<std::string, SeriesShape> shapes_;             // strict: current family's hist/summary
-  std::string_view cur_family_;  // family of the previous sample
+  std::string_view cur_family_;                           // family of the previous sample
   MetricType cur_type_ = MetricType::untyped;
   std::string_view cur_help_;
   std::string_view last_name_;  // cache of resolve_family()

@@ -1,15 +1,14 @@
 #include "continuum/energy/scraper.h"
 
+#include <curl/curl.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sched.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-
-#include <curl/curl.h>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "continuum/energy/energy.h"
 #include "continuum/energy/prometheus.h"
@@ -123,7 +122,8 @@ void Scraper::stop() {
   for (auto& t : threads_) t.join();
   threads_.clear();
   std::lock_guard lock(mu_);
-  if (started_ != std::chrono::steady_clock::time_point{} && stopped_ == std::chrono::steady_clock::time_point{})
+  if (started_ != std::chrono::steady_clock::time_point{} &&
+      stopped_ == std::chrono::steady_clock::time_point{})
     stopped_ = std::chrono::steady_clock::now();
   if (file_) {
     std::fclose(file_);
@@ -163,9 +163,9 @@ std::vector<CoverageVerdict> judge_coverage(const std::vector<TargetStats>& stat
     v.coverage = std::min(1.0, static_cast<double>(v.obtained) / expected);
     v.ok = v.coverage + 1e-9 >= min_coverage;
     if (!v.ok) {
-      v.reason = !s.last_error.empty() ? s.last_error
+      v.reason = !s.last_error.empty()                  ? s.last_error
                  : s.scrapes_ok + s.scrapes_failed == 0 ? "no scrape completed in the window"
-                                                          : "too few scrapes completed in the window";
+                                                        : "too few scrapes completed in the window";
     }
     out.push_back(std::move(v));
   }
@@ -187,15 +187,20 @@ std::string coverage_failure(const std::vector<CoverageVerdict>& verdicts, doubl
   for (const auto& v : verdicts) {
     if (v.ok) continue;
     ++bad;
-    s += fmt::format("  {}: {} gave {} of {} expected samples ({:.0f} %): {}\n", v.vm, v.url, v.obtained,
-                     static_cast<size_t>(v.expected), 100 * v.coverage, v.reason);
+    s += fmt::format("  {}: {} gave {} of {} expected samples ({:.0f} %): {}\n", v.vm, v.url,
+                     v.obtained, static_cast<size_t>(v.expected), 100 * v.coverage, v.reason);
   }
   if (!bad) return "";
-  return fmt::format("energy: {} of {} VM(s) below [energy] min_coverage = {} (the fraction of expected scrapes "
-                     "that gave a power or energy sample); their energy figures would be missing or wrong:\n",
-                     bad, verdicts.size(), min_coverage) +
-         s + "  Check that each exporter runs and answers at its URL (exporter, host_address, host_port_base, "
-             "guest_port, path in [energy]); the results are kept.";
+  return fmt::format(
+             "energy: {} of {} VM(s) below [energy] min_coverage = {} (the fraction of expected "
+             "scrapes "
+             "that gave a power or energy sample); their energy figures would be missing or "
+             "wrong:\n",
+             bad, verdicts.size(), min_coverage) +
+         s +
+         "  Check that each exporter runs and answers at its URL (exporter, host_address, "
+         "host_port_base, "
+         "guest_port, path in [energy]); the results are kept.";
 }
 
 void Scraper::write_rows(const std::string& rows) {
@@ -236,7 +241,7 @@ void Scraper::run_target(size_t i) {
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(opts_.timeout * 1000));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts_.timeout * 1000));
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");  // never send exporter traffic via a proxy
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");         // never send exporter traffic via a proxy
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // gzip if the exporter offers it
   struct curl_slist* headers = curl_slist_append(nullptr, "Accept: text/plain;version=0.0.4");
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
@@ -245,8 +250,8 @@ void Scraper::run_target(size_t i) {
   std::string rows;
   bool down = false;
   using clock = std::chrono::steady_clock;
-  const auto period = std::chrono::duration_cast<clock::duration>(
-      std::chrono::duration<double>(opts_.interval));
+  const auto period =
+      std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts_.interval));
   auto next = clock::now();
   for (;;) {
     {
@@ -262,8 +267,10 @@ void Scraper::run_target(size_t i) {
     long status = 0;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     std::string err;
-    if (rc != CURLE_OK) err = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    else if (status != 200) err = "HTTP " + std::to_string(status);
+    if (rc != CURLE_OK)
+      err = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    else if (status != 200)
+      err = "HTTP " + std::to_string(status);
 
     if (err.empty()) {
       auto half = (mono1 - mono0) / 2;
@@ -297,8 +304,10 @@ void Scraper::run_target(size_t i) {
       ++st.scrapes_ok;
       st.samples += kept;
       st.parse_errors += res.errors.size();
-      if (energy_sample) ++st.energy_scrapes;
-      else st.last_error = std::string("answered without ") + kPowerMetric + " or " + kEnergyMetric;
+      if (energy_sample)
+        ++st.energy_scrapes;
+      else
+        st.last_error = std::string("answered without ") + kPowerMetric + " or " + kEnergyMetric;
       if (down) spdlog::info("energy: {} answers again", target.url);
       down = false;
     } else {

@@ -1,12 +1,11 @@
 #include "continuum/infra/apply.h"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <map>
 #include <mutex>
-
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "continuum/infra/destroy.h"
 #include "continuum/infra/domain_xml.h"
@@ -51,17 +50,19 @@ class Deployer {
     // Only for QEMU: other drivers (test:///default) open no files.
     bool qemu = false;
     for (const auto& h : plan_.hosts) qemu = qemu || h.libvirt_uri.starts_with("qemu");
-    disk_dir_ = !o.disk_dir.empty() ? o.disk_dir
-                : qemu ? util::qemu_reachable(infra_dir_ / "disks", "disks/" + run_.filename().string())
-                       : infra_dir_ / "disks";
+    disk_dir_ =
+        !o.disk_dir.empty() ? o.disk_dir
+        : qemu ? util::qemu_reachable(infra_dir_ / "disks", "disks/" + run_.filename().string())
+               : infra_dir_ / "disks";
   }
 
   Expected<Deployment> run() {
     if (plan_.hosts.empty()) return make_error("the plan has no hosts");
     if (plan_.network.mode == "managed" && plan_.hosts.size() > 1)
       return make_error("network_mode = managed makes a network on one host only; a plan over " +
-                        std::to_string(plan_.hosts.size()) +
-                        " hosts needs network_mode = bridge with a bridge that spans them", 2);
+                            std::to_string(plan_.hosts.size()) +
+                            " hosts needs network_mode = bridge with a bridge that spans them",
+                        2);
     if (!opt_.base_image) return make_error("internal: ApplyOptions.base_image is not set");
     if (!opt_.skip_ssh_wait && !opt_.wait_ready)
       return make_error("internal: ApplyOptions.wait_ready is not set");
@@ -96,7 +97,8 @@ class Deployer {
   }
 
  private:
-  void event(const std::string& ev, const std::string& node, nlohmann::json details = nlohmann::json::object()) {
+  void event(const std::string& ev, const std::string& node,
+             nlohmann::json details = nlohmann::json::object()) {
     if (events_) events_->emit("infrastructure", ev, "", -1, node, std::move(details));
   }
 
@@ -112,7 +114,8 @@ class Deployer {
     vms_.resize(plan_.nodes.size());
     for (size_t i = 0; i < plan_.nodes.size(); ++i) {
       const auto& n = plan_.nodes[i];
-      if (n.host >= hosts_.size()) return make_error("node " + n.id + " is placed on a host the plan does not have");
+      if (n.host >= hosts_.size())
+        return make_error("node " + n.id + " is placed on a host the plan does not have");
       VmWork& w = vms_[i];
       w.node = &n;
       w.hv = hosts_[n.host];
@@ -132,7 +135,8 @@ class Deployer {
     std::string xml = network_xml(net);
     TRY_STATUS(util::write_file_atomic(infra_dir_ / "network.xml", xml));
     auto& hv = hosts_.front();
-    size_t id = TRY(ledger_.intend(Resource{0, ResourceKind::network, hv->uri(), net.name, "", {}}));
+    size_t id =
+        TRY(ledger_.intend(Resource{0, ResourceKind::network, hv->uri(), net.name, "", {}}));
     TRY_STATUS(hv->define_network(net.name, xml));
     TRY_STATUS(hv->start_network(net.name));
     TRY_STATUS(ledger_.set_state({id}, ResourceState::created));
@@ -163,7 +167,9 @@ class Deployer {
       for (const auto& sh : w.shares) {
         std::error_code e;
         fs::create_directories(sh.host_dir, e);
-        if (e) return make_error(sh.host_dir.string() + ": cannot create virtiofs directory: " + e.message());
+        if (e)
+          return make_error(sh.host_dir.string() +
+                            ": cannot create virtiofs directory: " + e.message());
         mounts.push_back({sh.tag, opt_.virtiofs_guest_dir});
       }
       SeedSpec spec = seed_spec(n, plan_.network, n.name + "-" + stamp, user_pub, host_key,
@@ -171,7 +177,8 @@ class Deployer {
       SeedFiles files = render_seed(spec);
       // user-data carries the private host key: keep the run's copy private too.
       if (auto it = files.find("user-data"); it != files.end())
-        TRY_STATUS(util::write_file_atomic(infra_dir_ / (n.name + ".user-data"), it->second, kPrivate));
+        TRY_STATUS(
+            util::write_file_atomic(infra_dir_ / (n.name + ".user-data"), it->second, kPrivate));
       return write_seed_image(files, w.seed);
     });
     TRY_STATUS(s);
@@ -259,8 +266,10 @@ class Deployer {
     for (size_t i = 0; i < vms_.size() && i < results.size(); ++i) {
       VmWork& w = vms_[i];
       w.boot_seconds = results[i].seconds;
-      spdlog::info("{} ({}) is up: SSH login after {:.1f} s", w.node->name, w.node->ip, w.boot_seconds);
-      event("vm_ready", w.node->id, {{"boot_seconds", w.boot_seconds}, {"attempts", results[i].attempts}});
+      spdlog::info("{} ({}) is up: SSH login after {:.1f} s", w.node->name, w.node->ip,
+                   w.boot_seconds);
+      event("vm_ready", w.node->id,
+            {{"boot_seconds", w.boot_seconds}, {"attempts", results[i].attempts}});
     }
     return {};
   }
@@ -304,8 +313,9 @@ Expected<Deployment> apply(const plan::Plan& plan, const fs::path& run_dir_in,
   auto t0 = Clock::now();
   fs::path run_dir = fs::absolute(run_dir_in);
   if (events) events->emit("infrastructure", "start", "", -1, "", {{"vms", plan.nodes.size()}});
-  auto ledger = TRY(Ledger::create(run_dir / "state.json",
-                                   LedgerInfo{run_dir.string(), plan.user, plan.config_name, "applying"}));
+  auto ledger =
+      TRY(Ledger::create(run_dir / "state.json",
+                         LedgerInfo{run_dir.string(), plan.user, plan.config_name, "applying"}));
   Deployer deployer(plan, run_dir, options, events, *ledger);
   auto result = deployer.run();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -316,7 +326,8 @@ Expected<Deployment> apply(const plan::Plan& plan, const fs::path& run_dir_in,
   Error err = std::move(result).error();
   bool interrupted = util::interrupt_requested();
   spdlog::error("{}", err.message);
-  spdlog::warn("{}: removing everything this run created", interrupted ? "interrupted" : "deployment failed");
+  spdlog::warn("{}: removing everything this run created",
+               interrupted ? "interrupted" : "deployment failed");
   DestroyOptions d;
   d.hypervisors = options.hypervisors;
   d.workers = options.workers;

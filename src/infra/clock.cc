@@ -1,12 +1,12 @@
 // Guest clock alignment (include/continuum/infra/clock.h).
 #include "continuum/infra/clock.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <cmath>
 #include <mutex>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "continuum/util/files.h"
 #include "continuum/util/strings.h"
@@ -27,7 +27,8 @@ double ms_since_epoch(SysClock::time_point t) {
 /// mostly before the guest reads its clock, which left 25-34 ms of error. python3 is in every
 /// guest (Ansible and the step need it), so there is no second way to fall back on.
 Expected<ClockEstimate> estimate(util::Remote& remote, const ClockOptions& opt) {
-  auto turns = TRY(remote.exchange_lines(clock_echo_command(), std::max(1, opt.samples) + 1, opt.timeout));
+  auto turns =
+      TRY(remote.exchange_lines(clock_echo_command(), std::max(1, opt.samples) + 1, opt.timeout));
   std::optional<ClockEstimate> best;
   for (size_t i = 1; i < turns.size(); ++i) {  // the first turn also waits for python to start
     auto e = TRY(offset_from_sample(turns[i].sent, turns[i].answer, turns[i].received));
@@ -39,7 +40,8 @@ Expected<ClockEstimate> estimate(util::Remote& remote, const ClockOptions& opt) 
 
 }  // namespace
 
-Expected<ClockEstimate> offset_from_sample(SysClock::time_point sent, const std::string& guest_output,
+Expected<ClockEstimate> offset_from_sample(SysClock::time_point sent,
+                                           const std::string& guest_output,
                                            SysClock::time_point received) {
   // "1764430000.123456789": whole seconds and nanoseconds apart, so no precision is lost.
   std::string s(util::trim(guest_output));
@@ -47,8 +49,10 @@ Expected<ClockEstimate> offset_from_sample(SysClock::time_point sent, const std:
   auto digits = [](const std::string& x) {
     return !x.empty() && x.find_first_not_of("0123456789") == std::string::npos;
   };
-  if (dot == std::string::npos || !digits(s.substr(0, dot)) || !digits(s.substr(dot + 1)) || dot > 12)
-    return make_error("the guest's clock answered '" + s.substr(0, 60) + "', not seconds.nanoseconds");
+  if (dot == std::string::npos || !digits(s.substr(0, dot)) || !digits(s.substr(dot + 1)) ||
+      dot > 12)
+    return make_error("the guest's clock answered '" + s.substr(0, 60) +
+                      "', not seconds.nanoseconds");
   std::string frac = s.substr(dot + 1);
   frac = (frac + "000000000").substr(0, 9);
   double guest_ms = std::stod(s.substr(0, dot)) * 1000.0 + std::stod(frac) / 1e6;
@@ -75,9 +79,12 @@ std::string clock_step_command(double delta_ms, bool sudo) {
       "import ctypes, sys\n"
       "L, I = ctypes.c_long, ctypes.c_int\n"
       "class Timex(ctypes.Structure):\n"
-      "    _fields_ = [('modes', ctypes.c_uint)] + [(n, L) for n in ('offset', 'freq', 'maxerror', 'esterror')] + "
-      "[('status', I)] + [(n, L) for n in ('constant', 'precision', 'tolerance', 'sec', 'usec', 'tick', 'ppsfreq', "
-      "'jitter')] + [('shift', I)] + [(n, L) for n in ('stabil', 'jitcnt', 'calcnt', 'errcnt', 'stbcnt')] + "
+      "    _fields_ = [('modes', ctypes.c_uint)] + [(n, L) for n in ('offset', 'freq', 'maxerror', "
+      "'esterror')] + "
+      "[('status', I)] + [(n, L) for n in ('constant', 'precision', 'tolerance', 'sec', 'usec', "
+      "'tick', 'ppsfreq', "
+      "'jitter')] + [('shift', I)] + [(n, L) for n in ('stabil', 'jitcnt', 'calcnt', 'errcnt', "
+      "'stbcnt')] + "
       "[('tai', I), ('pad', I * 11)]\n"
       "ns = round(float(sys.argv[1]) * 1e6)\n"
       "t = Timex(modes=0x0100 | 0x2000, sec=ns // 10**9, usec=ns % 10**9)\n"
@@ -90,7 +97,8 @@ std::string clock_step_command(double delta_ms, bool sudo) {
   return util::shell_join(argv);
 }
 
-ClockResult sync_clock(util::Remote& remote, const std::string& node_id, bool sudo, const ClockOptions& opt) {
+ClockResult sync_clock(util::Remote& remote, const std::string& node_id, bool sudo,
+                       const ClockOptions& opt) {
   ClockResult res;
   res.node_id = node_id;
   auto before = estimate(remote, opt);
@@ -106,7 +114,8 @@ ClockResult sync_clock(util::Remote& remote, const std::string& node_id, bool su
   }
   auto r = remote.exec(clock_step_command(-before->offset_ms, sudo), opt.timeout);
   if (!r || r->exit_code != 0) {
-    res.error = "cannot step the clock: " + (r ? std::string(util::trim(r->err)) : r.error().message);
+    res.error =
+        "cannot step the clock: " + (r ? std::string(util::trim(r->err)) : r.error().message);
     return res;
   }
   res.stepped = true;
@@ -152,15 +161,19 @@ std::vector<ClockResult> sync_clocks(const Deployment& d, const std::filesystem:
     if (!r.error.empty() && interrupted)
       spdlog::debug("clock of {}: {}", r.node_id, r.error);
     else if (!r.error.empty())
-      spdlog::warn("clock of {}: {} (cross-VM latencies involving it are off by its offset)", r.node_id, r.error);
+      spdlog::warn("clock of {}: {} (cross-VM latencies involving it are off by its offset)",
+                   r.node_id, r.error);
     else if (std::fabs(residual) > opt.warn_above_ms)
-      spdlog::warn("clock of {}: still {:+.1f} ms off the host's after the step", r.node_id, residual);
+      spdlog::warn("clock of {}: still {:+.1f} ms off the host's after the step", r.node_id,
+                   residual);
     else
       spdlog::info("clock of {}: {:+.1f} ms off the host's{}", r.node_id, r.before.offset_ms,
-                   r.after ? fmt::format(", stepped, now {:+.2f} ms (+-{:.2f})", r.after->offset_ms, r.after->rtt_ms / 2)
+                   r.after ? fmt::format(", stepped, now {:+.2f} ms (+-{:.2f})", r.after->offset_ms,
+                                         r.after->rtt_ms / 2)
                            : std::string(", left alone"));
     if (events) {
-      nlohmann::json det{{"offset_before_ms", r.before.offset_ms}, {"rtt_before_ms", r.before.rtt_ms},
+      nlohmann::json det{{"offset_before_ms", r.before.offset_ms},
+                         {"rtt_before_ms", r.before.rtt_ms},
                          {"stepped", r.stepped}};
       if (r.after) det["offset_after_ms"] = r.after->offset_ms;
       if (!r.error.empty()) det["error"] = r.error;
@@ -168,18 +181,21 @@ std::vector<ClockResult> sync_clocks(const Deployment& d, const std::filesystem:
     }
   }
   if (!run_dir.empty()) {
-    auto st = util::write_file_atomic(run_dir / "infrastructure" / "clocks.csv", format_clocks_csv(out));
+    auto st =
+        util::write_file_atomic(run_dir / "infrastructure" / "clocks.csv", format_clocks_csv(out));
     if (!st) spdlog::warn("{}", st.error().message);
   }
   return out;
 }
 
 std::string format_clocks_csv(const std::vector<ClockResult>& results) {
-  std::string s = "node,offset_before_ms,rtt_before_ms,stepped,offset_after_ms,rtt_after_ms,error\n";
+  std::string s =
+      "node,offset_before_ms,rtt_before_ms,stepped,offset_after_ms,rtt_after_ms,error\n";
   for (const auto& r : results) {
-    s += fmt::format("{},{:.3f},{:.3f},{},{},{},{}\n", r.node_id, r.before.offset_ms, r.before.rtt_ms,
-                     r.stepped ? "true" : "false", r.after ? fmt::format("{:.3f}", r.after->offset_ms) : "",
-                     r.after ? fmt::format("{:.3f}", r.after->rtt_ms) : "", util::csv_field(r.error));
+    s += fmt::format(
+        "{},{:.3f},{:.3f},{},{},{},{}\n", r.node_id, r.before.offset_ms, r.before.rtt_ms,
+        r.stepped ? "true" : "false", r.after ? fmt::format("{:.3f}", r.after->offset_ms) : "",
+        r.after ? fmt::format("{:.3f}", r.after->rtt_ms) : "", util::csv_field(r.error));
   }
   return s;
 }

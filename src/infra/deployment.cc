@@ -24,11 +24,19 @@ const DeployedNode* Deployment::find(const std::string& id) const {
 nlohmann::json to_json(const Deployment& d) {
   nlohmann::json nodes = nlohmann::json::array();
   for (const auto& n : d.nodes)
-    nodes.push_back({{"id", n.id}, {"name", n.name}, {"tier", n.tier}, {"ip", n.ip},
-                     {"ssh_user", n.ssh_user}, {"ssh_port", n.ssh_port},
-                     {"interface", n.interface}, {"boot_seconds", n.boot_seconds}});
-  return {{"run_dir", d.run_dir.string()}, {"private_key", d.private_key.string()},
-          {"known_hosts", d.known_hosts.string()}, {"netns", d.netns}, {"nodes", nodes}};
+    nodes.push_back({{"id", n.id},
+                     {"name", n.name},
+                     {"tier", n.tier},
+                     {"ip", n.ip},
+                     {"ssh_user", n.ssh_user},
+                     {"ssh_port", n.ssh_port},
+                     {"interface", n.interface},
+                     {"boot_seconds", n.boot_seconds}});
+  return {{"run_dir", d.run_dir.string()},
+          {"private_key", d.private_key.string()},
+          {"known_hosts", d.known_hosts.string()},
+          {"netns", d.netns},
+          {"nodes", nodes}};
 }
 
 Expected<Deployment> deployment_from_json(const nlohmann::json& j) {

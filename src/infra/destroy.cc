@@ -1,8 +1,8 @@
 #include "continuum/infra/destroy.h"
 
-#include <chrono>
-
 #include <spdlog/spdlog.h>
+
+#include <chrono>
 
 #include "continuum/infra/run_lock.h"
 #include "continuum/util/files.h"
@@ -17,7 +17,8 @@ namespace {
 Status check_removable(const std::string& path) {
   fs::path p(path);
   if (!p.is_absolute() || std::distance(p.begin(), p.end()) < 3)
-    return make_error("refusing to remove \"" + path + "\": not an absolute path at least two levels deep");
+    return make_error("refusing to remove \"" + path +
+                      "\": not an absolute path at least two levels deep");
   return {};
 }
 
@@ -65,7 +66,8 @@ Expected<DestroyResult> destroy(Ledger& ledger, const DestroyOptions& options) {
     return result;
   }
   if (options.events) options.events->emit("destroy", "start");
-  TRY_STATUS(ledger.set_status(options.final_status == "rolled_back" ? "rolling_back" : "destroying"));
+  TRY_STATUS(
+      ledger.set_status(options.final_status == "rolled_back" ? "rolling_back" : "destroying"));
 
   // Backwards, in runs of one kind: all domains at once, then all overlays, ...
   size_t end = resources.size();
@@ -84,7 +86,8 @@ Expected<DestroyResult> destroy(Ledger& ledger, const DestroyOptions& options) {
     std::vector<size_t> done;
     for (size_t i = 0; i < todo.size(); ++i) {
       if (errors[i]) {
-        result.errors.push_back(std::string(kind_name(todo[i]->kind)) + " " + todo[i]->name + ": " + *errors[i]);
+        result.errors.push_back(std::string(kind_name(todo[i]->kind)) + " " + todo[i]->name + ": " +
+                                *errors[i]);
       } else {
         done.push_back(todo[i]->id);
         spdlog::debug("removed {} {}", kind_name(todo[i]->kind), todo[i]->name);
@@ -106,23 +109,29 @@ Expected<DestroyResult> destroy_run(const fs::path& run_dir, const DestroyOption
   fs::path file = run_dir / "state.json";
   std::error_code ec;
   if (!fs::exists(file, ec))
-    return make_error(run_dir.string() + ": no state.json here; not a continuum run directory "
-                      "(or the run created nothing)", 2);
+    return make_error(run_dir.string() +
+                          ": no state.json here; not a continuum run directory "
+                          "(or the run created nothing)",
+                      2);
   auto ledger = TRY(Ledger::load(file));
   return destroy(*ledger, options);
 }
 
 Expected<DestroyResult> destroy_dead_run(const fs::path& run_dir, const DestroyOptions& options) {
   std::error_code ec;
-  if (!fs::exists(run_dir / "state.json", ec)) return destroy_run(run_dir, options);  // its exit-2 message
+  if (!fs::exists(run_dir / "state.json", ec))
+    return destroy_run(run_dir, options);  // its exit-2 message
   auto owner = TRY(try_lock_run_dir(run_dir));
   if (!owner.lock) {
     const std::string pid = owner.owner.pid > 0 ? std::to_string(owner.owner.pid) : "PID";
-    return make_error(run_dir.string() + " belongs to a run that is still live (" + describe_owner(owner.owner) +
-                          "); refusing to remove its resources from under it. Stop it first (Ctrl-C in its "
-                          "terminal, or kill -INT " + pid + "): with delete = True it removes them itself, "
-                          "otherwise run this destroy again once it has ended",
-                      1);
+    return make_error(
+        run_dir.string() + " belongs to a run that is still live (" + describe_owner(owner.owner) +
+            "); refusing to remove its resources from under it. Stop it first (Ctrl-C in its "
+            "terminal, or kill -INT " +
+            pid +
+            "): with delete = True it removes them itself, "
+            "otherwise run this destroy again once it has ended",
+        1);
   }
   return destroy_run(run_dir, options);
 }
@@ -154,7 +163,8 @@ Expected<size_t> remove_leftovers(const plan::Plan& plan, const fs::path& output
         continue;
       }
       if (!owner->lock) {
-        spdlog::info("not touching {}: its run is live ({})", dir.string(), describe_owner(owner->owner));
+        spdlog::info("not touching {}: its run is live ({})", dir.string(),
+                     describe_owner(owner->owner));
         continue;
       }
       spdlog::info("removing leftovers of an earlier run: {}", dir.string());

@@ -44,7 +44,8 @@ std::string domain_xml(const plan::Node& node, const plan::Network& net, const D
   if (quota || !node.pinned_cpus.empty()) {
     w.open("cputune");
     for (size_t i = 0; i < node.pinned_cpus.size(); ++i)
-      w.empty("vcpupin", {{"vcpu", std::to_string(i)}, {"cpuset", std::to_string(node.pinned_cpus[i])}});
+      w.empty("vcpupin",
+              {{"vcpu", std::to_string(i)}, {"cpuset", std::to_string(node.pinned_cpus[i])}});
     if (quota) {
       w.leaf("period", std::to_string(node.cputune_period));
       w.leaf("quota", std::to_string(node.cputune_quota));

@@ -1,16 +1,15 @@
 #include "continuum/infra/hypervisor.h"
 
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <spdlog/spdlog.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
-#include <thread>
-
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <thread>
 
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
@@ -221,10 +220,11 @@ class LibvirtHypervisor : public Hypervisor {
                         ": disks on remote hosts are not supported yet (only local URIs)");
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
-    if (ec) return make_error(path.parent_path().string() + ": cannot create directory: " + ec.message());
+    if (ec)
+      return make_error(path.parent_path().string() + ": cannot create directory: " + ec.message());
     util::ProcessSpec spec;
-    spec.argv = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", base_format, "-b", base.string(),
-                 path.string()};
+    spec.argv = {"qemu-img", "create",    "-q", "-f",          "qcow2",
+                 "-F",       base_format, "-b", base.string(), path.string()};
     spec.timeout = std::chrono::seconds(60);
     auto r = TRY(util::run_process(spec));
     if (r.exit_code != 0)
@@ -264,7 +264,9 @@ class LibvirtHypervisor : public Hypervisor {
   }
 
   /// libvirt's last error after `what`, with the fix for the errors a new user meets.
-  std::string err(const std::string& what) const { return explain_libvirt_error(uri_, last_error(what)); }
+  std::string err(const std::string& what) const {
+    return explain_libvirt_error(uri_, last_error(what));
+  }
 
   std::string uri_;
   virConnectPtr conn_;
@@ -301,9 +303,14 @@ std::string probe_key(const fs::path& kernel, const std::string& emulator) {
 /// decompressor, so "the emulator started" or "/dev/kvm opened" proves nothing.
 bool kernel_boots_under_kvm(const std::string& emulator, const fs::path& kernel) {
   util::ProcessSpec spec;
-  spec.argv = {emulator, "-accel", "kvm", "-machine", "pc", "-m", "256", "-nodefaults",
-               "-nographic", "-no-reboot", "-serial", "stdio", "-kernel", kernel.string(),
-               "-append", "console=ttyS0 panic=-1 loglevel=4"};
+  spec.argv = {emulator,     "-accel",
+               "kvm",        "-machine",
+               "pc",         "-m",
+               "256",        "-nodefaults",
+               "-nographic", "-no-reboot",
+               "-serial",    "stdio",
+               "-kernel",    kernel.string(),
+               "-append",    "console=ttyS0 panic=-1 loglevel=4"};
   spec.timeout = std::chrono::seconds(15);
   auto r = util::run_process(spec);
   if (!r.ok()) return false;
@@ -324,8 +331,10 @@ Expected<Accelerator> LibvirtHypervisor::choose_accelerator(const std::string& r
   }
   if (requested == "kvm") return Accelerator::kvm;
   if (!is_local_uri(uri_) || probe_kernel.empty() || !fs::exists(probe_kernel)) {
-    spdlog::warn("{}: libvirt offers KVM but it could not be probed (no kernel to boot); using KVM. "
-                 "Set accelerator = tcg if guests hang at boot.", uri_);
+    spdlog::warn(
+        "{}: libvirt offers KVM but it could not be probed (no kernel to boot); using KVM. "
+        "Set accelerator = tcg if guests hang at boot.",
+        uri_);
     return Accelerator::kvm;
   }
   std::string emulator = emulator_from_domcaps(caps_xml);
@@ -343,8 +352,11 @@ Expected<Accelerator> LibvirtHypervisor::choose_accelerator(const std::string& r
   spdlog::info("{}: probing whether KVM really runs a guest (up to 15 s)", uri_);
   bool kvm = kernel_boots_under_kvm(emulator, probe_kernel);
   (void)util::write_file_atomic(cache, nlohmann::json{{"key", key}, {"kvm", kvm}}.dump() + "\n");
-  if (!kvm) spdlog::warn("{}: /dev/kvm is present but a guest kernel does not boot under KVM; "
-                         "using TCG emulation (much slower)", uri_);
+  if (!kvm)
+    spdlog::warn(
+        "{}: /dev/kvm is present but a guest kernel does not boot under KVM; "
+        "using TCG emulation (much slower)",
+        uri_);
   return kvm ? Accelerator::kvm : Accelerator::tcg;
 }
 
@@ -362,15 +374,18 @@ std::string explain_libvirt_error(const std::string& uri, const std::string& mes
   const std::string socket_prefix = "Failed to connect socket to '";
   if (auto p = message.find(socket_prefix); p != std::string::npos) {
     auto e = message.find('\'', p + socket_prefix.size());
-    std::string sock = message.substr(p + socket_prefix.size(),
-                                      e == std::string::npos ? std::string::npos : e - p - socket_prefix.size());
+    std::string sock =
+        message.substr(p + socket_prefix.size(),
+                       e == std::string::npos ? std::string::npos : e - p - socket_prefix.size());
     if (message.find("Permission denied", p) != std::string::npos)
       return message + "\n  hint: this user may not use " + uri +
-             ": run continuum as root, or add the user to the libvirt group (`adduser $USER libvirt`, "
+             ": run continuum as root, or add the user to the libvirt group (`adduser $USER "
+             "libvirt`, "
              "then log in again)";
     if (sock.find("virtlogd") != std::string::npos)
       return message + "\n  hint: virtlogd is not running" + where +
-             " (libvirtd needs it to start VMs): start it with `systemctl start virtlogd`, or without "
+             " (libvirtd needs it to start VMs): start it with `systemctl start virtlogd`, or "
+             "without "
              "systemd with `virtlogd -d`";
     return message + "\n  hint: libvirtd is not running" + where +
            ": start it with `systemctl start libvirtd`, or without systemd with `virtlogd -d && "
@@ -384,9 +399,10 @@ std::string explain_libvirt_error(const std::string& uri, const std::string& mes
       p != std::string::npos && message.find("No such file or directory", p) != std::string::npos) {
     auto e = message.find('\'', p + create_prefix.size());
     if (e != std::string::npos) {
-      std::string dir = fs::path(message.substr(p + create_prefix.size(), e - p - create_prefix.size()))
-                            .parent_path()
-                            .string();
+      std::string dir =
+          fs::path(message.substr(p + create_prefix.size(), e - p - create_prefix.size()))
+              .parent_path()
+              .string();
       return message + "\n  hint: the directory " + dir + " is missing" + where +
              ": create it with `mkdir -p " + util::shell_quote(dir) + "` and run again";
     }
@@ -401,7 +417,9 @@ Expected<HypervisorPtr> connect_libvirt(const std::string& uri) {
     virSetErrorFunc(nullptr, silent_error_handler);
   });
   virConnectPtr c = virConnectOpen(uri.c_str());
-  if (!c) return make_error(explain_libvirt_error(uri, last_error("cannot connect to libvirt at " + uri)));
+  if (!c)
+    return make_error(
+        explain_libvirt_error(uri, last_error("cannot connect to libvirt at " + uri)));
   return HypervisorPtr(std::make_shared<LibvirtHypervisor>(uri, c));
 }
 

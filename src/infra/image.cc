@@ -1,7 +1,11 @@
-// Base images: the offline mmdebstrap image, local files and downloads (include/continuum/infra/image.h).
+// Base images: the offline mmdebstrap image, local files and downloads
+// (include/continuum/infra/image.h).
 #include "continuum/infra/image.h"
 
+#include <curl/curl.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -13,11 +17,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
-
-#include <curl/curl.h>
-#include <openssl/evp.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "continuum/util/files.h"
 #include "continuum/util/paths.h"
@@ -77,7 +77,9 @@ std::string utc_now() {
   return buf;
 }
 
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 /// An exclusive advisory lock on a file, so two runs never build the same image at once.
 class FileLock {
@@ -117,7 +119,8 @@ Expected<util::ProcessResult> run_step(const ImageOptions& o, std::vector<std::s
 uint64_t tree_bytes(const fs::path& root) {
   uint64_t total = 0;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+  for (auto it = fs::recursive_directory_iterator(
+           root, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
     if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += it->file_size(ec);
@@ -165,7 +168,9 @@ Status install_dir(const fs::path& work, const fs::path& final_dir) {
     if (ec) return make_error("cannot replace " + final_dir.string() + ": " + ec.message());
   }
   fs::rename(work, final_dir, ec);
-  if (ec) return make_error("cannot move the image into place at " + final_dir.string() + ": " + ec.message());
+  if (ec)
+    return make_error("cannot move the image into place at " + final_dir.string() + ": " +
+                      ec.message());
   if (!trash.empty()) fs::remove_all(trash, ec);
   return {};
 }
@@ -241,14 +246,21 @@ Expected<BaseImage> ensure_url_image(const config::Infrastructure& infra, const 
     std::string got = d.sha.hex();
     if (!want.empty() && got != want) {
       fs::remove(tmp, ec);
-      return make_error("base image " + url + ": sha256 is " + got + " but base_image_sha256 says " + want);
+      return make_error("base image " + url + ": sha256 is " + got +
+                        " but base_image_sha256 says " + want);
     }
     fs::rename(tmp, file, ec);
-    if (ec) return make_error("cannot move the download into place at " + file.string() + ": " + ec.message());
-    nlohmann::json j = {{"id", "url-" + key}, {"url", url}, {"sha256", got}, {"bytes", d.bytes},
+    if (ec)
+      return make_error("cannot move the download into place at " + file.string() + ": " +
+                        ec.message());
+    nlohmann::json j = {{"id", "url-" + key},
+                        {"url", url},
+                        {"sha256", got},
+                        {"bytes", d.bytes},
                         {"created", utc_now()}};
     TRY_STATUS(util::write_file_atomic(meta, j.dump(2) + "\n"));
-    say(o, "downloaded " + std::to_string(d.bytes) + " bytes in " + util::format_number(since(t0)) + " s");
+    say(o, "downloaded " + std::to_string(d.bytes) + " bytes in " + util::format_number(since(t0)) +
+               " s");
   }
   BaseImage b;
   b.disk = file;
@@ -266,7 +278,8 @@ Expected<BaseImage> ensure_local_image(const config::Infrastructure& infra) {
   if (!want.empty()) {
     std::string got = TRY(sha256_file(p));
     if (got != want)
-      return make_error("base image " + p.string() + ": sha256 is " + got + " but base_image_sha256 says " + want);
+      return make_error("base image " + p.string() + ": sha256 is " + got +
+                        " but base_image_sha256 says " + want);
   }
   BaseImage b;
   b.disk = fs::absolute(p);
@@ -302,7 +315,8 @@ Expected<std::string> disk_format(const fs::path& path) {
   spec.timeout = std::chrono::seconds(60);
   auto r = TRY(util::run_process(spec));
   if (r.exit_code != 0)
-    return make_error("qemu-img cannot read " + path.string() + ": " + std::string(util::trim(r.err)));
+    return make_error("qemu-img cannot read " + path.string() + ": " +
+                      std::string(util::trim(r.err)));
   try {
     return nlohmann::json::parse(r.out).at("format").get<std::string>();
   } catch (const nlohmann::json::exception& e) {
@@ -320,7 +334,8 @@ fs::path image_cache_dir(const config::Infrastructure& infra) {
   // The default base_path is $HOME; as root that is /root, which QEMU (libvirt-qemu) cannot
   // enter, so root's default cache moves to /var/lib/continuum/images. An explicit base_path is
   // taken as given.
-  if (util::expand_user(base) == util::expand_user("~")) return util::qemu_reachable(cache, "images");
+  if (util::expand_user(base) == util::expand_user("~"))
+    return util::qemu_reachable(cache, "images");
   return cache;
 }
 
@@ -331,9 +346,10 @@ Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path&
   r.variant = variant;
   // What the phases after boot expect in every guest: sshd, python3 for Ansible, tc (iproute2)
   // and kmod for netem's qdisc modules, ping for the RTT matrix, mosquitto for the benchmark.
-  r.packages = {"systemd-sysv", "udev", "dbus", "kmod", "openssh-server", "python3", "sudo",
-                "iproute2", "iputils-ping", "netbase", "mosquitto", "linux-image-cloud-amd64",
-                "initramfs-tools", "zstd", "cpio", "busybox-static"};
+  r.packages = {"systemd-sysv",    "udev",    "dbus",      "kmod",
+                "openssh-server",  "python3", "sudo",      "iproute2",
+                "iputils-ping",    "netbase", "mosquitto", "linux-image-cloud-amd64",
+                "initramfs-tools", "zstd",    "cpio",      "busybox-static"};
   if (variant == "cloudinit") r.packages.push_back("cloud-init");
   r.hook = kImageHook;
   std::error_code ec;
@@ -365,7 +381,8 @@ namespace {
 constexpr const char* kInitramfsHook =
     "--essential-hook=mkdir -p \"$1/etc/initramfs-tools/conf.d\" "
     "\"$1/usr/share/initramfs-tools/modules.d\" && "
-    "printf 'MODULES=list\\nCOMPRESS=zstd\\n' > \"$1/etc/initramfs-tools/conf.d/continuum.conf\" && "
+    "printf 'MODULES=list\\nCOMPRESS=zstd\\n' > \"$1/etc/initramfs-tools/conf.d/continuum.conf\" "
+    "&& "
     "printf 'virtio_pci\\nvirtio_blk\\n' > \"$1/usr/share/initramfs-tools/modules.d/continuum\"";
 
 fs::path guest_app_dir(const ImageOptions& o) {
@@ -382,8 +399,9 @@ Status check_build_prerequisites() {
       return make_error(std::string("building the offline image needs ") + tool +
                         " (scripts/bootstrap --deps installs it)");
   if (::geteuid() != 0)
-    return make_error("building the offline image needs root (mmdebstrap in root mode); run "
-                      "`sudo continuum image build` once, or set base_image to an existing image");
+    return make_error(
+        "building the offline image needs root (mmdebstrap in root mode); run "
+        "`sudo continuum image build` once, or set base_image to an existing image");
   return {};
 }
 
@@ -413,12 +431,16 @@ class BuildDir {
 
 std::vector<std::string> mmdebstrap_argv(const ImageRecipe& recipe, const fs::path& hook,
                                          const fs::path& root, const std::string& mirror) {
-  std::vector<std::string> argv = {
-      "mmdebstrap", "--mode=root", "--variant=minbase", "--include=" + util::join(recipe.packages, ","),
-      "--dpkgopt=path-exclude=/usr/share/man/*", "--dpkgopt=path-exclude=/usr/share/locale/*",
-      "--dpkgopt=path-include=/usr/share/locale/locale.alias",
-      "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-include=/usr/share/doc/*/copyright",
-      kInitramfsHook};
+  std::vector<std::string> argv = {"mmdebstrap",
+                                   "--mode=root",
+                                   "--variant=minbase",
+                                   "--include=" + util::join(recipe.packages, ","),
+                                   "--dpkgopt=path-exclude=/usr/share/man/*",
+                                   "--dpkgopt=path-exclude=/usr/share/locale/*",
+                                   "--dpkgopt=path-include=/usr/share/locale/locale.alias",
+                                   "--dpkgopt=path-exclude=/usr/share/doc/*",
+                                   "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+                                   kInitramfsHook};
   if (!recipe.app_files.empty()) {
     std::vector<std::string> words = {"copy-in"};
     for (const auto& f : recipe.app_files) words.push_back(f.string());
@@ -451,11 +473,15 @@ Expected<std::string> extract_kernel(const fs::path& root, const fs::path& work)
 Status make_disk(const ImageOptions& o, const fs::path& root, const fs::path& work) {
   uint64_t mb = tree_bytes(root) / (1024 * 1024) + 2048;
   fs::path raw = work / "disk.raw";
-  TRY(run_step(o, {"mkfs.ext4", "-q", "-L", "root", "-d", root.string(), raw.string(), std::to_string(mb) + "M"},
+  TRY(run_step(o,
+               {"mkfs.ext4", "-q", "-L", "root", "-d", root.string(), raw.string(),
+                std::to_string(mb) + "M"},
                std::chrono::seconds(600)));
   std::error_code ec;
   fs::remove_all(root, ec);
-  TRY(run_step(o, {"qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw.string(), (work / "disk.qcow2").string()},
+  TRY(run_step(o,
+               {"qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw.string(),
+                (work / "disk.qcow2").string()},
                std::chrono::seconds(600)));
   fs::remove(raw, ec);
   return {};
@@ -484,8 +510,8 @@ std::string seconds_1dp(double s) { return util::format_number(std::round(s * 10
 
 /// Builds the image of `recipe` into cache/id: mmdebstrap into a build directory, kernel and
 /// disk out of it, image.json last, then one rename into place.
-Status build_offline_image(const ImageOptions& o, const ImageRecipe& recipe, const fs::path& app_dir,
-                           const fs::path& cache, const std::string& id) {
+Status build_offline_image(const ImageOptions& o, const ImageRecipe& recipe,
+                           const fs::path& app_dir, const fs::path& cache, const std::string& id) {
   TRY_STATUS(check_build_prerequisites());
   auto t0 = Clock::now();
   BuildDir work(cache / (".build-" + id + "." + std::to_string(::getpid())));
@@ -508,7 +534,8 @@ Status build_offline_image(const ImageOptions& o, const ImageRecipe& recipe, con
   double t_disk = since(t1);
 
   TRY_STATUS(util::write_file_atomic(
-      work.path() / "image.json", image_json(id, recipe, o.mirror, kernel_version, t_mmdebstrap, t_disk)));
+      work.path() / "image.json",
+      image_json(id, recipe, o.mirror, kernel_version, t_mmdebstrap, t_disk)));
   TRY_STATUS(install_dir(work.path(), cache / id));
   work.keep();
   say(o, "image " + id + " built in " + seconds_1dp(since(t0)) + " s (mmdebstrap " +
@@ -532,7 +559,8 @@ Expected<BaseImage> ensure_offline_image(const ImageOptions& o) {
 
   std::error_code ec;
   fs::create_directories(cache, ec);
-  if (ec) return make_error("cannot create the image cache " + cache.string() + ": " + ec.message());
+  if (ec)
+    return make_error("cannot create the image cache " + cache.string() + ": " + ec.message());
   FileLock lock(cache / (".lock-" + id));
   // Another run may have finished the same build while we waited for the lock.
   if (!o.force && complete_offline(dir)) return offline_base(dir, id, recipe.variant);
@@ -562,8 +590,8 @@ std::vector<CachedImage> list_cached_images(const fs::path& cache) {
         try {
           auto j = nlohmann::json::parse(*m);
           c.created = j.value("created", "");
-          c.detail = "variant " + j.value("variant", "?") + ", " + j.value("suite", "?") + ", kernel " +
-                     j.value("kernel", "?");
+          c.detail = "variant " + j.value("variant", "?") + ", " + j.value("suite", "?") +
+                     ", kernel " + j.value("kernel", "?");
           if (j.contains("app_files") && !j["app_files"].empty()) c.detail += ", with guest app";
         } catch (const nlohmann::json::exception&) {
         }

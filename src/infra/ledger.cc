@@ -1,7 +1,6 @@
 #include "continuum/infra/ledger.h"
 
 #include <chrono>
-
 #include <nlohmann/json.hpp>
 
 #include "continuum/report/events.h"
@@ -20,28 +19,37 @@ constexpr ResourceState kStates[] = {ResourceState::intent, ResourceState::creat
 
 const char* kind_name(ResourceKind k) {
   switch (k) {
-    case ResourceKind::network: return "network";
-    case ResourceKind::domain: return "domain";
-    case ResourceKind::overlay: return "overlay";
-    case ResourceKind::seed: return "seed";
-    case ResourceKind::share_dir: return "share_dir";
-    case ResourceKind::file: return "file";
+    case ResourceKind::network:
+      return "network";
+    case ResourceKind::domain:
+      return "domain";
+    case ResourceKind::overlay:
+      return "overlay";
+    case ResourceKind::seed:
+      return "seed";
+    case ResourceKind::share_dir:
+      return "share_dir";
+    case ResourceKind::file:
+      return "file";
   }
   return "?";
 }
 
 const char* state_name(ResourceState s) {
   switch (s) {
-    case ResourceState::intent: return "intent";
-    case ResourceState::created: return "created";
-    case ResourceState::removed: return "removed";
+    case ResourceState::intent:
+      return "intent";
+    case ResourceState::created:
+      return "created";
+    case ResourceState::removed:
+      return "removed";
   }
   return "?";
 }
 
 nlohmann::json to_json(const Resource& r) {
-  return {{"id", r.id},     {"kind", kind_name(r.kind)}, {"uri", r.uri},
-          {"name", r.name}, {"node", r.node},            {"state", state_name(r.state)}};
+  return {{"id", r.id},     {"kind", kind_name(r.kind)},   {"uri", r.uri}, {"name", r.name},
+          {"node", r.node}, {"state", state_name(r.state)}};
 }
 
 Expected<std::unique_ptr<Ledger>> Ledger::create(const fs::path& file, LedgerInfo info) {
@@ -61,11 +69,13 @@ Expected<std::unique_ptr<Ledger>> Ledger::load(const fs::path& file) {
     return make_error(file.string() + ": not valid JSON (is this a continuum state.json?)");
   try {
     if (j.value("format", "") != "continuum-ledger")
-      return make_error(file.string() + ": not a continuum ledger (\"format\" is not continuum-ledger)");
+      return make_error(file.string() +
+                        ": not a continuum ledger (\"format\" is not continuum-ledger)");
     int version = j.at("version").get<int>();
     if (version > kVersion)
       return make_error(file.string() + ": ledger version " + std::to_string(version) +
-                        " is newer than this continuum understands (" + std::to_string(kVersion) + ")");
+                        " is newer than this continuum understands (" + std::to_string(kVersion) +
+                        ")");
     LedgerInfo info;
     info.run_dir = j.value("run_dir", "");
     info.user = j.value("user", "");

@@ -5,7 +5,6 @@
 
 #include <cmath>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "continuum/util/strings.h"
@@ -74,9 +73,12 @@ NetemClass make_class(const plan::Plan& p, const plan::Link& l, std::string grou
 /// Peer tier groups in upstream order (docs/original.md §5.2); endpoint<->endpoint last (new).
 std::vector<Tier> group_order(Tier self) {
   switch (self) {
-    case Tier::cloud: return {Tier::cloud, Tier::edge, Tier::endpoint};
-    case Tier::edge: return {Tier::edge, Tier::cloud, Tier::endpoint};
-    case Tier::endpoint: return {Tier::cloud, Tier::edge, Tier::endpoint};
+    case Tier::cloud:
+      return {Tier::cloud, Tier::edge, Tier::endpoint};
+    case Tier::edge:
+      return {Tier::edge, Tier::cloud, Tier::endpoint};
+    case Tier::endpoint:
+      return {Tier::cloud, Tier::edge, Tier::endpoint};
   }
   return {};
 }
@@ -102,7 +104,8 @@ const NetemClass* NodeNetem::class_for(const std::string& peer_id) const {
 Status validate_interface(const std::string& name) {
   bool ok = !name.empty() && name.size() <= 15 && name != "." && name != "..";
   for (char c : name)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '@'))
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+          c == '@'))
       ok = false;
   if (ok) return {};
   return make_error("network interface name '" + name +
@@ -164,8 +167,8 @@ Expected<std::vector<Argv>> tc_commands(const plan::Plan& p, const plan::Node& n
   const std::string& dev = interface;
   const std::string def = kDefaultClassMinor;
   out.push_back(tc({"qdisc", "add", "dev", dev, "root", "handle", "1:", "htb", "default", def}));
-  out.push_back(tc({"class", "add", "dev", dev, "parent", "1:", "classid", "1:" + def, "htb", "rate",
-                    util::format_number(kDefaultClassRateMbit) + "mbit"}));
+  out.push_back(tc({"class", "add", "dev", dev, "parent", "1:", "classid", "1:" + def, "htb",
+                    "rate", util::format_number(kDefaultClassRateMbit) + "mbit"}));
   for (const auto& c : nn.classes) {
     const std::string id = "1:" + hex(c.number);
     out.push_back(tc({"class", "add", "dev", dev, "parent", "1:", "classid", id, "htb", "rate",
@@ -174,7 +177,8 @@ Expected<std::vector<Argv>> tc_commands(const plan::Plan& p, const plan::Node& n
       out.push_back(tc({"filter", "add", "dev", dev, "parent", "1:", "protocol", "ip", "prio",
                         std::to_string(c.number), "u32", "flowid", id, "match", "ip", "dst", ip}));
     if (c.delay_ms <= 0 && c.loss_pct <= 0) continue;  // as upstream: no netem without delay
-    Argv q = tc({"qdisc", "add", "dev", dev, "parent", id, "handle", hex(c.number) + "0:", "netem"});
+    Argv q =
+        tc({"qdisc", "add", "dev", dev, "parent", id, "handle", hex(c.number) + "0:", "netem"});
     if (c.delay_ms > 0) {
       q.insert(q.end(), {"delay", ms(c.delay_ms)});
       // tc refuses "distribution" without jitter (the original would fail on var = 0).

@@ -1,14 +1,14 @@
 // Applying the generated tc commands (through a NetemExecutor) and verifying them with an RTT
 // matrix between tier representatives (docs/network.md).
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <thread>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "continuum/infra/netem.h"
 #include "continuum/util/files.h"
@@ -33,7 +33,8 @@ Expected<util::ExecResult> SshNetemExecutor::run(const std::string& node_id,
                                                  std::chrono::milliseconds timeout) {
   const DeployedNode* n = d_.find(node_id);
   auto it = sessions_.find(node_id);
-  if (!n || it == sessions_.end()) return make_error("node " + node_id + " is not in the deployment");
+  if (!n || it == sessions_.end())
+    return make_error("node " + node_id + " is not in the deployment");
   std::lock_guard<std::mutex> lock(it->second->mu);
   if (!it->second->remote) {
     util::SshTarget target = d_.ssh_target(*n);
@@ -122,10 +123,13 @@ Expected<PingStats> parse_ping(const std::string& output) {
                       std::string(util::trim(output.substr(0, 300))));
   s.transmitted = std::stoi(m[1].str());
   s.received = std::stoi(m[2].str());
-  if (std::regex_search(output, m, loss)) s.loss_pct = std::stod(m[1].str());
-  else if (s.transmitted > 0) s.loss_pct = 100.0 * (s.transmitted - s.received) / s.transmitted;
+  if (std::regex_search(output, m, loss))
+    s.loss_pct = std::stod(m[1].str());
+  else if (s.transmitted > 0)
+    s.loss_pct = 100.0 * (s.transmitted - s.received) / s.transmitted;
   static const std::regex reply(R"(bytes from .* time[=<]([0-9.]+) ms)");
-  for (auto it = std::sregex_iterator(output.begin(), output.end(), reply); it != std::sregex_iterator(); ++it)
+  for (auto it = std::sregex_iterator(output.begin(), output.end(), reply);
+       it != std::sregex_iterator(); ++it)
     s.samples_ms.push_back(std::stod((*it)[1].str()));
   if (std::regex_search(output, m, rtt)) {
     s.min_ms = std::stod(m[1].str());
@@ -197,7 +201,8 @@ LinkResult configured(const plan::Plan& p, const std::map<std::string, NodeNetem
   const NetemClass* ca = nn.count(from) ? nn.at(from).class_for(to) : nullptr;
   const NetemClass* cb = nn.count(to) ? nn.at(to).class_for(from) : nullptr;
   double da = ca ? ca->delay_ms : 0, db = cb ? cb->delay_ms : 0;
-  double ja = ca && ca->delay_ms > 0 ? ca->jitter_ms : 0, jb = cb && cb->delay_ms > 0 ? cb->jitter_ms : 0;
+  double ja = ca && ca->delay_ms > 0 ? ca->jitter_ms : 0,
+         jb = cb && cb->delay_ms > 0 ? cb->jitter_ms : 0;
   double la = ca ? ca->loss_pct : 0, lb = cb ? cb->loss_pct : 0;
   r.configured_rtt_ms = da + db;
   r.configured_jitter_ms = std::sqrt(ja * ja + jb * jb);
@@ -240,9 +245,8 @@ std::string ping_script(const std::string& ip, int count, int interval_ms) {
   std::string interval = fmt::format("{:.3f}", interval_ms / 1000.0);
   // iputils ping when present (gives mdev); busybox's otherwise (the minimal image has busybox).
   return "if command -v ping >/dev/null 2>&1; then " +
-         util::shell_join({"ping", "-n", "-c", c, "-i", interval, "-w", deadline, ip}) +
-         "; else " + util::shell_join({"busybox", "ping", "-c", c, "-w", deadline, ip}) +
-         "; fi";
+         util::shell_join({"ping", "-n", "-c", c, "-i", interval, "-w", deadline, ip}) + "; else " +
+         util::shell_join({"busybox", "ping", "-c", c, "-w", deadline, ip}) + "; fi";
 }
 
 std::string one_line(std::string s) {
@@ -266,7 +270,8 @@ std::string format_table(const std::vector<LinkResult>& links) {
         m.rtt_ms() ? fmt::format("{:.2f} ms", *m.rtt_ms()) : "-",
         m.avg_ms ? fmt::format("{:.2f}", *m.avg_ms) : "-",
         m.min_ms ? fmt::format("{:.1f}/{:.1f}", *m.min_ms, *m.max_ms) : "-",
-        fmt::format("{:.1f}/{}", l.configured_jitter_ms, m.mdev_ms ? fmt::format("{:.1f}", *m.mdev_ms) : "-"),
+        fmt::format("{:.1f}/{}", l.configured_jitter_ms,
+                    m.mdev_ms ? fmt::format("{:.1f}", *m.mdev_ms) : "-"),
         fmt::format("{:.0f} %", m.loss_pct),
         m.rtt_ms() ? fmt::format("{:+.2f} ms", l.deviation_ms) : "-",
         l.status,
@@ -290,15 +295,17 @@ std::string format_table(const std::vector<LinkResult>& links) {
 std::string format_csv(const std::vector<LinkResult>& links) {
   std::string s =
       "from,to,from_ip,to_ip,configured_rtt_ms,configured_jitter_ms,configured_loss_pct,"
-      "baseline_rtt_ms,expected_rtt_ms,measured_rtt_ms,measured_avg_ms,measured_min_ms,measured_max_ms,jitter_ms,loss_pct,"
+      "baseline_rtt_ms,expected_rtt_ms,measured_rtt_ms,measured_avg_ms,measured_min_ms,measured_"
+      "max_ms,jitter_ms,loss_pct,"
       "deviation_ms,deviation_pct,status\n";
   for (const auto& l : links) {
     const auto& m = l.measured;
     bool have = m.rtt_ms().has_value();
-    s += fmt::format("{},{},{},{},{:.3f},{:.3f},{:.3f},{},{:.3f},{},{},{},{},{},{:.3f},{},{},{}\n", l.from,
-                     l.to, l.from_ip, l.to_ip, l.configured_rtt_ms, l.configured_jitter_ms,
-                     l.configured_loss_pct, num(l.baseline_rtt_ms), l.expected_rtt_ms(), num(m.rtt_ms()), num(m.avg_ms), num(m.min_ms), num(m.max_ms),
-                     num(m.mdev_ms), m.loss_pct, have ? fmt::format("{:.3f}", l.deviation_ms) : "",
+    s += fmt::format("{},{},{},{},{:.3f},{:.3f},{:.3f},{},{:.3f},{},{},{},{},{},{:.3f},{},{},{}\n",
+                     l.from, l.to, l.from_ip, l.to_ip, l.configured_rtt_ms, l.configured_jitter_ms,
+                     l.configured_loss_pct, num(l.baseline_rtt_ms), l.expected_rtt_ms(),
+                     num(m.rtt_ms()), num(m.avg_ms), num(m.min_ms), num(m.max_ms), num(m.mdev_ms),
+                     m.loss_pct, have ? fmt::format("{:.3f}", l.deviation_ms) : "",
                      have ? fmt::format("{:.2f}", l.deviation_pct) : "", l.status);
   }
   return s;
@@ -364,7 +371,9 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
     if (r->cancelled) return;
     if (r->exit_code != 0) return fail(i, "`ip -o -4 addr show` failed: " + one_line(r->err));
     std::string iface = interface_for_ip(r->out, n.ip);
-    if (iface.empty()) return fail(i, "no interface carries " + n.ip + " (ip -o -4 addr show: " + one_line(r->out) + ")");
+    if (iface.empty())
+      return fail(
+          i, "no interface carries " + n.ip + " (ip -o -4 addr show: " + one_line(r->out) + ")");
     rep.nodes[i].interface = iface;
     if (measure && opt.baseline_count > 0) {
       auto reset = exec.run(n.id, reset_script(iface, exec.needs_sudo(n.id)), opt.command_timeout);
@@ -404,7 +413,8 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
   // in a TCG VM, 1.5-1.7 ms between two TCG guests, more between physical hosts.
   if (measure && opt.baseline_count > 0) {
     ping_matrix(opt.baseline_count, [&](LinkResult& l, Expected<PingStats> s) {
-      if (s) l.baseline_rtt_ms = s->rtt_ms();
+      if (s)
+        l.baseline_rtt_ms = s->rtt_ms();
       else if (!util::interrupt_requested())
         spdlog::warn("network: no baseline for {} -> {}: {}", l.from, l.to, s.error().message);
     });
@@ -423,7 +433,8 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
     std::string script = apply_script(iface, *cmds, sudo);
     for (const auto& c : *cmds) out.commands.push_back(util::shell_join(c));
     if (!run_dir.empty()) {
-      auto st = util::write_file_atomic(run_dir / "infrastructure" / "tc" / (n.id + ".sh"), "#!/bin/sh\n" + script);
+      auto st = util::write_file_atomic(run_dir / "infrastructure" / "tc" / (n.id + ".sh"),
+                                        "#!/bin/sh\n" + script);
       if (!st) return fail(i, st.error().message);
     }
     auto r = exec.run(n.id, script, opt.command_timeout);
@@ -439,12 +450,14 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
         if (k < out.commands.size()) which = "`" + out.commands[k] + "`";
       }
       std::string err = std::regex_replace(r->err, failed, "");
-      return fail(i, "command " + which + " failed (exit " + std::to_string(r->exit_code) + "): " + one_line(err));
+      return fail(i, "command " + which + " failed (exit " + std::to_string(r->exit_code) +
+                         "): " + one_line(err));
     }
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (events)
-      events->emit("network", "applied", "", -1, n.id,
-                   {{"interface", iface}, {"commands", out.commands.size()}, {"seconds", out.seconds}});
+      events->emit(
+          "network", "applied", "", -1, n.id,
+          {{"interface", iface}, {"commands", out.commands.size()}, {"seconds", out.seconds}});
   });
   TRY_STATUS(interrupted());
   TRY_STATUS(failures());
@@ -471,14 +484,16 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
   for (const auto& l : rep.links) {
     if (events)
       events->emit("network", "measured", "", -1, l.from,
-                   {{"to", l.to}, {"configured_rtt_ms", l.configured_rtt_ms},
+                   {{"to", l.to},
+                    {"configured_rtt_ms", l.configured_rtt_ms},
                     {"baseline_rtt_ms", l.baseline_rtt_ms ? *l.baseline_rtt_ms : -1.0},
                     {"measured_rtt_ms", l.measured.rtt_ms() ? *l.measured.rtt_ms() : -1.0},
-                    {"loss_pct", l.measured.loss_pct}, {"status", l.status}});
+                    {"loss_pct", l.measured.loss_pct},
+                    {"status", l.status}});
     if (l.status != "ok") rep.warnings.push_back(l.message);
   }
   spdlog::debug("network: configured vs measured round-trip times ({} pings per link)\n{}",
-               opt.ping_count, format_table(rep.links));
+                opt.ping_count, format_table(rep.links));
   if (!run_dir.empty()) {
     rep.csv = run_dir / "infrastructure" / "network.csv";
     TRY_STATUS(util::write_file_atomic(rep.csv, format_csv(rep.links)));

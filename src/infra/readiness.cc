@@ -1,12 +1,12 @@
 // SSH readiness of freshly started VMs (include/continuum/infra/readiness.h).
 #include "continuum/infra/readiness.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "continuum/util/strings.h"
 
@@ -30,7 +30,8 @@ ReadyResult poll_one(const ReadyTarget& t, const ReadyOptions& o, Clock::time_po
     }
     ++r.attempts;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    auto conn = util::ssh_connect(ssh, std::min(o.connect_timeout, std::max(left, std::chrono::milliseconds(100))));
+    auto conn = util::ssh_connect(
+        ssh, std::min(o.connect_timeout, std::max(left, std::chrono::milliseconds(100))));
     if (conn) {
       auto e = (*conn)->exec(o.probe, std::max(left, std::chrono::milliseconds(1000)));
       if (e && e->exit_code == 0) {
@@ -39,8 +40,8 @@ ReadyResult poll_one(const ReadyTarget& t, const ReadyOptions& o, Clock::time_po
         if (o.on_ready) o.on_ready(t.name, r.seconds);
         return r;
       }
-      r.last_error = e ? "login works but `" + o.probe + "` exited " + std::to_string(e->exit_code) +
-                             ": " + std::string(util::trim(e->err))
+      r.last_error = e ? "login works but `" + o.probe + "` exited " +
+                             std::to_string(e->exit_code) + ": " + std::string(util::trim(e->err))
                        : e.error().message;
     } else {
       r.last_error = conn.error().message;
@@ -55,7 +56,8 @@ ReadyResult poll_one(const ReadyTarget& t, const ReadyOptions& o, Clock::time_po
     // Sleep in short steps so that a cancellation is seen quickly.
     auto next = std::min(Clock::now() + o.poll_interval, deadline);
     while (Clock::now() < next && !cancelled())
-      std::this_thread::sleep_for(std::min<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(100)));
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(next - Clock::now(), std::chrono::milliseconds(100)));
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return r;
@@ -106,7 +108,8 @@ Expected<std::vector<ReadyResult>> wait_ready(const std::vector<ReadyTarget>& ta
     for (const auto& r : results)
       if (!r.ready) waiting.push_back(r.name);
     if (!waiting.empty())
-      return make_error("interrupted while waiting for an SSH login to " + util::join(waiting, ", "), 130);
+      return make_error(
+          "interrupted while waiting for an SSH login to " + util::join(waiting, ", "), 130);
   }
 
   std::string msg;
@@ -115,20 +118,19 @@ Expected<std::vector<ReadyResult>> wait_ready(const std::vector<ReadyTarget>& ta
     const auto& r = results[i];
     if (r.ready) continue;
     ++failed;
-    msg += "\n" + r.name + " (" + targets[i].ssh.user + "@" + targets[i].ssh.host + ") was not reachable over SSH after " +
-           util::format_number(std::round(r.seconds)) + " s (" + std::to_string(r.attempts) +
-           " attempts); last error: " + r.last_error;
+    msg += "\n" + r.name + " (" + targets[i].ssh.user + "@" + targets[i].ssh.host +
+           ") was not reachable over SSH after " + util::format_number(std::round(r.seconds)) +
+           " s (" + std::to_string(r.attempts) + " attempts); last error: " + r.last_error;
     if (!targets[i].console_log.empty()) {
       std::string tail = tail_lines(targets[i].console_log, options.console_tail_lines);
       if (tail.empty())
         msg += "\n  console log " + targets[i].console_log.string() + " is empty or missing";
       else
-        msg += "\n  last lines of " + targets[i].console_log.string() + ":\n    " +
-               [&] {
-                 std::string s;
-                 for (const auto& l : util::split(tail, '\n')) s += (s.empty() ? "" : "\n    ") + l;
-                 return s;
-               }();
+        msg += "\n  last lines of " + targets[i].console_log.string() + ":\n    " + [&] {
+          std::string s;
+          for (const auto& l : util::split(tail, '\n')) s += (s.empty() ? "" : "\n    ") + l;
+          return s;
+        }();
     }
   }
   if (failed)

@@ -1,6 +1,8 @@
 #include "continuum/infra/run_lock.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -11,12 +13,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <nlohmann/json.hpp>
 
 #include "continuum/util/files.h"
 
@@ -24,8 +23,11 @@ namespace continuum::infra {
 namespace fs = std::filesystem;
 
 std::string format_owner(const LockOwner& o) {
-  return nlohmann::json{{"pid", o.pid}, {"started", o.started}, {"run_dir", o.run_dir},
-                        {"user", o.user}, {"uri", o.uri}}
+  return nlohmann::json{{"pid", o.pid},
+                        {"started", o.started},
+                        {"run_dir", o.run_dir},
+                        {"user", o.user},
+                        {"uri", o.uri}}
              .dump() +
          "\n";
 }
@@ -103,7 +105,9 @@ Expected<LockAttempt> try_lock(const fs::path& file) {
   std::error_code ec;
   if (!file.parent_path().empty()) {
     fs::create_directories(file.parent_path(), ec);
-    if (ec) return make_error(file.parent_path().string() + ": cannot create the lock directory: " + ec.message());
+    if (ec)
+      return make_error(file.parent_path().string() +
+                        ": cannot create the lock directory: " + ec.message());
   }
   int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(file.string() + ": cannot open lock file: " + std::strerror(errno));
@@ -129,10 +133,12 @@ fs::path default_lock_dir() {
 
 bool uri_needs_lock(const std::string& uri) { return !uri.starts_with("test:"); }
 
-fs::path hypervisor_lock_file(const fs::path& dir, const std::string& user, const std::string& uri) {
+fs::path hypervisor_lock_file(const fs::path& dir, const std::string& user,
+                              const std::string& uri) {
   std::string readable;
   for (char c : user + "@" + uri) {
-    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '@';
+    bool ok =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == '@';
     char out = ok ? c : '_';
     if (out == '_' && !readable.empty() && readable.back() == '_') continue;
     readable += out;
@@ -146,11 +152,14 @@ fs::path hypervisor_lock_file(const fs::path& dir, const std::string& user, cons
   return dir / fmt::format("{}-{:08x}.lock", readable, h);
 }
 
-Expected<LockAttempt> try_lock_run_dir(const fs::path& run_dir) { return try_lock(run_dir / kRunLockName); }
+Expected<LockAttempt> try_lock_run_dir(const fs::path& run_dir) {
+  return try_lock(run_dir / kRunLockName);
+}
 
 std::string describe_owner(const LockOwner& o) {
   if (o.pid <= 0) return "owner unknown (its lock file is empty)";
-  std::string s = o.run_dir.empty() ? "run directory not created yet" : "run directory " + o.run_dir;
+  std::string s =
+      o.run_dir.empty() ? "run directory not created yet" : "run directory " + o.run_dir;
   s += ", PID " + std::to_string(o.pid);
   if (!o.started.empty()) s += ", started " + o.started;
   return s;
@@ -171,13 +180,18 @@ Expected<RunLock> RunLock::acquire(const plan::Plan& plan, const fs::path& lock_
       std::vector<std::string> names;
       for (const auto& n : plan.nodes)
         if (plan.hosts.at(n.host).libvirt_uri == uri && names.size() < 3) names.push_back(n.name);
-      if (plan.network.mode == "managed" && plan.hosts.front().libvirt_uri == uri) names.push_back(plan.network.name);
+      if (plan.network.mode == "managed" && plan.hosts.front().libvirt_uri == uri)
+        names.push_back(plan.network.name);
       const std::string pid = a.owner.pid > 0 ? std::to_string(a.owner.pid) : "PID";
       return make_error(
-          "another continuum run of user " + plan.user + " is live on " + uri + ": " + describe_owner(a.owner) +
-              ".\nIts VMs and network carry the names this run would create (" + fmt::format("{}", fmt::join(names, ", ")) +
-              ", ...: names are per user), so this run refuses before creating anything. Wait for it to end, "
-              "or stop it (Ctrl-C in its terminal, or kill -INT " + pid +
+          "another continuum run of user " + plan.user + " is live on " + uri + ": " +
+              describe_owner(a.owner) +
+              ".\nIts VMs and network carry the names this run would create (" +
+              fmt::format("{}", fmt::join(names, ", ")) +
+              ", ...: names are per user), so this run refuses before creating anything. Wait for "
+              "it to end, "
+              "or stop it (Ctrl-C in its terminal, or kill -INT " +
+              pid +
               "): one live run per user and hypervisor (docs/run.md). Lock file: " + file.string(),
           1);
     }
@@ -194,7 +208,8 @@ Status RunLock::attach_run_dir(const fs::path& run_dir) {
   owner_.run_dir = fs::absolute(run_dir).string();
   auto a = TRY(try_lock_run_dir(run_dir));
   if (!a.lock)
-    return make_error(run_dir.string() + ": its run.lock is held by another process (" + describe_owner(a.owner) + ")");
+    return make_error(run_dir.string() + ": its run.lock is held by another process (" +
+                      describe_owner(a.owner) + ")");
   TRY_STATUS(a.lock->write_owner(owner_));
   for (size_t i = 0; i < uris_.size(); ++i) {
     LockOwner o = owner_;

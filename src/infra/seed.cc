@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-
 #include <nlohmann/json.hpp>
 
 #include "continuum/util/files.h"
@@ -27,7 +26,8 @@ std::string q(const std::string& s) { return nlohmann::json(s).dump(); }
 std::string block(const std::string& text, int indent) {
   std::string pad(static_cast<size_t>(indent), ' ');
   std::string out = "|\n";
-  for (const auto& line : util::split(std::string(util::trim(text)), '\n')) out += pad + line + "\n";
+  for (const auto& line : util::split(std::string(util::trim(text)), '\n'))
+    out += pad + line + "\n";
   return out;
 }
 
@@ -62,7 +62,8 @@ std::string user_data(const SeedSpec& s) {
   if (!s.mounts.empty()) {
     y += "mounts:\n";
     for (const auto& m : s.mounts)
-      y += "  - [" + q(m.tag) + ", " + q(m.guest_dir) + ", \"virtiofs\", \"defaults,nofail\", \"0\", \"0\"]\n";
+      y += "  - [" + q(m.tag) + ", " + q(m.guest_dir) +
+           ", \"virtiofs\", \"defaults,nofail\", \"0\", \"0\"]\n";
   }
   y += "final_message: " + q("continuum: " + s.user + " is up after $UPTIME s") + "\n";
   return y;
@@ -170,8 +171,9 @@ Status write_seed_image(const SeedFiles& files, const fs::path& image) {
                      : util::have_program("xorriso")   ? "xorriso"
                                                        : "";
   if (tool.empty())
-    return make_error("cannot build the seed " + image.string() +
-                      ": neither genisoimage nor xorriso is installed (apt-get install genisoimage)");
+    return make_error(
+        "cannot build the seed " + image.string() +
+        ": neither genisoimage nor xorriso is installed (apt-get install genisoimage)");
   TempDir stage(image.parent_path(), "." + image.filename().string());
   if (stage.path.empty())
     return make_error("cannot create a temp directory beside " + image.string() + ": " +
@@ -185,25 +187,28 @@ Status write_seed_image(const SeedFiles& files, const fs::path& image) {
   fs::path tmp_iso = stage.path / "seed.iso";
   std::vector<std::string> argv;
   if (tool == "genisoimage")
-    argv = {"genisoimage", "-quiet", "-output", tmp_iso.string(), "-volid", "cidata",
-            "-joliet", "-rock", root.string()};
+    argv = {"genisoimage", "-quiet",  "-output", tmp_iso.string(), "-volid",
+            "cidata",      "-joliet", "-rock",   root.string()};
   else
-    argv = {"xorriso", "-as", "mkisofs", "-quiet", "-output", tmp_iso.string(), "-volid", "cidata",
-            "-joliet", "-rock", root.string()};
+    argv = {"xorriso", "-as",    "mkisofs", "-quiet", "-output",    tmp_iso.string(),
+            "-volid",  "cidata", "-joliet", "-rock",  root.string()};
   auto r = run_checked(argv);
   if (!r) return make_error("building the seed " + image.string() + ": " + r.error().message);
   ::chmod(tmp_iso.c_str(), 0600);
   std::error_code ec;
   fs::rename(tmp_iso, image, ec);
-  if (ec) return make_error("cannot move the seed into place at " + image.string() + ": " + ec.message());
+  if (ec)
+    return make_error("cannot move the seed into place at " + image.string() + ": " + ec.message());
   return {};
 }
 
 Expected<SshKeyPair> generate_host_key(const std::string& comment) {
   TempDir dir(fs::temp_directory_path(), "continuum-hostkey");
-  if (dir.path.empty()) return make_error(std::string("cannot create a temp directory: ") + std::strerror(errno));
+  if (dir.path.empty())
+    return make_error(std::string("cannot create a temp directory: ") + std::strerror(errno));
   fs::path key = dir.path / "ssh_host_ed25519_key";
-  auto r = run_checked({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", key.string()});
+  auto r = run_checked(
+      {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", key.string()});
   if (!r) return make_error("generating an SSH host key: " + r.error().message);
   SshKeyPair kp;
   kp.private_key = TRY(util::read_file(key));
@@ -217,17 +222,23 @@ Expected<std::string> ensure_user_key(const fs::path& private_key) {
   if (fs::exists(private_key, ec)) {
     if (fs::exists(pub, ec)) return one_line(TRY(util::read_file(pub)));
     auto r = run_checked({"ssh-keygen", "-y", "-f", private_key.string()});
-    if (!r) return make_error("cannot derive the public key of " + private_key.string() + ": " + r.error().message);
+    if (!r)
+      return make_error("cannot derive the public key of " + private_key.string() + ": " +
+                        r.error().message);
     return one_line(r->out);
   }
   if (!private_key.parent_path().empty() && !fs::exists(private_key.parent_path(), ec)) {
     fs::create_directories(private_key.parent_path(), ec);
-    if (ec) return make_error("cannot create " + private_key.parent_path().string() + ": " + ec.message());
+    if (ec)
+      return make_error("cannot create " + private_key.parent_path().string() + ": " +
+                        ec.message());
     fs::permissions(private_key.parent_path(), fs::perms::owner_all, ec);
   }
   auto r = run_checked({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "continuum", "-f",
                         private_key.string()});
-  if (!r) return make_error("cannot create the SSH key " + private_key.string() + ": " + r.error().message);
+  if (!r)
+    return make_error("cannot create the SSH key " + private_key.string() + ": " +
+                      r.error().message);
   ::chmod(private_key.c_str(), 0600);
   ::chmod(pub.c_str(), 0600);  // as upstream: both files 600
   return one_line(TRY(util::read_file(pub)));

@@ -1,6 +1,6 @@
 #pragma once
-// Steps of plan::make, one per file, so each rule of the original (docs/original.md §4.1, §4.2, §5.1)
-// can be read and tested on its own.
+// Steps of plan::make, one per file, so each rule of the original (docs/original.md §4.1, §4.2,
+// §5.1) can be read and tested on its own.
 #include <string>
 #include <vector>
 
@@ -30,7 +30,8 @@ bool wants_controller(const config::Config& cfg);
 /// Turns placed slots into named nodes with addresses (docs/original.md §4.2): tier-major order,
 /// host order within a tier, addresses prefix.middle.2.. wrapping after .251.
 Expected<std::vector<Node>> name_nodes(const config::Config& cfg, const std::string& user,
-                                       const std::vector<Slot>& slots, const std::vector<Host>& hosts);
+                                       const std::vector<Slot>& slots,
+                                       const std::vector<Host>& hosts);
 
 /// "continuum-<user>" network with a bridge name that fits IFNAMSIZ, or the configured bridge.
 Network make_network(const config::Config& cfg, const std::string& user);

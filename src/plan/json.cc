@@ -1,7 +1,7 @@
 // Plan <-> JSON (docs/plan-schema.md). The plan is saved as <run>/plan.json and read back by
 // `destroy`/`report`, so from_json checks every field and names the one that is wrong.
-#include <nlohmann/json.hpp>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -43,7 +43,8 @@ T field(const json& obj, const char* key, const std::string& path) {
     } else if constexpr (std::is_same_v<T, std::string>) {
       if (!it->is_string()) throw FieldError(where + ": expected a string");
     } else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) {
-      if (!it->is_number_integer() || (!it->is_number_unsigned() && it->template get<int64_t>() < 0))
+      if (!it->is_number_integer() ||
+          (!it->is_number_unsigned() && it->template get<int64_t>() < 0))
         throw FieldError(where + ": expected a non-negative integer");
     } else if constexpr (std::is_integral_v<T>) {
       if (!it->is_number_integer()) throw FieldError(where + ": expected an integer");
@@ -156,8 +157,9 @@ Expected<Plan> from_json(const nlohmann::json& j) {
     if (!j.is_object()) throw FieldError("plan: expected a JSON object");
     int version = field<int>(j, "schema_version", "");
     if (version != kSchemaVersion)
-      throw FieldError("schema_version: " + std::to_string(version) + " is not supported (this continuum reads " +
-                       std::to_string(kSchemaVersion) + ")");
+      throw FieldError("schema_version: " + std::to_string(version) +
+                       " is not supported (this continuum reads " + std::to_string(kSchemaVersion) +
+                       ")");
     Plan p;
     p.config_name = field<std::string>(j, "config_name", "");
     p.user = field<std::string>(j, "user", "");
@@ -218,9 +220,11 @@ Expected<Plan> from_json(const nlohmann::json& j) {
     p.network_verify = field<bool>(j, "network_verify", "");
     p.network_strict = field<bool>(j, "network_strict", "");
     const json& tl = array(j, "tier_links", "");
-    for (size_t i = 0; i < tl.size(); ++i) p.tier_links.push_back(link_from(tl[i], "tier_links[" + std::to_string(i) + "]"));
+    for (size_t i = 0; i < tl.size(); ++i)
+      p.tier_links.push_back(link_from(tl[i], "tier_links[" + std::to_string(i) + "]"));
     const json& pl = array(j, "pair_links", "");
-    for (size_t i = 0; i < pl.size(); ++i) p.pair_links.push_back(link_from(pl[i], "pair_links[" + std::to_string(i) + "]"));
+    for (size_t i = 0; i < pl.size(); ++i)
+      p.pair_links.push_back(link_from(pl[i], "pair_links[" + std::to_string(i) + "]"));
     p.playbooks = strings_from(j, "playbooks", "");
     p.application = field<std::string>(j, "application", "");
     p.repeats = field<int>(j, "repeats", "");

@@ -56,7 +56,8 @@ struct Side {
 Expected<Side> resolve(const Plan& p, const config::PairOverride& o, const std::string& word) {
   for (Tier t : {Tier::cloud, Tier::edge, Tier::endpoint}) {
     if (word != config::tier_name(t)) continue;
-    bool any = std::any_of(p.nodes.begin(), p.nodes.end(), [&](const Node& n) { return n.tier == t; });
+    bool any =
+        std::any_of(p.nodes.begin(), p.nodes.end(), [&](const Node& n) { return n.tier == t; });
     if (!any) return make_error(at(o) + "tier '" + word + "' has no nodes in this plan", 2);
     return Side{true, t, 0};
   }
@@ -65,9 +66,13 @@ Expected<Side> resolve(const Plan& p, const config::PairOverride& o, const std::
   std::vector<std::string> ids;
   for (const Node& n : p.nodes) ids.push_back(n.id);
   std::string msg = at(o) + "no node '" + word + "' in this plan";
-  if (std::string near = util::closest_match(word, ids); !near.empty()) msg += " (did you mean '" + near + "'?)";
-  if (ids.size() <= 12) msg += "; nodes: " + util::join(ids, ", ");
-  else msg += "; nodes: " + ids.front() + " ... " + ids.back() + " (" + std::to_string(ids.size()) + ")";
+  if (std::string near = util::closest_match(word, ids); !near.empty())
+    msg += " (did you mean '" + near + "'?)";
+  if (ids.size() <= 12)
+    msg += "; nodes: " + util::join(ids, ", ");
+  else
+    msg +=
+        "; nodes: " + ids.front() + " ... " + ids.back() + " (" + std::to_string(ids.size()) + ")";
   return make_error(msg + "; or a tier name: cloud, edge, endpoint", 2);
 }
 
@@ -95,8 +100,10 @@ Status make_links(const config::Config& cfg, Plan& p) {
 
   // The wireless preset only sets the endpoint links' throughput (Mbit/s).
   double wireless_mbit = 0;
-  if (infra.wireless_network_preset == "4g") wireless_mbit = 7.21;
-  else if (infra.wireless_network_preset == "5g") wireless_mbit = 29.66;
+  if (infra.wireless_network_preset == "4g")
+    wireless_mbit = 7.21;
+  else if (infra.wireless_network_preset == "5g")
+    wireless_mbit = 29.66;
   else
     return make_error("wireless_network_preset '" + infra.wireless_network_preset +
                           "' is not supported (4g or 5g)",
@@ -120,7 +127,8 @@ Status make_links(const config::Config& cfg, Plan& p) {
   add(Tier::cloud, Tier::endpoint, {45, 5, wireless_mbit}, infra.cloud_endpoint_link);
   add(Tier::edge, Tier::endpoint, {7.5, 2.5, wireless_mbit}, infra.edge_endpoint_link);
   if (has(Tier::endpoint, Tier::endpoint)) {
-    // The original never shapes endpoint<->endpoint; the endpoint_* keys opt in (from 0 ms, 1 Gbit/s).
+    // The original never shapes endpoint<->endpoint; the endpoint_* keys opt in (from 0 ms, 1
+    // Gbit/s).
     Link l = make_link(Tier::endpoint, Tier::endpoint, {0, 0, 1000});
     l.shaped = any_set(infra.endpoint_link);
     apply(l, infra.endpoint_link);
@@ -149,8 +157,10 @@ Status make_links(const config::Config& cfg, Plan& p) {
     if (it == pairs.end()) {
       Link l;
       const Link* base = p.tier_link(p.nodes[key.first].tier, p.nodes[key.second].tier);
-      if (base && base->shaped) l = *base;
-      else l = make_link(Tier::cloud, Tier::cloud, {0, 0, 1000});
+      if (base && base->shaped)
+        l = *base;
+      else
+        l = make_link(Tier::cloud, Tier::cloud, {0, 0, 1000});
       l.shaped = true;
       l.a = p.nodes[key.first].id;
       l.b = p.nodes[key.second].id;

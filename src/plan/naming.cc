@@ -1,4 +1,5 @@
-// VM names, login users and addresses (docs/original.md §4.2), and the libvirt network (docs/design.md §5).
+// VM names, login users and addresses (docs/original.md §4.2), and the libvirt network
+// (docs/design.md §5).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -27,9 +28,12 @@ std::string strip_underscores(const std::string& s) {
 
 const config::TierSpec& spec(const config::Config& cfg, Tier t) {
   switch (t) {
-    case Tier::cloud: return cfg.infrastructure.cloud;
-    case Tier::edge: return cfg.infrastructure.edge;
-    case Tier::endpoint: return cfg.infrastructure.endpoint;
+    case Tier::cloud:
+      return cfg.infrastructure.cloud;
+    case Tier::edge:
+      return cfg.infrastructure.edge;
+    case Tier::endpoint:
+      return cfg.infrastructure.endpoint;
   }
   return cfg.infrastructure.cloud;
 }
@@ -37,7 +41,8 @@ const config::TierSpec& spec(const config::Config& cfg, Tier t) {
 }  // namespace
 
 Expected<std::vector<Node>> name_nodes(const config::Config& cfg, const std::string& user,
-                                       const std::vector<Slot>& slots, const std::vector<Host>& hosts) {
+                                       const std::vector<Slot>& slots,
+                                       const std::vector<Host>& hosts) {
   if (user.empty()) return make_error("planning needs a user name for the VM names", 1);
   const auto& infra = cfg.infrastructure;
   bool controller = false;
@@ -50,7 +55,8 @@ Expected<std::vector<Node>> name_nodes(const config::Config& cfg, const std::str
       return make_error("resource_manager = " + cfg.benchmark->resource_manager +
                             " needs its control plane (cloud_controller) on the local host, but no "
                             "cloud VM is placed there: a cloud VM needs " +
-                            std::to_string(infra.cloud.cores) + " pinned cores and the local host has " +
+                            std::to_string(infra.cloud.cores) +
+                            " pinned cores and the local host has " +
                             std::to_string(hosts[0].physical_cores) +
                             " (cpu_pin = True); lower cloud_cores or set cpu_pin = False",
                         2);
@@ -96,8 +102,7 @@ Expected<std::vector<Node>> name_nodes(const config::Config& cfg, const std::str
         if (middle > 254)
           return make_error("not enough addresses: " + std::to_string(slots.size()) +
                                 " VMs starting at " + infra.prefix_ip + "." +
-                                std::to_string(infra.middle_ip) +
-                                ".2 run past " + infra.prefix_ip +
+                                std::to_string(infra.middle_ip) + ".2 run past " + infra.prefix_ip +
                                 ".254.251 (250 addresses per middleIP value); lower middleIP",
                             2);
         n.ip = infra.prefix_ip + "." + std::to_string(middle) + "." + std::to_string(post);

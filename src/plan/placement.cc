@@ -35,8 +35,8 @@ Expected<std::vector<Host>> make_hosts(const config::Config& cfg, const Environm
 
 namespace {
 
-Error cpu_pin_overflow(const std::vector<Slot>& slots, size_t first_left, const std::vector<Host>& hosts,
-                       const std::vector<int>& pinned) {
+Error cpu_pin_overflow(const std::vector<Slot>& slots, size_t first_left,
+                       const std::vector<Host>& hosts, const std::vector<int>& pinned) {
   // Group what is left by tier so the message says which VMs and how many cores they need.
   std::map<int, std::pair<int, int>> left;  // tier -> (count, cores each)
   int cores_needed = 0;
@@ -60,15 +60,17 @@ Error cpu_pin_overflow(const std::vector<Slot>& slots, size_t first_left, const 
   }
   int placed = 0;
   for (int p : pinned) placed += p;
-  return make_error(
-      "cpu_pin = True: not all VMs fit on the available hardware: " +
-          std::to_string(slots.size() - first_left) + " of " + std::to_string(slots.size()) +
-          " VMs are left (" + util::join(what, ", ") + ") and need " + std::to_string(cores_needed) +
-          " more physical cores (" + std::to_string(placed + cores_needed) + " in all, " +
-          std::to_string(total) + " available); hosts: " + util::join(avail, "; ") +
-          ". Each vCPU needs its own host core and a VM that does not fit moves on to the next host "
-          "for good. Use fewer or smaller VMs, add external_physical_machines, or set cpu_pin = False.",
-      2);
+  return make_error("cpu_pin = True: not all VMs fit on the available hardware: " +
+                        std::to_string(slots.size() - first_left) + " of " +
+                        std::to_string(slots.size()) + " VMs are left (" + util::join(what, ", ") +
+                        ") and need " + std::to_string(cores_needed) + " more physical cores (" +
+                        std::to_string(placed + cores_needed) + " in all, " +
+                        std::to_string(total) + " available); hosts: " + util::join(avail, "; ") +
+                        ". Each vCPU needs its own host core and a VM that does not fit moves on "
+                        "to the next host "
+                        "for good. Use fewer or smaller VMs, add external_physical_machines, or "
+                        "set cpu_pin = False.",
+                    2);
 }
 
 }  // namespace

@@ -39,9 +39,12 @@ std::vector<std::string> make_playbooks(const config::Config& cfg) {
   std::vector<std::string> out = {"base", "mosquitto"};
   bool kube = rm == "kubernetes" || rm == "kubecontrol" || rm == "kube_kata";
   if (kube || rm == "kubeedge") out.push_back("container_runtime");
-  if (kube) out.push_back("kubernetes");
-  else if (rm == "kubeedge") out.push_back("kubeedge");
-  else if (rm == "mist") out.push_back("mist");
+  if (kube)
+    out.push_back("kubernetes");
+  else if (rm == "kubeedge")
+    out.push_back("kubeedge");
+  else if (rm == "mist")
+    out.push_back("mist");
   if (b.observability && (kube || rm == "kubeedge")) out.push_back("observability");
   if (cfg.execution_model && cfg.execution_model->model == "openfaas") out.push_back("openfaas");
   // Scaphandre in the guests reads the host's per-VM energy over virtiofs; the host exporter
@@ -49,7 +52,8 @@ std::vector<std::string> make_playbooks(const config::Config& cfg) {
   if (cfg.energy.enabled && cfg.energy.exporter == "guest") out.push_back("scaphandre");
   // Only image_classification deploys a program into the guests; the kubecontrol apps (empty,
   // stress, ...) are Kubernetes objects.
-  if (!b.resource_manager_only && b.application == "image_classification") out.push_back("application");
+  if (!b.resource_manager_only && b.application == "image_classification")
+    out.push_back("application");
   return out;
 }
 
@@ -58,9 +62,10 @@ std::vector<std::string> make_playbooks(const config::Config& cfg) {
 Expected<Plan> make(const config::Config& cfg, const Environment& env) {
   const auto& infra = cfg.infrastructure;
   if (!infra.provider.empty() && infra.provider != "qemu")
-    return make_error(cfg.file.string() + ": provider = " + infra.provider +
-                          " is accepted for compatibility, but continuum deploys only provider = qemu",
-                      2);
+    return make_error(
+        cfg.file.string() + ": provider = " + infra.provider +
+            " is accepted for compatibility, but continuum deploys only provider = qemu",
+        2);
   Plan p;
   p.config_name = cfg.file.stem().string();
   p.user = env.user;
@@ -69,10 +74,13 @@ Expected<Plan> make(const config::Config& cfg, const Environment& env) {
 
   std::vector<detail::Slot> slots;
   for (Tier t : {Tier::cloud, Tier::edge, Tier::endpoint}) {
-    const config::TierSpec& ts = t == Tier::cloud ? infra.cloud : t == Tier::edge ? infra.edge : infra.endpoint;
+    const config::TierSpec& ts = t == Tier::cloud  ? infra.cloud
+                                 : t == Tier::edge ? infra.edge
+                                                   : infra.endpoint;
     for (int i = 0; i < ts.nodes; ++i) slots.push_back(detail::Slot{t, ts.cores, 0, {}});
   }
-  if (slots.empty()) return make_error("cloud_nodes + edge_nodes + endpoint_nodes should be > 0", 2);
+  if (slots.empty())
+    return make_error("cloud_nodes + edge_nodes + endpoint_nodes should be > 0", 2);
   TRY_STATUS(detail::place(infra.cpu_pin, slots, p.hosts));
   p.nodes = TRY(detail::name_nodes(cfg, env.user, slots, p.hosts));
   p.network = detail::make_network(cfg, env.user);

@@ -75,8 +75,9 @@ std::string summary(const Plan& p) {
     for (const Node& n : p.nodes)
       if (n.host == h) count[static_cast<int>(n.tier)]++;
     hosts.push_back({std::to_string(h), p.hosts[h].name, p.hosts[h].libvirt_uri,
-                     std::to_string(p.hosts[h].physical_cores), std::to_string(p.hosts[h].used_cores),
-                     std::to_string(count[0]), std::to_string(count[1]), std::to_string(count[2])});
+                     std::to_string(p.hosts[h].physical_cores),
+                     std::to_string(p.hosts[h].used_cores), std::to_string(count[0]),
+                     std::to_string(count[1]), std::to_string(count[2])});
   }
   o << table(hosts);
 
@@ -87,12 +88,18 @@ std::string summary(const Plan& p) {
       {"NAME", "TIER", "HOST", "CORES", "MEMORY", "QUOTA", "IP", "PINNED CPUS"}};
   if (disk) nodes[0].push_back("DISK READ/WRITE");
   for (const Node& n : p.nodes) {
-    std::vector<std::string> r = {
-        n.name, config::tier_name(n.tier), n.host < p.hosts.size() ? p.hosts[n.host].name : "?",
-        std::to_string(n.cores), std::to_string(n.memory_mib) + " MiB", format_number(n.quota),
-        n.ip, cpu_ranges(n.pinned_cpus)};
+    std::vector<std::string> r = {n.name,
+                                  config::tier_name(n.tier),
+                                  n.host < p.hosts.size() ? p.hosts[n.host].name : "?",
+                                  std::to_string(n.cores),
+                                  std::to_string(n.memory_mib) + " MiB",
+                                  format_number(n.quota),
+                                  n.ip,
+                                  cpu_ranges(n.pinned_cpus)};
     if (disk) {
-      auto mb = [](uint64_t b) { return b ? format_number(static_cast<double>(b) / 1e6) : std::string("-"); };
+      auto mb = [](uint64_t b) {
+        return b ? format_number(static_cast<double>(b) / 1e6) : std::string("-");
+      };
       r.push_back(mb(n.read_bytes_sec) + "/" + mb(n.write_bytes_sec) + " MB/s");
     }
     nodes.push_back(std::move(r));
@@ -102,21 +109,26 @@ std::string summary(const Plan& p) {
   if (!p.network_emulation) {
     o << "\nLinks: not emulated (network_emulation = False)\n";
   } else {
-    o << "\nLinks (latency " << (p.latency_is_rtt ? "is the round trip" : "per direction, applied at both ends")
-      << ")\n";
-    std::vector<std::vector<std::string>> links = {{"A", "B", "LATENCY AVG", "VAR", "THROUGHPUT", "LOSS"}};
+    o << "\nLinks (latency "
+      << (p.latency_is_rtt ? "is the round trip" : "per direction, applied at both ends") << ")\n";
+    std::vector<std::vector<std::string>> links = {
+        {"A", "B", "LATENCY AVG", "VAR", "THROUGHPUT", "LOSS"}};
     auto row = [&](const Link& l) {
       if (!l.shaped) {
         links.push_back({l.a, l.b, "not shaped", "", "", ""});
         return;
       }
-      links.push_back({l.a, l.b, format_number(l.latency_avg_ms) + " ms", format_number(l.latency_var_ms) + " ms",
-                       format_number(l.throughput_mbit) + " Mbit/s", format_number(l.loss_pct) + " %"});
+      links.push_back({l.a, l.b, format_number(l.latency_avg_ms) + " ms",
+                       format_number(l.latency_var_ms) + " ms",
+                       format_number(l.throughput_mbit) + " Mbit/s",
+                       format_number(l.loss_pct) + " %"});
     };
     for (const Link& l : p.tier_links) row(l);
     for (const Link& l : p.pair_links) row(l);
-    if (links.size() == 1) o << "  none (fewer than two VMs)\n";
-    else o << table(links);
+    if (links.size() == 1)
+      o << "  none (fewer than two VMs)\n";
+    else
+      o << table(links);
   }
 
   o << "\nPlaybooks: " << (p.playbooks.empty() ? "none" : util::join(p.playbooks, ", ")) << "\n";

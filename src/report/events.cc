@@ -27,9 +27,9 @@ std::string rfc3339_ns(std::chrono::system_clock::time_point tp) {
 }
 
 nlohmann::json to_json(const Event& e) {
-  return nlohmann::json{{"time", e.time},   {"t", e.t},         {"app", e.app},
-                        {"repeat", e.repeat}, {"phase", e.phase}, {"event", e.event},
-                        {"node", e.node},   {"details", e.details}};
+  return nlohmann::json{
+      {"time", e.time},   {"t", e.t},         {"app", e.app},   {"repeat", e.repeat},
+      {"phase", e.phase}, {"event", e.event}, {"node", e.node}, {"details", e.details}};
 }
 
 Expected<Event> event_from_json(const nlohmann::json& j) {
@@ -100,7 +100,8 @@ Expected<std::vector<Event>> read_events(const std::filesystem::path& path) {
       return make_error(path.string() + ":" + std::to_string(i + 1) + ": not valid JSON");
     }
     auto e = event_from_json(j);
-    if (!e) return make_error(path.string() + ":" + std::to_string(i + 1) + ": " + e.error().message);
+    if (!e)
+      return make_error(path.string() + ":" + std::to_string(i + 1) + ": " + e.error().message);
     out.push_back(std::move(*e));
   }
   return out;
@@ -125,8 +126,9 @@ std::vector<PhaseInterval> phase_intervals(const std::vector<Event>& events) {
   }
   for (const auto& [k, start] : open)
     out.push_back({std::get<0>(k), std::get<1>(k), std::get<3>(k), std::get<2>(k), start, last_t});
-  std::stable_sort(out.begin(), out.end(),
-                   [](const PhaseInterval& a, const PhaseInterval& b) { return a.start < b.start; });
+  std::stable_sort(out.begin(), out.end(), [](const PhaseInterval& a, const PhaseInterval& b) {
+    return a.start < b.start;
+  });
   return out;
 }
 

@@ -1,10 +1,10 @@
 #include "continuum/report/render.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
-
-#include <spdlog/spdlog.h>
 
 #include "continuum/benchmark/metrics.h"
 #include "continuum/energy/energy.h"
@@ -107,7 +107,9 @@ Expected<RenderResult> render(const fs::path& run_dir, const RenderOptions& opts
       auto f = TRY(plot_energy_bars(stats, app, plots_dir));
       res.files.push_back(f.png);
       res.files.push_back(f.svg);
-      md += "\n| VM | phase | mean (J) | min (J) | max (J) | repeats |\n|---|---|---:|---:|---:|---:|\n";
+      md +=
+          "\n| VM | phase | mean (J) | min (J) | max (J) | repeats "
+          "|\n|---|---|---:|---:|---:|---:|\n";
       for (const auto& s : stats)
         md += "| " + s.vm + " | " + s.phase + " | " + fixed(s.mean, 1) + " | " + fixed(s.min, 1) +
               " | " + fixed(s.max, 1) + " | " + std::to_string(s.n) + " |\n";

@@ -30,7 +30,8 @@ Expected<fs::path> create_run_dir(const fs::path& parent, const std::string& con
       }
       return dir;
     }
-    if (errno != EEXIST) return make_error(dir.string() + ": cannot create: " + std::strerror(errno));
+    if (errno != EEXIST)
+      return make_error(dir.string() + ": cannot create: " + std::strerror(errno));
   }
   return make_error(parent.string() + ": too many runs named " + base);
 }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-
 #include <nlohmann/json.hpp>
 
 #include "continuum/util/strings.h"
@@ -30,9 +29,12 @@ struct FailureLine {
 
 std::optional<FailureLine> parse_failure(std::string_view line) {
   std::string_view rest;
-  if (util::starts_with(line, "fatal: [")) rest = line.substr(8);
-  else if (util::starts_with(line, "failed: [")) rest = line.substr(9);
-  else return std::nullopt;
+  if (util::starts_with(line, "fatal: ["))
+    rest = line.substr(8);
+  else if (util::starts_with(line, "failed: ["))
+    rest = line.substr(9);
+  else
+    return std::nullopt;
   size_t close = rest.find(']');
   if (close == std::string_view::npos) return std::nullopt;
   FailureLine f;
@@ -90,14 +92,22 @@ std::optional<std::pair<std::string, HostStats>> parse_recap_line(std::string_vi
     int v = 0;
     auto [p, ec] = std::from_chars(val.data(), val.data() + val.size(), v);
     if (ec != std::errc() || p != val.data() + val.size()) return std::nullopt;
-    if (key == "ok") s.ok = v;
-    else if (key == "changed") s.changed = v;
-    else if (key == "unreachable") s.unreachable = v;
-    else if (key == "failed") s.failed = v;
-    else if (key == "skipped") s.skipped = v;
-    else if (key == "rescued") s.rescued = v;
-    else if (key == "ignored") s.ignored = v;
-    else continue;  // a future counter: ignore rather than reject the line
+    if (key == "ok")
+      s.ok = v;
+    else if (key == "changed")
+      s.changed = v;
+    else if (key == "unreachable")
+      s.unreachable = v;
+    else if (key == "failed")
+      s.failed = v;
+    else if (key == "skipped")
+      s.skipped = v;
+    else if (key == "rescued")
+      s.rescued = v;
+    else if (key == "ignored")
+      s.ignored = v;
+    else
+      continue;  // a future counter: ignore rather than reject the line
     ++seen;
   }
   if (seen < 4) return std::nullopt;  // ok, changed, unreachable, failed at least
@@ -128,7 +138,8 @@ std::string result_message(std::string_view json_text) {
   }
   std::string err = str("stderr"), out = str("stdout");
   std::string cmd = str("cmd");
-  if (!err.empty()) msg += (msg.empty() ? "" : "; ") + std::string("stderr: ") + tail_lines(err, 5);
+  if (!err.empty())
+    msg += (msg.empty() ? "" : "; ") + std::string("stderr: ") + tail_lines(err, 5);
   else if (!out.empty() && j.contains("rc"))
     msg += (msg.empty() ? "" : "; ") + std::string("stdout: ") + tail_lines(out, 5);
   if (msg.empty()) msg = j.dump();

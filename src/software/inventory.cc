@@ -2,17 +2,16 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <map>
 #include <vector>
-
-#include <spdlog/spdlog.h>
-#include <yaml-cpp/yaml.h>
 
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
@@ -57,9 +56,15 @@ void emit_group(YAML::Emitter& e, const std::string& name, const std::vector<con
 struct Groups {
   std::vector<const Node*> controller, clouds, edges, endpoints, all, base_cloud, workers, brokers;
   std::vector<std::pair<std::string, const std::vector<const Node*>*>> ordered() const {
-    return {{"cloudcontroller", &controller}, {"clouds", &clouds},         {"edges", &edges},
-            {"endpoints", &endpoints},        {"base", &all},              {"base_cloud", &base_cloud},
-            {"base_edge", &edges},            {"base_endpoint", &endpoints}, {"workers", &workers},
+    return {{"cloudcontroller", &controller},
+            {"clouds", &clouds},
+            {"edges", &edges},
+            {"endpoints", &endpoints},
+            {"base", &all},
+            {"base_cloud", &base_cloud},
+            {"base_edge", &edges},
+            {"base_endpoint", &endpoints},
+            {"workers", &workers},
             {"brokers", &brokers}};
   }
 };
@@ -73,8 +78,12 @@ Groups make_groups(const plan::Plan& plan) {
         g.base_cloud.push_back(&n);
         (n.controller ? g.controller : g.clouds).push_back(&n);
         break;
-      case config::Tier::edge: g.edges.push_back(&n); break;
-      case config::Tier::endpoint: g.endpoints.push_back(&n); break;
+      case config::Tier::edge:
+        g.edges.push_back(&n);
+        break;
+      case config::Tier::endpoint:
+        g.endpoints.push_back(&n);
+        break;
     }
   }
   // Workers run the application's worker: cloud workers then edges (docs/original.md §7.3 step 5).
@@ -88,7 +97,8 @@ Groups make_groups(const plan::Plan& plan) {
 
 // "a.b.c.d/len" of the guests' network (the gateway's, or prefix.middle.0 in bridge mode).
 std::string guest_subnet(const plan::Network& net) {
-  std::string base = !net.gateway.empty() ? net.gateway : net.prefix + "." + std::to_string(net.middle) + ".0";
+  std::string base =
+      !net.gateway.empty() ? net.gateway : net.prefix + "." + std::to_string(net.middle) + ".0";
   in_addr a{};
   if (net.prefix.empty() || ::inet_pton(AF_INET, base.c_str(), &a) != 1 || net.prefix_len < 0 ||
       net.prefix_len > 32)
@@ -102,7 +112,8 @@ std::string guest_subnet(const plan::Network& net) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::vector<std::string>>> inventory_groups(const plan::Plan& plan) {
+std::vector<std::pair<std::string, std::vector<std::string>>> inventory_groups(
+    const plan::Plan& plan) {
   std::vector<std::pair<std::string, std::vector<std::string>>> out;
   Groups g = make_groups(plan);
   for (const auto& [name, members] : g.ordered()) {
@@ -146,14 +157,14 @@ std::string guest_no_proxy(const plan::Plan& plan, const config::Infrastructure&
     const infra::DeployedNode* d = dep ? dep->find(n.id) : nullptr;
     add(d && !d->ip.empty() ? d->ip : n.ip);
   }
-  for (const char* item : {"10.96.0.0/12", "10.244.0.0/16", "192.168.0.0/16", ".svc", ".cluster.local"})
+  for (const char* item :
+       {"10.96.0.0/12", "10.244.0.0/16", "192.168.0.0/16", ".svc", ".cluster.local"})
     add(item);
   return util::join(list, ",");
 }
 
-std::vector<std::pair<std::string, std::string>> guest_proxy_env(const plan::Plan& plan,
-                                                                 const config::Infrastructure& infra,
-                                                                 const infra::Deployment* dep) {
+std::vector<std::pair<std::string, std::string>> guest_proxy_env(
+    const plan::Plan& plan, const config::Infrastructure& infra, const infra::Deployment* dep) {
   std::vector<std::pair<std::string, std::string>> env;
   if (infra.guest_http_proxy.empty() && infra.guest_https_proxy.empty()) return env;
   // Both spellings: curl and apt read the lower-case ones, Go programs (kubeadm, arkade, keadm)
@@ -177,9 +188,11 @@ Expected<std::string> make_inventory(const plan::Plan& plan, const config::Confi
   std::vector<HostEntry> entries;
   for (const Node& n : plan.nodes) {
     const infra::DeployedNode* d = dep.find(n.id);
-    if (!d) return make_error("software: plan node " + n.id + " (" + n.name +
-                              ") is not in the deployment; was the infrastructure phase complete?");
-    if (d->ip.empty()) return make_error("software: node " + n.id + " has no address in the deployment");
+    if (!d)
+      return make_error("software: plan node " + n.id + " (" + n.name +
+                        ") is not in the deployment; was the infrastructure phase complete?");
+    if (d->ip.empty())
+      return make_error("software: node " + n.id + " has no address in the deployment");
     entries.push_back({&n, d});
   }
   const Groups groups = make_groups(plan);
@@ -210,9 +223,11 @@ Expected<std::string> make_inventory(const plan::Plan& plan, const config::Confi
     e << YAML::EndMap;
   }
   if (!cfg.infrastructure.guest_apt_proxy.empty())
-    e << YAML::Key << "continuum_apt_proxy" << YAML::Value << YAML::DoubleQuoted << cfg.infrastructure.guest_apt_proxy;
+    e << YAML::Key << "continuum_apt_proxy" << YAML::Value << YAML::DoubleQuoted
+      << cfg.infrastructure.guest_apt_proxy;
   if (!cfg.infrastructure.guest_apt_mirror.empty())
-    e << YAML::Key << "continuum_apt_mirror" << YAML::Value << YAML::DoubleQuoted << cfg.infrastructure.guest_apt_mirror;
+    e << YAML::Key << "continuum_apt_mirror" << YAML::Value << YAML::DoubleQuoted
+      << cfg.infrastructure.guest_apt_mirror;
   e << YAML::EndMap;
 
   e << YAML::Key << "hosts" << YAML::Value << YAML::BeginMap;
@@ -241,7 +256,9 @@ Expected<std::string> make_inventory(const plan::Plan& plan, const config::Confi
   }
   for (const auto& [name, members] : groups.ordered()) {
     if (name == "cloudcontroller") continue;
-    emit_group(e, name, *members, name == "base_cloud" ? kube_vars : std::vector<std::pair<std::string, std::string>>{});
+    emit_group(
+        e, name, *members,
+        name == "base_cloud" ? kube_vars : std::vector<std::pair<std::string, std::string>>{});
   }
   e << YAML::EndMap;
 
@@ -297,9 +314,11 @@ std::string make_ansible_cfg(const AnsibleSettings& s) {
       "-o ConnectTimeout=" + std::to_string(s.connect_timeout_s),
   };
   std::string control_path;
-  for (char c : ssh_escape_percent(s.control_path_dir.string())) control_path += c == '%' ? std::string("%%") : std::string(1, c);
+  for (char c : ssh_escape_percent(s.control_path_dir.string()))
+    control_path += c == '%' ? std::string("%%") : std::string(1, c);
   std::string c;
-  c += "# Generated by continuum for this run (exported as ANSIBLE_CONFIG); see docs/software.md.\n";
+  c +=
+      "# Generated by continuum for this run (exported as ANSIBLE_CONFIG); see docs/software.md.\n";
   c += "[defaults]\n";
   c += "inventory = " + (s.software_dir / "inventory.yml").string() + "\n";
   c += "private_key_file = " + ssh_escape_percent(s.private_key.string()) + "\n";
@@ -351,8 +370,8 @@ Status close_control_masters(const std::filesystem::path& dir) {
     if (!entry.is_socket(ec)) continue;
     // The host argument is ignored with -S; the socket names the master.
     util::ProcessSpec spec;
-    spec.argv = {"ssh", "-o", "ControlPath=" + ssh_option_value(entry.path().string()), "-O", "exit",
-                 "continuum-control-master"};
+    spec.argv = {"ssh", "-o",   "ControlPath=" + ssh_option_value(entry.path().string()),
+                 "-O",  "exit", "continuum-control-master"};
     spec.timeout = std::chrono::seconds(10);
     auto r = util::run_process(spec);
     if (!r.ok() || r->exit_code != 0)

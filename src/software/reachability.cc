@@ -1,19 +1,19 @@
-// Reachability preflight of the playbooks' download sources (include/continuum/software/reachability.h).
+// Reachability preflight of the playbooks' download sources
+// (include/continuum/software/reachability.h).
 #include "continuum/software/reachability.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
-#include <yaml-cpp/yaml.h>
 
 #include "continuum/report/events.h"
 #include "continuum/software/inventory.h"
@@ -63,7 +63,8 @@ std::optional<UrlParts> split_url(const std::string& url) {
   u.host = lower(u.host);
   if (u.host.empty()) return std::nullopt;
   if (!port.empty()) {
-    if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) return std::nullopt;
+    if (port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5)
+      return std::nullopt;
     u.port = std::stoi(port);
   } else {
     u.port = u.scheme == "https" ? 443 : 80;
@@ -77,12 +78,14 @@ bool ipv4_in(const std::string& host, const std::string& cidr) {
   int len = 32;
   if (slash != std::string::npos) {
     std::string l = cidr.substr(slash + 1);
-    if (l.empty() || l.size() > 2 || l.find_first_not_of("0123456789") != std::string::npos) return false;
+    if (l.empty() || l.size() > 2 || l.find_first_not_of("0123456789") != std::string::npos)
+      return false;
     len = std::stoi(l);
     if (len > 32) return false;
   }
   in_addr h{}, n{};
-  if (::inet_pton(AF_INET, host.c_str(), &h) != 1 || ::inet_pton(AF_INET, net.c_str(), &n) != 1) return false;
+  if (::inet_pton(AF_INET, host.c_str(), &h) != 1 || ::inet_pton(AF_INET, net.c_str(), &n) != 1)
+    return false;
   uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
   return (ntohl(h.s_addr) & mask) == (ntohl(n.s_addr) & mask);
 }
@@ -189,7 +192,8 @@ os._exit(0)
 
 }  // namespace
 
-Expected<std::string> expand_template(const std::string& text, const std::map<std::string, std::string>& vars) {
+Expected<std::string> expand_template(const std::string& text,
+                                      const std::map<std::string, std::string>& vars) {
   std::string out = text;
   for (int depth = 0; depth < 16; ++depth) {
     auto open = out.find("{{");
@@ -213,8 +217,8 @@ Expected<std::string> expand_template(const std::string& text, const std::map<st
   return make_error("'" + text + "': variables refer to each other in a cycle");
 }
 
-Expected<Versions> load_versions(const std::filesystem::path& file, const std::map<std::string, std::string>& extra,
-                                 bool strict) {
+Expected<Versions> load_versions(const std::filesystem::path& file,
+                                 const std::map<std::string, std::string>& extra, bool strict) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(file.string());
@@ -229,7 +233,8 @@ Expected<Versions> load_versions(const std::filesystem::path& file, const std::m
   for (const auto& [k, val] : extra) all[k] = val;
 
   const YAML::Node list = root["continuum_sources"];
-  if (!list || !list.IsSequence()) return make_error(file.string() + ": continuum_sources is missing or not a list");
+  if (!list || !list.IsSequence())
+    return make_error(file.string() + ": continuum_sources is missing or not a list");
   std::set<std::string> groups;
   for (const auto& [g, ids] : inventory_groups(plan::Plan{})) groups.insert(g);
   for (size_t i = 0; i < list.size(); ++i) {
@@ -237,9 +242,14 @@ Expected<Versions> load_versions(const std::filesystem::path& file, const std::m
     const std::string where = file.string() + ": continuum_sources[" + std::to_string(i) + "]";
     if (!e.IsMap()) return make_error(where + ": expected a mapping");
     SourceEntry s;
-    for (auto [key, field] : {std::pair{"step", &s.step}, {"hosts", &s.hosts}, {"url", &s.url}, {"unless", &s.unless}}) {
-      if (e[key] && e[key].IsScalar()) *field = e[key].as<std::string>();
-      else if (std::string(key) != "unless") return make_error(where + ": '" + key + "' is missing");
+    for (auto [key, field] : {std::pair{"step", &s.step},
+                              {"hosts", &s.hosts},
+                              {"url", &s.url},
+                              {"unless", &s.unless}}) {
+      if (e[key] && e[key].IsScalar())
+        *field = e[key].as<std::string>();
+      else if (std::string(key) != "unless")
+        return make_error(where + ": '" + key + "' is missing");
     }
     for (const auto& g : util::split(s.hosts, ':'))
       if (!groups.count(std::string(util::trim(g))))
@@ -268,13 +278,15 @@ bool no_proxy_matches(const std::string& host_in, const std::string& no_proxy) {
     std::string item = lower(std::string(util::trim(raw)));
     if (item.empty()) continue;
     if (item == "*") return true;
-    if (item.find('/') != std::string::npos || item.find_first_not_of("0123456789.") == std::string::npos) {
+    if (item.find('/') != std::string::npos ||
+        item.find_first_not_of("0123456789.") == std::string::npos) {
       if (ipv4_in(host, item)) return true;
       continue;
     }
     if (item == host) return true;
     std::string suffix = item[0] == '.' ? item : "." + item;
-    if (host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0)
+    if (host.size() > suffix.size() &&
+        host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0)
       return true;
   }
   return false;
@@ -300,7 +312,8 @@ std::vector<GuestProbes> plan_probes(const plan::Plan& plan, const config::Confi
     for (const auto& id : ids) groups_of[id].insert(g);
   const std::string no_proxy = guest_no_proxy(plan, cfg.infrastructure, dep);
   std::string mirror = cfg.infrastructure.guest_apt_mirror;
-  if (mirror.empty() && versions.vars.count("debian_mirror")) mirror = versions.vars.at("debian_mirror");
+  if (mirror.empty() && versions.vars.count("debian_mirror"))
+    mirror = versions.vars.at("debian_mirror");
   while (!mirror.empty() && mirror.back() == '/') mirror.pop_back();
 
   std::vector<GuestProbes> out;
@@ -310,7 +323,8 @@ std::vector<GuestProbes> plan_probes(const plan::Plan& plan, const config::Confi
     for (const auto& s : versions.sources) {
       if (!selected.count(s.step)) continue;
       bool member = false;
-      for (const auto& grp : util::split(s.hosts, ':')) member |= groups_of[n.id].count(std::string(util::trim(grp))) > 0;
+      for (const auto& grp : util::split(s.hosts, ':'))
+        member |= groups_of[n.id].count(std::string(util::trim(grp))) > 0;
       if (!member) continue;
       const bool apt = s.url == "apt";
       if (apt && mirror.empty()) continue;
@@ -318,11 +332,14 @@ std::vector<GuestProbes> plan_probes(const plan::Plan& plan, const config::Confi
       p.source = s.url;
       p.url = apt ? mirror + "/dists/{codename}/InRelease" : s.url;
       p.proxy = proxy_for(apt ? mirror : s.url, apt, cfg.infrastructure, no_proxy);
-      auto same = std::find_if(g.probes.begin(), g.probes.end(),
-                               [&](const Probe& q) { return q.url == p.url && q.proxy == p.proxy; });
+      auto same = std::find_if(g.probes.begin(), g.probes.end(), [&](const Probe& q) {
+        return q.url == p.url && q.proxy == p.proxy;
+      });
       Probe& target = same != g.probes.end() ? *same : g.probes.emplace_back(std::move(p));
-      if (s.unless.empty()) target.always = true;
-      else if (std::find(target.unless.begin(), target.unless.end(), s.unless) == target.unless.end())
+      if (s.unless.empty())
+        target.always = true;
+      else if (std::find(target.unless.begin(), target.unless.end(), s.unless) ==
+               target.unless.end())
         target.unless.push_back(s.unless);
       if (std::find(target.steps.begin(), target.steps.end(), s.step) == target.steps.end())
         target.steps.push_back(s.step);
@@ -335,7 +352,8 @@ std::vector<GuestProbes> plan_probes(const plan::Plan& plan, const config::Confi
 std::string probe_command(const std::vector<Probe>& probes, double timeout_s) {
   nlohmann::json spec{{"timeout", timeout_s}, {"probes", nlohmann::json::array()}};
   for (const auto& p : probes)
-    spec["probes"].push_back({{"url", p.url}, {"proxy", p.proxy}, {"always", p.always}, {"unless", p.unless}});
+    spec["probes"].push_back(
+        {{"url", p.url}, {"proxy", p.proxy}, {"always", p.always}, {"unless", p.unless}});
   return util::shell_join({"python3", "-c", kProbeScript, spec.dump()});
 }
 
@@ -351,7 +369,8 @@ Expected<std::vector<ProbeResult>> parse_probe_output(const std::string& out, si
     return make_error("the probe printed '" + last.substr(0, 200) + "', not its JSON results");
   }
   if (!j.is_array() || j.size() != n)
-    return make_error("the probe returned " + (j.is_array() ? std::to_string(j.size()) : std::string("no")) +
+    return make_error("the probe returned " +
+                      (j.is_array() ? std::to_string(j.size()) : std::string("no")) +
                       " results for " + std::to_string(n) + " sources");
   std::vector<ProbeResult> res;
   try {
@@ -403,7 +422,8 @@ ReachabilityReport run_probes(const infra::Deployment& dep, const std::vector<Gu
       if (!r) return fail("the check could not run: " + r.error().message);
       if (r->exit_code == 127) {
         std::lock_guard lock(mu);
-        rep.warnings.push_back(node->name + ": no python3 in the guest, its download sources were not checked");
+        rep.warnings.push_back(node->name +
+                               ": no python3 in the guest, its download sources were not checked");
         return;
       }
       if (r->exit_code != 0)
@@ -431,7 +451,9 @@ ReachabilityReport run_probes(const infra::Deployment& dep, const std::vector<Gu
     return probes.size();
   };
   std::stable_sort(rep.unreachable.begin(), rep.unreachable.end(),
-                   [&](const Unreachable& a, const Unreachable& b) { return order(a.node_id) < order(b.node_id); });
+                   [&](const Unreachable& a, const Unreachable& b) {
+                     return order(a.node_id) < order(b.node_id);
+                   });
   std::sort(rep.errors.begin(), rep.errors.end());
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return rep;
@@ -440,9 +462,10 @@ ReachabilityReport run_probes(const infra::Deployment& dep, const std::vector<Gu
 std::string describe_unreachable(const ReachabilityReport& r, const config::Infrastructure& infra) {
   std::string s;
   const size_t n = r.unreachable.size();
-  s += fmt::format("reachability: {} download source(s) the playbooks need are unreachable from the guests "
-                   "(checked in {:.1f} s, timeout {} s per source):\n",
-                   n, r.seconds, util::format_number(infra.reachability_timeout));
+  s += fmt::format(
+      "reachability: {} download source(s) the playbooks need are unreachable from the guests "
+      "(checked in {:.1f} s, timeout {} s per source):\n",
+      n, r.seconds, util::format_number(infra.reachability_timeout));
   bool via_proxy = false, apt = false, https = false;
   for (const auto& u : r.unreachable) {
     s += "  " + u.vm + " (" + u.ip + "): " + (u.result.url.empty() ? u.probe.url : u.result.url);
@@ -454,21 +477,27 @@ std::string describe_unreachable(const ReachabilityReport& r, const config::Infr
   }
   for (const auto& e : r.errors) s += "  check failed on " + e + "\n";
   if (n == 0) return s;
-  s += "Without them the software phase would fail on the first download, minutes from now. To fix:\n";
+  s += "Without them the software phase would fail on the first download, minutes from now. To "
+       "fix:\n";
   if (infra.guest_internet == "none")
-    s += "  - guest_internet = none isolates the guests' network: set [infrastructure] guest_internet = nat "
+    s += "  - guest_internet = none isolates the guests' network: set [infrastructure] "
+         "guest_internet = nat "
          "(the default) to give them NAT through the host, or a proxy below\n";
   else if (!via_proxy)
-    s += "  - the guests go out through the host's NAT (guest_internet = nat): give the host an uplink "
+    s += "  - the guests go out through the host's NAT (guest_internet = nat): give the host an "
+         "uplink "
          "(a default route and DNS), or set a proxy below\n";
   if (via_proxy)
     s += "  - check that the configured proxy is reachable from the guests and allows these hosts "
          "(guest_http_proxy, guest_https_proxy, guest_apt_proxy)\n";
   else
-    s += std::string("  - [infrastructure] guest_http_proxy") + (https ? " / guest_https_proxy" : "") +
-         " = http://<proxy>:<port> the guests can reach (guest_no_proxy for hosts to reach directly)\n";
+    s += std::string("  - [infrastructure] guest_http_proxy") +
+         (https ? " / guest_https_proxy" : "") +
+         " = http://<proxy>:<port> the guests can reach (guest_no_proxy for hosts to reach "
+         "directly)\n";
   if (apt)
-    s += "  - for the Debian packages: [infrastructure] guest_apt_proxy = http://<apt-cacher-ng>:3142, or "
+    s += "  - for the Debian packages: [infrastructure] guest_apt_proxy = "
+         "http://<apt-cacher-ng>:3142, or "
          "guest_apt_mirror = a local Debian mirror\n";
   s += "  - or a guest image that already has the software (then these downloads are skipped); "
        "reachability_check = False skips this check\n";
@@ -476,7 +505,8 @@ std::string describe_unreachable(const ReachabilityReport& r, const config::Infr
 }
 
 Expected<ReachabilityReport> check_reachability(const plan::Plan& plan, const config::Config& cfg,
-                                                const infra::Deployment& dep, report::EventLog* events,
+                                                const infra::Deployment& dep,
+                                                report::EventLog* events,
                                                 const std::filesystem::path& versions_file,
                                                 const Connector& connect) {
   ReachabilityReport rep;
@@ -493,7 +523,8 @@ Expected<ReachabilityReport> check_reachability(const plan::Plan& plan, const co
   }
   std::map<std::string, std::string> extra;
   for (const auto& [k, v] : kube_version_vars(cfg)) extra[k] = v;
-  auto versions = load_versions(versions_file.empty() ? playbook_root() / "versions.yml" : versions_file, extra);
+  auto versions = load_versions(
+      versions_file.empty() ? playbook_root() / "versions.yml" : versions_file, extra);
   if (!versions) return std::move(versions).error();
   auto probes = plan_probes(plan, cfg, &dep, *versions, steps);
   if (probes.empty()) {
@@ -507,10 +538,18 @@ Expected<ReachabilityReport> check_reachability(const plan::Plan& plan, const co
   if (events) {
     nlohmann::json unreachable = nlohmann::json::array();
     for (const auto& u : rep.unreachable)
-      unreachable.push_back({{"vm", u.vm}, {"url", u.result.url.empty() ? u.probe.url : u.result.url}, {"proxy", u.probe.proxy}, {"error", u.result.error}});
+      unreachable.push_back({{"vm", u.vm},
+                             {"url", u.result.url.empty() ? u.probe.url : u.result.url},
+                             {"proxy", u.probe.proxy},
+                             {"error", u.result.error}});
     events->emit("reachability", "end", "", -1, "",
-                 {{"ok", rep.ok()}, {"seconds", rep.seconds}, {"guests", rep.guests}, {"probed", rep.probed},
-                  {"satisfied", rep.satisfied}, {"unreachable", unreachable}, {"errors", rep.errors}});
+                 {{"ok", rep.ok()},
+                  {"seconds", rep.seconds},
+                  {"guests", rep.guests},
+                  {"probed", rep.probed},
+                  {"satisfied", rep.satisfied},
+                  {"unreachable", unreachable},
+                  {"errors", rep.errors}});
   }
   if (!rep.ok()) return make_error(describe_unreachable(rep, cfg.infrastructure), 1);
   return rep;

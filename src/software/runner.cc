@@ -1,15 +1,15 @@
 #include "continuum/software/runner.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "continuum/report/events.h"
 #include "continuum/util/process.h"
@@ -95,8 +95,11 @@ Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRu
   res.cancelled = pr->cancelled;
   res.last_task = parser.current_task();
   res.output = parser.result();
-  log << "# exit " << res.exit_code << (res.timed_out ? " (timed out)" : res.cancelled ? " (interrupted)" : "") << " after "
-      << util::format_number(res.seconds) << " s\n";
+  log << "# exit " << res.exit_code
+      << (res.timed_out   ? " (timed out)"
+          : res.cancelled ? " (interrupted)"
+                          : "")
+      << " after " << util::format_number(res.seconds) << " s\n";
   return res;
 }
 
@@ -104,8 +107,9 @@ std::string describe_failure(const PlaybookResult& r) {
   std::string where = " (log: " + r.log.string() + ")";
   if (!r.started) return "playbook " + r.name + " did not start" + where;
   if (r.cancelled)
-    return "playbook " + r.name + " stopped (interrupted) after " + util::format_number(std::round(r.seconds)) +
-           " s" + (r.last_task.empty() ? "" : " in task '" + r.last_task + "'") + where;
+    return "playbook " + r.name + " stopped (interrupted) after " +
+           util::format_number(std::round(r.seconds)) + " s" +
+           (r.last_task.empty() ? "" : " in task '" + r.last_task + "'") + where;
   if (r.timed_out)
     return "playbook " + r.name + " timed out after " + util::format_number(std::round(r.seconds)) +
            " s" + (r.last_task.empty() ? "" : " in task '" + r.last_task + "'") + where;
@@ -117,8 +121,8 @@ std::string describe_failure(const PlaybookResult& r) {
       if (it != r.output.recap.end() && it->second.failed == 0 && it->second.unreachable == 0)
         continue;
     }
-    lines.push_back("playbook " + r.name + (f.unreachable ? ": host " + f.host + " unreachable"
-                                                          : " failed on " + f.host) +
+    lines.push_back("playbook " + r.name +
+                    (f.unreachable ? ": host " + f.host + " unreachable" : " failed on " + f.host) +
                     " in task '" + f.task + "': " + f.message);
   }
   if (lines.empty())
@@ -156,7 +160,8 @@ Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
         for (const auto& a : runs[j].after)
           if (a == runs[i].name && --indeg[j] == 0) ready.push_back(j);
     }
-    if (seen != runs.size()) return make_error("software: playbook steps depend on each other in a cycle", 2);
+    if (seen != runs.size())
+      return make_error("software: playbook steps depend on each other in a cycle", 2);
   }
 
   enum class State { pending, running, ok, failed };
@@ -172,13 +177,15 @@ Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
   auto cancelled = [&] { return opt.cancel && opt.cancel->load(); };
   std::unique_lock lock(mu);
   for (;;) {
-    bool failed = std::any_of(state.begin(), state.end(), [](State s) { return s == State::failed; });
+    bool failed =
+        std::any_of(state.begin(), state.end(), [](State s) { return s == State::failed; });
     bool started = false;
     if (!failed && !cancelled()) {
       for (size_t i = 0; i < runs.size() && running < max_parallel; ++i) {
         if (state[i] != State::pending) continue;
-        bool deps_ok = std::all_of(runs[i].after.begin(), runs[i].after.end(),
-                                   [&](const std::string& a) { return state[index[a]] == State::ok; });
+        bool deps_ok =
+            std::all_of(runs[i].after.begin(), runs[i].after.end(),
+                        [&](const std::string& a) { return state[index[a]] == State::ok; });
         if (!deps_ok) continue;
         state[i] = State::running;
         ++running;
@@ -196,7 +203,9 @@ Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
             PlaybookResult& res = *r;
             state[i] = res.ok() ? State::ok : State::failed;
             spdlog::info("software: playbook {} {} in {} s", res.name,
-                         res.ok() ? "done" : res.cancelled ? "stopped (interrupted)" : "FAILED",
+                         res.ok()        ? "done"
+                         : res.cancelled ? "stopped (interrupted)"
+                                         : "FAILED",
                          util::format_number(std::round(res.seconds * 10) / 10));
             for (const auto& [host, s] : res.output.recap)
               spdlog::debug("[{}] {}: ok={} changed={} unreachable={} failed={} skipped={}",
@@ -204,7 +213,9 @@ Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
             if (!res.ok()) errors.push_back(describe_failure(res));
             if (events)
               events->emit("software", "playbook_end", "", -1, "",
-                           {{"playbook", res.name}, {"seconds", res.seconds}, {"ok", res.ok()},
+                           {{"playbook", res.name},
+                            {"seconds", res.seconds},
+                            {"ok", res.ok()},
                             {"exit_code", res.exit_code}});
             results.push_back(std::move(res));
           }

@@ -1,8 +1,8 @@
 #include "continuum/software/software.h"
 
-#include <cstdlib>
-
 #include <spdlog/spdlog.h>
+
+#include <cstdlib>
 
 #include "continuum/report/events.h"
 #include "continuum/software/inventory.h"
@@ -15,7 +15,8 @@ namespace continuum::software {
 
 std::filesystem::path playbook_root() { return util::data_dir() / "playbooks"; }
 
-std::vector<PlaybookRun> playbooks_for(const config::Config& cfg, const std::filesystem::path& root) {
+std::vector<PlaybookRun> playbooks_for(const config::Config& cfg,
+                                       const std::filesystem::path& root) {
   std::vector<PlaybookRun> runs;
   if (cfg.infrastructure.infra_only || !cfg.benchmark) return runs;
   const config::Benchmark& b = *cfg.benchmark;
@@ -59,8 +60,7 @@ std::vector<PlaybookRun> playbooks_for(const config::Config& cfg, const std::fil
     rm_last = "mist";
   }
   if (cfg.execution_model && cfg.execution_model->model == "openfaas") {
-    add("openfaas", "openfaas/openfaas.yml",
-        {rm_last.empty() ? std::string("base") : rm_last});
+    add("openfaas", "openfaas/openfaas.yml", {rm_last.empty() ? std::string("base") : rm_last});
   }
   if (cfg.energy.enabled && cfg.energy.exporter == "guest") {
     add("scaphandre", "scaphandre/scaphandre.yml", {"base"});
@@ -98,7 +98,8 @@ Status install(const plan::Plan& plan, const config::Config& cfg, const infra::D
   opt.software_dir = sw;
   opt.ansible_cfg = sw / "ansible.cfg";
   opt.netns = dep.netns;
-  opt.timeout = std::chrono::seconds(cfg.benchmark->playbook_timeout > 0 ? cfg.benchmark->playbook_timeout : 3600);
+  opt.timeout = std::chrono::seconds(
+      cfg.benchmark->playbook_timeout > 0 ? cfg.benchmark->playbook_timeout : 3600);
   opt.cancel = util::interrupt_flag();  // Ctrl-C stops the running playbooks and starts no more
 
   std::vector<PlaybookRun> runs = playbooks_for(cfg, playbook_root());
@@ -106,7 +107,8 @@ Status install(const plan::Plan& plan, const config::Config& cfg, const infra::D
   // already has them skips the copy.
   const std::filesystem::path app_bin = util::app_dir();
   for (PlaybookRun& r : runs)
-    if (r.name == "application" && !app_bin.empty()) r.extra_vars["continuum_app_bin"] = app_bin.string();
+    if (r.name == "application" && !app_bin.empty())
+      r.extra_vars["continuum_app_bin"] = app_bin.string();
   std::vector<std::string> names;
   for (const auto& r : runs) names.push_back(r.name);
   spdlog::info("software: {} playbook(s): {}", runs.size(), util::join(names, ", "));
@@ -121,8 +123,7 @@ Status install(const plan::Plan& plan, const config::Config& cfg, const infra::D
     spdlog::error("software phase failed; logs and inventory kept in {}", sw.string());
     return std::move(results).error();
   }
-  for (const auto& r : *results)
-    spdlog::info("software: {:<24} {:>7.1f} s", r.name, r.seconds);
+  for (const auto& r : *results) spdlog::info("software: {:<24} {:>7.1f} s", r.name, r.seconds);
   spdlog::info("software phase done in {:.1f} s", secs);
   return {};
 }

@@ -27,7 +27,8 @@ Status write_file_atomic(const fs::path& path, std::string_view content, fs::per
   std::error_code ec;
   if (path.has_parent_path()) {
     fs::create_directories(path.parent_path(), ec);
-    if (ec) return make_error(path.parent_path().string() + ": cannot create directory: " + ec.message());
+    if (ec)
+      return make_error(path.parent_path().string() + ": cannot create directory: " + ec.message());
   }
   std::random_device rd;
   fs::path tmp = path;

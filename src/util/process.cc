@@ -54,7 +54,8 @@ bool group_running(pid_t pgid) {
     std::ifstream f(e.path() / "stat");
     std::string stat;
     if (!std::getline(f, stat)) continue;
-    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so parse after the last ')'.
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so parse after the
+    // last ')'.
     auto close = stat.rfind(')');
     if (close == std::string::npos) continue;
     std::istringstream rest(stat.substr(close + 1));
@@ -74,7 +75,8 @@ bool have_program(const std::string& name) {
   for (const auto& dir : split(path ? path : "/usr/bin:/bin", ':')) {
     std::string p = (dir.empty() ? "." : dir) + "/" + name;
     struct stat st;
-    if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0) return true;
+    if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0)
+      return true;
   }
   return false;
 }
@@ -159,8 +161,10 @@ Expected<ProcessResult> run_process(const ProcessSpec& spec) {
   // Timeout and cancel: SIGTERM to the group, SIGKILL after the grace.
   auto enforce = [&](Clock::time_point now) {
     if (!term_sent && (now >= deadline || (spec.cancel && spec.cancel->load()))) {
-      if (now >= deadline) res.timed_out = true;
-      else res.cancelled = true;
+      if (now >= deadline)
+        res.timed_out = true;
+      else
+        res.cancelled = true;
       ::kill(-pid, SIGTERM);
       term_sent = true;
       kill_at = now + (res.cancelled ? spec.cancel_grace : std::chrono::milliseconds(5000));
@@ -220,8 +224,10 @@ Expected<ProcessResult> run_process(const ProcessSpec& spec) {
       ::poll(nullptr, 0, 10);
     }
   }
-  if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) res.exit_code = 128 + WTERMSIG(status);
+  if (WIFEXITED(status))
+    res.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    res.exit_code = 128 + WTERMSIG(status);
   return res;
 }
 

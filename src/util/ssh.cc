@@ -4,18 +4,17 @@
 // changed or missing entry is a connection error; nothing is ever added to any known_hosts file
 // (no trust-on-first-use), because the run wrote the guests' host keys before they booted.
 //
-// Network namespaces: the guests of a run may be reachable only inside a namespace (docs/design.md §9.3). A
-// socket belongs to the namespace of the thread that created it, so the connect runs on a short
-// thread that joined /run/netns/<name>; the process and the caller's thread stay where they are,
-// and every later packet on that socket goes through the namespace.
+// Network namespaces: the guests of a run may be reachable only inside a namespace (docs/design.md
+// §9.3). A socket belongs to the namespace of the thread that created it, so the connect runs on a
+// short thread that joined /run/netns/<name>; the process and the caller's thread stay where they
+// are, and every later packet on that socket goes through the namespace.
 #include "continuum/util/ssh.h"
 
 #include <fcntl.h>
+#include <libssh/libssh.h>
 #include <poll.h>
 #include <sched.h>
 #include <unistd.h>
-
-#include <libssh/libssh.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,19 +40,26 @@ void init_libssh_once() {
 
 std::string known_hosts_verdict(ssh_known_hosts_e v) {
   switch (v) {
-    case SSH_KNOWN_HOSTS_OK: return "ok";
-    case SSH_KNOWN_HOSTS_CHANGED: return "the host key DIFFERS from the one pinned in";
-    case SSH_KNOWN_HOSTS_OTHER: return "the host offered a key type other than the one pinned in";
-    case SSH_KNOWN_HOSTS_UNKNOWN: return "the host has no entry in";
-    case SSH_KNOWN_HOSTS_NOT_FOUND: return "no known_hosts file at";
-    case SSH_KNOWN_HOSTS_ERROR: break;
+    case SSH_KNOWN_HOSTS_OK:
+      return "ok";
+    case SSH_KNOWN_HOSTS_CHANGED:
+      return "the host key DIFFERS from the one pinned in";
+    case SSH_KNOWN_HOSTS_OTHER:
+      return "the host offered a key type other than the one pinned in";
+    case SSH_KNOWN_HOSTS_UNKNOWN:
+      return "the host has no entry in";
+    case SSH_KNOWN_HOSTS_NOT_FOUND:
+      return "no known_hosts file at";
+    case SSH_KNOWN_HOSTS_ERROR:
+      break;
   }
   return "the host key could not be checked against";
 }
 
 class SshRemote final : public Remote {
  public:
-  SshRemote(ssh_session s, SshTarget t) : session_(s), target_(std::move(t)), cancel_(target_.cancel) {}
+  SshRemote(ssh_session s, SshTarget t)
+      : session_(s), target_(std::move(t)), cancel_(target_.cancel) {}
   ~SshRemote() override {
     ssh_disconnect(session_);
     ssh_free(session_);
@@ -61,7 +67,8 @@ class SshRemote final : public Remote {
   SshRemote(const SshRemote&) = delete;
   SshRemote& operator=(const SshRemote&) = delete;
 
-  Expected<ExecResult> exec(const std::string& command, std::chrono::milliseconds timeout) override {
+  Expected<ExecResult> exec(const std::string& command,
+                            std::chrono::milliseconds timeout) override {
     return run(command, nullptr, timeout);
   }
 
@@ -98,15 +105,16 @@ class SshRemote final : public Remote {
       Turn t;
       t.sent = std::chrono::system_clock::now();
       auto ended = [&] {
-        return make_error(describe() + ": `" + command + "` ended after " + std::to_string(i) + " of " +
-                          std::to_string(turns) + " answers");
+        return make_error(describe() + ": `" + command + "` ended after " + std::to_string(i) +
+                          " of " + std::to_string(turns) + " answers");
       };
       // A command that exited shows up either here (the channel is already closed when we write)
       // or below (EOF while we wait for its answer), depending on timing: the same error for both.
       if (ssh_channel_is_closed(ch) || ssh_channel_is_eof(ch)) return ended();
       if (ssh_channel_write(ch, "\n", 1) == SSH_ERROR) {
         if (ssh_channel_is_closed(ch) || ssh_channel_is_eof(ch)) return ended();
-        return make_error(describe() + ": write to the remote command failed: " + ssh_get_error(session_));
+        return make_error(describe() +
+                          ": write to the remote command failed: " + ssh_get_error(session_));
       }
       size_t nl;
       while ((nl = pending.find('\n')) == std::string::npos) {
@@ -115,15 +123,19 @@ class SshRemote final : public Remote {
           ssh_channel_request_send_signal(ch, "TERM");
           return make_error(describe() + ": interrupted", 130);
         }
-        if (now >= deadline) return make_error(describe() + ": no answer from `" + command + "` in time");
+        if (now >= deadline)
+          return make_error(describe() + ": no answer from `" + command + "` in time");
         int wait_ms = static_cast<int>(std::min<long>(
-            100, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1));
+            100,
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1));
         int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, wait_ms);
         if (n == SSH_ERROR) {
           if (ssh_channel_is_closed(ch) || ssh_channel_is_eof(ch)) return ended();
-          return make_error(describe() + ": connection lost during an exchange: " + ssh_get_error(session_));
+          return make_error(describe() +
+                            ": connection lost during an exchange: " + ssh_get_error(session_));
         }
-        if (n > 0) pending.append(buf, static_cast<size_t>(n));
+        if (n > 0)
+          pending.append(buf, static_cast<size_t>(n));
         else if (ssh_channel_is_eof(ch) || ssh_channel_is_closed(ch))
           return ended();
       }
@@ -176,8 +188,8 @@ class SshRemote final : public Remote {
         uint32_t chunk = static_cast<uint32_t>(std::min<size_t>(stdin_data->size() - off, 32768));
         int n = ssh_channel_write(ch, stdin_data->data() + off, chunk);
         if (n == SSH_ERROR)
-          return make_error(describe() + ": write to the remote command failed: " +
-                            ssh_get_error(session_));
+          return make_error(describe() +
+                            ": write to the remote command failed: " + ssh_get_error(session_));
         off += static_cast<size_t>(n);
       }
     }
@@ -205,15 +217,15 @@ class SshRemote final : public Remote {
           100, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1));
       int n = ssh_channel_read_timeout(ch, buf, sizeof buf, 0, wait_ms);
       if (n == SSH_ERROR)
-        return make_error(describe() + ": connection lost while running a command: " +
-                          ssh_get_error(session_));
+        return make_error(describe() +
+                          ": connection lost while running a command: " + ssh_get_error(session_));
       if (n > 0) res.out.append(buf, static_cast<size_t>(n));
       int m;
       while ((m = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 1)) > 0)
         res.err.append(buf, static_cast<size_t>(m));
       if (m == SSH_ERROR)
-        return make_error(describe() + ": connection lost while running a command: " +
-                          ssh_get_error(session_));
+        return make_error(describe() +
+                          ": connection lost while running a command: " + ssh_get_error(session_));
       if (n <= 0 && ssh_channel_is_eof(ch)) {
         // Both streams are drained once EOF is seen and a read returns nothing more.
         while ((n = ssh_channel_read_nonblocking(ch, buf, sizeof buf, 0)) > 0)
@@ -237,8 +249,10 @@ class SshRemote final : public Remote {
 
 }  // namespace
 
-Expected<std::vector<Remote::Turn>> Remote::exchange_lines(const std::string& command, int, std::chrono::milliseconds) {
-  return make_error(describe() + ": line exchanges are not supported (wanted for `" + command + "`)");
+Expected<std::vector<Remote::Turn>> Remote::exchange_lines(const std::string& command, int,
+                                                           std::chrono::milliseconds) {
+  return make_error(describe() + ": line exchanges are not supported (wanted for `" + command +
+                    "`)");
 }
 
 namespace {
@@ -249,7 +263,8 @@ Expected<RemotePtr> connect_here(const SshTarget& t, std::chrono::milliseconds t
   std::string who = t.user + "@" + t.host + ":" + std::to_string(t.port);
   if (!t.netns.empty()) who += " (netns " + t.netns + ")";
   if (t.known_hosts.empty())
-    return make_error(who + ": no known_hosts file given; refusing to connect without a pinned host key");
+    return make_error(who +
+                      ": no known_hosts file given; refusing to connect without a pinned host key");
   std::error_code ec;
   if (!std::filesystem::exists(t.known_hosts, ec))
     return make_error(who + ": known_hosts file " + t.known_hosts.string() + " does not exist");
@@ -295,7 +310,8 @@ Expected<RemotePtr> connect_here(const SshTarget& t, std::chrono::milliseconds t
       if (rc != again) return rc;
       if (t.cancel && t.cancel->load()) return make_error(who + ": interrupted", 130);
       if (Clock::now() >= deadline)
-        return make_error(who + ": " + what + ": no answer within " + format_number(timeout.count() / 1000.0) + " s");
+        return make_error(who + ": " + what + ": no answer within " +
+                          format_number(timeout.count() / 1000.0) + " s");
       socket_t fd = ssh_get_fd(s);
       pollfd p{fd, POLLIN, 0};
       ::poll(&p, fd == SSH_INVALID_SOCKET ? 0 : 1, 10);
@@ -318,8 +334,9 @@ Expected<RemotePtr> connect_here(const SshTarget& t, std::chrono::milliseconds t
   if (!auth) return std::move(auth).error();
   int rc = *auth;
   if (rc != SSH_AUTH_SUCCESS)
-    return make_error(who + ": public key authentication failed with " + t.private_key.string() +
-                      (rc == SSH_AUTH_ERROR ? std::string(": ") + ssh_get_error(s) : std::string()));
+    return make_error(
+        who + ": public key authentication failed with " + t.private_key.string() +
+        (rc == SSH_AUTH_ERROR ? std::string(": ") + ssh_get_error(s) : std::string()));
   // Commands run in blocking mode with the session timeout (their own loops poll for cancel).
   ssh_set_blocking(s, 1);
   guard.keep = true;
@@ -342,8 +359,8 @@ Expected<RemotePtr> ssh_connect(const SshTarget& target, std::chrono::millisecon
   std::thread th([&] {
     // setns affects only this thread; it ends right after the connect.
     if (::setns(fd, CLONE_NEWNET) != 0) {
-      error = make_error("network namespace " + target.netns + ": setns failed: " +
-                         std::strerror(errno));
+      error = make_error("network namespace " + target.netns +
+                         ": setns failed: " + std::strerror(errno));
       return;
     }
     auto r = connect_here(target, timeout);

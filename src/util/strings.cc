@@ -47,13 +47,16 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
 
 std::string shell_quote(std::string_view w) {
   if (!w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("@%+=:,./_-").find(c) != std::string_view::npos;
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               std::string_view("@%+=:,./_-").find(c) != std::string_view::npos;
       }))
     return std::string(w);
   std::string r = "'";
   for (char c : w) {
-    if (c == '\'') r += "'\\''";
-    else r += c;
+    if (c == '\'')
+      r += "'\\''";
+    else
+      r += c;
   }
   r += "'";
   return r;

@@ -51,7 +51,8 @@ class GuestNat : public LibvirtNetnsTest {
     ASSERT_TRUE(st.ok()) << st.error().message;
     // The veth's namespace end went with the bridge's last stop (or was never made).
     run({"ip", "-n", ns_, "link", "del", "cnt-g1"});
-    ip({"-n", guest_ns_, "link", "add", "cnt-g0", "type", "veth", "peer", "name", "cnt-g1", "netns", ns_});
+    ip({"-n", guest_ns_, "link", "add", "cnt-g0", "type", "veth", "peer", "name", "cnt-g1", "netns",
+        ns_});
     ip({"-n", ns_, "link", "set", "cnt-g1", "master", net_.bridge, "up"});
     ip({"-n", guest_ns_, "addr", "add", "192.168.100.2/16", "dev", "cnt-g0"});
     ip({"-n", guest_ns_, "link", "set", "cnt-g0", "up"});
@@ -73,7 +74,9 @@ class GuestNat : public LibvirtNetnsTest {
   }
 
   bool guest_pings_remote() {
-    auto r = run({"ip", "netns", "exec", guest_ns_, "ping", "-n", "-c", "2", "-W", "2", "198.51.100.7"}, 30s);
+    auto r =
+        run({"ip", "netns", "exec", guest_ns_, "ping", "-n", "-c", "2", "-W", "2", "198.51.100.7"},
+            30s);
     std::printf("  [ping] exit %d\n%s%s", r.exit_code, r.out.c_str(), r.err.c_str());
     return r.exit_code == 0;
   }
@@ -91,7 +94,8 @@ TEST_F(GuestNat, NatNetworkMasqueradesGuestsToTheUplinkAndNoneIsolatesThem) {
   ip({"-n", guest_ns_, "link", "set", "lo", "up"});
   ip({"-n", up_ns_, "link", "set", "lo", "up"});
   // The uplink: the test netns's default route leads to the "remote host" in up_ns_.
-  ip({"-n", ns_, "link", "add", "cnt-u0", "type", "veth", "peer", "name", "cnt-u1", "netns", up_ns_});
+  ip({"-n", ns_, "link", "add", "cnt-u0", "type", "veth", "peer", "name", "cnt-u1", "netns",
+      up_ns_});
   ip({"-n", ns_, "addr", "add", "10.231.0.1/24", "dev", "cnt-u0"});
   ip({"-n", ns_, "link", "set", "cnt-u0", "up"});
   ip({"-n", ns_, "route", "add", "default", "via", "10.231.0.2"});
@@ -120,8 +124,10 @@ TEST_F(GuestNat, NatNetworkMasqueradesGuestsToTheUplinkAndNoneIsolatesThem) {
   timing("nat_network_start", secs(Clock::now() - t0));
   auto rules = run({"ip", "netns", "exec", ns_, "iptables-save", "-t", "nat"});
   ASSERT_EQ(rules.exit_code, 0) << rules.err;
-  EXPECT_NE(rules.out.find("-s 192.168.0.0/16 ! -d 192.168.0.0/16 -j MASQUERADE"), std::string::npos)
-      << "libvirt's NAT rules are not in the test's namespace:\n" << rules.out;
+  EXPECT_NE(rules.out.find("-s 192.168.0.0/16 ! -d 192.168.0.0/16 -j MASQUERADE"),
+            std::string::npos)
+      << "libvirt's NAT rules are not in the test's namespace:\n"
+      << rules.out;
   EXPECT_EQ(host_nat_table(), host_nat_before) << "the host's nat table changed";
   EXPECT_TRUE(guest_pings_remote()) << "NAT network: the guest does not reach the uplink";
   ASSERT_NO_FATAL_FAILURE(stop_network());
@@ -130,7 +136,8 @@ TEST_F(GuestNat, NatNetworkMasqueradesGuestsToTheUplinkAndNoneIsolatesThem) {
   ASSERT_NO_FATAL_FAILURE(start_network(""));
   EXPECT_FALSE(guest_pings_remote()) << "isolated network: the guest reached the uplink";
   // ... while the host side of the bridge still answers (guests reach the host).
-  auto gw = run({"ip", "netns", "exec", guest_ns_, "ping", "-n", "-c", "1", "-W", "2", net_.gateway}, 30s);
+  auto gw = run(
+      {"ip", "netns", "exec", guest_ns_, "ping", "-n", "-c", "1", "-W", "2", net_.gateway}, 30s);
   EXPECT_EQ(gw.exit_code, 0) << gw.out << gw.err;
   ASSERT_NO_FATAL_FAILURE(stop_network());
 }

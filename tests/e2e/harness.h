@@ -37,7 +37,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-inline const fs::path kWorkRoot = "/var/lib/continuum-e2e";  // traversable by the QEMU user, unlike /root
+inline const fs::path kWorkRoot =
+    "/var/lib/continuum-e2e";  // traversable by the QEMU user, unlike /root
 
 inline double secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -57,8 +58,9 @@ inline bool socket_answers(const char* path) {
   return ok;
 }
 
-inline util::ProcessResult run(const std::vector<std::string>& argv, std::chrono::seconds timeout = 60s,
-                        std::function<void(const std::string&, bool)> on_line = nullptr) {
+inline util::ProcessResult run(const std::vector<std::string>& argv,
+                               std::chrono::seconds timeout = 60s,
+                               std::function<void(const std::string&, bool)> on_line = nullptr) {
   util::ProcessSpec spec;
   spec.argv = argv;
   spec.timeout = timeout;
@@ -72,7 +74,8 @@ inline util::ProcessResult run(const std::vector<std::string>& argv, std::chrono
   return *r;
 }
 
-inline pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env) {
+inline pid_t spawn(const std::vector<std::string>& argv,
+                   const std::vector<std::string>& extra_env) {
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
   for (const auto& e : extra_env) env_store.push_back(e);
@@ -117,7 +120,8 @@ class LibvirtNetnsTest : public ::testing::Test {
       if (!util::have_program(p) && !util::have_program(std::string("/usr/sbin/") + p))
         GTEST_SKIP() << p << " is not installed (scripts/bootstrap --deps)";
     auto deadline = Clock::now() + 300s;
-    while (socket_answers("/run/libvirt/libvirt-sock") || socket_answers("/run/libvirt/virtlogd-sock")) {
+    while (socket_answers("/run/libvirt/libvirt-sock") ||
+           socket_answers("/run/libvirt/virtlogd-sock")) {
       if (Clock::now() > deadline)
         GTEST_SKIP() << "another libvirtd/virtlogd is running on this machine; only one can";
       std::this_thread::sleep_for(2s);
@@ -126,8 +130,9 @@ class LibvirtNetnsTest : public ::testing::Test {
     work_ = kWorkRoot / ("work-" + std::to_string(::getpid()));
     fs::remove_all(work_);
     fs::create_directories(work_);
-    fs::permissions(kWorkRoot, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                   fs::perms::others_read | fs::perms::others_exec);
+    fs::permissions(kWorkRoot, fs::perms::owner_all | fs::perms::group_read |
+                                   fs::perms::group_exec | fs::perms::others_read |
+                                   fs::perms::others_exec);
 
     // /var/lib/libvirt/dnsmasq, which libvirt needs when a guest joins a managed network and makes
     // only for DHCP networks, is not made here: continuum makes it (infra/hypervisor.cc), and the
@@ -136,18 +141,21 @@ class LibvirtNetnsTest : public ::testing::Test {
     ASSERT_EQ(run({"ip", "-n", ns_, "link", "set", "lo", "up"}).exit_code, 0);
     auto t0 = Clock::now();
     virtlogd_ = spawn({"ip", "netns", "exec", ns_, "sh", "-c",
-                       std::string(kCgroupRemount) + "exec virtlogd -p " + util::shell_quote((work_ / "virtlogd.pid").string())},
+                       std::string(kCgroupRemount) + "exec virtlogd -p " +
+                           util::shell_quote((work_ / "virtlogd.pid").string())},
                       {});
     ASSERT_GT(virtlogd_, 0);
     libvirtd_ = spawn({"ip", "netns", "exec", ns_, "sh", "-c",
-                       std::string(kCgroupRemount) + "exec libvirtd -p " + util::shell_quote((work_ / "libvirtd.pid").string())},
+                       std::string(kCgroupRemount) + "exec libvirtd -p " +
+                           util::shell_quote((work_ / "libvirtd.pid").string())},
                       {"LIBVIRT_LOG_OUTPUTS=3:file:" + (work_ / "libvirtd.log").string()});
     ASSERT_GT(libvirtd_, 0);
     // Ready when the socket answers (cold: ~8 s for QEMU's capability probe; cached: 0.2 s).
     auto ready_deadline = Clock::now() + 120s;
     while (!socket_answers("/run/libvirt/libvirt-sock")) {
       int st;
-      ASSERT_NE(::waitpid(libvirtd_, &st, WNOHANG), libvirtd_) << "libvirtd exited; see " << (work_ / "libvirtd.log");
+      ASSERT_NE(::waitpid(libvirtd_, &st, WNOHANG), libvirtd_)
+          << "libvirtd exited; see " << (work_ / "libvirtd.log");
       ASSERT_LT(Clock::now(), ready_deadline) << "libvirtd did not come up";
       std::this_thread::sleep_for(100ms);
     }
@@ -163,7 +171,8 @@ class LibvirtNetnsTest : public ::testing::Test {
     stop_pid(virtlogd_);
     if (!ns_.empty()) run({"ip", "netns", "del", ns_});
     // Empty per-controller dirs libvirt made; rmdir removes nothing that is in use.
-    for (const char* c : {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"}) {
+    for (const char* c :
+         {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"}) {
       std::error_code ec;
       fs::remove(fs::path("/sys/fs/cgroup") / c / "machine", ec);
     }

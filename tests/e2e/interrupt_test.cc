@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "continuum/infra/hypervisor.h"
@@ -37,32 +36,40 @@ TEST_F(Interrupt, SigintWhileTheVmBootsExits130PromptlyAndLeavesNothing) {
   fs::path cfg = work_ / "e2e_interrupt.cfg";
   std::ofstream(cfg) << "[infrastructure]\nprovider = qemu\ninfra_only = True\n"
                         "cloud_nodes = 1\ncloud_cores = 1\ncloud_memory = 1\ncloud_quota = 1.0\n"
-                        "base_path = " << kWorkRoot.string() << "\n"
-                        "accelerator = tcg\nssh_key = " << key.string() << "\nboot_timeout = 900\n";
+                        "base_path = "
+                     << kWorkRoot.string()
+                     << "\n"
+                        "accelerator = tcg\nssh_key = "
+                     << key.string() << "\nboot_timeout = 900\n";
   fs::path runs = work_ / "runs";
   fs::create_directories(work_ / "home");
-  pid_t pid = spawn({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "--output", runs.string(), cfg.string()},
-                    {"HOME=" + (work_ / "home").string()});
+  pid_t pid =
+      spawn({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "--output", runs.string(), cfg.string()},
+            {"HOME=" + (work_ / "home").string()});
   ASSERT_GT(pid, 0);
   // `ip netns exec` execs in place: pid is continuum's own.
   int status = 0;
   bool exited = false;
   auto reap = [&](std::chrono::milliseconds limit) {
-    return interrupt_test::wait_until([&] {
-      if (!exited && ::waitpid(pid, &status, WNOHANG) == pid) exited = true;
-      return exited;
-    }, limit);
+    return interrupt_test::wait_until(
+        [&] {
+          if (!exited && ::waitpid(pid, &status, WNOHANG) == pid) exited = true;
+          return exited;
+        },
+        limit);
   };
 
   // In the SSH readiness wait: the run log shows a failed login to the booting guest.
-  bool waiting = interrupt_test::wait_until([&] {
-    if (reap(0ms)) return true;
-    if (run_dir_.empty() && fs::exists(runs))
-      for (const auto& e : fs::directory_iterator(runs)) run_dir_ = e.path();
-    if (run_dir_.empty()) return false;
-    auto log = util::read_file(run_dir_ / "continuum.log");
-    return log.ok() && log->find("not ready yet") != std::string::npos;
-  }, 600s);
+  bool waiting = interrupt_test::wait_until(
+      [&] {
+        if (reap(0ms)) return true;
+        if (run_dir_.empty() && fs::exists(runs))
+          for (const auto& e : fs::directory_iterator(runs)) run_dir_ = e.path();
+        if (run_dir_.empty()) return false;
+        auto log = util::read_file(run_dir_ / "continuum.log");
+        return log.ok() && log->find("not ready yet") != std::string::npos;
+      },
+      600s);
   ASSERT_FALSE(exited) << "continuum ended before the readiness wait, status " << status;
   ASSERT_TRUE(waiting) << "never reached the readiness wait";
 
@@ -90,9 +97,12 @@ TEST_F(Interrupt, SigintWhileTheVmBootsExits130PromptlyAndLeavesNothing) {
   std::string uri = "qemu:///system";
   for (const auto& res : ledger["resources"]) {
     std::string kind = res["kind"];
-    if (kind == "domain") domains.push_back(res["name"]);
-    else if (kind == "network") networks.push_back(res["name"]);
-    else paths.push_back(res["name"]);
+    if (kind == "domain")
+      domains.push_back(res["name"]);
+    else if (kind == "network")
+      networks.push_back(res["name"]);
+    else
+      paths.push_back(res["name"]);
     if (!std::string(res.value("uri", "")).empty()) uri = res["uri"];
   }
   EXPECT_EQ(domains.size(), 1u);
@@ -102,7 +112,8 @@ TEST_F(Interrupt, SigintWhileTheVmBootsExits130PromptlyAndLeavesNothing) {
   ASSERT_TRUE(hv.ok()) << hv.error().message;
   auto all = (*hv)->list_domains();
   ASSERT_TRUE(all.ok());
-  for (const auto& dn : domains) EXPECT_EQ(std::count(all->begin(), all->end(), dn), 0) << "domain left: " << dn;
+  for (const auto& dn : domains)
+    EXPECT_EQ(std::count(all->begin(), all->end(), dn), 0) << "domain left: " << dn;
   for (const auto& nn : networks) {
     auto ex = (*hv)->network_exists(nn);
     ASSERT_TRUE(ex.ok());

@@ -9,7 +9,8 @@
 //     2 VMs boot, 4g netem is applied and measured, the base/mosquitto/application playbooks run,
 //     image_classification runs 60 s at 1 frame/s twice (repeat = 2) and the [workload uptime]
 //     three times per repeat, the tables are printed, the VMs are destroyed (delete = True);
-//  3. checks the run directory of docs/design.md §8 file by file, the event log's phases and repeats,
+//  3. checks the run directory of docs/design.md §8 file by file, the event log's phases and
+//  repeats,
 //     every frame answered in both repeats, the measured network table, the per-playbook times in
 //     the run log, and that nothing is left in libvirt or on disk.
 // While the run is live with its VMs up (right after its infrastructure phase), a second
@@ -20,16 +21,15 @@
 // not disturbed.
 // Per-phase wall times are printed as E2E-TIMING lines (docs/run.md has a measured run).
 #include <gtest/gtest.h>
+#include <libvirt/libvirt.h>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
-
-#include <libvirt/libvirt.h>
-#include <nlohmann/json.hpp>
 
 #include "continuum/infra/hypervisor.h"
 #include "e2e/harness.h"
@@ -60,14 +60,17 @@ std::map<std::string, std::string> libvirt_snapshot(const std::vector<std::strin
     virDomainPtr p = virDomainLookupByName(c, d.c_str());
     int state = -1, reason = 0;
     if (p && virDomainGetUUIDString(p, uuid) == 0 && virDomainGetState(p, &state, &reason, 0) == 0)
-      out["domain " + d] = std::string(uuid) + (state == VIR_DOMAIN_RUNNING ? " running" : " state " + std::to_string(state));
+      out["domain " + d] =
+          std::string(uuid) +
+          (state == VIR_DOMAIN_RUNNING ? " running" : " state " + std::to_string(state));
     else
       out["domain " + d] = "absent";
     if (p) virDomainFree(p);
   }
   virNetworkPtr n = virNetworkLookupByName(c, network.c_str());
   if (n && virNetworkGetUUIDString(n, uuid) == 0)
-    out["network " + network] = std::string(uuid) + (virNetworkIsActive(n) == 1 ? " active" : " inactive");
+    out["network " + network] =
+        std::string(uuid) + (virNetworkIsActive(n) == 1 ? " active" : " inactive");
   else
     out["network " + network] = "absent";
   if (n) virNetworkFree(n);
@@ -91,7 +94,8 @@ nlohmann::json read_json(const fs::path& p) {
   return nlohmann::json::parse(t.ok() ? *t : std::string("{}"), nullptr, false);
 }
 
-SecondRun try_second_run(const std::string& ns, const fs::path& cfg, const fs::path& runs, const fs::path& runs2) {
+SecondRun try_second_run(const std::string& ns, const fs::path& cfg, const fs::path& runs,
+                         const fs::path& runs2) {
   SecondRun s;
   s.tried = true;
   if (fs::exists(runs))
@@ -105,10 +109,13 @@ SecondRun try_second_run(const std::string& ns, const fs::path& cfg, const fs::p
   if (owner.is_object()) s.first_pid = owner.value("pid", 0L);
   s.before = libvirt_snapshot(domains, network);
   auto t0 = Clock::now();
-  s.run = run({"ip", "netns", "exec", ns, CONTINUUM_BINARY, "--output", runs2.string(), cfg.string()}, 120s);
+  s.run =
+      run({"ip", "netns", "exec", ns, CONTINUUM_BINARY, "--output", runs2.string(), cfg.string()},
+          120s);
   s.seconds = secs(Clock::now() - t0);
   s.created_output = fs::exists(runs2) && !fs::is_empty(runs2);
-  s.destroy = run({"ip", "netns", "exec", ns, CONTINUUM_BINARY, "destroy", s.first_run.string()}, 120s);
+  s.destroy =
+      run({"ip", "netns", "exec", ns, CONTINUUM_BINARY, "destroy", s.first_run.string()}, 120s);
   s.after = libvirt_snapshot(domains, network);
   return s;
 }
@@ -138,13 +145,14 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
   std::string console;
   SecondRun second;
   auto t_run = Clock::now();
-  auto r = run({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "--output", runs.string(), cfg.string()}, 2700s,
-               [&](const std::string& l, bool) {
-                 std::printf("  [run] %s\n", l.c_str());
-                 std::fflush(stdout);
-                 if (!second.tried && l.find("infrastructure phase took") != std::string::npos)
-                   second = try_second_run(ns_, cfg, runs, runs2);
-               });
+  auto r =
+      run({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "--output", runs.string(), cfg.string()},
+          2700s, [&](const std::string& l, bool) {
+            std::printf("  [run] %s\n", l.c_str());
+            std::fflush(stdout);
+            if (!second.tried && l.find("infrastructure phase took") != std::string::npos)
+              second = try_second_run(ns_, cfg, runs, runs2);
+          });
   double run_seconds = secs(Clock::now() - t_run);
   if (fs::exists(runs))
     for (const auto& e : fs::directory_iterator(runs)) run_dir_ = e.path();
@@ -158,13 +166,15 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
   ASSERT_TRUE(second.tried) << "the run never logged its infrastructure phase time";
   timing("second_run_refused", second.seconds);
   const std::string second_out = second.run.out + second.run.err;
-  std::printf("E2E-SECOND-RUN exit %d in %.2f s:\n%s", second.run.exit_code, second.seconds, second_out.c_str());
+  std::printf("E2E-SECOND-RUN exit %d in %.2f s:\n%s", second.run.exit_code, second.seconds,
+              second_out.c_str());
   EXPECT_EQ(second.run.exit_code, 1) << second_out;
   EXPECT_LT(second.seconds, 10.0) << "the refusal is not immediate";
   EXPECT_EQ(second.first_run, run_dir_);
   ASSERT_GT(second.first_pid, 0) << "the first run's run.lock names no PID";
   EXPECT_NE(second_out.find("run directory " + run_dir_.string()), std::string::npos) << second_out;
-  EXPECT_NE(second_out.find("PID " + std::to_string(second.first_pid)), std::string::npos) << second_out;
+  EXPECT_NE(second_out.find("PID " + std::to_string(second.first_pid)), std::string::npos)
+      << second_out;
   EXPECT_FALSE(second.created_output) << "the refused run created something under " << runs2;
   EXPECT_EQ(second.destroy.exit_code, 1) << second.destroy.out << second.destroy.err;
   EXPECT_NE((second.destroy.out + second.destroy.err).find("still live"), std::string::npos)
@@ -177,13 +187,14 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
   EXPECT_EQ(second.after, second.before) << "the first run's domains or network changed";
 
   // 3a. The run directory (docs/design.md §8).
-  for (const char* f : {"config.cfg", "plan.json", "state.json", "continuum.log", "events.jsonl", "known_hosts",
-                        "deployment.json", "summary.md", "software/inventory.yml", "software/ansible.cfg",
-                        "benchmark/metrics.csv", "benchmark/metrics.json", "benchmark/repeat-0/metrics.csv",
-                        "benchmark/repeat-1/metrics.csv", "benchmark/workloads/results.csv",
-                        "infrastructure/network.csv"})
+  for (const char* f : {"config.cfg", "plan.json", "state.json", "continuum.log", "events.jsonl",
+                        "known_hosts", "deployment.json", "summary.md", "software/inventory.yml",
+                        "software/ansible.cfg", "benchmark/metrics.csv", "benchmark/metrics.json",
+                        "benchmark/repeat-0/metrics.csv", "benchmark/repeat-1/metrics.csv",
+                        "benchmark/workloads/results.csv", "infrastructure/network.csv"})
     EXPECT_TRUE(fs::exists(run_dir_ / f)) << "missing " << f;
-  EXPECT_EQ(*util::read_file(run_dir_ / "config.cfg"), *util::read_file(cfg)) << "config.cfg is not the input";
+  EXPECT_EQ(*util::read_file(run_dir_ / "config.cfg"), *util::read_file(cfg))
+      << "config.cfg is not the input";
 
   // Events: every phase started and ended, in order, both repeats of the application, and the
   // workload in both repeats.
@@ -197,12 +208,14 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
     int rep = j.value("repeat", -1);
     if (ev == "start" && !phase_start.count(phase)) phase_start[phase] = j["t"];
     if (ev == "end") phase_end[phase] = j["t"];
-    if (phase == "application" && ev == "end" && j.value("app", "") == "image_classification") app_repeats.insert(rep);
+    if (phase == "application" && ev == "end" && j.value("app", "") == "image_classification")
+      app_repeats.insert(rep);
     if (phase == "workload:uptime" && ev == "end") workload_repeats.insert(rep);
   }
   for (const char* ph : {"infrastructure", "network", "software", "benchmark"}) {
-    ASSERT_TRUE(phase_start.count(ph) && phase_end.count(ph)) << "phase " << ph << " not started and ended:\n"
-                                                              << *events_text;
+    ASSERT_TRUE(phase_start.count(ph) && phase_end.count(ph))
+        << "phase " << ph << " not started and ended:\n"
+        << *events_text;
     EXPECT_GE(phase_end[ph], phase_start[ph]);
     timing(std::string("phase_") + ph, phase_end[ph] - phase_start[ph]);
   }
@@ -235,12 +248,14 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
   auto log = util::read_file(run_dir_ / "continuum.log");
   ASSERT_TRUE(log.ok());
   // The run used the image that `image build` made (or found) above: no second build.
-  EXPECT_NE(log->find(": cached in "), std::string::npos) << "the run did not reuse the cached image";
+  EXPECT_NE(log->find(": cached in "), std::string::npos)
+      << "the run did not reuse the cached image";
   EXPECT_EQ(log->find("mmdebstrap"), std::string::npos) << "the run rebuilt the image";
   for (const char* pb : {"base", "mosquitto", "application"}) {
     std::regex done(std::string("software: playbook ") + pb + R"( done in ([0-9.]+) s)");
     std::smatch m;
-    ASSERT_TRUE(std::regex_search(*log, m, done)) << "no time for playbook " << pb << " in continuum.log";
+    ASSERT_TRUE(std::regex_search(*log, m, done))
+        << "no time for playbook " << pb << " in continuum.log";
     timing(std::string("playbook_") + pb, std::stod(m[1].str()));
     EXPECT_TRUE(fs::exists(run_dir_ / "software" / (std::string(pb) + ".log"))) << pb;
   }
@@ -277,7 +292,8 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
     ASSERT_GE(c.size(), 7u) << clocks[i];
     EXPECT_TRUE(c[6].empty()) << "clock error: " << clocks[i];
     double residual = std::stod(c[4].empty() ? c[1] : c[4]);
-    EXPECT_LT(std::fabs(residual), 5.0) << clocks[i];  // a few ms; the first quickstart runs were 360-640 ms off
+    EXPECT_LT(std::fabs(residual), 5.0)
+        << clocks[i];  // a few ms; the first quickstart runs were 360-640 ms off
   }
   EXPECT_NE(out.find("Mean over 2 repeats"), std::string::npos) << "aggregated table not printed";
   auto wl = csv_rows(run_dir_ / "benchmark" / "workloads" / "results.csv");

@@ -2,11 +2,11 @@
 //
 // The test makes its own network namespace, starts virtlogd and libvirtd inside it (after
 // re-mounting the cgroup v1 controllers that `ip netns exec`'s fresh /sys hides), builds or reuses
-// the offline image, runs `ip netns exec NS continuum CONFIG` with an infra_only config of 1 cloud +
-// 1 endpoint VM with virtiofs and the energy host feed, logs in to each VM over SSH with the pinned
-// host key (from inside the namespace), checks hostname, address, cores, memory, sudo, the virtiofs
-// share in both directions and the host feed's powercap tree in it, runs `continuum destroy
-// RUN_DIR`, and asserts that no domain, network, overlay, seed or share of the run is left.
+// the offline image, runs `ip netns exec NS continuum CONFIG` with an infra_only config of 1 cloud
+// + 1 endpoint VM with virtiofs and the energy host feed, logs in to each VM over SSH with the
+// pinned host key (from inside the namespace), checks hostname, address, cores, memory, sudo, the
+// virtiofs share in both directions and the host feed's powercap tree in it, runs `continuum
+// destroy RUN_DIR`, and asserts that no domain, network, overlay, seed or share of the run is left.
 // Daemons are stopped by the PIDs the test recorded; the namespace is deleted.
 //
 // Timings are printed as "E2E-TIMING name seconds" lines (docs/infrastructure-timings.md).
@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "continuum/infra/hypervisor.h"
@@ -45,26 +44,39 @@ TEST_F(VmLifecycle, CloudAndEndpointBootAreReachableAndAreDestroyedWithoutATrace
   fs::path shares = work_ / "shares";
   fs::path key = work_ / "id_continuum";
   fs::path cfg = work_ / "e2e_infra.cfg";
-  std::ofstream(cfg) << "[infrastructure]\nprovider = qemu\ninfra_only = True\n"
-                        "cloud_nodes = 1\ncloud_cores = 2\ncloud_memory = 1\ncloud_quota = 1.0\n"
-                        "endpoint_nodes = 1\nendpoint_cores = 1\nendpoint_memory = 1\nendpoint_quota = 1.0\n"
-                        "base_path = " << kWorkRoot.string() << "\n"
-                        "accelerator = tcg\nvirtiofs = True\nvirtiofs_host_dir = " << shares.string() << "\n"
-                        "virtiofs_guest_dir = /var/scaphandre\nssh_key = " << key.string() << "\n"
-                        "boot_timeout = 900\n"
-                        // The host-side energy feed (energy::HostFeed) into each VM's share,
-                        // from a fake powercap tree: this machine has no RAPL.
-                        "[energy]\nenabled = True\nhost_feed = True\npowercap_path = "
-                     << (work_ / "powercap" / "intel-rapl:0").string() << "\n";
-  ASSERT_TRUE(util::write_file_atomic(work_ / "powercap" / "intel-rapl:0" / "energy_uj", "123456789\n").ok());
-  ASSERT_TRUE(util::write_file_atomic(work_ / "powercap" / "intel-rapl:0" / "max_energy_range_uj", "262143328850\n").ok());
-  ASSERT_TRUE(util::write_file_atomic(work_ / "powercap" / "intel-rapl:0" / "name", "package-0\n").ok());
+  std::ofstream(cfg)
+      << "[infrastructure]\nprovider = qemu\ninfra_only = True\n"
+         "cloud_nodes = 1\ncloud_cores = 2\ncloud_memory = 1\ncloud_quota = 1.0\n"
+         "endpoint_nodes = 1\nendpoint_cores = 1\nendpoint_memory = 1\nendpoint_quota = 1.0\n"
+         "base_path = "
+      << kWorkRoot.string()
+      << "\n"
+         "accelerator = tcg\nvirtiofs = True\nvirtiofs_host_dir = "
+      << shares.string()
+      << "\n"
+         "virtiofs_guest_dir = /var/scaphandre\nssh_key = "
+      << key.string()
+      << "\n"
+         "boot_timeout = 900\n"
+         // The host-side energy feed (energy::HostFeed) into each VM's share,
+         // from a fake powercap tree: this machine has no RAPL.
+         "[energy]\nenabled = True\nhost_feed = True\npowercap_path = "
+      << (work_ / "powercap" / "intel-rapl:0").string() << "\n";
+  ASSERT_TRUE(
+      util::write_file_atomic(work_ / "powercap" / "intel-rapl:0" / "energy_uj", "123456789\n")
+          .ok());
+  ASSERT_TRUE(util::write_file_atomic(work_ / "powercap" / "intel-rapl:0" / "max_energy_range_uj",
+                                      "262143328850\n")
+                  .ok());
+  ASSERT_TRUE(
+      util::write_file_atomic(work_ / "powercap" / "intel-rapl:0" / "name", "package-0\n").ok());
   fs::path runs = work_ / "runs";
 
   // 3. Deploy through the real binary, inside the namespace.
   auto t_run = Clock::now();
-  auto r = run({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "--output", runs.string(), cfg.string()}, 1500s,
-               [](const std::string& l, bool) { std::printf("  [run] %s\n", l.c_str()); });
+  auto r =
+      run({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "--output", runs.string(), cfg.string()},
+          1500s, [](const std::string& l, bool) { std::printf("  [run] %s\n", l.c_str()); });
   double run_seconds = secs(Clock::now() - t_run);
   for (const auto& e : fs::directory_iterator(runs)) run_dir_ = e.path();
   ASSERT_EQ(r.exit_code, 0) << "continuum run failed:\n" << r.err;
@@ -134,11 +146,13 @@ TEST_F(VmLifecycle, CloudAndEndpointBootAreReachableAndAreDestroyedWithoutATrace
   {
     const auto& n = dep["nodes"][0];
     fs::path wrong = work_ / "wrong_known_hosts";
-    auto other = run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", (work_ / "other").string()});
+    auto other =
+        run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", (work_ / "other").string()});
     ASSERT_EQ(other.exit_code, 0);
     auto pub = util::read_file(work_ / "other.pub");
     auto w = util::split(std::string(util::trim(*pub)), ' ');
-    ASSERT_TRUE(util::write_file_atomic(wrong, std::string(n["ip"]) + " " + w[0] + " " + w[1] + "\n").ok());
+    ASSERT_TRUE(
+        util::write_file_atomic(wrong, std::string(n["ip"]) + " " + w[0] + " " + w[1] + "\n").ok());
     util::SshTarget t;
     t.host = n["ip"];
     t.user = n["ssh_user"];
@@ -154,9 +168,12 @@ TEST_F(VmLifecycle, CloudAndEndpointBootAreReachableAndAreDestroyedWithoutATrace
   std::string uri = "qemu:///system";
   for (const auto& res : ledger["resources"]) {
     std::string kind = res["kind"];
-    if (kind == "domain") domains.push_back(res["name"]);
-    else if (kind == "network") networks.push_back(res["name"]);
-    else paths.push_back(res["name"]);
+    if (kind == "domain")
+      domains.push_back(res["name"]);
+    else if (kind == "network")
+      networks.push_back(res["name"]);
+    else
+      paths.push_back(res["name"]);
     if (!std::string(res.value("uri", "")).empty()) uri = res["uri"];
   }
   EXPECT_EQ(domains.size(), 2u);
@@ -188,7 +205,8 @@ TEST_F(VmLifecycle, CloudAndEndpointBootAreReachableAndAreDestroyedWithoutATrace
   for (const auto& dn : domains) EXPECT_EQ(ps.out.find("guest=" + dn), std::string::npos) << ps.out;
 
   // 7. destroy is idempotent.
-  auto again = run({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "destroy", run_dir_.string()}, 120s);
+  auto again =
+      run({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "destroy", run_dir_.string()}, 120s);
   EXPECT_EQ(again.exit_code, 0) << again.err;
 }
 

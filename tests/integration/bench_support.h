@@ -73,7 +73,8 @@ class Child {
     args.push_back(nullptr);
     for (auto& e : envs) envp.push_back(e.data());
     envp.push_back(nullptr);
-    if (posix_spawnp(&pid_, argv[0].c_str(), &fa, nullptr, args.data(), envp.data()) != 0) pid_ = -1;
+    if (posix_spawnp(&pid_, argv[0].c_str(), &fa, nullptr, args.data(), envp.data()) != 0)
+      pid_ = -1;
     posix_spawn_file_actions_destroy(&fa);
   }
   ~Child() { kill(); }
@@ -110,7 +111,8 @@ class Child {
 /// mosquitto listening on `port` at each of `ips` (loopback addresses only).
 class Broker {
  public:
-  Broker(const std::filesystem::path& dir, int port, const std::vector<std::string>& ips = {"127.0.0.1"})
+  Broker(const std::filesystem::path& dir, int port,
+         const std::vector<std::string>& ips = {"127.0.0.1"})
       : port_(port) {
     std::filesystem::create_directories(dir);
     const auto conf = dir / "mosquitto.conf";
@@ -118,7 +120,8 @@ class Broker {
     for (const auto& ip : ips) f << "listener " << port << " " << ip << "\n";
     f << "allow_anonymous true\npersistence false\n";
     f.close();
-    child_ = std::make_unique<Child>(std::vector<std::string>{"mosquitto", "-c", conf.string()}, dir / "mosquitto.log");
+    child_ = std::make_unique<Child>(std::vector<std::string>{"mosquitto", "-c", conf.string()},
+                                     dir / "mosquitto.log");
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < end) {
       bool all = true;
@@ -144,12 +147,13 @@ class Broker {
 /// with extra environment variables. A fake of the SSH transport only.
 class LocalShellRemote : public continuum::util::Remote {
  public:
-  LocalShellRemote(std::filesystem::path home, std::map<std::string, std::string> env, std::string name)
+  LocalShellRemote(std::filesystem::path home, std::map<std::string, std::string> env,
+                   std::string name)
       : home_(std::move(home)), env_(std::move(env)), name_(std::move(name)) {
     std::filesystem::create_directories(home_);
   }
-  continuum::Expected<continuum::util::ExecResult> exec(const std::string& command,
-                                                        std::chrono::milliseconds timeout) override {
+  continuum::Expected<continuum::util::ExecResult> exec(
+      const std::string& command, std::chrono::milliseconds timeout) override {
     ++execs;
     continuum::util::ProcessSpec spec;
     spec.argv = {"/bin/sh", "-c", command};

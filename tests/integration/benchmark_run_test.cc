@@ -3,6 +3,7 @@
 // command with the local /bin/sh in a per-node "home" directory. Covers the direct launch
 // commands (setsid/nohup, pid and rc files), repeats, workloads, events and the output files.
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "bench_support.h"
@@ -18,7 +19,8 @@ namespace {
 const std::filesystem::path kApp = std::filesystem::path(CONTINUUM_BUILD_DIR) / "app";
 
 std::filesystem::path temp_dir(const std::string& name) {
-  auto p = std::filesystem::temp_directory_path() / ("continuum-br-" + name + "-" + std::to_string(::getpid()));
+  auto p = std::filesystem::temp_directory_path() /
+           ("continuum-br-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
   return p;
@@ -35,7 +37,8 @@ infra::Deployment deployment() {
   e.id = "endpoint0";
   e.name = "endpoint0_tester";
   e.tier = "endpoint";
-  e.ip = "127.0.0.2";  // another loopback address: the reply really goes to the endpoint's broker address
+  e.ip = "127.0.0.2";  // another loopback address: the reply really goes to the endpoint's broker
+                       // address
   d.nodes = {w, e};
   return d;
 }
@@ -64,23 +67,27 @@ struct Fixture {
   Hooks hooks;
   std::vector<bench_test::LocalShellRemote*> made;
   explicit Fixture(const std::string& name) : dir(temp_dir(name)) {
-    broker = std::make_unique<bench_test::Broker>(dir / "broker", bench_test::free_port(),
-                                                  std::vector<std::string>{"127.0.0.1", "127.0.0.2"});
+    broker =
+        std::make_unique<bench_test::Broker>(dir / "broker", bench_test::free_port(),
+                                             std::vector<std::string>{"127.0.0.1", "127.0.0.2"});
     // The programs inherit these: the test broker's port, and a smaller CNN input so that the
     // worker keeps up with 5 frames/s on a loaded machine.
     const std::map<std::string, std::string> env{{"MQTT_PORT", std::to_string(broker->port())},
                                                  {"INPUT_SIZE", "48"}};
     auto root = dir / "guests";
     hooks.connect = [root, env](const infra::DeployedNode& n) -> Expected<util::RemotePtr> {
-      return util::RemotePtr(std::make_unique<bench_test::LocalShellRemote>(root / n.id, env, n.id));
+      return util::RemotePtr(
+          std::make_unique<bench_test::LocalShellRemote>(root / n.id, env, n.id));
     };
     hooks.bin_dir = kApp.string();
     hooks.poll = std::chrono::milliseconds(300);
   }
   ~Fixture() {
     // Kept when a test failed: the guests' out files and the run directory say why.
-    if (::testing::Test::HasFailure()) std::fprintf(stderr, "kept %s\n", dir.c_str());
-    else std::filesystem::remove_all(dir);
+    if (::testing::Test::HasFailure())
+      std::fprintf(stderr, "kept %s\n", dir.c_str());
+    else
+      std::filesystem::remove_all(dir);
   }
 };
 
@@ -150,7 +157,8 @@ TEST(FakeRemoteBenchmarkRun, TwoRepeatsWithWorkloadsLeaveCompleteData) {
                         "benchmark/workloads/probe/endpoint0/1-warmup0.out",
                         "benchmark/workloads/failing/cloud0/1-0.err"})
     EXPECT_TRUE(std::filesystem::exists(run_dir / p)) << p;
-  EXPECT_NE(util::read_file(run_dir / "benchmark/workloads/probe/endpoint0/0-1.out")->find("hello 'world'"),
+  EXPECT_NE(util::read_file(run_dir / "benchmark/workloads/probe/endpoint0/0-1.out")
+                ->find("hello 'world'"),
             std::string::npos);
   EXPECT_EQ(*util::read_file(run_dir / "benchmark/workloads/failing/cloud0/0-0.err"), "broken\n");
   auto j = nlohmann::json::parse(*util::read_file(run_dir / "benchmark/metrics.json"));
@@ -208,7 +216,8 @@ TEST(FakeRemoteBenchmarkRun, InterruptStopsProgramsAndKeepsData) {
   EXPECT_GT(r->repeats[0].app->endpoints[0].frames, 0u);  // data so far kept
   EXPECT_TRUE(std::filesystem::exists(run_dir / "benchmark/metrics.json"));
   // The programs were stopped: their process groups are gone.
-  for (const char* node : {"cloud0/continuum-bench/repeat-0/worker", "endpoint0/continuum-bench/repeat-0/endpoint"}) {
+  for (const char* node :
+       {"cloud0/continuum-bench/repeat-0/worker", "endpoint0/continuum-bench/repeat-0/endpoint"}) {
     auto pid = util::read_file(f.dir / "guests" / node / "pid");
     ASSERT_TRUE(pid.ok());
     pid_t p = std::stoi(*pid);
@@ -250,13 +259,16 @@ TEST(FakeRemoteBenchmarkRun, ResourceManagerNoneWithoutDirectOffloadIsEndpointOn
   const auto out = run_dir / "benchmark/repeat-0/image_classification";
   EXPECT_TRUE(std::filesystem::exists(out / "endpoint0.endpoint.log"));
   EXPECT_FALSE(std::filesystem::exists(out / "cloud0.worker.log"));
-  EXPECT_NE(util::read_file(out / "endpoint0.endpoint.log")->find("Preparation, preprocessing and processing (ns)"),
+  EXPECT_NE(util::read_file(out / "endpoint0.endpoint.log")
+                ->find("Preparation, preprocessing and processing (ns)"),
             std::string::npos);
-  EXPECT_FALSE(std::filesystem::exists(f.dir / "guests" / "cloud0")) << "something ran on the cloud node";
+  EXPECT_FALSE(std::filesystem::exists(f.dir / "guests" / "cloud0"))
+      << "something ran on the cloud node";
   const std::string tables = render_tables(*r);
   std::printf("%s", tables.c_str());
   EXPECT_EQ(tables.find("CLOUD OUTPUT"), std::string::npos);
-  EXPECT_NE(tables.find(" endpoint_id  total_time (s)  proc_time/data (ms)  latency_avg (ms)  latency_stdev (ms)"),
+  EXPECT_NE(tables.find(" endpoint_id  total_time (s)  proc_time/data (ms)  latency_avg (ms)  "
+                        "latency_stdev (ms)"),
             std::string::npos)
       << tables;
 }

@@ -14,11 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "continuum/benchmark/benchmark.h"
+#include "continuum/benchmark/image_classification.h"
 #include "continuum/util/files.h"
 #include "continuum/util/interrupt.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
-#include "continuum/benchmark/image_classification.h"
 #include "integration/interrupt_support.h"
 #include "integration/status_race_support.h"
 
@@ -36,7 +36,8 @@ std::string sh(const std::vector<std::string>& argv) {
   spec.timeout = 60s;
   auto r = util::run_process(spec);
   if (!r || r->exit_code != 0)
-    throw std::runtime_error("command failed: " + util::shell_join(argv) + ": " + (r ? r->err : r.error().message));
+    throw std::runtime_error("command failed: " + util::shell_join(argv) + ": " +
+                             (r ? r->err : r.error().message));
   return r->out;
 }
 
@@ -61,23 +62,29 @@ void stop(pid_t& pid) {
 class BenchmarkOverSsh : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (::geteuid() != 0 || !fs::exists("/usr/sbin/sshd") || !fs::exists("/usr/sbin/mosquitto")) return;
+    if (::geteuid() != 0 || !fs::exists("/usr/sbin/sshd") || !fs::exists("/usr/sbin/mosquitto"))
+      return;
     ns_ = "cnt-bench-" + std::to_string(::getpid());
     dir_ = fs::temp_directory_path() / ("continuum-bench-ssh-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "host", "-f", (dir_ / "host_key").string()});
-    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "client", "-f", (dir_ / "client_key").string()});
+    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "host", "-f",
+        (dir_ / "host_key").string()});
+    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "client", "-f",
+        (dir_ / "client_key").string()});
     fs::copy_file(dir_ / "client_key.pub", dir_ / "authorized_keys");
     auto w = util::split(std::string(util::trim(*util::read_file(dir_ / "host_key.pub"))), ' ');
-    ASSERT_TRUE(util::write_file_atomic(dir_ / "known_hosts", "127.0.0.1 " + w.at(0) + " " + w.at(1) + "\n").ok());
+    ASSERT_TRUE(
+        util::write_file_atomic(dir_ / "known_hosts", "127.0.0.1 " + w.at(0) + " " + w.at(1) + "\n")
+            .ok());
     std::ofstream(dir_ / "sshd_config")
         << "Port 22\nListenAddress 127.0.0.1\nHostKey " << (dir_ / "host_key").string()
         << "\nAuthorizedKeysFile " << (dir_ / "authorized_keys").string()
         << "\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
            "StrictModes no\nPermitRootLogin prohibit-password\nPidFile none\nLogLevel VERBOSE\n";
-    std::ofstream(dir_ / "mosquitto.conf") << "listener 1883 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest file "
-                                       << (dir_ / "mosquitto.log").string() << "\n";
+    std::ofstream(dir_ / "mosquitto.conf")
+        << "listener 1883 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest file "
+        << (dir_ / "mosquitto.log").string() << "\n";
     fs::create_directories("/run/sshd");
     sh({"ip", "netns", "add", ns_});
     sh({"ip", "-n", ns_, "link", "set", "lo", "up"});
@@ -89,16 +96,21 @@ class BenchmarkOverSsh : public ::testing::Test {
     {
       auto passwd = util::read_file("/etc/passwd");
       ASSERT_TRUE(passwd.ok());
-      ASSERT_TRUE(util::write_file_atomic(dir_ / "passwd", *passwd + kUser + ":x:" + std::to_string(kUserUid) + ":" +
-                                                                std::to_string(kUserUid) + "::" +
-                                                                (dir_ / "home-user").string() + ":/bin/sh\n").ok());
+      ASSERT_TRUE(util::write_file_atomic(dir_ / "passwd",
+                                          *passwd + kUser + ":x:" + std::to_string(kUserUid) + ":" +
+                                              std::to_string(kUserUid) +
+                                              "::" + (dir_ / "home-user").string() + ":/bin/sh\n")
+                      .ok());
     }
     // `ip netns exec` and `unshare` (without --fork) exec in place: the PIDs are sshd's and
     // mosquitto's own.
-    sshd_pid_ = spawn({"ip", "netns", "exec", ns_, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
-                       "mount --bind \"$1\" /etc/passwd && exec /usr/sbin/sshd -D -e -f \"$2\" -E \"$3\"", "sh",
-                       (dir_ / "passwd").string(), (dir_ / "sshd_config").string(), (dir_ / "sshd.log").string()});
-    mosq_pid_ = spawn({"ip", "netns", "exec", ns_, "/usr/sbin/mosquitto", "-c", (dir_ / "mosquitto.conf").string()});
+    sshd_pid_ = spawn(
+        {"ip", "netns", "exec", ns_, "unshare", "--mount", "--propagation", "private", "/bin/sh",
+         "-c", "mount --bind \"$1\" /etc/passwd && exec /usr/sbin/sshd -D -e -f \"$2\" -E \"$3\"",
+         "sh", (dir_ / "passwd").string(), (dir_ / "sshd_config").string(),
+         (dir_ / "sshd.log").string()});
+    mosq_pid_ = spawn({"ip", "netns", "exec", ns_, "/usr/sbin/mosquitto", "-c",
+                       (dir_ / "mosquitto.conf").string()});
   }
 
   static void TearDownTestSuite() {
@@ -114,7 +126,8 @@ class BenchmarkOverSsh : public ::testing::Test {
 
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespace, sshd)";
-    if (!fs::exists("/usr/sbin/sshd") || !fs::exists("/usr/sbin/mosquitto")) GTEST_SKIP() << "sshd/mosquitto missing";
+    if (!fs::exists("/usr/sbin/sshd") || !fs::exists("/usr/sbin/mosquitto"))
+      GTEST_SKIP() << "sshd/mosquitto missing";
     ASSERT_GT(sshd_pid_, 0);
     ASSERT_GT(mosq_pid_, 0);
     // Wait until sshd accepts (poll, no sleep-as-synchronisation).
@@ -170,7 +183,8 @@ TEST_F(BenchmarkOverSsh, WorkloadsRunWithQuotedEnvTimeoutsAndFailures) {
   w.timeout = 30;
   w.parallel = true;
   w.env = {{"V", "a 'b' $c"}};
-  auto runs = benchmark::run_workload(w, 0, d, dir_ / "run", benchmark::ssh_remote_factory(d), nullptr, nullptr);
+  auto runs = benchmark::run_workload(w, 0, d, dir_ / "run", benchmark::ssh_remote_factory(d),
+                                      nullptr, nullptr);
   ASSERT_EQ(runs.size(), 6u);
   for (const auto& r : runs) {
     EXPECT_TRUE(r.ok()) << r.node << " " << r.exit_code << " " << r.error;
@@ -184,7 +198,8 @@ TEST_F(BenchmarkOverSsh, WorkloadsRunWithQuotedEnvTimeoutsAndFailures) {
   slow.nodes = {"cloud0"};
   slow.timeout = 1;
   auto t0 = std::chrono::steady_clock::now();
-  auto sr = benchmark::run_workload(slow, 0, d, dir_ / "run", benchmark::ssh_remote_factory(d), nullptr, nullptr);
+  auto sr = benchmark::run_workload(slow, 0, d, dir_ / "run", benchmark::ssh_remote_factory(d),
+                                    nullptr, nullptr);
   ASSERT_EQ(sr.size(), 1u);
   EXPECT_TRUE(sr[0].timed_out);
   EXPECT_FALSE(sr[0].ok());
@@ -249,7 +264,8 @@ TEST_F(BenchmarkOverSsh, CtrlCStopsTheRunningSshWorkloadAndStartsNothingNew) {
   b.application = "";
   b.repeat = 3;
   cfg.benchmark = b;
-  const std::string sleep_arg = "60." + std::to_string(100000 + ::getpid() % 100000);  // unique: found by its argv
+  const std::string sleep_arg =
+      "60." + std::to_string(100000 + ::getpid() % 100000);  // unique: found by its argv
   config::SshWorkload sleepy;
   sleepy.name = "sleepy";
   sleepy.command = "sleep " + sleep_arg;
@@ -270,11 +286,15 @@ TEST_F(BenchmarkOverSsh, CtrlCStopsTheRunningSshWorkloadAndStartsNothingNew) {
   pid_t guest_sleep = -1;
   std::chrono::steady_clock::time_point raised;
   std::thread ctrl_c([&] {
-    wait_until([&] {
-      auto p = pids_where([&](const std::vector<std::string>& a) { return a.size() == 2 && a[0] == "sleep" && a[1] == sleep_arg; });
-      if (!p.empty()) guest_sleep = p.front();
-      return !p.empty();
-    }, 60s);
+    wait_until(
+        [&] {
+          auto p = pids_where([&](const std::vector<std::string>& a) {
+            return a.size() == 2 && a[0] == "sleep" && a[1] == sleep_arg;
+          });
+          if (!p.empty()) guest_sleep = p.front();
+          return !p.empty();
+        },
+        60s);
     raised = std::chrono::steady_clock::now();
     util::request_interrupt();
   });
@@ -295,28 +315,35 @@ TEST_F(BenchmarkOverSsh, CtrlCStopsTheRunningSshWorkloadAndStartsNothingNew) {
   EXPECT_EQ(r->repeats[0].workload_runs[0].error, "interrupted");
   EXPECT_FALSE(fs::exists(marker)) << "a workload started after Ctrl-C";
   // The guest's sleep got SIGTERM through the session (sshd's killpg), not just a closed channel.
-  EXPECT_TRUE(wait_until([&] {
-    auto a = interrupt_test::proc_argv(guest_sleep);
-    return a.size() != 2 || a[1] != sleep_arg;
-  }, 3s)) << "the workload's command still runs in the guest";
+  EXPECT_TRUE(wait_until(
+      [&] {
+        auto a = interrupt_test::proc_argv(guest_sleep);
+        return a.size() != 2 || a[1] != sleep_arg;
+      },
+      3s))
+      << "the workload's command still runs in the guest";
   EXPECT_TRUE(r->interrupted && fs::exists(run_dir / "benchmark/metrics.csv"));
 }
 
 TEST_F(BenchmarkOverSsh, StatusRaceOverSshNeverReadsAsGone) {
   // The status command over the real sshd (the guest's /bin/sh, a non-root user) against a program
-  // that exits exactly between its rc check and its kill -0 (tests/integration/status_race_support.h).
-  // Orphaned wrappers of the sshd's sessions come to this process, the subreaper, which reaps them.
+  // that exits exactly between its rc check and its kill -0
+  // (tests/integration/status_race_support.h). Orphaned wrappers of the sshd's sessions come to
+  // this process, the subreaper, which reaps them.
   ASSERT_TRUE(status_race::become_subreaper());
   auto d = deployment();
   for (auto& n : d.nodes) n.ssh_user = kUser;
   auto remote = util::ssh_connect(d.ssh_target(d.nodes[0]), 30s);
   ASSERT_TRUE(remote.ok()) << remote.error().message;
   const fs::path home = dir_ / "home-user";
-  const std::string racing = "PATH=" + util::shell_quote(status_race::make_racing_cat(home).string() + ":/usr/bin:/bin") +
-                             "; export PATH; ";
+  const std::string racing =
+      "PATH=" + util::shell_quote(status_race::make_racing_cat(home).string() + ":/usr/bin:/bin") +
+      "; export PATH; ";
   auto race_once = [&](const std::string& dir, const std::string& status) -> std::string {
     (void)(*remote)->exec("rm -f " + util::shell_quote(dir + "/go"), 30s);
-    auto launched = (*remote)->exec(benchmark::direct_launch_command(dir, "/bin/sh", {"-c", status_race::kProgramScript}, {}), 30s);
+    auto launched = (*remote)->exec(
+        benchmark::direct_launch_command(dir, "/bin/sh", {"-c", status_race::kProgramScript}, {}),
+        30s);
     if (!launched.ok()) return "<" + launched.error().message + ">";
     pid_t pid = static_cast<pid_t>(std::atol(std::string(util::trim(launched->out)).c_str()));
     if (pid <= 0) return "<launch printed '" + launched->out + "': " + launched->err + ">";
@@ -333,8 +360,10 @@ TEST_F(BenchmarkOverSsh, StatusRaceOverSshNeverReadsAsGone) {
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < iterations; ++i) {
     const std::string out = race_once("job", benchmark::direct_status_command("job"));
-    if (out == "gone") ++gone;
-    else if (out != "7" && other++ == 0) first_other = out;
+    if (out == "gone")
+      ++gone;
+    else if (out != "7" && other++ == 0)
+      first_other = out;
   }
   std::printf("[measure] status race: %d iterations over SSH in %.1f s, gone=%d\n", iterations,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), gone);

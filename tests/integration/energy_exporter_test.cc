@@ -6,6 +6,8 @@
 // of the profile within 1 %, from the power gauge and from the energy counter alike. Exporters are
 // stopped by PID.
 #include <arpa/inet.h>
+#include <curl/curl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -18,9 +20,6 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
-
-#include <curl/curl.h>
-#include <gtest/gtest.h>
 
 #include "continuum/energy/energy.h"
 #include "continuum/energy/scraper.h"
@@ -174,7 +173,8 @@ TEST_F(ExporterTest, ScrapedJoulesMatchKnownPowerProfileWithinOnePercent) {
   for (int k = 0; k < 2; ++k) {
     auto url = "http://127.0.0.1:" + std::to_string(port_ + k) + "/metrics";
     auto deadline = steady_clock::now() + seconds(20);
-    while (!http_ok(url) && steady_clock::now() < deadline) std::this_thread::sleep_for(milliseconds(50));
+    while (!http_ok(url) && steady_clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(50));
     ASSERT_TRUE(http_ok(url)) << url << " never answered";
   }
 
@@ -252,19 +252,22 @@ TEST_F(ExporterTest, EnergyRunWithoutDataFailsNamingTheExporterAndReason) {
   // no power or energy metric, and a loopback port nobody listens on. The coverage judgement
   // `continuum CONFIG` applies after the benchmark (energy::check_coverage) must fail with exit
   // code 1 naming the two without data, their URLs and why; the live one alone passes.
-  ASSERT_TRUE(util::write_file_atomic(dir_ / "textfile0" / "scaphandre.prom", prom_text(25, 1000)).ok());
+  ASSERT_TRUE(
+      util::write_file_atomic(dir_ / "textfile0" / "scaphandre.prom", prom_text(25, 1000)).ok());
   const std::string live = "http://127.0.0.1:" + std::to_string(port_) + "/metrics";
   const std::string empty = "http://127.0.0.1:" + std::to_string(port_ + 1) + "/metrics";
   for (const auto& url : {live, empty}) {
     auto deadline = steady_clock::now() + seconds(20);
-    while (!http_ok(url) && steady_clock::now() < deadline) std::this_thread::sleep_for(milliseconds(50));
+    while (!http_ok(url) && steady_clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(50));
     ASSERT_TRUE(http_ok(url)) << url << " never answered";
   }
   int dead_port = free_port_pair();  // free now; nothing of this test listens there
   ASSERT_GT(dead_port, 0);
   const std::string dead = "http://127.0.0.1:" + std::to_string(dead_port) + "/metrics";
 
-  std::vector<energy::Target> targets = {{"cloud0_t", live}, {"edge0_t", empty}, {"endpoint0_t", dead}};
+  std::vector<energy::Target> targets = {
+      {"cloud0_t", live}, {"edge0_t", empty}, {"endpoint0_t", dead}};
   energy::Scraper scraper({.interval = 0.2, .timeout = 1.0, .netns = ""});
   ASSERT_TRUE(scraper.start(targets, dir_ / "run-cov", steady_clock::now()).ok());
   // Until the live exporter has given 10 samples (poll with a deadline), then stop.
@@ -274,7 +277,7 @@ TEST_F(ExporterTest, EnergyRunWithoutDataFailsNamingTheExporterAndReason) {
   scraper.stop();
   auto st = scraper.stats();
   ASSERT_GE(st[0].energy_scrapes, 10u);
-  EXPECT_GE(st[1].scrapes_ok, 5u);  // it answers...
+  EXPECT_GE(st[1].scrapes_ok, 5u);      // it answers...
   EXPECT_EQ(st[1].energy_scrapes, 0u);  // ...without energy data
   EXPECT_EQ(st[2].scrapes_ok, 0u);
 
@@ -289,9 +292,12 @@ TEST_F(ExporterTest, EnergyRunWithoutDataFailsNamingTheExporterAndReason) {
   EXPECT_NE(m.find("2 of 3 VM(s) below [energy] min_coverage = 0.5"), std::string::npos) << m;
   EXPECT_EQ(m.find("cloud0_t"), std::string::npos) << m;
   EXPECT_NE(m.find("edge0_t: " + empty + " gave 0 of "), std::string::npos) << m;
-  EXPECT_NE(m.find("answered without scaph_host_power_microwatts or scaph_host_energy_microjoules"), std::string::npos) << m;
+  EXPECT_NE(m.find("answered without scaph_host_power_microwatts or scaph_host_energy_microjoules"),
+            std::string::npos)
+      << m;
   EXPECT_NE(m.find("endpoint0_t: " + dead + " gave 0 of "), std::string::npos) << m;
-  EXPECT_NE(m.find("port " + std::to_string(dead_port)), std::string::npos) << m;  // curl's reason names it
+  EXPECT_NE(m.find("port " + std::to_string(dead_port)), std::string::npos)
+      << m;  // curl's reason names it
 
   // The live exporter alone is a complete energy run.
   energy::Scraper alone({.interval = 0.2, .timeout = 1.0, .netns = ""});

@@ -1,8 +1,8 @@
 // A base image given as an http(s) URL: downloaded once into the cache with libcurl, sha256
 // verified, never left half-written. The server is python3's http.server on 127.0.0.1, started
 // by the test and stopped by its PID.
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -58,12 +58,14 @@ class HttpServer : public ::testing::Test {
     dir_ = ::mkdtemp(t.data());
     fs::create_directories(dir_ / "www");
     util::ProcessSpec s;
-    s.argv = {"qemu-img", "create", "-q", "-f", "qcow2", (dir_ / "www" / "img.qcow2").string(), "8M"};
+    s.argv = {"qemu-img", "create", "-q", "-f", "qcow2", (dir_ / "www" / "img.qcow2").string(),
+              "8M"};
     auto r = util::run_process(s);
     ASSERT_TRUE(r.ok() && r->exit_code == 0);
     port_ = free_port();
-    std::vector<std::string> argv = {"python3", "-m", "http.server", std::to_string(port_), "--bind",
-                                     "127.0.0.1", "--directory", (dir_ / "www").string()};
+    std::vector<std::string> argv = {
+        "python3", "-m",        "http.server", std::to_string(port_),
+        "--bind",  "127.0.0.1", "--directory", (dir_ / "www").string()};
     std::vector<char*> c;
     for (auto& a : argv) c.push_back(a.data());
     c.push_back(nullptr);

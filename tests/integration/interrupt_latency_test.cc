@@ -5,9 +5,8 @@
 // connect and the readiness wait its 30 s per attempt; with it both must return within a second.
 // The software, benchmark and network phases: software_ansible_test, benchmark_ssh_test,
 // netem_netns_test; the whole binary while a VM boots: tests/e2e/interrupt_test.cc.
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -36,7 +35,8 @@ class SilentGuest {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ok_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd_, 16) == 0;
+    ok_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+          ::listen(fd_, 16) == 0;
     socklen_t len = sizeof a;
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
@@ -74,7 +74,10 @@ struct Fixture {
     char t[] = "/tmp/cntm-int-XXXXXX";
     dir = ::mkdtemp(t);
     // Any pinned key: the connect never gets as far as checking it.
-    (void)util::write_file_atomic(dir / "known_hosts", "127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh0aGlzIGlzIG5vdCBhIHJlYWwga2V5IGF0IGFsbC4u\n");
+    (void)util::write_file_atomic(
+        dir / "known_hosts",
+        "127.0.0.1 ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIHh0aGlzIGlzIG5vdCBhIHJlYWwga2V5IGF0IGFsbC4u\n");
     (void)util::write_file_atomic(dir / "id", "not used\n");
   }
   ~Fixture() { fs::remove_all(dir); }
@@ -167,6 +170,7 @@ TEST(InterruptLatency, ReadinessWaitEndsPromptlyInTheMiddleOfAConnect) {
   EXPECT_LT(ms, 1000) << "an attempt would otherwise wait 30 s for the banner";
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().exit_code, 130);
-  EXPECT_NE(r.error().message.find("interrupted while waiting for an SSH login to vm-silent"), std::string::npos)
+  EXPECT_NE(r.error().message.find("interrupted while waiting for an SSH login to vm-silent"),
+            std::string::npos)
       << r.error().message;
 }

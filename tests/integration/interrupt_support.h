@@ -13,9 +13,9 @@
 #include <functional>
 #include <iterator>
 #include <sstream>
-#include <utility>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace interrupt_test {
@@ -35,7 +35,8 @@ inline std::vector<std::string> proc_argv(pid_t pid) {
 }
 
 /// PIDs of the processes whose argv satisfies `match`.
-inline std::vector<pid_t> pids_where(const std::function<bool(const std::vector<std::string>&)>& match) {
+inline std::vector<pid_t> pids_where(
+    const std::function<bool(const std::vector<std::string>&)>& match) {
   std::vector<pid_t> out;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
@@ -99,7 +100,8 @@ inline bool group_alive(pid_t pgid) {
   return false;
 }
 
-inline double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+inline double ms_between(std::chrono::steady_clock::time_point a,
+                         std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 

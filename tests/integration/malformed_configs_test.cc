@@ -60,7 +60,8 @@ TEST(MalformedConfigs, ValidateExitsTwoNamingLineAndKey) {
     std::string l;
     while (std::getline(lines, l))
       if (l.rfind(where, 0) == 0 && l.find(ex.key) != std::string::npos) found = true;
-    EXPECT_TRUE(found) << "expected a line starting with " << where << " naming " << ex.key << ", got:\n"
+    EXPECT_TRUE(found) << "expected a line starting with " << where << " naming " << ex.key
+                       << ", got:\n"
                        << r->err;
   }
 }

@@ -5,14 +5,13 @@
 // same verifier a real run uses. Needs root and a kernel with sch_netem; on a kernel without it
 // (this lab's) tests/integration/netem_vm_test.sh runs this binary inside a VM with Debian's
 // kernel.
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
-
-#include <gtest/gtest.h>
 
 #include "continuum/config/config.h"
 #include "continuum/infra/netem.h"
@@ -55,7 +54,8 @@ class TestNet {
     for (const auto& n : p.nodes) {
       std::string ns = add(prefix_ + n.id);
       std::string peer = "p" + std::to_string(i++);
-      must({"ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", peer, "netns", br});
+      must({"ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", peer, "netns",
+            br});
       must({"ip", "-n", ns, "addr", "add", n.ip + "/24", "dev", "eth0"});
       must({"ip", "-n", ns, "link", "set", "lo", "up"});
       must({"ip", "-n", ns, "link", "set", "eth0", "up"});
@@ -86,7 +86,8 @@ std::string netem_unavailable() {
   if (::geteuid() != 0) return "needs root (network namespaces)";
   std::string ns = "cnm" + std::to_string(::getpid()) + "-probe";
   if (run({"ip", "netns", "add", ns}).exit_code != 0) return "cannot create a network namespace";
-  auto r = run({"ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"});
+  auto r = run({"ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
+                "delay", "1ms"});
   run({"ip", "netns", "del", ns});
   if (r.exit_code != 0)
     return "this kernel has no sch_netem (" + r.err +
@@ -95,26 +96,29 @@ std::string netem_unavailable() {
 }
 
 /// The platform's own cost of a netem-delayed round trip: a plain
-/// `netem delay 5ms 2.5ms distribution normal` on every node (not the tool's commands; 2.5 ms is the
-/// jitter of the short 4g links, whose tolerance is tight), the median RTT over 100 pings minus the
-/// 10 ms it adds, averaged over the measured pairs: it is one platform's constant, and one pair's
-/// median moved by ~0.5 ms from run to run (-0.21 ms next to 0.8 and 1.45 ms in the same run). In a TCG VM: ~0.8 ms without jitter, ~1.4 ms with this jitter on a quiet host
-/// (netem's normal jitter adds a small positive bias there), 2-4 ms on a busy host. The tool reports
-/// the real RTT, which an application sees, and rightly warns when a slow host adds this; these tests
-/// check that the tool gave each destination the right delay, so they take the platform's share out.
+/// `netem delay 5ms 2.5ms distribution normal` on every node (not the tool's commands; 2.5 ms is
+/// the jitter of the short 4g links, whose tolerance is tight), the median RTT over 100 pings minus
+/// the 10 ms it adds, averaged over the measured pairs: it is one platform's constant, and one
+/// pair's median moved by ~0.5 ms from run to run (-0.21 ms next to 0.8 and 1.45 ms in the same
+/// run). In a TCG VM: ~0.8 ms without jitter, ~1.4 ms with this jitter on a quiet host (netem's
+/// normal jitter adds a small positive bias there), 2-4 ms on a busy host. The tool reports the
+/// real RTT, which an application sees, and rightly warns when a slow host adds this; these tests
+/// check that the tool gave each destination the right delay, so they take the platform's share
+/// out.
 double platform_overhead(const TestNet& net, const plan::Plan& p) {
   std::map<std::string, double> out;
   for (const auto& [id, ns] : net.node_ns())
-    must({"ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", "5ms", "2.5ms",
-          "distribution", "normal"});
+    must({"ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", "eth0", "root", "netem",
+          "delay", "5ms", "2.5ms", "distribution", "normal"});
   for (const auto& [a, b] : measured_pairs(p)) {
-    auto r = run({"ip", "netns", "exec", net.node_ns().at(a), "ping", "-n", "-c", "100", "-i", "0.05", "-w", "25",
-                  p.find(b)->ip});
+    auto r = run({"ip", "netns", "exec", net.node_ns().at(a), "ping", "-n", "-c", "100", "-i",
+                  "0.05", "-w", "25", p.find(b)->ip});
     auto s = parse_ping(r.out);
     EXPECT_TRUE(s.ok() && s->rtt_ms()) << a << " -> " << b << ": " << r.out << r.err;
     if (s.ok() && s->rtt_ms()) out[a + ">" + b] = *s->rtt_ms() - 10.0;
   }
-  for (const auto& [id, ns] : net.node_ns()) must({"ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "eth0", "root"});
+  for (const auto& [id, ns] : net.node_ns())
+    must({"ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "eth0", "root"});
   double sum = 0;
   for (const auto& [k, v] : out) {
     std::cout << "platform overhead " << k << ": " << v << " ms\n";
@@ -130,7 +134,8 @@ double platform_overhead(const TestNet& net, const plan::Plan& p) {
 void expect_consistent_verdict(const LinkResult& l) {
   bool within = std::fabs(l.deviation_ms) <= rtt_tolerance_ms(l.configured_rtt_ms);
   EXPECT_EQ(l.status, within ? "ok" : "warning") << l.from << " -> " << l.to << ": " << l.message;
-  EXPECT_NEAR(l.deviation_ms, *l.measured.rtt_ms() - l.configured_rtt_ms - *l.baseline_rtt_ms, 1e-9);
+  EXPECT_NEAR(l.deviation_ms, *l.measured.rtt_ms() - l.configured_rtt_ms - *l.baseline_rtt_ms,
+              1e-9);
 }
 
 plan::Plan load_plan(const std::string& cfg_name) {
@@ -169,7 +174,8 @@ void expect_link(const NetworkReport& rep, double overhead, Want w) {
 }
 
 std::filesystem::path run_dir(const std::string& name) {
-  auto d = std::filesystem::temp_directory_path() / ("netem-it-" + std::to_string(::getpid())) / name;
+  auto d =
+      std::filesystem::temp_directory_path() / ("netem-it-" + std::to_string(::getpid())) / name;
   std::filesystem::remove_all(d);
   return d;
 }
@@ -186,24 +192,30 @@ TEST(NetemNetnsTest, Preset4gRttsWithinTolerance) {
   auto dir = run_dir("4g");
   auto rep = apply_and_verify(p, exec, dir, nullptr, opt);
   ASSERT_TRUE(rep.ok()) << rep.error().message;
-  std::cout << "measured (4g preset, delay at both ends):\n" << format_table(rep->links)
-            << "network.csv:\n" << format_csv(rep->links);
+  std::cout << "measured (4g preset, delay at both ends):\n"
+            << format_table(rep->links) << "network.csv:\n"
+            << format_csv(rep->links);
 
   // The kernel holds what we generated: endpoint0 delays its egress to cloud0 by 45 ms.
-  auto q = run({"ip", "netns", "exec", net.node_ns().at("endpoint0"), "tc", "qdisc", "show", "dev", "eth0"});
+  auto q = run(
+      {"ip", "netns", "exec", net.node_ns().at("endpoint0"), "tc", "qdisc", "show", "dev", "eth0"});
   EXPECT_NE(q.out.find("netem"), std::string::npos) << q.out;
   EXPECT_NE(q.out.find("delay 45ms  5ms"), std::string::npos) << q.out;
-  auto c = run({"ip", "netns", "exec", net.node_ns().at("endpoint0"), "tc", "class", "show", "dev", "eth0"});
+  auto c = run(
+      {"ip", "netns", "exec", net.node_ns().at("endpoint0"), "tc", "class", "show", "dev", "eth0"});
   EXPECT_NE(c.out.find("class htb 1:999"), std::string::npos) << c.out;  // the default class
 
   ASSERT_EQ(rep->links.size(), 3u);
-  for (Want w : {Want{"cloud0", "edge0", 15}, Want{"cloud0", "endpoint0", 90}, Want{"edge0", "endpoint0", 15}})
+  for (Want w : {Want{"cloud0", "edge0", 15}, Want{"cloud0", "endpoint0", 90},
+                 Want{"edge0", "endpoint0", 15}})
     expect_link(*rep, overhead, w);
   EXPECT_TRUE(std::filesystem::exists(dir / "infrastructure" / "network.csv"));
   EXPECT_TRUE(std::filesystem::exists(dir / "infrastructure" / "tc" / "cloud0.sh"));
 
   // Applying again replaces the qdiscs (the original failed on a second run).
-  auto again = apply_and_verify(p, exec, dir, nullptr, NetemOptions{.ping_count = 3, .verify = false, .strict = std::nullopt});
+  auto again =
+      apply_and_verify(p, exec, dir, nullptr,
+                       NetemOptions{.ping_count = 3, .verify = false, .strict = std::nullopt});
   EXPECT_TRUE(again.ok()) << again.error().message;
   std::filesystem::remove_all(dir.parent_path());
 }
@@ -223,11 +235,13 @@ TEST(NetemNetnsTest, LatencyIsRttPairOverrideAndLoss) {
   std::cout << "measured (latency_is_rtt, [link cloud0 endpoint0] 60 ms, edge-endpoint loss 1 %):\n"
             << format_table(rep->links);
   // cloud-edge 7.5 ms RTT; [link cloud0 endpoint0] 60 ms RTT; edge-endpoint 7.5 ms RTT.
-  for (Want w : {Want{"cloud0", "edge0", 7.5}, Want{"cloud0", "endpoint0", 60}, Want{"edge0", "endpoint0", 7.5}})
+  for (Want w : {Want{"cloud0", "edge0", 7.5}, Want{"cloud0", "endpoint0", 60},
+                 Want{"edge0", "endpoint0", 7.5}})
     expect_link(*rep, overhead, w);
   const LinkResult* lossy = find_link(*rep, "edge0", "endpoint0");
   EXPECT_NEAR(lossy->configured_loss_pct, 1.99, 1e-9);  // 1 % on each direction
-  auto q = run({"ip", "netns", "exec", net.node_ns().at("edge0"), "tc", "qdisc", "show", "dev", "eth0"});
+  auto q =
+      run({"ip", "netns", "exec", net.node_ns().at("edge0"), "tc", "qdisc", "show", "dev", "eth0"});
   EXPECT_NE(q.out.find("loss 1%"), std::string::npos) << q.out;
   std::filesystem::remove_all(dir.parent_path());
 }
@@ -241,8 +255,10 @@ TEST(NetemNetnsTest, FailureNamesNodeCommandAndStderr) {
   NetnsNetemExecutor exec(net.node_ns());
   auto rep = apply_and_verify(p, exec, "", nullptr);
   ASSERT_FALSE(rep.ok());
-  EXPECT_NE(rep.error().message.find("netem on endpoint0 (netns "), std::string::npos) << rep.error().message;
-  EXPECT_NE(rep.error().message.find("no interface carries 10.213.7.4"), std::string::npos) << rep.error().message;
+  EXPECT_NE(rep.error().message.find("netem on endpoint0 (netns "), std::string::npos)
+      << rep.error().message;
+  EXPECT_NE(rep.error().message.find("no interface carries 10.213.7.4"), std::string::npos)
+      << rep.error().message;
 }
 
 TEST(NetemNetnsTest, CtrlCDuringTheRttMeasurementReturnsPromptlyAndAppliesNothing) {
@@ -270,10 +286,12 @@ TEST(NetemNetnsTest, CtrlCDuringTheRttMeasurementReturnsPromptlyAndAppliesNothin
   std::vector<pid_t> seen;
   std::chrono::steady_clock::time_point raised;
   std::thread ctrl_c([&] {
-    wait_until([&] {
-      seen = pings();
-      return !seen.empty();
-    }, std::chrono::seconds(60));
+    wait_until(
+        [&] {
+          seen = pings();
+          return !seen.empty();
+        },
+        std::chrono::seconds(60));
     raised = std::chrono::steady_clock::now();
     util::request_interrupt();
   });

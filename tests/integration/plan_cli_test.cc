@@ -96,13 +96,14 @@ const char* kLarge =
     "endpoint_nodes = 40\nendpoint_cores = 1\nendpoint_memory = 1\nendpoint_quota = 0.5\n"
     "network_emulation = True\nwireless_network_preset = 4g\n"
     "external_physical_machines = matthijs@node3,matthijs@node4\n"
-    "[benchmark]\nresource_manager = kubernetes\napplication = image_classification\nfrequency = 5\n";
+    "[benchmark]\nresource_manager = kubernetes\napplication = image_classification\nfrequency = "
+    "5\n";
 
 TEST(PlanCli, ExternalCoresFromTheEnvironment) {
   TempDir dir;
   fs::path cfg = dir.write("large.cfg", kLarge);
   Outcome r = plan({"--format", "json", cfg.string()},
-               {{"CONTINUUM_LOCAL_CORES", "16"}, {"CONTINUUM_EXTERNAL_CORES", "16,32"}});
+                   {{"CONTINUUM_LOCAL_CORES", "16"}, {"CONTINUUM_EXTERNAL_CORES", "16,32"}});
   ASSERT_EQ(r.code, 0) << r.err;
   nlohmann::json j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["hosts"].size(), 3u);
@@ -124,7 +125,8 @@ TEST(PlanCli, CpuPinOverflowIsExitCode2WithAMessage) {
   std::string text = kLarge;
   text.replace(text.find("network_emulation"), 0, "cpu_pin = True\n");
   fs::path cfg = dir.write("pinned.cfg", text);
-  Outcome r = plan({cfg.string()}, {{"CONTINUUM_LOCAL_CORES", "16"}, {"CONTINUUM_EXTERNAL_CORES", "16"}});
+  Outcome r =
+      plan({cfg.string()}, {{"CONTINUUM_LOCAL_CORES", "16"}, {"CONTINUUM_EXTERNAL_CORES", "16"}});
   EXPECT_EQ(r.code, 2);
   EXPECT_EQ(r.out, "");
   // 84 cores needed, 48 available: 11 clouds fill 44 cores (4 per host, 12 left over 3 hosts),

@@ -12,7 +12,6 @@
 // libvirt socket (exit 1), after creating its run directory, which shows the checks above can see
 // what a run creates.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,7 +41,8 @@ std::vector<std::string> expected_refusals(const fs::path& f) {
   static const std::regex re("^# refused: line ([0-9]+) (.+)$");
   while (std::getline(in, l)) {
     std::smatch m;
-    if (std::regex_match(l, m, re)) out.push_back(f.string() + ":" + m[1].str() + ": " + m[2].str());
+    if (std::regex_match(l, m, re))
+      out.push_back(f.string() + ":" + m[1].str() + ": " + m[2].str());
   }
   return out;
 }
@@ -72,8 +72,9 @@ bool strace_available() { return fs::exists("/usr/bin/strace"); }
 class PreflightCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    tmp_ = fs::temp_directory_path() / ("preflight_cli_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    tmp_ = fs::temp_directory_path() /
+           ("preflight_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(tmp_);
     fs::create_directories(tmp_);
   }
@@ -86,13 +87,18 @@ class PreflightCli : public ::testing::Test {
   };
 
   // `continuum -o OUT CONFIG` with HOME = home, under strace when available.
-  Run run(const fs::path& cfg, const fs::path& home, const fs::path& out, const fs::path& trace_file) {
+  Run run(const fs::path& cfg, const fs::path& home, const fs::path& out,
+          const fs::path& trace_file) {
     fs::create_directories(home);
     ProcessSpec spec;
     if (strace_available())
-      spec.argv = {"/usr/bin/strace", "-f", "-qq",
-                   "-e", "trace=execve,clone,clone3,fork,vfork,socket,connect,mkdir,mkdirat",
-                   "-o", trace_file.string()};
+      spec.argv = {"/usr/bin/strace",
+                   "-f",
+                   "-qq",
+                   "-e",
+                   "trace=execve,clone,clone3,fork,vfork,socket,connect,mkdir,mkdirat",
+                   "-o",
+                   trace_file.string()};
     spec.argv.insert(spec.argv.end(), {CONTINUUM_BINARY, "-o", out.string(), cfg.string()});
     spec.env["HOME"] = home.string();
     spec.timeout = std::chrono::seconds(60);
@@ -113,7 +119,8 @@ class PreflightCli : public ::testing::Test {
 std::vector<fs::path> refused_files() {
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(kDir))
-    if (e.path().extension() == ".cfg" && !continuum::util::starts_with(e.path().filename().string(), "runnable"))
+    if (e.path().extension() == ".cfg" &&
+        !continuum::util::starts_with(e.path().filename().string(), "runnable"))
       files.push_back(e.path());
   std::sort(files.begin(), files.end());
   return files;
@@ -146,7 +153,8 @@ TEST_F(PreflightCli, ValidateRefusesWhatTheOriginalAccepts) {
       std::smatch m;
       std::regex re(":([0-9]+): \\[[a-z_]+\\] ([A-Za-z_]+) = ");
       ASSERT_TRUE(std::regex_search(e, m, re)) << e;
-      EXPECT_EQ(continuum::util::to_lower(key_on_line(f, std::stoi(m[1].str()))), continuum::util::to_lower(m[2].str()))
+      EXPECT_EQ(continuum::util::to_lower(key_on_line(f, std::stoi(m[1].str()))),
+                continuum::util::to_lower(m[2].str()))
           << e;
     }
   }
@@ -160,20 +168,24 @@ TEST_F(PreflightCli, RunRefusesBeforeCreatingAnything) {
     Run r = run(f, home, out, case_dir / "strace.txt");
     EXPECT_EQ(r.code, 2) << r.err;
     EXPECT_EQ(refusals_in(r.err), expected_refusals(f)) << r.err;
-    EXPECT_NE(r.err.find(f.string() + ": refused before anything was created"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(f.string() + ": refused before anything was created"), std::string::npos)
+        << r.err;
     EXPECT_FALSE(fs::exists(out)) << "run directory parent created";
-    EXPECT_TRUE(fs::is_empty(home)) << "something was created under HOME (base_path, ssh key, locks)";
+    EXPECT_TRUE(fs::is_empty(home))
+        << "something was created under HOME (base_path, ssh key, locks)";
     if (strace_available()) {
       int execs = 0;
       for (const auto& l : continuum::util::split(r.trace, '\n')) {
         if (l.find("execve(") != std::string::npos) ++execs;
-        for (const char* call : {"clone(", "clone3(", "fork(", "vfork(", "socket(", "connect(", "mkdir(", "mkdirat("})
+        for (const char* call :
+             {"clone(", "clone3(", "fork(", "vfork(", "socket(", "connect(", "mkdir(", "mkdirat("})
           EXPECT_EQ(l.find(call), std::string::npos) << l;
       }
       EXPECT_EQ(execs, 1) << "only continuum itself ran:\n" << r.trace;
     }
   }
-  if (!strace_available()) GTEST_SKIP() << "strace not installed: threads, processes and sockets not checked";
+  if (!strace_available())
+    GTEST_SKIP() << "strace not installed: threads, processes and sockets not checked";
 }
 
 TEST_F(PreflightCli, RunnableConfigurationGetsPastThePreflight) {

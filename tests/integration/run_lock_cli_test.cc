@@ -58,8 +58,8 @@ TEST(RunLockCli, SecondRunRefusesAtOnceNamingTheLiveRunAndCreatesNothing) {
       infra::hypervisor_lock_file(state / "continuum" / "locks", "locktest", "qemu:///system"));
   ASSERT_TRUE(held.ok() && held->lock) << (held.ok() ? "busy" : held.error().message);
   ASSERT_TRUE(held->lock
-                  ->write_owner({static_cast<long>(::getpid()), "2026-01-02T03:04:05Z", "/runs/the-live-one",
-                                 "locktest", "qemu:///system"})
+                  ->write_owner({static_cast<long>(::getpid()), "2026-01-02T03:04:05Z",
+                                 "/runs/the-live-one", "locktest", "qemu:///system"})
                   .ok());
 
   const fs::path out = tmp.path() / "runs";
@@ -69,10 +69,13 @@ TEST(RunLockCli, SecondRunRefusesAtOnceNamingTheLiveRunAndCreatesNothing) {
   const std::string text = r.out + r.err;
   EXPECT_EQ(r.exit_code, 1) << text;
   EXPECT_LT(seconds, 10.0) << "not refused at once";
-  EXPECT_NE(text.find("another continuum run of user locktest is live on qemu:///system"), std::string::npos) << text;
+  EXPECT_NE(text.find("another continuum run of user locktest is live on qemu:///system"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("run directory /runs/the-live-one"), std::string::npos) << text;
   EXPECT_NE(text.find(pid_text()), std::string::npos) << text;
-  EXPECT_NE(text.find("cloud_controller_locktest"), std::string::npos) << "the colliding names: " << text;
+  EXPECT_NE(text.find("cloud_controller_locktest"), std::string::npos)
+      << "the colliding names: " << text;
   EXPECT_FALSE(fs::exists(out)) << "the refused run created its output directory";
 
   // Once the live run is gone the lock is free again (the same binary gets past it; what it does
@@ -90,17 +93,19 @@ TEST(RunLockCli, DestroyOfALiveRunRefusesAndOfADeadOneRemoves) {
   const fs::path victim = tmp.path() / "disks" / "endpoint0_locktest.qcow2";
   ASSERT_TRUE(util::write_file_atomic(victim, "not really a disk\n").ok());
   {
-    auto l = infra::Ledger::create(run / "state.json",
-                                   infra::LedgerInfo{run.string(), "locktest", "quickstart", "deployed"});
+    auto l = infra::Ledger::create(
+        run / "state.json", infra::LedgerInfo{run.string(), "locktest", "quickstart", "deployed"});
     ASSERT_TRUE(l.ok()) << l.error().message;
-    auto id = (*l)->intend(infra::Resource{0, infra::ResourceKind::file, "", victim.string(), "endpoint0", {}});
+    auto id = (*l)->intend(
+        infra::Resource{0, infra::ResourceKind::file, "", victim.string(), "endpoint0", {}});
     ASSERT_TRUE(id.ok());
     ASSERT_TRUE((*l)->set_state({*id}, infra::ResourceState::created).ok());
   }
   auto live = infra::try_lock_run_dir(run);
   ASSERT_TRUE(live.ok() && live->lock);
-  ASSERT_TRUE(live->lock->write_owner({static_cast<long>(::getpid()), "2026-01-02T03:04:05Z", run.string(),
-                                       "locktest", ""})
+  ASSERT_TRUE(live->lock
+                  ->write_owner({static_cast<long>(::getpid()), "2026-01-02T03:04:05Z",
+                                 run.string(), "locktest", ""})
                   .ok());
 
   auto refused = continuum({"destroy", run.string()}, tmp.path() / "state");

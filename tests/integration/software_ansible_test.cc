@@ -4,13 +4,13 @@
 // The target is this machine seen through that sshd, so sshd runs in a private mount namespace
 // whose /etc/mosquitto, /etc/sysctl.d, /run, /root, /var/lib/mosquitto and /var/log/mosquitto
 // are bind mounts of temp dirs: whatever the playbooks write lands in the temp dir, not on the
-// host (/etc/apt too). The test user is root (logs in with a key; `become` is off for root in the playbooks).
-// The generated inventory and ansible.cfg (pinned known_hosts, StrictHostKeyChecking=yes) drive
-// real ansible-playbook runs inside the namespace; afterwards a real broker must answer on the
-// target's address (not only on localhost: the playbook's listener config).
-#include <gtest/gtest.h>
-
+// host (/etc/apt too). The test user is root (logs in with a key; `become` is off for root in the
+// playbooks). The generated inventory and ansible.cfg (pinned known_hosts,
+// StrictHostKeyChecking=yes) drive real ansible-playbook runs inside the namespace; afterwards a
+// real broker must answer on the target's address (not only on localhost: the playbook's listener
+// config).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -79,12 +79,21 @@ class SoftwareAnsible : public ::testing::Test {
   static inline bool ns_made = false;
 
   static void SetUpTestSuite() {
-    if (::geteuid() != 0) { skip_reason = "needs root (network namespace)"; return; }
-    for (const char* p : {"ip", "unshare", "/usr/sbin/sshd", "ssh-keygen", "ansible-playbook", "mosquitto_pub",
-                          "mosquitto_sub", "/usr/sbin/mosquitto"})
-      if (!util::have_program(p)) { skip_reason = std::string("missing ") + p; return; }
+    if (::geteuid() != 0) {
+      skip_reason = "needs root (network namespace)";
+      return;
+    }
+    for (const char* p : {"ip", "unshare", "/usr/sbin/sshd", "ssh-keygen", "ansible-playbook",
+                          "mosquitto_pub", "mosquitto_sub", "/usr/sbin/mosquitto"})
+      if (!util::have_program(p)) {
+        skip_reason = std::string("missing ") + p;
+        return;
+      }
     for (const char* d : {"/etc/mosquitto", "/var/lib/mosquitto", "/var/log/mosquitto"})
-      if (!fs::is_directory(d)) { skip_reason = std::string("missing ") + d; return; }
+      if (!fs::is_directory(d)) {
+        skip_reason = std::string("missing ") + d;
+        return;
+      }
 
     // Short path: it also holds the run's ControlPath sockets.
     std::string t = "/tmp/cntm-sw-XXXXXX";
@@ -97,55 +106,70 @@ class SoftwareAnsible : public ::testing::Test {
     ASSERT_TRUE(ok(run({"ip", "-n", ns, "link", "set", "lo", "up"})));
     // A veth pair inside the namespace (this kernel has no dummy driver); the target's address
     // is on one end, so the broker is reached on a non-loopback address.
-    ASSERT_TRUE(ok(run({"ip", "-n", ns, "link", "add", "tgt0", "type", "veth", "peer", "name", "tgt1"})));
-    ASSERT_TRUE(ok(run({"ip", "-n", ns, "addr", "add", std::string(kAddr) + "/24", "dev", "tgt0"})));
+    ASSERT_TRUE(
+        ok(run({"ip", "-n", ns, "link", "add", "tgt0", "type", "veth", "peer", "name", "tgt1"})));
+    ASSERT_TRUE(
+        ok(run({"ip", "-n", ns, "addr", "add", std::string(kAddr) + "/24", "dev", "tgt0"})));
     ASSERT_TRUE(ok(run({"ip", "-n", ns, "link", "set", "tgt0", "up"})));
     ASSERT_TRUE(ok(run({"ip", "-n", ns, "link", "set", "tgt1", "up"})));
 
-    ASSERT_TRUE(ok(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", (tmp / "hostkey").string()})));
-    ASSERT_TRUE(ok(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", (tmp / "id").string()})));
+    ASSERT_TRUE(ok(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f",
+                        (tmp / "hostkey").string()})));
+    ASSERT_TRUE(ok(run(
+        {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", (tmp / "id").string()})));
     fs::copy_file(tmp / "id.pub", tmp / "authorized_keys");
     auto hostpub = util::read_file(tmp / "hostkey.pub");
     ASSERT_TRUE(hostpub.ok());
     // The pinned known_hosts an infrastructure phase would have written.
-    ASSERT_TRUE(util::write_file_atomic(tmp / "known_hosts", std::string(kAddr) + " " + *hostpub).ok());
+    ASSERT_TRUE(
+        util::write_file_atomic(tmp / "known_hosts", std::string(kAddr) + " " + *hostpub).ok());
 
     // The target's private view of the paths the playbooks write.
     fs::path m = tmp / "mnt";
-    for (const char* d : {"sysctl.d", "run/sshd", "root", "varlib", "varlog"}) fs::create_directories(m / d);
+    for (const char* d : {"sysctl.d", "run/sshd", "root", "varlib", "varlog"})
+      fs::create_directories(m / d);
     fs::permissions(m / "root", fs::perms::owner_all);
     fs::copy("/etc/mosquitto", m / "etc-mosquitto", fs::copy_options::recursive);
     // The base playbook writes the guests' apt proxy and mirror into /etc/apt.
-    fs::copy("/etc/apt", m / "etc-apt", fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+    fs::copy("/etc/apt", m / "etc-apt",
+             fs::copy_options::recursive | fs::copy_options::copy_symlinks);
     // The host's own conf.d snippets are not the target's business.
     for (const auto& e : fs::directory_iterator(m / "etc-mosquitto/conf.d"))
       if (e.path().extension() == ".conf") fs::remove(e.path());
 
-    std::string cfg = "Port 22\nListenAddress " + std::string(kAddr) + "\nHostKey " + (tmp / "hostkey").string() +
-                      "\nPidFile " + (tmp / "sshd.pid").string() + "\nAuthorizedKeysFile " +
-                      (tmp / "authorized_keys").string() +
-                      "\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-                      "KbdInteractiveAuthentication no\nUsePAM no\nSubsystem sftp internal-sftp\n"
-                      "MaxSessions 100\nMaxStartups 100\n";
+    std::string cfg =
+        "Port 22\nListenAddress " + std::string(kAddr) + "\nHostKey " + (tmp / "hostkey").string() +
+        "\nPidFile " + (tmp / "sshd.pid").string() + "\nAuthorizedKeysFile " +
+        (tmp / "authorized_keys").string() +
+        "\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\nSubsystem sftp internal-sftp\n"
+        "MaxSessions 100\nMaxStartups 100\n";
     ASSERT_TRUE(util::write_file_atomic(tmp / "sshd_config", cfg).ok());
 
-    std::vector<std::pair<fs::path, std::string>> binds = {
-        {m / "etc-mosquitto", "/etc/mosquitto"}, {m / "sysctl.d", "/etc/sysctl.d"}, {m / "run", "/run"},
-        {m / "root", "/root"},         {m / "varlib", "/var/lib/mosquitto"}, {m / "varlog", "/var/log/mosquitto"},
-        {m / "etc-apt", "/etc/apt"}};
+    std::vector<std::pair<fs::path, std::string>> binds = {{m / "etc-mosquitto", "/etc/mosquitto"},
+                                                           {m / "sysctl.d", "/etc/sysctl.d"},
+                                                           {m / "run", "/run"},
+                                                           {m / "root", "/root"},
+                                                           {m / "varlib", "/var/lib/mosquitto"},
+                                                           {m / "varlog", "/var/log/mosquitto"},
+                                                           {m / "etc-apt", "/etc/apt"}};
     std::string script = "set -e\n";
     for (const auto& [src, dst] : binds)
-      script += "mount --bind " + util::shell_quote(src.string()) + " " + util::shell_quote(dst) + "\n";
-    script += "exec /usr/sbin/sshd -D -e -f " + util::shell_quote((tmp / "sshd_config").string()) + "\n";
+      script +=
+          "mount --bind " + util::shell_quote(src.string()) + " " + util::shell_quote(dst) + "\n";
+    script +=
+        "exec /usr/sbin/sshd -D -e -f " + util::shell_quote((tmp / "sshd_config").string()) + "\n";
 
-    std::vector<std::string> argv = {"ip", "netns", "exec", ns, "unshare", "--mount", "--propagation",
-                                     "private", "/bin/sh", "-c", script};
+    std::vector<std::string> argv = {"ip",      "netns",   "exec",          ns,
+                                     "unshare", "--mount", "--propagation", "private",
+                                     "/bin/sh", "-c",      script};
     std::vector<char*> cargv;
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, (tmp / "sshd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 1, (tmp / "sshd.log").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
     ASSERT_EQ(::posix_spawnp(&sshd_pid, "ip", &fa, nullptr, cargv.data(), environ), 0);
     posix_spawn_file_actions_destroy(&fa);
@@ -154,9 +178,10 @@ class SoftwareAnsible : public ::testing::Test {
     auto deadline = std::chrono::steady_clock::now() + 30s;
     bool up = false;
     while (!up && std::chrono::steady_clock::now() < deadline) {
-      auto r = run(in_ns(ns, {"ssh", "-i", (tmp / "id").string(), "-o", "UserKnownHostsFile=" + (tmp / "known_hosts").string(),
-                              "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2",
-                              std::string("root@") + kAddr, "true"}),
+      auto r = run(in_ns(ns, {"ssh", "-i", (tmp / "id").string(), "-o",
+                              "UserKnownHostsFile=" + (tmp / "known_hosts").string(), "-o",
+                              "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o",
+                              "ConnectTimeout=2", std::string("root@") + kAddr, "true"}),
                    10s);
       up = r.exit_code == 0;
       if (!up && ::waitpid(sshd_pid, nullptr, WNOHANG) == sshd_pid) {
@@ -196,7 +221,8 @@ class SoftwareAnsible : public ::testing::Test {
   }
 
   // One endpoint node: in the base and brokers groups, as in an endpoint-only configuration.
-  static void layout(plan::Plan& p, config::Config& c, infra::Deployment& d, const fs::path& run_dir) {
+  static void layout(plan::Plan& p, config::Config& c, infra::Deployment& d,
+                     const fs::path& run_dir) {
     c.infrastructure.provider = "qemu";
     c.infrastructure.endpoint.nodes = 1;
     config::Benchmark b;
@@ -218,7 +244,8 @@ class SoftwareAnsible : public ::testing::Test {
     d.netns = ns;
     d.nodes = {{"endpoint0", "endpoint0_root", "endpoint", kAddr, "root", 22, "", 0}};
     fs::create_directories(run_dir);
-    fs::copy_file(tmp / "known_hosts", run_dir / "known_hosts", fs::copy_options::overwrite_existing);
+    fs::copy_file(tmp / "known_hosts", run_dir / "known_hosts",
+                  fs::copy_options::overwrite_existing);
   }
 
   // Inventory + ansible.cfg without running anything (for the runner-level cases).
@@ -235,7 +262,8 @@ class SoftwareAnsible : public ::testing::Test {
     s.private_key = d.private_key;
     s.known_hosts = d.known_hosts;
     s.control_path_dir = make_control_path_dir(s.software_dir).value();
-    EXPECT_TRUE(util::write_file_atomic(run_dir / "software/ansible.cfg", make_ansible_cfg(s)).ok());
+    EXPECT_TRUE(
+        util::write_file_atomic(run_dir / "software/ansible.cfg", make_ansible_cfg(s)).ok());
     RunnerOptions o;
     o.software_dir = s.software_dir;
     o.ansible_cfg = run_dir / "software/ansible.cfg";
@@ -257,7 +285,8 @@ TEST_F(SoftwareAnsible, BaseAndMosquittoPlaybooksLeaveABrokerAnsweringOnTheTarge
   Status st = install(p, c, d, run_dir, events->get());
   ASSERT_TRUE(st.ok()) << st.error().message;
 
-  for (const char* f : {"software/inventory.yml", "software/ansible.cfg", "software/base.log", "software/mosquitto.log"})
+  for (const char* f : {"software/inventory.yml", "software/ansible.cfg", "software/base.log",
+                        "software/mosquitto.log"})
     EXPECT_TRUE(fs::exists(run_dir / f)) << f;
   auto mlog = util::read_file(run_dir / "software/mosquitto.log").value();
   EXPECT_NE(mlog.find("endpoint0_root"), std::string::npos);
@@ -270,16 +299,21 @@ TEST_F(SoftwareAnsible, BaseAndMosquittoPlaybooksLeaveABrokerAnsweringOnTheTarge
   EXPECT_TRUE(fs::exists(tmp / "mnt/run/mosquitto/mosquitto.pid"));
 
   // A real client on the target's address (a remote listener, not the localhost default).
-  auto pub = run(in_ns(ns, {"mosquitto_pub", "-h", kAddr, "-p", "1883", "-t", "continuum/test", "-m", "hello", "-r"}));
+  auto pub = run(in_ns(ns, {"mosquitto_pub", "-h", kAddr, "-p", "1883", "-t", "continuum/test",
+                            "-m", "hello", "-r"}));
   ASSERT_EQ(pub.exit_code, 0) << pub.err;
-  auto sub = run(in_ns(ns, {"mosquitto_sub", "-h", kAddr, "-p", "1883", "-t", "continuum/test", "-C", "1", "-W", "10"}));
+  auto sub = run(in_ns(ns, {"mosquitto_sub", "-h", kAddr, "-p", "1883", "-t", "continuum/test",
+                            "-C", "1", "-W", "10"}));
   ASSERT_EQ(sub.exit_code, 0) << sub.err;
   EXPECT_EQ(util::trim(sub.out), "hello");
 
   auto ev = report::read_events(run_dir / "events.jsonl");
   ASSERT_TRUE(ev.ok());
   std::vector<std::string> seen;
-  for (const auto& e : *ev) seen.push_back(e.event + (e.details.contains("playbook") ? ":" + e.details["playbook"].get<std::string>() : ""));
+  for (const auto& e : *ev)
+    seen.push_back(e.event + (e.details.contains("playbook")
+                                  ? ":" + e.details["playbook"].get<std::string>()
+                                  : ""));
   EXPECT_EQ(seen.front(), "start");
   EXPECT_EQ(seen.back(), "end");
   EXPECT_NE(std::find(seen.begin(), seen.end(), "playbook_end:mosquitto"), seen.end());
@@ -314,7 +348,8 @@ TEST_F(SoftwareAnsible, BasePlaybookWritesTheGuestAptProxyAndMirrorAndRemovesThe
   ASSERT_TRUE(st.ok()) << st.error().message;
   auto proxy = util::read_file(apt / "apt.conf.d/01continuum-proxy");
   ASSERT_TRUE(proxy.ok());
-  EXPECT_NE(proxy->find("Acquire::http::Proxy \"http://10.203.0.1:3142\";"), std::string::npos) << *proxy;
+  EXPECT_NE(proxy->find("Acquire::http::Proxy \"http://10.203.0.1:3142\";"), std::string::npos)
+      << *proxy;
   auto mirror = util::read_file(apt / "sources.list.d/continuum-mirror.sources");
   ASSERT_TRUE(mirror.ok());
   std::string codename;
@@ -322,8 +357,10 @@ TEST_F(SoftwareAnsible, BasePlaybookWritesTheGuestAptProxyAndMirrorAndRemovesThe
     if (util::starts_with(line, "VERSION_CODENAME=")) codename = line.substr(17);
   }
   EXPECT_NE(mirror->find("URIs: http://mirror.test/debian\n"), std::string::npos) << *mirror;
-  EXPECT_NE(mirror->find("Suites: " + codename + " " + codename + "-updates\n"), std::string::npos) << *mirror;
-  EXPECT_NE(mirror->find("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"), std::string::npos);
+  EXPECT_NE(mirror->find("Suites: " + codename + " " + codename + "-updates\n"), std::string::npos)
+      << *mirror;
+  EXPECT_NE(mirror->find("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"),
+            std::string::npos);
   if (had_deb822) {
     EXPECT_FALSE(fs::exists(apt / "sources.list.d/debian.sources"));
     EXPECT_TRUE(fs::exists(apt / "sources.list.d/debian.sources.continuum-orig"));
@@ -355,11 +392,16 @@ TEST_F(SoftwareAnsible, FailingTaskReportsHostTaskMessageAndExitCode1) {
   RunnerOptions o = prepare(run_dir);
   std::string play =
       "---\n- name: Deliberate failure\n  hosts: base\n  gather_facts: false\n  tasks:\n"
-      "    - name: Harmless first task\n      ansible.builtin.command: \"true\"\n      changed_when: false\n"
+      "    - name: Harmless first task\n      ansible.builtin.command: \"true\"\n      "
+      "changed_when: false\n"
       "    - name: Deliberately failing task\n"
-      "      ansible.builtin.shell: \"echo the disk is on fire >&2; exit 7\"\n      changed_when: false\n";
+      "      ansible.builtin.shell: \"echo the disk is on fire >&2; exit 7\"\n      changed_when: "
+      "false\n";
   ASSERT_TRUE(util::write_file_atomic(run_dir / "fail.yml", play).ok());
-  ASSERT_TRUE(util::write_file_atomic(run_dir / "never.yml", "---\n- name: Never\n  hosts: base\n  gather_facts: false\n  tasks: []\n").ok());
+  ASSERT_TRUE(util::write_file_atomic(
+                  run_dir / "never.yml",
+                  "---\n- name: Never\n  hosts: base\n  gather_facts: false\n  tasks: []\n")
+                  .ok());
 
   auto single = run_playbook(o, {"fail", run_dir / "fail.yml", {}, {}});
   ASSERT_TRUE(single.ok()) << single.error().message;
@@ -368,18 +410,21 @@ TEST_F(SoftwareAnsible, FailingTaskReportsHostTaskMessageAndExitCode1) {
   ASSERT_EQ(single->output.failures.size(), 1u);
   EXPECT_EQ(single->output.failures[0].host, "endpoint0_root");
   EXPECT_EQ(single->output.failures[0].task, "Deliberately failing task");
-  EXPECT_EQ(single->output.failures[0].message, "non-zero return code; stderr: the disk is on fire");
+  EXPECT_EQ(single->output.failures[0].message,
+            "non-zero return code; stderr: the disk is on fire");
   EXPECT_EQ(single->output.recap.at("endpoint0_root").failed, 1);
   EXPECT_EQ(single->output.recap.at("endpoint0_root").ok, 1);
 
   // Through the scheduler: exit code 1, the message names host, task and Ansible's message, and
   // the step that depends on the failed one never starts.
-  auto all = run_all(o, {{"fail", run_dir / "fail.yml", {}, {}}, {"never", run_dir / "never.yml", {"fail"}, {}}}, nullptr);
+  auto all = run_all(
+      o, {{"fail", run_dir / "fail.yml", {}, {}}, {"never", run_dir / "never.yml", {"fail"}, {}}},
+      nullptr);
   ASSERT_FALSE(all.ok());
   EXPECT_EQ(all.error().exit_code, 1);
-  EXPECT_NE(all.error().message.find(
-                "playbook fail failed on endpoint0_root in task 'Deliberately failing task': non-zero return "
-                "code; stderr: the disk is on fire"),
+  EXPECT_NE(all.error().message.find("playbook fail failed on endpoint0_root in task 'Deliberately "
+                                     "failing task': non-zero return "
+                                     "code; stderr: the disk is on fire"),
             std::string::npos)
       << all.error().message;
   EXPECT_FALSE(fs::exists(run_dir / "software/never.log"));
@@ -393,14 +438,17 @@ TEST_F(SoftwareAnsible, IndependentPlaybooksRunConcurrently) {
   RunnerOptions o = prepare(run_dir);
   auto book = [&](const std::string& mine, const std::string& other) {
     return "---\n- name: Rendezvous\n  hosts: base\n  gather_facts: false\n  tasks:\n"
-           "    - name: Mark\n      ansible.builtin.file:\n        path: " + (run_dir / mine).string() +
+           "    - name: Mark\n      ansible.builtin.file:\n        path: " +
+           (run_dir / mine).string() +
            "\n        state: touch\n        mode: \"0644\"\n"
-           "    - name: Wait for the other playbook\n      ansible.builtin.wait_for:\n        path: " +
+           "    - name: Wait for the other playbook\n      ansible.builtin.wait_for:\n        "
+           "path: " +
            (run_dir / other).string() + "\n        timeout: 120\n";
   };
   ASSERT_TRUE(util::write_file_atomic(run_dir / "a.yml", book("a.mark", "b.mark")).ok());
   ASSERT_TRUE(util::write_file_atomic(run_dir / "b.yml", book("b.mark", "a.mark")).ok());
-  auto all = run_all(o, {{"a", run_dir / "a.yml", {}, {}}, {"b", run_dir / "b.yml", {}, {}}}, nullptr);
+  auto all =
+      run_all(o, {{"a", run_dir / "a.yml", {}, {}}, {"b", run_dir / "b.yml", {}, {}}}, nullptr);
   ASSERT_TRUE(all.ok()) << all.error().message;
   EXPECT_EQ(all->size(), 2u);
   EXPECT_TRUE(close_control_masters(o.software_dir / "cp").ok());
@@ -415,15 +463,22 @@ TEST_F(SoftwareAnsible, CtrlCStopsTheRunningPlaybookGroupAndStartsNoOther) {
   fs::path run_dir = tmp / "run-int";
   RunnerOptions o = prepare(run_dir);
   o.cancel = util::interrupt_flag();
-  const std::string sleep_arg = "60." + std::to_string(100000 + ::getpid() % 100000);  // unique: found by its argv on the target
-  ASSERT_TRUE(util::write_file_atomic(run_dir / "sleepy.yml",
-                                      "---\n- name: Sleepy\n  hosts: base\n  gather_facts: false\n  tasks:\n"
-                                      "    - name: Sleep a minute\n      ansible.builtin.command: sleep " + sleep_arg +
-                                          "\n      changed_when: false\n").ok());
-  ASSERT_TRUE(util::write_file_atomic(run_dir / "later.yml",
-                                      "---\n- name: Later\n  hosts: base\n  gather_facts: false\n  tasks:\n"
-                                      "    - name: Mark\n      ansible.builtin.file:\n        path: " +
-                                          (run_dir / "later.mark").string() + "\n        state: touch\n        mode: \"0644\"\n").ok());
+  const std::string sleep_arg =
+      "60." +
+      std::to_string(100000 + ::getpid() % 100000);  // unique: found by its argv on the target
+  ASSERT_TRUE(util::write_file_atomic(
+                  run_dir / "sleepy.yml",
+                  "---\n- name: Sleepy\n  hosts: base\n  gather_facts: false\n  tasks:\n"
+                  "    - name: Sleep a minute\n      ansible.builtin.command: sleep " +
+                      sleep_arg + "\n      changed_when: false\n")
+                  .ok());
+  ASSERT_TRUE(
+      util::write_file_atomic(run_dir / "later.yml",
+                              "---\n- name: Later\n  hosts: base\n  gather_facts: false\n  tasks:\n"
+                              "    - name: Mark\n      ansible.builtin.file:\n        path: " +
+                                  (run_dir / "later.mark").string() +
+                                  "\n        state: touch\n        mode: \"0644\"\n")
+          .ok());
   util::clear_interrupt();
 
   pid_t pgid = -1;
@@ -431,20 +486,28 @@ TEST_F(SoftwareAnsible, CtrlCStopsTheRunningPlaybookGroupAndStartsNoOther) {
   std::chrono::steady_clock::time_point raised;
   std::thread ctrl_c([&] {
     // The moment the task runs on the target: its `sleep 60.417` exists.
-    bool running = wait_until([&] {
-      auto p = pids_where([&](const std::vector<std::string>& a) { return a.size() == 2 && a[0] == "sleep" && a[1] == sleep_arg; });
-      if (!p.empty()) remote_sleep = p.front();
-      return !p.empty();
-    }, 120s);
+    bool running = wait_until(
+        [&] {
+          auto p = pids_where([&](const std::vector<std::string>& a) {
+            return a.size() == 2 && a[0] == "sleep" && a[1] == sleep_arg;
+          });
+          if (!p.empty()) remote_sleep = p.front();
+          return !p.empty();
+        },
+        120s);
     auto ap = pids_where([&](const std::vector<std::string>& a) {
-      return argv_contains(a, "ansible-playbook") && argv_contains(a, (run_dir / "sleepy.yml").string());
+      return argv_contains(a, "ansible-playbook") &&
+             argv_contains(a, (run_dir / "sleepy.yml").string());
     });
     if (!ap.empty()) pgid = ::getpgid(ap.front());
     raised = std::chrono::steady_clock::now();
     util::request_interrupt();
     (void)running;
   });
-  auto all = run_all(o, {{"sleepy", run_dir / "sleepy.yml", {}, {}}, {"later", run_dir / "later.yml", {"sleepy"}, {}}}, nullptr);
+  auto all = run_all(o,
+                     {{"sleepy", run_dir / "sleepy.yml", {}, {}},
+                      {"later", run_dir / "later.yml", {"sleepy"}, {}}},
+                     nullptr);
   auto returned = std::chrono::steady_clock::now();
   ctrl_c.join();
   util::clear_interrupt();
@@ -456,7 +519,8 @@ TEST_F(SoftwareAnsible, CtrlCStopsTheRunningPlaybookGroupAndStartsNoOther) {
   ASSERT_FALSE(all.ok());
   EXPECT_EQ(all.error().exit_code, 130);
   EXPECT_NE(all.error().message.find("interrupted"), std::string::npos) << all.error().message;
-  EXPECT_NE(all.error().message.find("not started: later"), std::string::npos) << all.error().message;
+  EXPECT_NE(all.error().message.find("not started: later"), std::string::npos)
+      << all.error().message;
   EXPECT_LT(ms, 5000) << "the phase would otherwise run 60 s";
   EXPECT_FALSE(group_alive(pgid)) << "ansible-playbook's process group " << pgid << " survived";
   EXPECT_FALSE(fs::exists(run_dir / "software/later.log"));
@@ -494,18 +558,22 @@ TEST_F(SoftwareAnsible, RunDirectoryWithSpacesAndPercentWorks) {
   auto cp = make_control_path_dir(s.software_dir);
   ASSERT_TRUE(cp.ok());
   s.control_path_dir = *cp;
-  ASSERT_EQ(cp->parent_path(), s.software_dir) << "the socket directory should be inside the odd path";
+  ASSERT_EQ(cp->parent_path(), s.software_dir)
+      << "the socket directory should be inside the odd path";
   ASSERT_TRUE(util::write_file_atomic(s.software_dir / "ansible.cfg", make_ansible_cfg(s)).ok());
   RunnerOptions o;
   o.software_dir = s.software_dir;
   o.ansible_cfg = s.software_dir / "ansible.cfg";
   o.netns = ns;
   o.timeout = 300s;
-  ASSERT_TRUE(util::write_file_atomic(run_dir / "hello.yml",
-                                      "---\n- name: Hello\n  hosts: base\n  gather_facts: false\n  tasks:\n"
-                                      "    - name: Say hello\n      ansible.builtin.command: echo hello-from-target\n"
-                                      "      changed_when: false\n      register: hello\n"
-                                      "    - name: Show it\n      ansible.builtin.debug:\n        msg: \"{{ hello.stdout }}\"\n").ok());
+  ASSERT_TRUE(util::write_file_atomic(
+                  run_dir / "hello.yml",
+                  "---\n- name: Hello\n  hosts: base\n  gather_facts: false\n  tasks:\n"
+                  "    - name: Say hello\n      ansible.builtin.command: echo hello-from-target\n"
+                  "      changed_when: false\n      register: hello\n"
+                  "    - name: Show it\n      ansible.builtin.debug:\n        msg: \"{{ "
+                  "hello.stdout }}\"\n")
+                  .ok());
   auto r = run_playbook(o, {"hello", run_dir / "hello.yml", {}, {}});
   ASSERT_TRUE(r.ok()) << r.error().message;
   auto log_text = util::read_file(r->log);
@@ -519,12 +587,14 @@ TEST_F(SoftwareAnsible, RunDirectoryWithSpacesAndPercentWorks) {
   // ...and the master (its process title names the socket) ends when the phase closes it.
   auto masters = [&] {
     return interrupt_test::pids_where([&](const std::vector<std::string>& a) {
-      return interrupt_test::argv_contains(a, cp->string()) && interrupt_test::argv_contains(a, "[mux]");
+      return interrupt_test::argv_contains(a, cp->string()) &&
+             interrupt_test::argv_contains(a, "[mux]");
     });
   };
   EXPECT_FALSE(masters().empty()) << "no SSH master for " << *cp;
   EXPECT_TRUE(close_control_masters(*cp).ok());
-  EXPECT_TRUE(interrupt_test::wait_until([&] { return masters().empty(); }, 10s)) << "the SSH master outlived close_control_masters";
+  EXPECT_TRUE(interrupt_test::wait_until([&] { return masters().empty(); }, 10s))
+      << "the SSH master outlived close_control_masters";
 }
 
 }  // namespace

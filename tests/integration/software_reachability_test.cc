@@ -8,9 +8,8 @@
 // to which the namespace has no route, so the query fails before a packet is sent) and
 // 203.0.113.1 (TEST-NET-3, no route either); everything reachable is inside the test's own
 // namespaces. Nothing leaves them.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -34,8 +33,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-const char* kGuest = "10.205.0.2";     // the "guest": sshd in namespace A
-const char* kServer = "10.205.1.2";    // a local HTTP source in namespace B
+const char* kGuest = "10.205.0.2";   // the "guest": sshd in namespace A
+const char* kServer = "10.205.1.2";  // a local HTTP source in namespace B
 constexpr int kHttpPort = 8631;
 
 util::ProcessResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout = 60s) {
@@ -74,7 +73,8 @@ std::string host_codename() {
   auto text = util::read_file("/etc/os-release");
   if (text.ok())
     for (const auto& line : util::split(*text, '\n'))
-      if (util::starts_with(line, "VERSION_CODENAME=")) return std::string(util::trim(line.substr(17)));
+      if (util::starts_with(line, "VERSION_CODENAME="))
+        return std::string(util::trim(line.substr(17)));
   return "stable";
 }
 
@@ -87,9 +87,15 @@ class Reachability : public ::testing::Test {
   static inline bool a_made = false, b_made = false;
 
   static void SetUpTestSuite() {
-    if (::geteuid() != 0) { skip_reason = "needs root (network namespaces)"; return; }
+    if (::geteuid() != 0) {
+      skip_reason = "needs root (network namespaces)";
+      return;
+    }
     for (const char* p : {"ip", "/usr/sbin/sshd", "ssh-keygen", "python3"})
-      if (!util::have_program(p)) { skip_reason = std::string("missing ") + p; return; }
+      if (!util::have_program(p)) {
+        skip_reason = std::string("missing ") + p;
+        return;
+      }
     std::string t = "/tmp/cntm-rch-XXXXXX";
     ASSERT_NE(::mkdtemp(t.data()), nullptr);
     tmp = t;
@@ -100,41 +106,54 @@ class Reachability : public ::testing::Test {
     a_made = true;
     ASSERT_TRUE(ok(run({"ip", "netns", "add", ns_b})));
     b_made = true;
-    for (const auto& ns : {ns_a, ns_b}) ASSERT_TRUE(ok(run({"ip", "-n", ns, "link", "set", "lo", "up"})));
+    for (const auto& ns : {ns_a, ns_b})
+      ASSERT_TRUE(ok(run({"ip", "-n", ns, "link", "set", "lo", "up"})));
     // A: the guest's address on a veth pair of its own (sshd listens there).
-    ASSERT_TRUE(ok(run({"ip", "-n", ns_a, "link", "add", "g0", "type", "veth", "peer", "name", "g1"})));
-    ASSERT_TRUE(ok(run({"ip", "-n", ns_a, "addr", "add", std::string(kGuest) + "/24", "dev", "g0"})));
+    ASSERT_TRUE(
+        ok(run({"ip", "-n", ns_a, "link", "add", "g0", "type", "veth", "peer", "name", "g1"})));
+    ASSERT_TRUE(
+        ok(run({"ip", "-n", ns_a, "addr", "add", std::string(kGuest) + "/24", "dev", "g0"})));
     ASSERT_TRUE(ok(run({"ip", "-n", ns_a, "link", "set", "g0", "up"})));
     ASSERT_TRUE(ok(run({"ip", "-n", ns_a, "link", "set", "g1", "up"})));
     // A <-> B: the local "internet" of this test, one /24 and no default route.
-    ASSERT_TRUE(ok(run({"ip", "-n", ns_a, "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", ns_b})));
+    ASSERT_TRUE(ok(run({"ip", "-n", ns_a, "link", "add", "up0", "type", "veth", "peer", "name",
+                        "up1", "netns", ns_b})));
     ASSERT_TRUE(ok(run({"ip", "-n", ns_a, "addr", "add", "10.205.1.1/24", "dev", "up0"})));
-    ASSERT_TRUE(ok(run({"ip", "-n", ns_b, "addr", "add", std::string(kServer) + "/24", "dev", "up1"})));
+    ASSERT_TRUE(
+        ok(run({"ip", "-n", ns_b, "addr", "add", std::string(kServer) + "/24", "dev", "up1"})));
     ASSERT_TRUE(ok(run({"ip", "-n", ns_a, "link", "set", "up0", "up"})));
     ASSERT_TRUE(ok(run({"ip", "-n", ns_b, "link", "set", "up1", "up"})));
 
     // The served tree: the root, and a Debian mirror's Release file for the guest's release.
     fs::create_directories(tmp / "www/debian/dists" / host_codename());
-    ASSERT_TRUE(util::write_file_atomic(tmp / "www/debian/dists" / host_codename() / "InRelease", "Origin: test\n").ok());
-    http_pid = spawn_logged({"ip", "netns", "exec", ns_b, "python3", "-m", "http.server", "--bind", kServer,
-                             "--directory", (tmp / "www").string(), std::to_string(kHttpPort)},
-                            tmp / "http.log");
+    ASSERT_TRUE(util::write_file_atomic(tmp / "www/debian/dists" / host_codename() / "InRelease",
+                                        "Origin: test\n")
+                    .ok());
+    http_pid =
+        spawn_logged({"ip", "netns", "exec", ns_b, "python3", "-m", "http.server", "--bind",
+                      kServer, "--directory", (tmp / "www").string(), std::to_string(kHttpPort)},
+                     tmp / "http.log");
     ASSERT_GT(http_pid, 0);
 
-    ASSERT_TRUE(ok(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", (tmp / "hostkey").string()})));
-    ASSERT_TRUE(ok(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", (tmp / "id").string()})));
+    ASSERT_TRUE(ok(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f",
+                        (tmp / "hostkey").string()})));
+    ASSERT_TRUE(ok(run(
+        {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", (tmp / "id").string()})));
     fs::copy_file(tmp / "id.pub", tmp / "authorized_keys");
     auto hostpub = util::read_file(tmp / "hostkey.pub");
     ASSERT_TRUE(hostpub.ok());
-    ASSERT_TRUE(util::write_file_atomic(tmp / "known_hosts", std::string(kGuest) + " " + *hostpub).ok());
-    std::string cfg = "Port 22\nListenAddress " + std::string(kGuest) + "\nHostKey " + (tmp / "hostkey").string() +
-                      "\nPidFile " + (tmp / "sshd.pid").string() + "\nAuthorizedKeysFile " +
-                      (tmp / "authorized_keys").string() +
-                      "\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-                      "KbdInteractiveAuthentication no\nUsePAM no\n";
+    ASSERT_TRUE(
+        util::write_file_atomic(tmp / "known_hosts", std::string(kGuest) + " " + *hostpub).ok());
+    std::string cfg =
+        "Port 22\nListenAddress " + std::string(kGuest) + "\nHostKey " +
+        (tmp / "hostkey").string() + "\nPidFile " + (tmp / "sshd.pid").string() +
+        "\nAuthorizedKeysFile " + (tmp / "authorized_keys").string() +
+        "\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nUsePAM no\n";
     ASSERT_TRUE(util::write_file_atomic(tmp / "sshd_config", cfg).ok());
     fs::create_directories("/run/sshd");
-    sshd_pid = spawn_logged({"ip", "netns", "exec", ns_a, "/usr/sbin/sshd", "-D", "-e", "-f", (tmp / "sshd_config").string()},
+    sshd_pid = spawn_logged({"ip", "netns", "exec", ns_a, "/usr/sbin/sshd", "-D", "-e", "-f",
+                             (tmp / "sshd_config").string()},
                             tmp / "sshd.log");
     ASSERT_GT(sshd_pid, 0);
 
@@ -144,8 +163,9 @@ class Reachability : public ::testing::Test {
     while ((!ssh_up || !http_up) && Clock::now() < deadline) {
       if (!ssh_up)
         ssh_up = run({"ip", "netns", "exec", ns_a, "ssh", "-i", (tmp / "id").string(), "-o",
-                      "UserKnownHostsFile=" + (tmp / "known_hosts").string(), "-o", "StrictHostKeyChecking=yes", "-o",
-                      "BatchMode=yes", "-o", "ConnectTimeout=2", std::string("root@") + kGuest, "true"},
+                      "UserKnownHostsFile=" + (tmp / "known_hosts").string(), "-o",
+                      "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2",
+                      std::string("root@") + kGuest, "true"},
                      10s)
                      .exit_code == 0;
       if (!http_up)
@@ -182,7 +202,8 @@ class Reachability : public ::testing::Test {
 
   // One guest: the cloud controller of a kubernetes configuration, or an endpoint of an
   // endpoint-only one.
-  static void layout(plan::Plan& p, config::Config& c, infra::Deployment& d, const std::string& rm) {
+  static void layout(plan::Plan& p, config::Config& c, infra::Deployment& d,
+                     const std::string& rm) {
     c.infrastructure.provider = "qemu";
     c.infrastructure.reachability_timeout = 3;
     config::Benchmark b;
@@ -213,8 +234,11 @@ class Reachability : public ::testing::Test {
 
   static fs::path versions(const std::string& name, const std::string& sources) {
     fs::path f = tmp / name;
-    EXPECT_TRUE(util::write_file_atomic(f, "---\ndebian_mirror: \"http://deb.debian.org/debian\"\n"
-                                           "continuum_sources:\n" + sources).ok());
+    EXPECT_TRUE(util::write_file_atomic(f,
+                                        "---\ndebian_mirror: \"http://deb.debian.org/debian\"\n"
+                                        "continuum_sources:\n" +
+                                            sources)
+                    .ok());
     return f;
   }
 };
@@ -225,8 +249,11 @@ TEST_F(Reachability, TheNamespaceHasNoUplink) {
   ASSERT_EQ(routes.exit_code, 0) << routes.err;
   EXPECT_EQ(routes.out.find("default"), std::string::npos) << routes.out;
   for (const auto& line : util::split(std::string(util::trim(routes.out)), '\n'))
-    EXPECT_TRUE(util::starts_with(line, "10.205.0.0/24") || util::starts_with(line, "10.205.1.0/24")) << line;
-  EXPECT_EQ(std::string(util::trim(run({"ip", "-n", ns_a, "-6", "route", "show", "default"}).out)), "");
+    EXPECT_TRUE(util::starts_with(line, "10.205.0.0/24") ||
+                util::starts_with(line, "10.205.1.0/24"))
+        << line;
+  EXPECT_EQ(std::string(util::trim(run({"ip", "-n", ns_a, "-6", "route", "show", "default"}).out)),
+            "");
 }
 
 TEST_F(Reachability, KubernetesSourcesUnreachableFailFastWithTheList) {
@@ -240,20 +267,24 @@ TEST_F(Reachability, KubernetesSourcesUnreachableFailFastWithTheList) {
   const auto t0 = Clock::now();
   auto r = check_reachability(p, c, d, events->get());
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("reachability check, kubernetes sources from a namespace without uplink: failed in %.2f s "
-              "(timeout %.0f s)\n", secs, c.infrastructure.reachability_timeout);
+  std::printf(
+      "reachability check, kubernetes sources from a namespace without uplink: failed in %.2f s "
+      "(timeout %.0f s)\n",
+      secs, c.infrastructure.reachability_timeout);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().exit_code, 1);
   const std::string& m = r.error().message;
   std::printf("%s", m.c_str());
   // Within seconds: names fail at once (no route to the nameserver), not after an apt timeout.
   EXPECT_LT(secs, c.infrastructure.reachability_timeout + 10) << m;
-  EXPECT_NE(m.find("cloud_controller_root (10.205.0.2): https://pkgs.k8s.io/core:/stable:/v1.27/deb/Release.key "
+  EXPECT_NE(m.find("cloud_controller_root (10.205.0.2): "
+                   "https://pkgs.k8s.io/core:/stable:/v1.27/deb/Release.key "
                    "[kubernetes_install]: cannot resolve pkgs.k8s.io"),
             std::string::npos)
       << m;
   EXPECT_NE(m.find("https://registry.k8s.io/v2/ [kubernetes_control]"), std::string::npos) << m;
-  EXPECT_NE(m.find("https://github.com/flannel-io/flannel/releases/download/"), std::string::npos) << m;
+  EXPECT_NE(m.find("https://github.com/flannel-io/flannel/releases/download/"), std::string::npos)
+      << m;
   EXPECT_NE(m.find("give the host an uplink"), std::string::npos) << m;
   EXPECT_NE(m.find("guest_https_proxy"), std::string::npos) << m;
 
@@ -270,11 +301,13 @@ TEST_F(Reachability, UnroutableAddressAndNamesAreListedPerSourceAndAPresentFileS
   config::Config c;
   infra::Deployment d;
   layout(p, c, d, "none");
-  auto f = versions("unreachable.yml",
-                    "  - {step: base, hosts: base, url: \"http://203.0.113.1/debian/\"}\n"
-                    "  - {step: mosquitto, hosts: brokers, url: \"https://no-such-host.invalid/x\"}\n"
-                    "  - {step: mosquitto, hosts: brokers, url: apt}\n"
-                    "  - {step: base, hosts: base, url: \"http://203.0.113.1/skipped\", unless: /etc/os-release}\n");
+  auto f =
+      versions("unreachable.yml",
+               "  - {step: base, hosts: base, url: \"http://203.0.113.1/debian/\"}\n"
+               "  - {step: mosquitto, hosts: brokers, url: \"https://no-such-host.invalid/x\"}\n"
+               "  - {step: mosquitto, hosts: brokers, url: apt}\n"
+               "  - {step: base, hosts: base, url: \"http://203.0.113.1/skipped\", unless: "
+               "/etc/os-release}\n");
   const auto t0 = Clock::now();
   auto r = check_reachability(p, c, d, nullptr, f);
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -282,12 +315,17 @@ TEST_F(Reachability, UnroutableAddressAndNamesAreListedPerSourceAndAPresentFileS
   ASSERT_FALSE(r.ok());
   const std::string& m = r.error().message;
   EXPECT_NE(m.find("3 download source(s)"), std::string::npos) << m;
-  EXPECT_NE(m.find("endpoint0_root (10.205.0.2): http://203.0.113.1/debian/ [base]: cannot connect to 203.0.113.1:80: "
+  EXPECT_NE(m.find("endpoint0_root (10.205.0.2): http://203.0.113.1/debian/ [base]: cannot connect "
+                   "to 203.0.113.1:80: "
                    "Network is unreachable"),
             std::string::npos)
       << m;
-  EXPECT_NE(m.find("https://no-such-host.invalid/x [mosquitto]: cannot resolve no-such-host.invalid"), std::string::npos) << m;
-  EXPECT_NE(m.find("http://deb.debian.org/debian/dists/" + host_codename() + "/InRelease [mosquitto]: cannot resolve deb.debian.org"),
+  EXPECT_NE(
+      m.find("https://no-such-host.invalid/x [mosquitto]: cannot resolve no-such-host.invalid"),
+      std::string::npos)
+      << m;
+  EXPECT_NE(m.find("http://deb.debian.org/debian/dists/" + host_codename() +
+                   "/InRelease [mosquitto]: cannot resolve deb.debian.org"),
             std::string::npos)
       << m;
   EXPECT_NE(m.find("guest_apt_mirror"), std::string::npos) << m;
@@ -309,7 +347,8 @@ TEST_F(Reachability, ASilentHostIsGivenUpAfterTheTimeout) {
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf("reachability check, silent host, timeout 1 s: failed in %.2f s\n", secs);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("http://10.205.1.99/ [base]: no answer from 10.205.1.99:80 within 1s (connect)"),
+  EXPECT_NE(r.error().message.find(
+                "http://10.205.1.99/ [base]: no answer from 10.205.1.99:80 within 1s (connect)"),
             std::string::npos)
       << r.error().message;
   EXPECT_LT(secs, 1 + 5);
@@ -322,9 +361,9 @@ TEST_F(Reachability, ALocalSourceAndMirrorInsideTheNamespacesPass) {
   layout(p, c, d, "none");
   const std::string base = "http://" + std::string(kServer) + ":" + std::to_string(kHttpPort);
   c.infrastructure.guest_apt_mirror = base + "/debian";
-  auto f = versions("local.yml",
-                    "  - {step: base, hosts: base, url: \"" + base + "/\"}\n"
-                    "  - {step: mosquitto, hosts: brokers, url: apt}\n");
+  auto f = versions("local.yml", "  - {step: base, hosts: base, url: \"" + base +
+                                     "/\"}\n"
+                                     "  - {step: mosquitto, hosts: brokers, url: apt}\n");
   auto r = check_reachability(p, c, d, nullptr, f);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(r->skipped);
@@ -333,7 +372,9 @@ TEST_F(Reachability, ALocalSourceAndMirrorInsideTheNamespacesPass) {
   std::printf("reachability check, local source and mirror: passed in %.2f s\n", r->seconds);
   // The mirror's InRelease of the guest's own release was asked for, with HEAD.
   auto log = slurp(tmp / "http.log");
-  EXPECT_NE(log.find("\"HEAD /debian/dists/" + host_codename() + "/InRelease HTTP/1.1\" 200"), std::string::npos) << log;
+  EXPECT_NE(log.find("\"HEAD /debian/dists/" + host_codename() + "/InRelease HTTP/1.1\" 200"),
+            std::string::npos)
+      << log;
 }
 
 TEST_F(Reachability, ThroughAProxyTheGuestNeedsNoRouteOfItsOwn) {
@@ -343,23 +384,29 @@ TEST_F(Reachability, ThroughAProxyTheGuestNeedsNoRouteOfItsOwn) {
   layout(p, c, d, "none");
   // The HTTP server in namespace B stands in for a forward proxy: the request for a host the
   // guest cannot resolve goes to it (absolute URI), and its answer counts.
-  c.infrastructure.guest_http_proxy = "http://" + std::string(kServer) + ":" + std::to_string(kHttpPort);
-  auto f = versions("proxy.yml", "  - {step: base, hosts: base, url: \"http://unresolvable.invalid/probe\"}\n");
+  c.infrastructure.guest_http_proxy =
+      "http://" + std::string(kServer) + ":" + std::to_string(kHttpPort);
+  auto f = versions("proxy.yml",
+                    "  - {step: base, hosts: base, url: \"http://unresolvable.invalid/probe\"}\n");
   auto r = check_reachability(p, c, d, nullptr, f);
   ASSERT_TRUE(r.ok()) << r.error().message;
   auto log = slurp(tmp / "http.log");
-  EXPECT_NE(log.find("\"HEAD http://unresolvable.invalid/probe HTTP/1.1\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"HEAD http://unresolvable.invalid/probe HTTP/1.1\""), std::string::npos)
+      << log;
 
   // A proxy nobody listens on: named as the proxy, with the reason.
-  c.infrastructure.guest_http_proxy = "http://" + std::string(kServer) + ":" + std::to_string(kHttpPort + 1);
+  c.infrastructure.guest_http_proxy =
+      "http://" + std::string(kServer) + ":" + std::to_string(kHttpPort + 1);
   r = check_reachability(p, c, d, nullptr, f);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("http://unresolvable.invalid/probe via proxy " + c.infrastructure.guest_http_proxy +
-                                   " [base]: cannot connect to proxy 10.205.1.2:" + std::to_string(kHttpPort + 1) +
-                                   ": Connection refused"),
+  EXPECT_NE(r.error().message.find(
+                "http://unresolvable.invalid/probe via proxy " + c.infrastructure.guest_http_proxy +
+                " [base]: cannot connect to proxy 10.205.1.2:" + std::to_string(kHttpPort + 1) +
+                ": Connection refused"),
             std::string::npos)
       << r.error().message;
-  EXPECT_NE(r.error().message.find("check that the configured proxy is reachable"), std::string::npos);
+  EXPECT_NE(r.error().message.find("check that the configured proxy is reachable"),
+            std::string::npos);
 }
 
 TEST_F(Reachability, OfflineStyleGuestWithEverythingInstalledChecksNothing) {

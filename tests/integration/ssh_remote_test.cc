@@ -3,8 +3,6 @@
 // authorized_keys file of its own (temp dir, own sshd_config, -D), records the PID, and kills
 // that PID at the end. Remote connects through the namespace (SshTarget::netns).
 #include <gtest/gtest.h>
-
-#include <cmath>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -12,16 +10,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <mutex>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 
+#include "continuum/infra/clock.h"
 #include "continuum/infra/readiness.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
-#include "continuum/infra/clock.h"
 #include "continuum/util/ssh.h"
 #include "continuum/util/strings.h"
 
@@ -58,10 +57,14 @@ class SshdInNetns : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("continuum-ssh-test-" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "host", "-f", (dir_ / "host_key").string()});
-    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "other", "-f", (dir_ / "other_key").string()});
-    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "client", "-f", (dir_ / "client_key").string()});
-    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "stranger", "-f", (dir_ / "stranger_key").string()});
+    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "host", "-f",
+        (dir_ / "host_key").string()});
+    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "other", "-f",
+        (dir_ / "other_key").string()});
+    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "client", "-f",
+        (dir_ / "client_key").string()});
+    sh({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "stranger", "-f",
+        (dir_ / "stranger_key").string()});
     fs::copy_file(dir_ / "client_key.pub", dir_ / "authorized_keys");
     std::string host_pub = slurp(dir_ / "host_key.pub");
     std::string other_pub = slurp(dir_ / "other_key.pub");
@@ -70,9 +73,11 @@ class SshdInNetns : public ::testing::Test {
       return "127.0.0.1 " + w.at(0) + " " + w.at(1) + "\n";
     };
     ASSERT_TRUE(continuum::util::write_file_atomic(dir_ / "known_hosts", kh_line(host_pub)).ok());
-    ASSERT_TRUE(continuum::util::write_file_atomic(dir_ / "wrong_known_hosts", kh_line(other_pub)).ok());
+    ASSERT_TRUE(
+        continuum::util::write_file_atomic(dir_ / "wrong_known_hosts", kh_line(other_pub)).ok());
     ASSERT_TRUE(continuum::util::write_file_atomic(dir_ / "other_host_known_hosts",
-                                                   "127.0.0.2 " + kh_line(host_pub).substr(10)).ok());
+                                                   "127.0.0.2 " + kh_line(host_pub).substr(10))
+                    .ok());
     std::ofstream(dir_ / "sshd_config")
         << "Port 22\nListenAddress 127.0.0.1\nHostKey " << (dir_ / "host_key").string()
         << "\nAuthorizedKeysFile " << (dir_ / "authorized_keys").string()
@@ -84,8 +89,17 @@ class SshdInNetns : public ::testing::Test {
     sh({"ip", "-n", ns_, "link", "set", "lo", "up"});
     // `ip netns exec` execs sshd in place, so the PID we get is sshd's own.
     std::string log = (dir_ / "sshd.log").string();
-    std::vector<std::string> argv = {"ip", "netns", "exec", ns_, "/usr/sbin/sshd", "-D", "-e",
-                                     "-f", (dir_ / "sshd_config").string(), "-E", log};
+    std::vector<std::string> argv = {"ip",
+                                     "netns",
+                                     "exec",
+                                     ns_,
+                                     "/usr/sbin/sshd",
+                                     "-D",
+                                     "-e",
+                                     "-f",
+                                     (dir_ / "sshd_config").string(),
+                                     "-E",
+                                     log};
     std::vector<char*> cargv;
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
@@ -184,7 +198,8 @@ TEST_F(SshdInNetns, ExchangeLinesTakesTurnsOverOneChannel) {
   auto remote = connect_when_up(target());
   ASSERT_TRUE(remote);
   // A counter that answers each line: the answers prove one process served every turn.
-  auto turns = remote->exchange_lines("n=0; while read -r l; do n=$((n+1)); echo \"turn $n\"; done", 4, 20s);
+  auto turns =
+      remote->exchange_lines("n=0; while read -r l; do n=$((n+1)); echo \"turn $n\"; done", 4, 20s);
   ASSERT_TRUE(turns.ok()) << turns.error().message;
   ASSERT_EQ(turns->size(), 4u);
   for (size_t i = 0; i < 4; ++i) {
@@ -197,7 +212,8 @@ TEST_F(SshdInNetns, ExchangeLinesTakesTurnsOverOneChannel) {
   // The guest clock program itself, against this host's clock: within a few ms.
   auto clock = remote->exchange_lines(continuum::infra::clock_echo_command(), 5, 20s);
   ASSERT_TRUE(clock.ok()) << clock.error().message;
-  auto e = continuum::infra::offset_from_sample(clock->back().sent, clock->back().answer, clock->back().received);
+  auto e = continuum::infra::offset_from_sample(clock->back().sent, clock->back().answer,
+                                                clock->back().received);
   ASSERT_TRUE(e.ok()) << e.error().message;
   EXPECT_LT(std::fabs(e->offset_ms), 1.0 + e->rtt_ms) << "same machine, same clock";
   // A command that stops answering is an error naming how far it got, not a hang.
@@ -269,7 +285,8 @@ TEST_F(SshdInNetns, UnauthorizedClientKeyIsRejected) {
   t.private_key = dir_ / "stranger_key";
   auto r = continuum::util::ssh_connect(t, 10s);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("authentication failed"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("authentication failed"), std::string::npos)
+      << r.error().message;
 }
 
 TEST_F(SshdInNetns, NamespaceIsRequiredToReachTheServer) {
@@ -292,7 +309,8 @@ TEST_F(SshdInNetns, ReadinessWaitsForAllAndNamesTheSilentVm) {
   auto silent_ssh = target();
   silent_ssh.port = 2222;  // nothing listens there in the namespace
   fs::path console = dir_ / "silent.console.log";
-  std::ofstream(console) << "\x1b[0;32m  OK  \x1b[0m] early line\r\n" << "filler\n"
+  std::ofstream(console) << "\x1b[0;32m  OK  \x1b[0m] early line\r\n"
+                         << "filler\n"
                          << "initrd: cannot mount /dev/vda\r\n";
   continuum::infra::ReadyTarget silent{"vm-silent", silent_ssh, console, {}};
   continuum::infra::ReadyOptions o;

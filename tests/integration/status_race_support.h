@@ -33,15 +33,17 @@ inline std::filesystem::path make_racing_cat(const std::filesystem::path& dir) {
       bin / "cat",
       "#!/bin/sh\n"
       "# In the status command, `cat pid` runs after the rc check and before kill -0: end the\n"
-      "# program right there (it writes rc and exits), wait until its wrapper is gone, then answer.\n"
+      "# program right there (it writes rc and exits), wait until its wrapper is gone, then "
+      "answer.\n"
       "if [ \"$1\" = pid ]; then\n"
       "  p=$(/bin/cat pid)\n"
       "  : > go\n"
       "  while kill -0 \"$p\" 2>/dev/null; do :; done\n"
       "fi\n"
       "exec /bin/cat \"$@\"\n",
-      std::filesystem::perms::owner_all | std::filesystem::perms::group_read | std::filesystem::perms::group_exec |
-          std::filesystem::perms::others_read | std::filesystem::perms::others_exec);
+      std::filesystem::perms::owner_all | std::filesystem::perms::group_read |
+          std::filesystem::perms::group_exec | std::filesystem::perms::others_read |
+          std::filesystem::perms::others_exec);
   return bin;
 }
 
@@ -53,10 +55,12 @@ inline const char* kProgramScript = "while [ ! -e go ]; do sleep 0.002; done; ex
 inline std::string old_status_command(const std::string& quoted_dir) {
   return "cd " + quoted_dir +
          " 2>/dev/null || { echo gone; exit 0; }; if [ -f rc ]; then cat rc; "
-         "elif [ -f pid ] && kill -0 \"$(cat pid)\" 2>/dev/null; then echo running; else echo gone; fi";
+         "elif [ -f pid ] && kill -0 \"$(cat pid)\" 2>/dev/null; then echo running; else echo "
+         "gone; fi";
 }
 
-/// Reaps wrapper `pid` (adopted by this subreaper) on a thread, so it disappears as soon as it exits.
+/// Reaps wrapper `pid` (adopted by this subreaper) on a thread, so it disappears as soon as it
+/// exits.
 inline std::thread reap(pid_t pid) {
   return std::thread([pid] {
     int st;

@@ -1,9 +1,9 @@
 // The status race of resource_manager = none, with the real status command through /bin/sh and a
-// program that exits exactly between its rc check and its kill -0 (tests/integration/status_race_support.h).
-// Over the real sshd: tests/integration/benchmark_ssh_test.cc. Integration label for its 20 s (500
-// launches), not for any daemon.
+// program that exits exactly between its rc check and its kill -0
+// (tests/integration/status_race_support.h). Over the real sshd:
+// tests/integration/benchmark_ssh_test.cc. Integration label for its 20 s (500 launches), not for
+// any daemon.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -38,7 +38,8 @@ struct Sh {
 /// wrapper, and returns what `status` prints for it.
 std::string race_once(const Sh& sh, const std::string& dir, const std::string& status) {
   fs::remove(sh.home / dir / "go");
-  auto launched = sh.run(benchmark::direct_launch_command(dir, "/bin/sh", {"-c", status_race::kProgramScript}, {}));
+  auto launched = sh.run(
+      benchmark::direct_launch_command(dir, "/bin/sh", {"-c", status_race::kProgramScript}, {}));
   pid_t pid = static_cast<pid_t>(std::atol(std::string(util::trim(launched.out)).c_str()));
   if (launched.exit_code != 0 || pid <= 0) return "<launch failed: " + launched.err + ">";
   std::thread reaper = status_race::reap(pid);
@@ -65,11 +66,14 @@ TEST(StatusRace, ProgramExitingBetweenRcCheckAndKill0ReadsAsItsExitStatus) {
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < iterations; ++i) {
     const std::string out = race_once(sh, "job", benchmark::direct_status_command("job"));
-    if (out == "gone") ++gone;
-    else if (out != "7" && other++ == 0) first_other = out;
+    if (out == "gone")
+      ++gone;
+    else if (out != "7" && other++ == 0)
+      first_other = out;
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("[measure] status race: %d iterations through /bin/sh in %.1f s, gone=%d\n", iterations, secs, gone);
+  std::printf("[measure] status race: %d iterations through /bin/sh in %.1f s, gone=%d\n",
+              iterations, secs, gone);
   EXPECT_EQ(gone, 0) << "read as gone although rc was written";
   EXPECT_EQ(other, 0) << "first unexpected answer: " << first_other;
   fs::remove_all(home);

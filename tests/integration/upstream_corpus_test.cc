@@ -71,7 +71,8 @@ TEST(UpstreamCorpus, EveryShippedConfigHasAVerdict) {
     if (e.path().extension() == ".cfg") files.insert(fs::relative(e.path(), kCorpus).string());
   EXPECT_EQ(files.size(), 241u);
   for (const auto& f : files) EXPECT_TRUE(verdicts.count(f)) << f << " has no line in verdicts.tsv";
-  for (const auto& [f, _] : verdicts) EXPECT_TRUE(files.count(f)) << f << " in verdicts.tsv but not on disk";
+  for (const auto& [f, _] : verdicts)
+    EXPECT_TRUE(files.count(f)) << f << " in verdicts.tsv but not on disk";
 }
 
 TEST(UpstreamCorpus, ValidateAgreesWithVerdicts) {
@@ -97,8 +98,10 @@ TEST(UpstreamCorpus, ValidateAgreesWithVerdicts) {
             << " differ from the original (docs/compatibility.md)\n";
 }
 
-// One refusal line: "<path>:<line>: [<section>] <key> = <value>: not supported by this build: <why>".
-const std::regex kRefusal(R"(^(.+):([0-9]+): \[([a-z_]+)\] ([A-Za-z_]+) = (.*): not supported by this build: (.+)$)");
+// One refusal line: "<path>:<line>: [<section>] <key> = <value>: not supported by this build:
+// <why>".
+const std::regex kRefusal(
+    R"(^(.+):([0-9]+): \[([a-z_]+)\] ([A-Za-z_]+) = (.*): not supported by this build: (.+)$)");
 
 TEST(UpstreamCorpus, PreflightRefusesWhatThisBuildCannotRun) {
   // For every configuration the original accepts (and continuum with --compat): does plain
@@ -106,7 +109,9 @@ TEST(UpstreamCorpus, PreflightRefusesWhatThisBuildCannotRun) {
   // (CONTINUUM_UPDATE_GOLDEN=1 rewrites it from this build's answers).
   auto verdicts = read_verdicts();
   ASSERT_FALSE(verdicts.empty());
-  std::string got = "# file\tverdict of plain `continuum validate`: runs, or refused: section.key,... (file order)\n";
+  std::string got =
+      "# file\tverdict of plain `continuum validate`: runs, or refused: section.key,... (file "
+      "order)\n";
   int runs = 0, refused = 0;
   for (const auto& [file, v] : verdicts) {
     if (v.continuum != "accept") continue;
@@ -117,20 +122,23 @@ TEST(UpstreamCorpus, PreflightRefusesWhatThisBuildCannotRun) {
     for (const auto& line : continuum::util::split(o.err, '\n')) {
       if (line.find(": not supported by this build: ") == std::string::npos) continue;
       std::smatch m;
-      ASSERT_TRUE(std::regex_match(line, m, kRefusal)) << "not FILE:LINE: [section] key = value: " << line;
+      ASSERT_TRUE(std::regex_match(line, m, kRefusal))
+          << "not FILE:LINE: [section] key = value: " << line;
       EXPECT_EQ(m[1].str(), path.string()) << line;
       EXPECT_GT(std::stoi(m[2].str()), 0) << line;
       // The line named is the key's line in the file.
       std::ifstream in(path);
       std::string text;
       for (int n = 0; n < std::stoi(m[2].str()) && std::getline(in, text);) ++n;
-      EXPECT_EQ(continuum::util::to_lower(std::string(continuum::util::trim(text.substr(0, text.find('='))))),
+      EXPECT_EQ(continuum::util::to_lower(
+                    std::string(continuum::util::trim(text.substr(0, text.find('='))))),
                 continuum::util::to_lower(m[4].str()))
           << line;
       keys.push_back(m[3].str() + "." + continuum::util::to_lower(m[4].str()));
     }
     EXPECT_EQ(o.code == 2, !keys.empty()) << file << "\n" << o.err;
-    got += file + "\t" + (keys.empty() ? "runs" : "refused: " + continuum::util::join(keys, ",")) + "\n";
+    got += file + "\t" + (keys.empty() ? "runs" : "refused: " + continuum::util::join(keys, ",")) +
+           "\n";
     (keys.empty() ? runs : refused)++;
   }
   const fs::path expected_file = kCorpus / "preflight.tsv";
@@ -141,7 +149,8 @@ TEST(UpstreamCorpus, PreflightRefusesWhatThisBuildCannotRun) {
   std::stringstream expected;
   expected << in.rdbuf();
   EXPECT_EQ(expected.str(), got) << "plain validate disagrees with " << expected_file;
-  std::cout << "preflight over the accepted corpus: " << runs << " run, " << refused << " refused\n";
+  std::cout << "preflight over the accepted corpus: " << runs << " run, " << refused
+            << " refused\n";
 }
 
 TEST(ShippedConfigurations, LoadAsDocumented) {
@@ -155,8 +164,9 @@ TEST(ShippedConfigurations, LoadAsDocumented) {
   // Runnable, with a note: middleIP_base has no effect here.
   Outcome kube_only = validate(kSource / "configuration" / "qemu_kube_only.cfg");
   EXPECT_EQ(kube_only.code, 0) << kube_only.err;
-  EXPECT_NE(kube_only.err.find("qemu_kube_only.cfg:10: [infrastructure] middleIP_base = 201: accepted for "
-                               "compatibility; no effect"),
+  EXPECT_NE(kube_only.err.find(
+                "qemu_kube_only.cfg:10: [infrastructure] middleIP_base = 201: accepted for "
+                "compatibility; no effect"),
             std::string::npos)
       << kube_only.err;
   // The original's container benchmarks: valid for the original, refused by this build.
@@ -173,8 +183,9 @@ TEST(ShippedConfigurations, LoadAsDocumented) {
     EXPECT_EQ(validate(kSource / "configuration" / f).code, 2) << f;
   }
   // The originals are verbatim copies of the corpus files.
-  for (const char* f : {"bench_cloud.cfg", "bench_edge.cfg", "bench_endpoint.cfg", "bench_openfaas.cfg",
-                        "bench_cloud_terraform.cfg", "infra_only.cfg", "qemu_kube_only.cfg", "baremetal.cfg"}) {
+  for (const char* f :
+       {"bench_cloud.cfg", "bench_edge.cfg", "bench_endpoint.cfg", "bench_openfaas.cfg",
+        "bench_cloud_terraform.cfg", "infra_only.cfg", "qemu_kube_only.cfg", "baremetal.cfg"}) {
     std::ifstream a(kSource / "configuration" / f), b(kCorpus / f);
     std::stringstream sa, sb;
     sa << a.rdbuf();

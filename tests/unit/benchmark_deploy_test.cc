@@ -1,9 +1,9 @@
 // image_classification deployment: who is a worker, endpoint -> worker blocks, the programs'
 // environment, and the exact commands/YAML for resource managers none, kubernetes/kubeedge and
 // mist (the latter need internet in the guests, so their commands are checked here, as text).
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "continuum/benchmark/image_classification.h"
 #include "continuum/util/process.h"
@@ -39,9 +39,12 @@ config::Config cfg(std::string rm, int clouds, int edges, int endpoints) {
 
 TEST(Assign, CloudWorkersWithoutControllerAndContiguousBlocks) {
   infra::Deployment d;
-  d.nodes = {node("cloud_controller", "cloud", "192.168.100.2"), node("cloud0", "cloud", "192.168.100.3"),
-             node("cloud1", "cloud", "192.168.100.4"), node("endpoint0", "endpoint", "192.168.100.5"),
-             node("endpoint1", "endpoint", "192.168.100.6"), node("endpoint2", "endpoint", "192.168.100.7"),
+  d.nodes = {node("cloud_controller", "cloud", "192.168.100.2"),
+             node("cloud0", "cloud", "192.168.100.3"),
+             node("cloud1", "cloud", "192.168.100.4"),
+             node("endpoint0", "endpoint", "192.168.100.5"),
+             node("endpoint1", "endpoint", "192.168.100.6"),
+             node("endpoint2", "endpoint", "192.168.100.7"),
              node("endpoint3", "endpoint", "192.168.100.8")};
   auto a = assign(cfg("kubernetes", 3, 0, 4), d);
   ASSERT_TRUE(a.ok()) << a.error().message;
@@ -90,7 +93,8 @@ TEST(Assign, ResourceManagerNone) {
   EXPECT_EQ(env.count("MQTT_REMOTE_IP"), 0u);
 
   infra::Deployment lone_controller;
-  lone_controller.nodes = {node("cloud_controller", "cloud", "10.0.0.2"), node("endpoint0", "endpoint", "10.0.0.3")};
+  lone_controller.nodes = {node("cloud_controller", "cloud", "10.0.0.2"),
+                           node("endpoint0", "endpoint", "10.0.0.3")};
   // Without direct_offload a cloud node changes nothing: the original's endpoint-only mode.
   auto b = assign(cfg("none", 1, 0, 1), lone_controller);
   ASSERT_TRUE(b.ok());
@@ -119,10 +123,14 @@ TEST(Assign, ResourceManagerNone) {
 
 TEST(Assign, ResourceManagerNoneWithCloudAndEdgeNodes) {
   infra::Deployment d;
-  d.nodes = {node("cloud_controller", "cloud", "10.0.0.2"), node("cloud0", "cloud", "10.0.0.3"),
-             node("edge0", "edge", "10.0.0.4"),          node("edge1", "edge", "10.0.0.5"),
-             node("endpoint0", "endpoint", "10.0.0.6"),  node("endpoint1", "endpoint", "10.0.0.7"),
-             node("endpoint2", "endpoint", "10.0.0.8"),  node("endpoint3", "endpoint", "10.0.0.9")};
+  d.nodes = {node("cloud_controller", "cloud", "10.0.0.2"),
+             node("cloud0", "cloud", "10.0.0.3"),
+             node("edge0", "edge", "10.0.0.4"),
+             node("edge1", "edge", "10.0.0.5"),
+             node("endpoint0", "endpoint", "10.0.0.6"),
+             node("endpoint1", "endpoint", "10.0.0.7"),
+             node("endpoint2", "endpoint", "10.0.0.8"),
+             node("endpoint3", "endpoint", "10.0.0.9")};
   // Endpoint-only: four combined endpoints, no worker anywhere.
   auto a = assign(cfg("none", 2, 2, 4), d);
   ASSERT_TRUE(a.ok());
@@ -145,9 +153,10 @@ TEST(Assign, ResourceManagerNoneWithCloudAndEdgeNodes) {
 
 TEST(Assign, WorkersWithoutEndpointsAreDropped) {
   infra::Deployment d;
-  d.nodes = {node("cloud_controller", "cloud", "10.0.0.2"), node("cloud0", "cloud", "10.0.0.3"),
-             node("cloud1", "cloud", "10.0.0.4"),           node("cloud2", "cloud", "10.0.0.5"),
-             node("endpoint0", "endpoint", "10.0.0.6"),     node("endpoint1", "endpoint", "10.0.0.7")};
+  d.nodes = {
+      node("cloud_controller", "cloud", "10.0.0.2"), node("cloud0", "cloud", "10.0.0.3"),
+      node("cloud1", "cloud", "10.0.0.4"),           node("cloud2", "cloud", "10.0.0.5"),
+      node("endpoint0", "endpoint", "10.0.0.6"),     node("endpoint1", "endpoint", "10.0.0.7")};
   auto c = cfg("none", 4, 0, 2);
   c.benchmark->direct_offload = true;
   auto a = assign(c, d);
@@ -162,19 +171,23 @@ TEST(Assign, WorkersWithoutEndpointsAreDropped) {
 }
 
 TEST(DirectLaunch, QuotedCommandThatRecordsPidAndExitStatus) {
-  auto cmd = direct_launch_command("continuum-bench/repeat-0/worker", "/opt/my bin/continuum-worker", {},
-                                   {{"MQTT_LOCAL_IP", "10.0.0.2"}, {"X", "it's"}});
+  auto cmd =
+      direct_launch_command("continuum-bench/repeat-0/worker", "/opt/my bin/continuum-worker", {},
+                            {{"MQTT_LOCAL_IP", "10.0.0.2"}, {"X", "it's"}});
   EXPECT_EQ(cmd,
             "mkdir -p continuum-bench/repeat-0/worker && cd continuum-bench/repeat-0/worker && "
-            "rm -f out rc rc.tmp pid && { setsid nohup env MQTT_LOCAL_IP=10.0.0.2 'X=it'\\''s' /bin/sh -c "
+            "rm -f out rc rc.tmp pid && { setsid nohup env MQTT_LOCAL_IP=10.0.0.2 'X=it'\\''s' "
+            "/bin/sh -c "
             "''\\''/opt/my bin/continuum-worker'\\'' >out 2>&1; echo $? >rc.tmp; mv rc.tmp rc' "
             "</dev/null >/dev/null 2>&1 & echo $! >pid; cat pid; }");
   // And it does what it says, with a real shell.
-  auto dir = std::filesystem::temp_directory_path() / ("continuum-dl-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("continuum-dl-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   util::ProcessSpec spec;
   spec.cwd = dir;
-  spec.argv = {"/bin/sh", "-c", direct_launch_command("job", "sh", {"-c", "echo \"$X\"; exit 5"}, {{"X", "it's"}})};
+  spec.argv = {"/bin/sh", "-c",
+               direct_launch_command("job", "sh", {"-c", "echo \"$X\"; exit 5"}, {{"X", "it's"}})};
   auto r = util::run_process(spec);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 0);
@@ -199,10 +212,12 @@ TEST(Containers, KubernetesJobAsTheOriginal) {
   s.worker_cpu = 3.5;
   s.worker_memory_gb = 3.5;
   s.worker_threads = 3;
-  auto y = kubernetes_job_yaml("image-classification", 1, "192.168.1.10:5000/image_classification_subscriber", s, 2);
+  auto y = kubernetes_job_yaml("image-classification", 1,
+                               "192.168.1.10:5000/image_classification_subscriber", s, 2);
   EXPECT_NE(y.find("kind: Job\n"), std::string::npos);
   EXPECT_NE(y.find("  name: image-classification-1\n"), std::string::npos);
-  EXPECT_NE(y.find("image: 192.168.1.10:5000/image_classification_subscriber\n"), std::string::npos);
+  EXPECT_NE(y.find("image: 192.168.1.10:5000/image_classification_subscriber\n"),
+            std::string::npos);
   EXPECT_NE(y.find("- containerPort: 1883\n"), std::string::npos);
   EXPECT_NE(y.find("memory: \"3500Mi\"\n"), std::string::npos);
   EXPECT_NE(y.find("cpu: 3.5\n"), std::string::npos);
@@ -216,8 +231,9 @@ TEST(Containers, DockerCommandsQuoteAndKeepFractionalLimits) {
   AppSettings s;
   s.endpoint_cpu = 0.5;  // the original turned this into --cpus=0 (no limit)
   s.endpoint_memory_gb = 1;
-  auto c = docker_endpoint_command("cloud0_endpoint1", "redplanet00/kubeedge-applications:image_classification_publisher",
-                                   {{"FREQUENCY", "5"}, {"MQTT_LOCAL_IP", "192.168.100.4"}, {"ODD", "a b"}}, s);
+  auto c = docker_endpoint_command(
+      "cloud0_endpoint1", "redplanet00/kubeedge-applications:image_classification_publisher",
+      {{"FREQUENCY", "5"}, {"MQTT_LOCAL_IP", "192.168.100.4"}, {"ODD", "a b"}}, s);
   EXPECT_EQ(c,
             "docker container run --detach --cpus=0.5 --memory=1024m --network=host -e FREQUENCY=5 "
             "-e MQTT_LOCAL_IP=192.168.100.4 -e 'ODD=a b' --name cloud0_endpoint1 "
@@ -225,6 +241,8 @@ TEST(Containers, DockerCommandsQuoteAndKeepFractionalLimits) {
   s.worker_cpu = 1.5;
   s.worker_memory_gb = 1.5;
   auto w = docker_worker_command("edge0_worker", "img", {{"ENDPOINT_CONNECTED", "1"}}, s);
-  EXPECT_EQ(w, "docker container run --detach --cpus=1.5 --memory=1536m --network=host -e ENDPOINT_CONNECTED=1 "
-               "--name edge0_worker img");
+  EXPECT_EQ(w,
+            "docker container run --detach --cpus=1.5 --memory=1536m --network=host -e "
+            "ENDPOINT_CONNECTED=1 "
+            "--name edge0_worker img");
 }

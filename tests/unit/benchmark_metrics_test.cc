@@ -1,7 +1,8 @@
-// Metrics as the original computes them (docs/original.md §7.4, §7.5), against hand-computed values.
-#include <cmath>
-
+// Metrics as the original computes them (docs/original.md §7.4, §7.5), against hand-computed
+// values.
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include "continuum/benchmark/metrics.h"
 
@@ -36,7 +37,7 @@ TEST(PercentileSlice, TenValuesDropOnlyTheTop) {
 TEST(PercentileSlice, TooFewValuesGiveNaN) {
   EXPECT_TRUE(std::isnan(slice_stats({}).mean));
   EXPECT_TRUE(std::isnan(slice_stats({5.0}).mean));  // floor(0.9) = 0: empty slice
-  auto two = slice_stats({4.0, 1.0, 3.0});         // floor(2.7) = 2: {1, 3}
+  auto two = slice_stats({4.0, 1.0, 3.0});           // floor(2.7) = 2: {1, 3}
   EXPECT_EQ(two.kept, 2u);
   EXPECT_DOUBLE_EQ(two.mean, 2.0);
   EXPECT_DOUBLE_EQ(two.stdev, 1.0);
@@ -106,7 +107,8 @@ TEST(WorkerLog, ParsesTheOriginalsLines) {
   EXPECT_EQ(w.negatives, 1u);
   EXPECT_EQ(w.warnings.size(), 2u);  // the (us) line and the negatives summary
   auto m = worker_metrics(0, "cloud0", w);
-  EXPECT_DOUBLE_EQ(m.total_time_s, 10.5);  // first "Read image" 12:00:01 -> last "Get item" 12:00:11.5
+  EXPECT_DOUBLE_EQ(m.total_time_s,
+                   10.5);  // first "Read image" 12:00:01 -> last "Get item" 12:00:11.5
   // 2 values: slice [floor(0.1), floor(1.8)) = first only
   EXPECT_DOUBLE_EQ(m.delay_avg_ms, 2.0);
   EXPECT_DOUBLE_EQ(m.delay_stdev_ms, 0.0);
@@ -163,8 +165,10 @@ TEST(Tables, OriginalHeadersAndAlignment) {
             "------------------------------------\n"
             "ENDPOINT OUTPUT\n"
             "------------------------------------\n"
-            " connected_to  total_time (s)  preproc_time/data (ms)  data_size_avg (kb)  latency_avg (ms)  latency_stdev (ms)\n"
-            "            0          302.45                    0.45               65.28            191.23               24.44\n");
+            " connected_to  total_time (s)  preproc_time/data (ms)  data_size_avg (kb)  "
+            "latency_avg (ms)  latency_stdev (ms)\n"
+            "            0          302.45                    0.45               65.28            "
+            "191.23               24.44\n");
 }
 
 TEST(Tables, EndpointOnlyModeAndNaN) {
@@ -179,7 +183,9 @@ TEST(Tables, EndpointOnlyModeAndNaN) {
   m.endpoints.push_back(e);
   std::string t = render_app_tables(m);
   EXPECT_EQ(t.find("CLOUD OUTPUT"), std::string::npos);
-  EXPECT_NE(t.find(" endpoint_id  total_time (s)  proc_time/data (ms)  latency_avg (ms)  latency_stdev (ms)\n"), std::string::npos);
+  EXPECT_NE(t.find(" endpoint_id  total_time (s)  proc_time/data (ms)  latency_avg (ms)  "
+                   "latency_stdev (ms)\n"),
+            std::string::npos);
   EXPECT_NE(t.find("62203.0"), std::string::npos);
   EXPECT_NE(t.find("NaN\n"), std::string::npos);
 }

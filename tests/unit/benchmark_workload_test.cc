@@ -1,8 +1,8 @@
 // SSH workloads, repeat aggregation and the metrics files. The remote side is a Fake Remote that
 // runs each command with the local /bin/sh (no SSH): the commands themselves really run.
-#include <fstream>
-
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "continuum/benchmark/benchmark.h"
@@ -40,7 +40,8 @@ std::filesystem::path temp_dir(const std::string& name) {
   return p;
 }
 
-RemoteFactory local_factory(const std::filesystem::path& root, const std::map<std::string, std::string>& env = {}) {
+RemoteFactory local_factory(const std::filesystem::path& root,
+                            const std::map<std::string, std::string>& env = {}) {
   return [root, env](const infra::DeployedNode& n) -> Expected<util::RemotePtr> {
     return util::RemotePtr(std::make_unique<bench_test::LocalShellRemote>(root / n.id, env, n.id));
   };
@@ -56,7 +57,9 @@ TEST(WorkloadCommand, QuotesEveryValue) {
   w.timeout = 30;
   auto c = render_workload_command(w);
   ASSERT_TRUE(c.ok()) << c.error().message;
-  EXPECT_EQ(*c, "exec timeout --kill-after=5 30 env 'A=x y' 'B=it'\\''s' /bin/sh -c 'echo '\\''hi'\\'' $HOME'");
+  EXPECT_EQ(*c,
+            "exec timeout --kill-after=5 30 env 'A=x y' 'B=it'\\''s' /bin/sh -c 'echo '\\''hi'\\'' "
+            "$HOME'");
 }
 
 TEST(WorkloadCommand, ValuesArriveUnchangedThroughARealShell) {
@@ -96,14 +99,16 @@ TEST(WorkloadNodes, IdsTiersAllAndTypos) {
     for (auto* n : v) r.push_back(n->id);
     return r;
   };
-  EXPECT_EQ(ids(*resolve_nodes({"endpoint"}, d)), (std::vector<std::string>{"endpoint0", "endpoint1"}));
+  EXPECT_EQ(ids(*resolve_nodes({"endpoint"}, d)),
+            (std::vector<std::string>{"endpoint0", "endpoint1"}));
   EXPECT_EQ(ids(*resolve_nodes({"endpoint1", "cloud"}, d)),
             (std::vector<std::string>{"cloud_controller", "cloud0", "endpoint1"}));
   EXPECT_EQ(ids(*resolve_nodes({"edge0_tester", "edge"}, d)), (std::vector<std::string>{"edge0"}));
   EXPECT_EQ(resolve_nodes({"all"}, d)->size(), 5u);
   auto bad = resolve_nodes({"endpiont0"}, d);
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.error().message.find("did you mean 'endpoint0'"), std::string::npos) << bad.error().message;
+  EXPECT_NE(bad.error().message.find("did you mean 'endpoint0'"), std::string::npos)
+      << bad.error().message;
 }
 
 TEST(FakeRemoteWorkload, WarmupsRepeatsFilesAndFailures) {
@@ -116,8 +121,10 @@ TEST(FakeRemoteWorkload, WarmupsRepeatsFilesAndFailures) {
   w.repeat = 3;
   w.timeout = 20;
   // Counts its own runs in the node's home; fails on endpoint1's third run.
-  w.command = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo \"run $n on $NODE_LABEL\"; "
-              "echo warn >&2; [ \"$(pwd | grep -c endpoint1)\" = 1 ] && [ $n = 4 ] && exit 7; exit 0";
+  w.command =
+      "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo \"run $n on "
+      "$NODE_LABEL\"; "
+      "echo warn >&2; [ \"$(pwd | grep -c endpoint1)\" = 1 ] && [ $n = 4 ] && exit 7; exit 0";
   w.env = {{"NODE_LABEL", "x"}};
   auto runs = run_workload(w, 2, d, root / "run", local_factory(root / "guests"), nullptr, nullptr);
   ASSERT_EQ(runs.size(), 8u);  // 2 nodes x (1 warm-up + 3)
@@ -135,7 +142,8 @@ TEST(FakeRemoteWorkload, WarmupsRepeatsFilesAndFailures) {
   EXPECT_EQ(bad.out_file, "benchmark/workloads/query/endpoint1/2-2.out");
   EXPECT_EQ(*util::read_file(root / "run" / bad.out_file), "run 4 on x\n");
   EXPECT_EQ(*util::read_file(root / "run" / bad.err_file), "warn\n");
-  EXPECT_EQ(*util::read_file(root / "run/benchmark/workloads/query/endpoint0/2-warmup0.out"), "run 1 on x\n");
+  EXPECT_EQ(*util::read_file(root / "run/benchmark/workloads/query/endpoint0/2-warmup0.out"),
+            "run 1 on x\n");
   std::filesystem::remove_all(root);
 }
 
@@ -212,7 +220,8 @@ RepeatResult repeat_with(int k, double latency, double proc, double wl_seconds, 
   r.workload_runs.push_back(run);
   return r;
 }
-const Aggregate* find(const std::vector<Aggregate>& a, const std::string& role, const std::string& metric) {
+const Aggregate* find(const std::vector<Aggregate>& a, const std::string& role,
+                      const std::string& metric) {
   for (const auto& x : a)
     if (x.role == role && x.metric == metric) return &x;
   return nullptr;
@@ -220,7 +229,8 @@ const Aggregate* find(const std::vector<Aggregate>& a, const std::string& role, 
 }  // namespace
 
 TEST(RepeatAggregation, MeanMinMaxOverRepeats) {
-  std::vector<RepeatResult> reps{repeat_with(0, 100, 40, 1.0, false), repeat_with(1, 130, 44, 2.0, true),
+  std::vector<RepeatResult> reps{repeat_with(0, 100, 40, 1.0, false),
+                                 repeat_with(1, 130, 44, 2.0, true),
                                  repeat_with(2, 160, 42, 4.0, false)};
   auto agg = aggregate(reps);
   auto* lat = find(agg, "endpoint", "latency_avg_ms");
@@ -251,9 +261,11 @@ TEST(MetricsFiles, CsvAndJsonSchema) {
   std::string csv = metrics_csv(r);
   auto lines = util::split(csv, '\n');
   ASSERT_GE(lines.size(), 2u);
-  EXPECT_EQ(lines[0],
-            "repeat,stat,role,id,node,connected_to,total_time_s,delay_avg_ms,delay_stdev_ms,proc_time_ms,"
-            "preproc_time_ms,data_size_avg_kb,latency_avg_ms,latency_stdev_ms,frames,runs,failures,seconds");
+  EXPECT_EQ(
+      lines[0],
+      "repeat,stat,role,id,node,connected_to,total_time_s,delay_avg_ms,delay_stdev_ms,proc_time_ms,"
+      "preproc_time_ms,data_size_avg_kb,latency_avg_ms,latency_stdev_ms,frames,runs,failures,"
+      "seconds");
   EXPECT_EQ(lines[1], "0,value,worker,0,cloud0,,10,1,0.5,40,,,,,50,,,");
   EXPECT_EQ(lines[2], "0,value,endpoint,0,endpoint0,0,11,,,,0.5,65,100,,50,,,");
   EXPECT_EQ(lines[3], "0,value,workload,q,endpoint0,,,,,,,,,,,1,0,1");
@@ -285,7 +297,8 @@ TEST(MetricsFiles, CsvAndJsonSchema) {
 
   auto dir = temp_dir("files");
   ASSERT_TRUE(save_results(r, dir).ok());
-  for (const char* f : {"metrics.csv", "metrics.json", "tables.txt", "workloads/results.csv", "workloads/results.json"})
+  for (const char* f : {"metrics.csv", "metrics.json", "tables.txt", "workloads/results.csv",
+                        "workloads/results.json"})
     EXPECT_TRUE(std::filesystem::exists(dir / f)) << f;
   auto reread = nlohmann::json::parse(*util::read_file(dir / "metrics.json"));
   EXPECT_EQ(reread, j);

@@ -1,14 +1,14 @@
 // Guest clock alignment (include/continuum/infra/clock.h): the offset arithmetic, the step
 // command, and the measure -> step -> measure sequence against a fake guest whose clock is off by
 // a known amount (a real guest is in tests/e2e/quickstart_test.cc).
-#include <gtest/gtest.h>
+#include "continuum/infra/clock.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <regex>
 
-#include "continuum/infra/clock.h"
 #include "continuum/util/strings.h"
 
 namespace continuum::infra {
@@ -16,7 +16,9 @@ namespace {
 
 using SysClock = std::chrono::system_clock;
 
-SysClock::time_point at_ms(int64_t ms) { return SysClock::time_point(std::chrono::milliseconds(ms)); }
+SysClock::time_point at_ms(int64_t ms) {
+  return SysClock::time_point(std::chrono::milliseconds(ms));
+}
 
 TEST(ClockTest, OffsetIsGuestMinusMidpoint) {
   // Sent at 1000.000 s, answered at 1000.010 s, the guest said 1000.705 s: +700 ms, rtt 10 ms.
@@ -34,7 +36,8 @@ TEST(ClockTest, OffsetIsGuestMinusMidpoint) {
 }
 
 TEST(ClockTest, RejectsWhatIsNotATimestamp) {
-  for (const char* bad : {"", "date: invalid option", "1764430000", "17644.30000.1", "-5.2", "%s.%N"}) {
+  for (const char* bad :
+       {"", "date: invalid option", "1764430000", "17644.30000.1", "-5.2", "%s.%N"}) {
     auto e = offset_from_sample(at_ms(0), bad, at_ms(1));
     EXPECT_FALSE(e.ok()) << bad;
     if (!e.ok()) {
@@ -57,7 +60,8 @@ TEST(ClockTest, StepScriptRunsAndReachesAdjtimex) {
   // which refuses an unprivileged caller with EPERM (a Python error would show instead). That the
   // step really lands is checked on real guests: tests/e2e/quickstart_test.cc, clocks.csv.
   // As root (CI) it runs as nobody, so the step cannot really move this machine's clock.
-  std::string cmd = (::geteuid() == 0 ? "runuser -u nobody -- " : "") + clock_step_command(0.5, false) + " 2>&1";
+  std::string cmd =
+      (::geteuid() == 0 ? "runuser -u nobody -- " : "") + clock_step_command(0.5, false) + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   char buf[512];
@@ -69,8 +73,8 @@ TEST(ClockTest, StepScriptRunsAndReachesAdjtimex) {
 }
 
 /// A fake guest (the rules ask to say so; stepping a real clock here would move the host's): its
-/// clock is the host's plus `offset_ms`, every exchange turn takes `delay_ms` each way, and the step
-/// command really moves its clock.
+/// clock is the host's plus `offset_ms`, every exchange turn takes `delay_ms` each way, and the
+/// step command really moves its clock.
 class FakeGuest : public util::Remote {
  public:
   FakeGuest(double offset_ms, double delay_ms) : offset_ms_(offset_ms), delay_ms_(delay_ms) {}
@@ -103,8 +107,9 @@ class FakeGuest : public util::Remote {
       // Stamped halfway, as a real guest stamps between request and reply; the first turn also
       // waits for python to start.
       wait(i == 0 ? 20 * delay_ms_ : delay_ms_);
-      t.answer = fmt_ts(std::chrono::duration<double, std::milli>(SysClock::now().time_since_epoch()).count() +
-                        offset_ms_);
+      t.answer = fmt_ts(
+          std::chrono::duration<double, std::milli>(SysClock::now().time_since_epoch()).count() +
+          offset_ms_);
       wait(delay_ms_);
       t.received = SysClock::now();
       out.push_back(t);
@@ -121,7 +126,8 @@ class FakeGuest : public util::Remote {
 
  private:
   static void wait(double ms) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(static_cast<int64_t>(ms * 1000));
+    auto until = std::chrono::steady_clock::now() +
+                 std::chrono::microseconds(static_cast<int64_t>(ms * 1000));
     while (std::chrono::steady_clock::now() < until) {
     }
   }
@@ -129,7 +135,8 @@ class FakeGuest : public util::Remote {
     auto whole = static_cast<int64_t>(std::floor(ms / 1000));
     auto ns = static_cast<int64_t>(std::llround((ms - static_cast<double>(whole) * 1000) * 1e6));
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%lld.%09lld", static_cast<long long>(whole), static_cast<long long>(ns));
+    std::snprintf(buf, sizeof buf, "%lld.%09lld", static_cast<long long>(whole),
+                  static_cast<long long>(ns));
     return buf;
   }
   double offset_ms_, delay_ms_;
@@ -157,7 +164,8 @@ TEST(ClockTest, FakeGuestWithoutLineExchangesIsAnErrorNotAGuess) {
   g.line_exchanges = false;
   ClockResult r = sync_clock(g, "endpoint0", false);
   EXPECT_FALSE(r.stepped);
-  EXPECT_NE(r.error.find("cannot read the clock: fake guest: line exchanges are not supported"), std::string::npos)
+  EXPECT_NE(r.error.find("cannot read the clock: fake guest: line exchanges are not supported"),
+            std::string::npos)
       << r.error;
   EXPECT_TRUE(g.commands.empty());  // nothing was run, least of all a step
 }
@@ -195,11 +203,14 @@ TEST(ClockTest, FakeGuestRefusingTheStepIsReportedNotFatal) {
   g.refuse_step = true;
   ClockResult r = sync_clock(g, "edge0", true);
   EXPECT_FALSE(r.stepped);
-  EXPECT_NE(r.error.find("cannot step the clock: sudo: a password is required"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("cannot step the clock: sudo: a password is required"), std::string::npos)
+      << r.error;
   EXPECT_NEAR(r.before.offset_ms, -950.0, 1.0);
   auto csv = format_clocks_csv({r});
   EXPECT_NE(csv.find("edge0,"), std::string::npos);
-  EXPECT_NE(csv.find(",false,,,cannot step the clock: sudo: a password is required\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",false,,,cannot step the clock: sudo: a password is required\n"),
+            std::string::npos)
+      << csv;
 }
 
 }  // namespace

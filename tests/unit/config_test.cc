@@ -1,15 +1,14 @@
 // Unit tests of config::load: types, defaults, derived defaults, cross-checks, warnings,
 // comments, quotes, long lines, and the new [link]/[workload]/[energy] sections.
-#include <gtest/gtest.h>
+#include "continuum/config/config.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
-
-#include "continuum/config/config.h"
 
 namespace fs = std::filesystem;
 using continuum::config::Config;
@@ -21,8 +20,9 @@ namespace {
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("config_test_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("config_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
@@ -170,15 +170,20 @@ TEST_F(ConfigTest, BooleanSpellingsAnyCase) {
     EXPECT_FALSE(c.benchmark->docker_pull) << f;
   }
   std::string m = bad(std::string(kCloud) + "docker_pull = maybe\n");
-  EXPECT_NE(m.find(":18: [benchmark] docker_pull = maybe: expected a boolean"), std::string::npos) << m;
+  EXPECT_NE(m.find(":18: [benchmark] docker_pull = maybe: expected a boolean"), std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, WrongTypesAndRangesNameLineKeyAndAllowed) {
   std::string m = bad(std::string(kCloud) + "duration = 5.5\napplications_per_worker = 0\n");
-  EXPECT_NE(m.find("c.cfg:18: [benchmark] duration = 5.5: expected an integer; allowed: an integer >= 1"),
-            std::string::npos) << m;
-  EXPECT_NE(m.find("c.cfg:19: [benchmark] applications_per_worker = 0: out of range; allowed: an integer >= 1"),
-            std::string::npos) << m;
+  EXPECT_NE(
+      m.find("c.cfg:18: [benchmark] duration = 5.5: expected an integer; allowed: an integer >= 1"),
+      std::string::npos)
+      << m;
+  EXPECT_NE(m.find("c.cfg:19: [benchmark] applications_per_worker = 0: out of range; allowed: an "
+                   "integer >= 1"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, AllErrorsOfAFileAtOnceSortedByLine) {
@@ -195,8 +200,10 @@ application = image_classification
 frequency = 0
 )");
   EXPECT_EQ(count_lines(m), 5) << m;
-  EXPECT_NE(m.find(":2: [infrastructure] provider = qemux: not a valid provider (did you mean `qemu`?)"),
-            std::string::npos) << m;
+  EXPECT_NE(
+      m.find(":2: [infrastructure] provider = qemux: not a valid provider (did you mean `qemu`?)"),
+      std::string::npos)
+      << m;
   EXPECT_LT(m.find(":3:"), m.find(":5:"));
   EXPECT_LT(m.find(":7:"), m.find(":11:"));
 }
@@ -268,12 +275,16 @@ gcp_zone = z
 gcp_project = p
 gcp_credentials = /k
 )");
-  EXPECT_NE(m.find(":9: [infrastructure] gcp_region = : empty; mandatory with provider = gcp"), std::string::npos) << m;
+  EXPECT_NE(m.find(":9: [infrastructure] gcp_region = : empty; mandatory with provider = gcp"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, UnterminatedQuoteIsAnError) {
   std::string m = bad(std::string(kCloud) + "[workload q]\ncommand = \"echo hi\nnodes = cloud0\n");
-  EXPECT_NE(m.find(":19: key `command`: the value starts with \" but has no closing \""), std::string::npos) << m;
+  EXPECT_NE(m.find(":19: key `command`: the value starts with \" but has no closing \""),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, LongLinesAreNotCut) {
@@ -313,7 +324,8 @@ TEST_F(ConfigTest, KeysAreCaseInsensitiveSectionsAreNot) {
   Config c = ok(t);
   EXPECT_EQ(c.infrastructure.provider, "qemu");
   std::string m = bad(std::string(kCloud) + "[Energy]\nenabled = False\n");
-  EXPECT_NE(m.find(":18: [Energy]: unknown section (did you mean [energy]?)"), std::string::npos) << m;
+  EXPECT_NE(m.find(":18: [Energy]: unknown section (did you mean [energy]?)"), std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, PrefixAndMiddleIp) {
@@ -343,13 +355,19 @@ endpoint_quota = 0.5
 prefixIP = 10.255
 middleIP = 90
 )");
-  EXPECT_NE(m.find(":8: [infrastructure] prefixIP = 10.255: not two dot-separated numbers"), std::string::npos) << m;
-  EXPECT_NE(m.find(":9: [infrastructure] middleIP = 90: middleIP and middleIP_base are both 90"), std::string::npos) << m;
+  EXPECT_NE(m.find(":8: [infrastructure] prefixIP = 10.255: not two dot-separated numbers"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(":9: [infrastructure] middleIP = 90: middleIP and middleIP_base are both 90"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, MandatoryTierKeysAndZeroNodes) {
   std::string m = bad("[infrastructure]\nprovider = qemu\ninfra_only = True\ncloud_nodes = 1\n");
-  EXPECT_NE(m.find(":1: [infrastructure] cloud_cores: missing; mandatory when cloud_nodes > 0"), std::string::npos) << m;
+  EXPECT_NE(m.find(":1: [infrastructure] cloud_cores: missing; mandatory when cloud_nodes > 0"),
+            std::string::npos)
+      << m;
   EXPECT_NE(m.find("cloud_memory: missing"), std::string::npos) << m;
   EXPECT_NE(m.find("cloud_quota: missing"), std::string::npos) << m;
   m = bad("[infrastructure]\nprovider = qemu\ninfra_only = True\n");
@@ -357,9 +375,12 @@ TEST_F(ConfigTest, MandatoryTierKeysAndZeroNodes) {
 }
 
 TEST_F(ConfigTest, SectionRules) {
-  std::string m = bad("[infrastructure]\nprovider = qemu\nendpoint_nodes = 1\nendpoint_cores = 1\n"
-                      "endpoint_memory = 1\nendpoint_quota = 0.5\n");
-  EXPECT_NE(m.find("[benchmark] section missing; required unless infra_only = True"), std::string::npos) << m;
+  std::string m =
+      bad("[infrastructure]\nprovider = qemu\nendpoint_nodes = 1\nendpoint_cores = 1\n"
+          "endpoint_memory = 1\nendpoint_quota = 0.5\n");
+  EXPECT_NE(m.find("[benchmark] section missing; required unless infra_only = True"),
+            std::string::npos)
+      << m;
   m = bad("[benchmark]\nresource_manager = none\n");
   EXPECT_NE(m.find("[infrastructure] section missing"), std::string::npos) << m;
 }
@@ -367,13 +388,18 @@ TEST_F(ConfigTest, SectionRules) {
 TEST_F(ConfigTest, KnownButUnusedKeysWarnUnknownKeysFail) {
   Config c = ok(std::string(kCloud) + "runtime = kata-qemu\nsleep_time = 3\n" +
                 "[execution_model]\nmodel = openfaas\n");
-  EXPECT_TRUE(has_warning(c, ":18: [benchmark] runtime = kata-qemu: ignored; only used when resource_manager = kube_kata"));
-  EXPECT_TRUE(has_warning(c, "sleep_time = 3: ignored; only used when application = empty or empty_kata"));
+  EXPECT_TRUE(has_warning(c,
+                          ":18: [benchmark] runtime = kata-qemu: ignored; only used when "
+                          "resource_manager = kube_kata"));
+  EXPECT_TRUE(
+      has_warning(c, "sleep_time = 3: ignored; only used when application = empty or empty_kata"));
   ASSERT_TRUE(c.execution_model);
   EXPECT_EQ(c.execution_model->model, "openfaas");
 
   std::string m = bad(std::string(kCloud) + "frequncy = 5\n");
-  EXPECT_NE(m.find(":18: [benchmark] frequncy = 5: unknown key (did you mean `frequency`?)"), std::string::npos) << m;
+  EXPECT_NE(m.find(":18: [benchmark] frequncy = 5: unknown key (did you mean `frequency`?)"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, KubeVersionWithKubeEdgeAndGcpKeysWithQemuWarn) {
@@ -399,21 +425,24 @@ application = image_classification
 frequency = 1
 )");
   EXPECT_TRUE(has_warning(c, "gcp_zone = z: ignored; only used when provider = gcp"));
-  EXPECT_TRUE(has_warning(c, "kube_version = v1.27.0: ignored; only used when resource_manager = kubernetes, kubecontrol or kube_kata"));
+  EXPECT_TRUE(has_warning(c,
+                          "kube_version = v1.27.0: ignored; only used when resource_manager = "
+                          "kubernetes, kubecontrol or kube_kata"));
 }
 
 TEST_F(ConfigTest, NetworkKeysNeedNetworkEmulation) {
   std::string text = kCloud;
   text.replace(text.find("network_emulation = True"), 24, "network_emulation = False");
   Config c = ok(text.replace(text.find("[benchmark]"), 0, "cloud_latency_avg = 5\n"));
-  EXPECT_TRUE(has_warning(c, "wireless_network_preset = 4g: ignored; only used when network_emulation = True"));
+  EXPECT_TRUE(has_warning(
+      c, "wireless_network_preset = 4g: ignored; only used when network_emulation = True"));
   EXPECT_TRUE(has_warning(c, "cloud_latency_avg = 5: ignored"));
   EXPECT_EQ(c.infrastructure.cloud_link.latency_avg, -1);
 
   Config n = ok(std::string(kCloud).replace(kCloud.find("[benchmark]"), 0,
-                                           "endpoint_latency_avg = 2\nendpoint_throughput = 100\n"
-                                           "cloud_endpoint_loss = 1.5\nlatency_is_rtt = True\n"
-                                           "network_verify = off\nnetwork_strict = on\n"));
+                                            "endpoint_latency_avg = 2\nendpoint_throughput = 100\n"
+                                            "cloud_endpoint_loss = 1.5\nlatency_is_rtt = True\n"
+                                            "network_verify = off\nnetwork_strict = on\n"));
   EXPECT_DOUBLE_EQ(n.infrastructure.endpoint_link.latency_avg, 2);
   EXPECT_DOUBLE_EQ(n.infrastructure.endpoint_link.throughput, 100);
   EXPECT_DOUBLE_EQ(n.infrastructure.cloud_endpoint_link.loss, 1.5);
@@ -422,8 +451,12 @@ TEST_F(ConfigTest, NetworkKeysNeedNetworkEmulation) {
   EXPECT_TRUE(n.infrastructure.network_strict);
   std::string m = bad(std::string(kCloud).replace(kCloud.find("[benchmark]"), 0,
                                                   "edge_loss = 101\ncloud_throughput = 0.5\n"));
-  EXPECT_NE(m.find("edge_loss = 101: out of range; allowed: a number from 0 to 100"), std::string::npos) << m;
-  EXPECT_NE(m.find("cloud_throughput = 0.5: out of range; allowed: a number >= 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("edge_loss = 101: out of range; allowed: a number from 0 to 100"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("cloud_throughput = 0.5: out of range; allowed: a number >= 1"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, CrossChecksOfTheOriginal) {
@@ -432,28 +465,40 @@ TEST_F(ConfigTest, CrossChecksOfTheOriginal) {
     t.replace(t.find(from), from.size(), to);
     return t;
   };
-  EXPECT_NE(bad(with("endpoint_nodes = 1", "endpoint_nodes = 1\nedge_nodes = 1\nedge_cores = 1\nedge_memory = 1\nedge_quota = 1"))
+  EXPECT_NE(bad(with("endpoint_nodes = 1",
+                     "endpoint_nodes = 1\nedge_nodes = 1\nedge_cores = 1\nedge_memory = "
+                     "1\nedge_quota = 1"))
                 .find("kubernetes needs cloud_nodes >= 1 and edge_nodes = 0"),
             std::string::npos);
-  EXPECT_NE(bad(with("cloud_nodes = 2", "cloud_nodes = 3")).find("multiple of the workers"), std::string::npos);
-  EXPECT_NE(bad(with("endpoint_nodes = 1", "endpoint_nodes = 0")).find("needs at least 1 endpoint"), std::string::npos);
-  EXPECT_NE(bad(with("resource_manager = kubernetes", "resource_manager = mist")).find("mist needs cloud_nodes = 0"),
+  EXPECT_NE(bad(with("cloud_nodes = 2", "cloud_nodes = 3")).find("multiple of the workers"),
             std::string::npos);
-  EXPECT_NE(bad(with("resource_manager = kubernetes", "resource_manager = kubeedge")).find("kubeedge needs cloud_nodes = 1"),
+  EXPECT_NE(bad(with("endpoint_nodes = 1", "endpoint_nodes = 0")).find("needs at least 1 endpoint"),
             std::string::npos);
-  EXPECT_NE(bad(kCloud + "resource_manager_only = True\n").find("set while resource_manager_only = True"),
+  EXPECT_NE(bad(with("resource_manager = kubernetes", "resource_manager = mist"))
+                .find("mist needs cloud_nodes = 0"),
             std::string::npos);
-  EXPECT_NE(bad(with("application = image_classification\nfrequency = 5", "")).find("mandatory when resource_manager_only = False"),
+  EXPECT_NE(bad(with("resource_manager = kubernetes", "resource_manager = kubeedge"))
+                .find("kubeedge needs cloud_nodes = 1"),
             std::string::npos);
-  EXPECT_NE(bad(with("resource_manager = kubernetes", "resource_manager = kubecontrol")).find("does not run with resource_manager = kubecontrol"),
+  EXPECT_NE(
+      bad(kCloud + "resource_manager_only = True\n").find("set while resource_manager_only = True"),
+      std::string::npos);
+  EXPECT_NE(bad(with("application = image_classification\nfrequency = 5", ""))
+                .find("mandatory when resource_manager_only = False"),
             std::string::npos);
-  EXPECT_NE(bad(with("application = image_classification\nfrequency = 5", "application = empty\nsleep_time = 5"))
+  EXPECT_NE(bad(with("resource_manager = kubernetes", "resource_manager = kubecontrol"))
+                .find("does not run with resource_manager = kubecontrol"),
+            std::string::npos);
+  EXPECT_NE(bad(with("application = image_classification\nfrequency = 5",
+                     "application = empty\nsleep_time = 5"))
                 .find("empty needs resource_manager = kubecontrol"),
             std::string::npos);
-  EXPECT_NE(bad(with("resource_manager = kubernetes", "resource_manager = none") + "[execution_model]\nmodel = openfaas\n")
+  EXPECT_NE(bad(with("resource_manager = kubernetes", "resource_manager = none") +
+                "[execution_model]\nmodel = openfaas\n")
                 .find("openfaas needs resource_manager = kubernetes"),
             std::string::npos);
-  EXPECT_NE(bad(with("frequency = 5", "")).find("frequency: missing; mandatory when application = image_classification"),
+  EXPECT_NE(bad(with("frequency = 5", ""))
+                .find("frequency: missing; mandatory when application = image_classification"),
             std::string::npos);
 }
 
@@ -473,8 +518,10 @@ stress_app_timeout = 5
 kube_deployment = file
 )";
   std::string m = bad(kata);
-  EXPECT_NE(m.find(":10: [benchmark] runtime_filesystem = overlayfs: overlayfs cannot be used with runtime = kata-fc"),
-            std::string::npos) << m;
+  EXPECT_NE(m.find(":10: [benchmark] runtime_filesystem = overlayfs: overlayfs cannot be used with "
+                   "runtime = kata-fc"),
+            std::string::npos)
+      << m;
   Config c = ok(std::string(kata).replace(kata.find("overlayfs"), 9, "devmapper"));
   EXPECT_EQ(c.benchmark->runtime, "kata-fc");
   EXPECT_EQ(c.benchmark->kube_deployment, "file");
@@ -485,9 +532,12 @@ TEST_F(ConfigTest, StructuralErrors) {
   std::string m = bad("cloud_nodes = 1\n" + kCloud);
   EXPECT_NE(m.find(":1: key `cloud_nodes` outside any section"), std::string::npos) << m;
   m = bad(kCloud + "frequency = 6\n");
-  EXPECT_NE(m.find(":18: [benchmark] frequency = 6: duplicate key (first set at line 17)"), std::string::npos) << m;
+  EXPECT_NE(m.find(":18: [benchmark] frequency = 6: duplicate key (first set at line 17)"),
+            std::string::npos)
+      << m;
   m = bad(kCloud + "[benchmark]\n");
-  EXPECT_NE(m.find(":18: [benchmark]: duplicate section (first at line 14)"), std::string::npos) << m;
+  EXPECT_NE(m.find(":18: [benchmark]: duplicate section (first at line 14)"), std::string::npos)
+      << m;
   m = bad(kCloud + "   more\n");
   EXPECT_NE(m.find(":18: indented line after `frequency` (line 17)"), std::string::npos) << m;
   m = bad(kCloud + "[workload x\n");
@@ -506,8 +556,11 @@ TEST_F(ConfigTest, FileLevelErrors) {
   EXPECT_NE(msg(dir_).find("is a directory"), std::string::npos);
   EXPECT_NE(msg(write("")).find("file is empty"), std::string::npos);
   EXPECT_NE(msg(write("  \n\n")).find("file is empty"), std::string::npos);
-  EXPECT_NE(msg(write(std::string("[infrastructure]\nprovider = qemu\0\n", 33))).find(":2: binary file"), std::string::npos);
-  EXPECT_NE(msg(write("[infrastructure]\n\nprovider = q\xC3\x28\n")).find(":3: not valid UTF-8"), std::string::npos);
+  EXPECT_NE(
+      msg(write(std::string("[infrastructure]\nprovider = qemu\0\n", 33))).find(":2: binary file"),
+      std::string::npos);
+  EXPECT_NE(msg(write("[infrastructure]\n\nprovider = q\xC3\x28\n")).find(":3: not valid UTF-8"),
+            std::string::npos);
   if (::geteuid() != 0) {  // root reads everything
     fs::path p = write(kCloud);
     fs::permissions(p, fs::perms::none);
@@ -540,11 +593,15 @@ parallel = true
   EXPECT_EQ(w.where.line, 19);
 
   // With one cloud node and kubernetes that node is the controller: cloud0 does not exist.
-  std::string m = bad(std::string(kCloud).replace(kCloud.find("cloud_nodes = 2"), 15, "cloud_nodes = 1") +
-                      "[workload w]\ncommand = true\nnodes = cloud0\nenv = 1X=2\n");
-  EXPECT_NE(m.find(":20: [workload w] nodes = cloud0: no node `cloud0` in this configuration"), std::string::npos) << m;
+  std::string m =
+      bad(std::string(kCloud).replace(kCloud.find("cloud_nodes = 2"), 15, "cloud_nodes = 1") +
+          "[workload w]\ncommand = true\nnodes = cloud0\nenv = 1X=2\n");
+  EXPECT_NE(m.find(":20: [workload w] nodes = cloud0: no node `cloud0` in this configuration"),
+            std::string::npos)
+      << m;
   EXPECT_NE(m.find("cloud_controller"), std::string::npos) << m;
-  EXPECT_NE(m.find(":21: [workload w] env = 1X=2: `1X=2` is not NAME=VALUE"), std::string::npos) << m;
+  EXPECT_NE(m.find(":21: [workload w] env = 1X=2: `1X=2` is not NAME=VALUE"), std::string::npos)
+      << m;
   m = bad(kCloud + "[workload w]\nnodes = cloud\n");
   EXPECT_NE(m.find(":18: [workload w] command: missing"), std::string::npos) << m;
   m = bad(kCloud + "[workload a b]\ncommand = x\nnodes = cloud\n");
@@ -586,9 +643,13 @@ latency_avg = 3
   EXPECT_EQ(p.where.line, 18);
   EXPECT_DOUBLE_EQ(c.infrastructure.pair_overrides[1].values.throughput, -1);
 
-  std::string m = bad(kCloud + "[link cloud0 endpoint7]\nlatency_avg = 1\n[link cloud0]\n[link cloud0 edge0]\nloss = 200\n");
-  EXPECT_NE(m.find(":18: [link cloud0 endpoint7]: no node `endpoint7` in this configuration (did you mean `endpoint0`?)"),
-            std::string::npos) << m;
+  std::string m = bad(
+      kCloud +
+      "[link cloud0 endpoint7]\nlatency_avg = 1\n[link cloud0]\n[link cloud0 edge0]\nloss = 200\n");
+  EXPECT_NE(m.find(":18: [link cloud0 endpoint7]: no node `endpoint7` in this configuration (did "
+                   "you mean `endpoint0`?)"),
+            std::string::npos)
+      << m;
   EXPECT_NE(m.find(":20: [link cloud0]: a link section names two nodes"), std::string::npos) << m;
   EXPECT_NE(m.find(":21: [link cloud0 edge0]: no node `edge0`"), std::string::npos) << m;
   EXPECT_NE(m.find(":22: [link cloud0 edge0] loss = 200: out of range"), std::string::npos) << m;
@@ -613,9 +674,13 @@ path = /metrics
   EXPECT_TRUE(c.energy.host_feed);
   EXPECT_TRUE(c.infrastructure.virtiofs);
 
-  std::string m = bad(kCloud + "[energy]\nenabled = True\nexporter = guest\ninterval = 0\nguest_port = 70000\n");
-  EXPECT_NE(m.find(":20: [energy] exporter = guest: needs virtiofs = True"), std::string::npos) << m;
-  EXPECT_NE(m.find(":21: [energy] interval = 0: out of range; allowed: a number > 0"), std::string::npos) << m;
+  std::string m = bad(
+      kCloud + "[energy]\nenabled = True\nexporter = guest\ninterval = 0\nguest_port = 70000\n");
+  EXPECT_NE(m.find(":20: [energy] exporter = guest: needs virtiofs = True"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find(":21: [energy] interval = 0: out of range; allowed: a number > 0"),
+            std::string::npos)
+      << m;
   EXPECT_NE(m.find(":22: [energy] guest_port = 70000: out of range"), std::string::npos) << m;
 
   Config off = ok(kCloud + "[energy]\nenabled = False\ninterval = 2\n");
@@ -625,21 +690,25 @@ path = /metrics
 
 TEST_F(ConfigTest, NewInfrastructureKeys) {
   std::string sha(64, 'a');
-  Config c = ok(std::string(kCloud).replace(kCloud.find("[benchmark]"), 0,
-                                           "libvirt_uri = test:///default\naccelerator = tcg\n"
-                                           "base_image = https://example.invalid/x.qcow2\nbase_image_sha256 = " + sha +
-                                               "\nnetwork_mode = bridge\nbridge_name = br0\nssh_key = ~/k\nboot_timeout = 90\n"));
+  Config c = ok(std::string(kCloud).replace(
+      kCloud.find("[benchmark]"), 0,
+      "libvirt_uri = test:///default\naccelerator = tcg\n"
+      "base_image = https://example.invalid/x.qcow2\nbase_image_sha256 = " +
+          sha + "\nnetwork_mode = bridge\nbridge_name = br0\nssh_key = ~/k\nboot_timeout = 90\n"));
   EXPECT_EQ(c.infrastructure.libvirt_uri, "test:///default");
   EXPECT_EQ(c.infrastructure.accelerator, "tcg");
   EXPECT_EQ(c.infrastructure.network_mode, "bridge");
   EXPECT_EQ(c.infrastructure.ssh_key, std::string(std::getenv("HOME")) + "/k");
   EXPECT_EQ(c.infrastructure.boot_timeout, 90);
-  std::string m = bad(std::string(kCloud).replace(kCloud.find("[benchmark]"), 0,
-                                                  "accelerator = hvf\nbase_image_sha256 = abc\nbridge_name = a_very_long_bridge_name\n"));
+  std::string m = bad(std::string(kCloud).replace(
+      kCloud.find("[benchmark]"), 0,
+      "accelerator = hvf\nbase_image_sha256 = abc\nbridge_name = a_very_long_bridge_name\n"));
   EXPECT_NE(m.find("accelerator = hvf: not a valid accelerator"), std::string::npos) << m;
   EXPECT_NE(m.find("; allowed: auto, kvm or tcg"), std::string::npos) << m;
   EXPECT_NE(m.find("base_image_sha256 = abc: not a SHA-256 checksum"), std::string::npos) << m;
-  EXPECT_NE(m.find("bridge_name = a_very_long_bridge_name: not a network interface name"), std::string::npos) << m;
+  EXPECT_NE(m.find("bridge_name = a_very_long_bridge_name: not a network interface name"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, GuestInternetKeys) {
@@ -652,10 +721,11 @@ TEST_F(ConfigTest, GuestInternetKeys) {
   EXPECT_TRUE(d.infrastructure.reachability_check);
   EXPECT_DOUBLE_EQ(d.infrastructure.reachability_timeout, 5);
 
-  Config c = ok(infra("guest_internet = none\nguest_http_proxy = http://10.0.0.1:3128\n"
-                      "guest_https_proxy = https://proxy.lab/\nguest_no_proxy = localhost, 127.0.0.1,.lab\n"
-                      "guest_apt_proxy = http://[fd00::1]:3142\nguest_apt_mirror = http://mirror.lab:8080/debian\n"
-                      "reachability_check = False\nreachability_timeout = 0.5\n"));
+  Config c = ok(infra(
+      "guest_internet = none\nguest_http_proxy = http://10.0.0.1:3128\n"
+      "guest_https_proxy = https://proxy.lab/\nguest_no_proxy = localhost, 127.0.0.1,.lab\n"
+      "guest_apt_proxy = http://[fd00::1]:3142\nguest_apt_mirror = http://mirror.lab:8080/debian\n"
+      "reachability_check = False\nreachability_timeout = 0.5\n"));
   const auto& i = c.infrastructure;
   EXPECT_EQ(i.guest_internet, "none");
   EXPECT_EQ(i.guest_http_proxy, "http://10.0.0.1:3128");
@@ -666,22 +736,45 @@ TEST_F(ConfigTest, GuestInternetKeys) {
   EXPECT_FALSE(i.reachability_check);
   EXPECT_DOUBLE_EQ(i.reachability_timeout, 0.5);
 
-  std::string m = bad(infra("guest_internet = bridged\nguest_http_proxy = 10.0.0.1:3128\n"
-                            "guest_https_proxy = http://proxy:99999\nguest_apt_proxy = http://h:3142/acng\n"
-                            "guest_apt_mirror = ftp://m/debian\nguest_no_proxy = a b,c\nreachability_timeout = 0\n"));
-  EXPECT_NE(m.find("c.cfg:14: [infrastructure] guest_internet = bridged: not a valid guest_internet"), std::string::npos) << m;
-  EXPECT_NE(m.find("c.cfg:15: [infrastructure] guest_http_proxy = 10.0.0.1:3128: not an http:// or https:// URL"), std::string::npos) << m;
-  EXPECT_NE(m.find("c.cfg:16: [infrastructure] guest_https_proxy = http://proxy:99999: the port `99999` is not 1 to 65535"), std::string::npos) << m;
-  EXPECT_NE(m.find("c.cfg:17: [infrastructure] guest_apt_proxy = http://h:3142/acng: has a path"), std::string::npos) << m;
-  EXPECT_NE(m.find("c.cfg:18: [infrastructure] guest_apt_mirror = ftp://m/debian: not an http:// or https:// URL"), std::string::npos) << m;
-  EXPECT_NE(m.find("c.cfg:19: [infrastructure] guest_no_proxy = a b,c: an entry has a space"), std::string::npos) << m;
-  EXPECT_NE(m.find("c.cfg:20: [infrastructure] reachability_timeout = 0: out of range; allowed: a number > 0"), std::string::npos) << m;
+  std::string m = bad(infra(
+      "guest_internet = bridged\nguest_http_proxy = 10.0.0.1:3128\n"
+      "guest_https_proxy = http://proxy:99999\nguest_apt_proxy = http://h:3142/acng\n"
+      "guest_apt_mirror = ftp://m/debian\nguest_no_proxy = a b,c\nreachability_timeout = 0\n"));
+  EXPECT_NE(
+      m.find("c.cfg:14: [infrastructure] guest_internet = bridged: not a valid guest_internet"),
+      std::string::npos)
+      << m;
+  EXPECT_NE(m.find("c.cfg:15: [infrastructure] guest_http_proxy = 10.0.0.1:3128: not an http:// or "
+                   "https:// URL"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("c.cfg:16: [infrastructure] guest_https_proxy = http://proxy:99999: the port "
+                   "`99999` is not 1 to 65535"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("c.cfg:17: [infrastructure] guest_apt_proxy = http://h:3142/acng: has a path"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("c.cfg:18: [infrastructure] guest_apt_mirror = ftp://m/debian: not an http:// "
+                   "or https:// URL"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("c.cfg:19: [infrastructure] guest_no_proxy = a b,c: an entry has a space"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("c.cfg:20: [infrastructure] reachability_timeout = 0: out of range; allowed: a "
+                   "number > 0"),
+            std::string::npos)
+      << m;
 
   m = bad(infra("guest_http_proxy = http://u:p@h:1\n"));
-  EXPECT_NE(m.find("c.cfg:14: [infrastructure] guest_http_proxy = http://u:p@h:1: has user@"), std::string::npos) << m;
+  EXPECT_NE(m.find("c.cfg:14: [infrastructure] guest_http_proxy = http://u:p@h:1: has user@"),
+            std::string::npos)
+      << m;
 
   Config br = ok(infra("network_mode = bridge\nguest_internet = nat\n"));
-  EXPECT_TRUE(has_warning(br, "guest_internet = nat: ignored with network_mode = bridge")) << br.warnings.size();
+  EXPECT_TRUE(has_warning(br, "guest_internet = nat: ignored with network_mode = bridge"))
+      << br.warnings.size();
 }
 
 TEST_F(ConfigTest, DirectOffloadOnlyWithoutResourceManager) {
@@ -689,8 +782,11 @@ TEST_F(ConfigTest, DirectOffloadOnlyWithoutResourceManager) {
   EXPECT_FALSE(ok(none).benchmark->direct_offload);
   EXPECT_TRUE(ok(none + "direct_offload = True\n").benchmark->direct_offload);
   std::string m = bad(kCloud + "direct_offload = True\n");
-  EXPECT_NE(m.find("c.cfg:18: [benchmark] direct_offload = True: only meaningful with resource_manager = none "
-                   "(have kubernetes"), std::string::npos) << m;
+  EXPECT_NE(m.find("c.cfg:18: [benchmark] direct_offload = True: only meaningful with "
+                   "resource_manager = none "
+                   "(have kubernetes"),
+            std::string::npos)
+      << m;
   EXPECT_FALSE(ok(kCloud + "direct_offload = False\n").benchmark->direct_offload);
   std::string endpoints_only = R"([infrastructure]
 provider = qemu
@@ -706,26 +802,38 @@ frequency = 1
 direct_offload = yes
 )";
   m = bad(endpoints_only);
-  EXPECT_NE(m.find("c.cfg:12: [benchmark] direct_offload = yes: needs cloud or edge nodes"), std::string::npos) << m;
+  EXPECT_NE(m.find("c.cfg:12: [benchmark] direct_offload = yes: needs cloud or edge nodes"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, EnergyMinCoverage) {
   Config d = ok(kCloud + "[energy]\nenabled = True\n");
   EXPECT_DOUBLE_EQ(d.energy.min_coverage, 0.5);
-  EXPECT_DOUBLE_EQ(ok(kCloud + "[energy]\nenabled = True\nmin_coverage = 0\n").energy.min_coverage, 0);
-  EXPECT_DOUBLE_EQ(ok(kCloud + "[energy]\nenabled = True\nmin_coverage = 1\n").energy.min_coverage, 1);
+  EXPECT_DOUBLE_EQ(ok(kCloud + "[energy]\nenabled = True\nmin_coverage = 0\n").energy.min_coverage,
+                   0);
+  EXPECT_DOUBLE_EQ(ok(kCloud + "[energy]\nenabled = True\nmin_coverage = 1\n").energy.min_coverage,
+                   1);
   std::string m = bad(kCloud + "[energy]\nenabled = True\nmin_coverage = 1.5\n");
-  EXPECT_NE(m.find("c.cfg:20: [energy] min_coverage = 1.5: out of range; allowed: a number from 0 to 1"), std::string::npos) << m;
+  EXPECT_NE(
+      m.find("c.cfg:20: [energy] min_coverage = 1.5: out of range; allowed: a number from 0 to 1"),
+      std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, BenchmarkRepeatKeys) {
-  Config c = ok(kCloud + "repeat = 4\nrepeat_pause = 2.5\nplaybook_timeout = 100\nbenchmark_timeout = 0\n");
+  Config c = ok(kCloud +
+                "repeat = 4\nrepeat_pause = 2.5\nplaybook_timeout = 100\nbenchmark_timeout = 0\n");
   EXPECT_EQ(c.benchmark->repeat, 4);
   EXPECT_DOUBLE_EQ(c.benchmark->repeat_pause, 2.5);
   EXPECT_EQ(c.benchmark->playbook_timeout, 100);
   std::string m = bad(kCloud + "repeat = 0\nrepeat_pause = -1\n");
-  EXPECT_NE(m.find(":18: [benchmark] repeat = 0: out of range; allowed: an integer >= 1"), std::string::npos) << m;
-  EXPECT_NE(m.find(":19: [benchmark] repeat_pause = -1: out of range; allowed: a number >= 0"), std::string::npos) << m;
+  EXPECT_NE(m.find(":18: [benchmark] repeat = 0: out of range; allowed: an integer >= 1"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(":19: [benchmark] repeat_pause = -1: out of range; allowed: a number >= 0"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(ConfigTest, InfraOnlyIgnoresBenchmarkAndWorkloads) {
@@ -755,7 +863,8 @@ TEST_F(ConfigTest, LoadTextNamesTheGivenFile) {
   EXPECT_EQ(c->where["benchmark.frequency"].file, "inline.cfg");
   auto e = continuum::config::load_text("[infrastructure]\n= qemu\nprovider = qemu\n", "x.cfg");
   ASSERT_FALSE(e.ok());
-  EXPECT_NE(e.error().message.find("x.cfg:2: `= qemu`: a value without a key name"), std::string::npos)
+  EXPECT_NE(e.error().message.find("x.cfg:2: `= qemu`: a value without a key name"),
+            std::string::npos)
       << e.error().message;
 }
 
@@ -769,9 +878,13 @@ TEST_F(ConfigTest, CcgridNamesGetAHint) {
   std::string t = kCloud;
   t.replace(t.find("provider = qemu"), 15, "provider = terraform");
   std::string m = bad(t + "[execution_model]\nmodel = openFaas\n");
-  EXPECT_NE(m.find(":2: [infrastructure] provider = terraform: the CCGRID artifact's name; this version calls it `gcp`"),
-            std::string::npos) << m;
-  EXPECT_NE(m.find(":19: [execution_model] model = openFaas: the CCGRID artifact's name"), std::string::npos) << m;
+  EXPECT_NE(m.find(":2: [infrastructure] provider = terraform: the CCGRID artifact's name; this "
+                   "version calls it `gcp`"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(":19: [execution_model] model = openFaas: the CCGRID artifact's name"),
+            std::string::npos)
+      << m;
 }
 
 }  // namespace

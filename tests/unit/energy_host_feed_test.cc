@@ -2,12 +2,11 @@
 // time, written atomically into each VM's share dir. The powercap tree and /proc/stat are fake
 // files (no RAPL here) and so is the CPU source in the first test; the libvirt test driver is the
 // real libvirt API.
-#include "continuum/energy/host_feed.h"
+#include <gtest/gtest.h>
 
 #include <filesystem>
 
-#include <gtest/gtest.h>
-
+#include "continuum/energy/host_feed.h"
 #include "continuum/util/files.h"
 
 using namespace continuum;
@@ -28,7 +27,9 @@ TEST(EnergyHostFeed, FakePowercapTreeAndCpuSourceGiveSharesOfHostEnergy) {
   auto dir = fs::temp_directory_path() / ("continuum-feed-" + std::to_string(getpid()));
   fs::remove_all(dir);
   auto rapl = dir / "powercap/intel-rapl:0";
-  auto write = [](const fs::path& p, const std::string& s) { ASSERT_TRUE(util::write_file_atomic(p, s).ok()); };
+  auto write = [](const fs::path& p, const std::string& s) {
+    ASSERT_TRUE(util::write_file_atomic(p, s).ok());
+  };
   long hz = sysconf(_SC_CLK_TCK);
   auto stat = [&](uint64_t busy_ticks) {
     return "cpu  " + std::to_string(busy_ticks) + " 0 0 5000 0 0 0 0 0 0\ncpu0 1 2 3 4\n";
@@ -39,7 +40,8 @@ TEST(EnergyHostFeed, FakePowercapTreeAndCpuSourceGiveSharesOfHostEnergy) {
   auto cpu = std::make_unique<FakeCpu>();
   FakeCpu* fake = cpu.get();
   fake->now = {{"vm_a", 0}, {"vm_b", 0}, {"other", 0}};
-  energy::HostFeed feed({rapl, dir / "stat", dir / "shares", {"vm_a", "vm_b"}, 1.0}, std::move(cpu));
+  energy::HostFeed feed({rapl, dir / "stat", dir / "shares", {"vm_a", "vm_b"}, 1.0},
+                        std::move(cpu));
   ASSERT_TRUE(feed.step().ok());
   EXPECT_EQ(slurp(dir / "shares/vm_a/intel-rapl:0/energy_uj"), "0\n");
   EXPECT_EQ(slurp(dir / "shares/vm_a/intel-rapl:0/name"), "package-0\n");

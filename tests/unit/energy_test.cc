@@ -2,11 +2,11 @@
 // one-sample spike rule (Scaphandre #442), attribution to phases, and the CSV files.
 #include "continuum/energy/energy.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-
-#include <gtest/gtest.h>
 
 #include "continuum/energy/scraper.h"
 #include "continuum/util/files.h"
@@ -15,7 +15,9 @@ using namespace continuum;
 using namespace continuum::energy;
 
 namespace {
-Series make(std::vector<double> t, std::vector<double> v) { return Series{std::move(t), std::move(v)}; }
+Series make(std::vector<double> t, std::vector<double> v) {
+  return Series{std::move(t), std::move(v)};
+}
 }  // namespace
 
 TEST(Energy, TrapezoidIsExactForLinearPower) {
@@ -139,8 +141,13 @@ TEST(Energy, BuildSeriesAndAttributePerPhaseAndRepeat) {
 TEST(Energy, CsvRoundTrips) {
   auto dir = std::filesystem::temp_directory_path() / ("energy_csv_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
-  SampleRow r{"2026-11-29T10:00:00.000000001Z", 1.25, "cloud0_u", "http://127.0.0.1:8081/metrics",
-              "scaph_host_power_microwatts", "{a=\"x,\\\"y\\\"\"}", 12.5e6};
+  SampleRow r{"2026-11-29T10:00:00.000000001Z",
+              1.25,
+              "cloud0_u",
+              "http://127.0.0.1:8081/metrics",
+              "scaph_host_power_microwatts",
+              "{a=\"x,\\\"y\\\"\"}",
+              12.5e6};
   std::string text = samples_csv_header() + "\n" + samples_csv_line(r) + samples_csv_line(r);
   ASSERT_TRUE(util::write_file_atomic(dir / "samples.csv", text).ok());
   auto rows = read_samples(dir / "samples.csv");
@@ -150,8 +157,8 @@ TEST(Energy, CsvRoundTrips) {
   EXPECT_DOUBLE_EQ((*rows)[0].value, 12.5e6);
   EXPECT_DOUBLE_EQ((*rows)[0].t, 1.25);
 
-  ASSERT_TRUE(util::write_file_atomic(dir / "bad.csv", samples_csv_header() + "\nx,y\n" +
-                                                           samples_csv_line(r))
+  ASSERT_TRUE(util::write_file_atomic(dir / "bad.csv",
+                                      samples_csv_header() + "\nx,y\n" + samples_csv_line(r))
                   .ok());
   auto bad = read_samples(dir / "bad.csv");
   ASSERT_FALSE(bad.ok());
@@ -225,11 +232,24 @@ TEST(Energy, CoverageBelowMinimumFailsNamingExporterAndReason) {
   // 10 s window at 1 s: 10 scrapes expected. 9 is fine at 0.5, 4 is not, 0 names the last error.
   std::vector<TargetStats> stats(4);
   stats[0] = {"cloud0_u", "http://127.0.0.1:8080/metrics", 10, 0, 30, 0, 9, ""};
-  stats[1] = {"edge0_u", "http://127.0.0.1:8081/metrics", 4, 6, 12, 0, 4, "Failed to connect to 127.0.0.1 port 8081"};
-  stats[2] = {"endpoint0_u", "http://127.0.0.1:8082/metrics", 0, 10, 0, 0, 0,
+  stats[1] = {"edge0_u", "http://127.0.0.1:8081/metrics",           4, 6, 12, 0,
+              4,         "Failed to connect to 127.0.0.1 port 8081"};
+  stats[2] = {"endpoint0_u",
+              "http://127.0.0.1:8082/metrics",
+              0,
+              10,
+              0,
+              0,
+              0,
               "Failed to connect to 127.0.0.1 port 8082 after 0 ms: Couldn't connect to server"};
   // Answers every time, but never with power or energy: no energy data either.
-  stats[3] = {"endpoint1_u", "http://127.0.0.1:8083/metrics", 10, 0, 0, 0, 0,
+  stats[3] = {"endpoint1_u",
+              "http://127.0.0.1:8083/metrics",
+              10,
+              0,
+              0,
+              0,
+              0,
               "answered without scaph_host_power_microwatts or scaph_host_energy_microjoules"};
   auto v = judge_coverage(stats, 10.2, 1.0, 0.5);
   ASSERT_EQ(v.size(), 4u);
@@ -245,15 +265,18 @@ TEST(Energy, CoverageBelowMinimumFailsNamingExporterAndReason) {
   std::string m = coverage_failure(v, 0.5);
   EXPECT_NE(m.find("3 of 4 VM(s) below [energy] min_coverage = 0.5"), std::string::npos) << m;
   EXPECT_EQ(m.find("cloud0_u"), std::string::npos) << m;
-  EXPECT_NE(m.find("edge0_u: http://127.0.0.1:8081/metrics gave 4 of 10 expected samples (40 %): Failed to connect"),
+  EXPECT_NE(m.find("edge0_u: http://127.0.0.1:8081/metrics gave 4 of 10 expected samples (40 %): "
+                   "Failed to connect"),
             std::string::npos)
       << m;
-  EXPECT_NE(m.find("endpoint0_u: http://127.0.0.1:8082/metrics gave 0 of 10 expected samples (0 %)"), std::string::npos)
+  EXPECT_NE(
+      m.find("endpoint0_u: http://127.0.0.1:8082/metrics gave 0 of 10 expected samples (0 %)"),
+      std::string::npos)
       << m;
 
   // Exactly at the threshold passes; a 0 threshold never fails; a window shorter than one
   // interval expects one scrape.
-  EXPECT_TRUE(judge_coverage({stats[0]}, 18.0, 1.0, 0.5)[0].ok);   // 9 of 18
+  EXPECT_TRUE(judge_coverage({stats[0]}, 18.0, 1.0, 0.5)[0].ok);  // 9 of 18
   EXPECT_TRUE(judge_coverage({stats[2]}, 10.0, 1.0, 0.0)[0].ok);
   auto short_window = judge_coverage({stats[0]}, 0.3, 1.0, 0.5);
   EXPECT_DOUBLE_EQ(short_window[0].expected, 1);

@@ -1,9 +1,9 @@
+#include "continuum/report/events.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include "continuum/report/events.h"
 
 using namespace continuum::report;
 namespace fs = std::filesystem;
@@ -38,7 +38,8 @@ TEST(EventLog, WritesOneFlushedJsonLinePerEventWithSchema) {
     for (const char* k : {"time", "t", "app", "repeat", "phase", "event", "node", "details"})
       EXPECT_TRUE(j.contains(k)) << k;
     EXPECT_TRUE(j["time"].get<std::string>().ends_with("Z"));
-    EXPECT_EQ(j["time"].get<std::string>().size(), std::string("2026-11-29T10:00:00.123456789Z").size());
+    EXPECT_EQ(j["time"].get<std::string>().size(),
+              std::string("2026-11-29T10:00:00.123456789Z").size());
     ++n;
   }
   EXPECT_EQ(n, 2);
@@ -53,7 +54,8 @@ TEST(EventLog, TruncatedLastLineIsSkippedButCorruptMiddleLineIsAnError) {
   auto p = temp_file("b.jsonl");
   {
     std::ofstream o(p);
-    o << R"({"time":"x","t":1,"phase":"benchmark","event":"start"})" << "\n"
+    o << R"({"time":"x","t":1,"phase":"benchmark","event":"start"})"
+      << "\n"
       << R"({"time":"x","t":2,"phase":"bench)";
   }
   auto ev = read_events(p);
@@ -61,7 +63,9 @@ TEST(EventLog, TruncatedLastLineIsSkippedButCorruptMiddleLineIsAnError) {
   EXPECT_EQ(ev->size(), 1u);
   {
     std::ofstream o(p);
-    o << "garbage\n" << R"({"time":"x","t":1,"phase":"benchmark","event":"start"})" << "\n";
+    o << "garbage\n"
+      << R"({"time":"x","t":1,"phase":"benchmark","event":"start"})"
+      << "\n";
   }
   auto bad = read_events(p);
   ASSERT_FALSE(bad.ok());
@@ -70,8 +74,10 @@ TEST(EventLog, TruncatedLastLineIsSkippedButCorruptMiddleLineIsAnError) {
 
 TEST(PhaseIntervals, PairsStartAndEndPerRepeat) {
   std::vector<Event> ev = {
-      {"", 0, "app", 0, "benchmark", "start", "", {}}, {"", 5, "app", 0, "benchmark", "end", "", {}},
-      {"", 6, "app", 1, "benchmark", "start", "", {}}, {"", 9, "app", 1, "benchmark", "end", "", {}},
+      {"", 0, "app", 0, "benchmark", "start", "", {}},
+      {"", 5, "app", 0, "benchmark", "end", "", {}},
+      {"", 6, "app", 1, "benchmark", "start", "", {}},
+      {"", 9, "app", 1, "benchmark", "end", "", {}},
       {"", 10, "", -1, "report", "start", "", {}},
   };
   auto iv = phase_intervals(ev);

@@ -1,8 +1,8 @@
+#include "continuum/util/files.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
-
-#include "continuum/util/files.h"
 
 using namespace continuum::util;
 namespace fs = std::filesystem;
@@ -10,7 +10,9 @@ namespace fs = std::filesystem;
 TEST(WriteFileAtomic, WritesWithModeAndLeavesNoTempFile) {
   fs::path d = fs::temp_directory_path() / ("continuum_files_" + std::to_string(::getpid()));
   fs::remove_all(d);
-  ASSERT_TRUE(write_file_atomic(d / "sub" / "key", "secret", fs::perms::owner_read | fs::perms::owner_write).ok());
+  ASSERT_TRUE(
+      write_file_atomic(d / "sub" / "key", "secret", fs::perms::owner_read | fs::perms::owner_write)
+          .ok());
   EXPECT_EQ(*read_file(d / "sub" / "key"), "secret");
   EXPECT_EQ(fs::status(d / "sub" / "key").permissions() & fs::perms::all,
             fs::perms::owner_read | fs::perms::owner_write);

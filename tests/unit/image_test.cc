@@ -1,14 +1,14 @@
 // Base images without building one: the offline recipe's hash (what triggers a rebuild), local
 // image files with checksums, the cache listing, and ensure_base_image's dispatch.
+#include "continuum/infra/image.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
-#include "continuum/infra/image.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
 
@@ -49,16 +49,16 @@ TEST(ImageRecipe, HashIsStableAndCoversVariantAndGuestPrograms) {
   EXPECT_NE(ci->hash, a->hash);
   EXPECT_NE(std::find(ci->packages.begin(), ci->packages.end(), "cloud-init"), ci->packages.end());
   EXPECT_EQ(std::find(a->packages.begin(), a->packages.end(), "cloud-init"), a->packages.end());
-  for (const char* p : {"openssh-server", "python3", "mosquitto", "iproute2", "iputils-ping", "sudo",
-                        "linux-image-cloud-amd64", "busybox-static"})
+  for (const char* p : {"openssh-server", "python3", "mosquitto", "iproute2", "iputils-ping",
+                        "sudo", "linux-image-cloud-amd64", "busybox-static"})
     EXPECT_NE(std::find(a->packages.begin(), a->packages.end(), p), a->packages.end()) << p;
 
   // Built guest programs are part of the recipe: a changed binary means a new image.
   fs::path app = tmp.path() / "app";
   fs::create_directories(app);
   make_exe(app / "continuum-worker", "v1");
-  std::ofstream(app / "continuum-notes.txt") << "not executable";   // ignored
-  make_exe(app / "other-tool", "not ours");                          // ignored
+  std::ofstream(app / "continuum-notes.txt") << "not executable";  // ignored
+  make_exe(app / "other-tool", "not ours");                        // ignored
   auto w1 = infra::offline_recipe("default", app);
   ASSERT_TRUE(w1.ok());
   ASSERT_EQ(w1->app_files.size(), 1u);
@@ -121,7 +121,8 @@ TEST(BaseImage, LocalImageWithChecksum) {
 }
 
 TEST(BaseImage, Sha256OfKnownData) {
-  EXPECT_EQ(infra::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(infra::sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 TEST(BaseImage, ListShowsOnlyCompleteEntries) {
@@ -129,8 +130,10 @@ TEST(BaseImage, ListShowsOnlyCompleteEntries) {
   fs::path done = tmp.path() / "offline-default-aaaaaaaaaaaa";
   fs::create_directories(done);
   for (const char* f : {"disk.qcow2", "vmlinuz", "initrd.img"}) std::ofstream(done / f) << "x";
-  std::ofstream(done / "image.json") << nlohmann::json({{"variant", "default"}, {"suite", "bookworm"},
-                                                        {"kernel", "6.1"}, {"created", "2026-11-29T12:00:00Z"}})
+  std::ofstream(done / "image.json") << nlohmann::json({{"variant", "default"},
+                                                        {"suite", "bookworm"},
+                                                        {"kernel", "6.1"},
+                                                        {"created", "2026-11-29T12:00:00Z"}})
                                             .dump();
   // A build in progress and a half-finished directory are not images.
   fs::create_directories(tmp.path() / ".build-offline-default-bbbbbbbbbbbb.123");

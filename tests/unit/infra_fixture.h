@@ -88,7 +88,8 @@ inline plan::Plan many_plan(int n, const std::string& user, const std::string& u
   int middle = 100, post = 2;
   for (int i = 0; i < n; ++i) {
     p.nodes.push_back(make_node("endpoint" + std::to_string(i), user, Tier::endpoint, i, 1, 256,
-                                1.0, "192.168." + std::to_string(middle) + "." + std::to_string(post)));
+                                1.0,
+                                "192.168." + std::to_string(middle) + "." + std::to_string(post)));
     if (++post == 252) post = 2, ++middle;
   }
   return p;

@@ -9,7 +9,9 @@
 namespace continuum::infra {
 namespace {
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool has(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 TEST(LibvirtErrors, NoLibvirtdSaysHowToStartItWithAndWithoutSystemd) {
   const std::string m =
@@ -21,13 +23,15 @@ TEST(LibvirtErrors, NoLibvirtdSaysHowToStartItWithAndWithoutSystemd) {
   EXPECT_TRUE(has(e, "`systemctl start libvirtd`")) << e;
   EXPECT_TRUE(has(e, "`virtlogd -d && libvirtd -d`")) << e;
   // A stale socket file: "Connection refused" is the same cause.
-  EXPECT_TRUE(has(explain_libvirt_error("qemu:///system", "Failed to connect socket to "
-                                                          "'/var/run/libvirt/libvirt-sock': Connection refused"),
+  EXPECT_TRUE(has(explain_libvirt_error("qemu:///system",
+                                        "Failed to connect socket to "
+                                        "'/var/run/libvirt/libvirt-sock': Connection refused"),
                   "libvirtd is not running"));
   // A remote hypervisor: the hint says where.
-  EXPECT_TRUE(has(explain_libvirt_error("qemu+tcp://node7:16509/system",
-                                        "Failed to connect socket to 'node7:16509': Connection refused"),
-                  "libvirtd is not running on node7:16509:"));
+  EXPECT_TRUE(
+      has(explain_libvirt_error("qemu+tcp://node7:16509/system",
+                                "Failed to connect socket to 'node7:16509': Connection refused"),
+          "libvirtd is not running on node7:16509:"));
 }
 
 TEST(LibvirtErrors, NoVirtlogdAtDomainStart) {
@@ -43,7 +47,8 @@ TEST(LibvirtErrors, NoVirtlogdAtDomainStart) {
 
 TEST(LibvirtErrors, SocketOfAnotherUserNamesTheGroup) {
   std::string e = explain_libvirt_error(
-      "qemu:///system", "Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied");
+      "qemu:///system",
+      "Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied");
   EXPECT_TRUE(has(e, "libvirt group")) << e;
   EXPECT_FALSE(has(e, "not running")) << e;
 }
@@ -63,14 +68,16 @@ TEST(LibvirtErrors, OtherErrorsAreUnchanged) {
   const std::string m = "define domain x on qemu:///system: XML error: bad thing";
   EXPECT_EQ(explain_libvirt_error("qemu:///system", m), m);
   // A file libvirt cannot create for another reason is not a missing directory.
-  const std::string p = "Failed to create file '/var/lib/libvirt/dnsmasq/x.macs.new': Permission denied";
+  const std::string p =
+      "Failed to create file '/var/lib/libvirt/dnsmasq/x.macs.new': Permission denied";
   EXPECT_EQ(explain_libvirt_error("qemu:///system", p), p);
 }
 
 TEST(LibvirtErrors, RealConnectionToAMissingSocketCarriesTheHint) {
   auto h = connect_libvirt("qemu:///system?socket=/nonexistent-continuum-test/libvirt-sock");
   ASSERT_FALSE(h.ok());
-  EXPECT_TRUE(has(h.error().message, "Failed to connect socket to '/nonexistent-continuum-test/libvirt-sock'"))
+  EXPECT_TRUE(has(h.error().message,
+                  "Failed to connect socket to '/nonexistent-continuum-test/libvirt-sock'"))
       << h.error().message;
   EXPECT_TRUE(has(h.error().message, "libvirtd is not running")) << h.error().message;
 }

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "continuum/infra/apply.h"
@@ -53,9 +52,13 @@ class FailingHypervisor : public Hypervisor {
   }
   Status destroy_domain(const std::string& n) override { return inner_->destroy_domain(n); }
   Status undefine_domain(const std::string& n) override { return inner_->undefine_domain(n); }
-  Expected<DomainState> domain_state(const std::string& n) override { return inner_->domain_state(n); }
+  Expected<DomainState> domain_state(const std::string& n) override {
+    return inner_->domain_state(n);
+  }
   Expected<std::vector<std::string>> list_domains() override { return inner_->list_domains(); }
-  Status define_network(const std::string& n, const std::string& x) override { return inner_->define_network(n, x); }
+  Status define_network(const std::string& n, const std::string& x) override {
+    return inner_->define_network(n, x);
+  }
   Status start_network(const std::string& n) override { return inner_->start_network(n); }
   Status destroy_network(const std::string& n) override { return inner_->destroy_network(n); }
   Status undefine_network(const std::string& n) override { return inner_->undefine_network(n); }
@@ -118,7 +121,8 @@ size_t count_with_suffix(Hypervisor& h, const std::string& suffix) {
   auto names = h.list_domains();
   EXPECT_TRUE(names.ok());
   return static_cast<size_t>(std::count_if(names->begin(), names->end(), [&](const std::string& n) {
-    return n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return n.size() > suffix.size() &&
+           n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
   }));
 }
 
@@ -139,7 +143,8 @@ TEST(InfraLibvirt, HundredDomainsDefinedStartedAndDestroyedThroughTheRealApi) {
                 return h->start_domain(plan.nodes[i].name);
               }).ok());
   EXPECT_EQ(count_with_suffix(*h, "_hundred"), 100u);
-  for (const auto& n : plan.nodes) EXPECT_EQ(*h->domain_state(n.name), DomainState::running) << n.name;
+  for (const auto& n : plan.nodes)
+    EXPECT_EQ(*h->domain_state(n.name), DomainState::running) << n.name;
   // Defining a name twice is an error naming the domain.
   auto again = h->define_domain(plan.nodes[0].name, xmls[0]);
   ASSERT_FALSE(again.ok());
@@ -163,7 +168,8 @@ TEST(InfraLibvirt, InvalidDomainXmlIsRejectedWithTheName) {
   auto bad = (*h)->define_domain("unclosed", "<domain type='qemu'><name>unclosed</name>");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("unclosed"), std::string::npos);
-  auto s = (*h)->define_domain("broken", "<domain type='qemu'><name>broken</name><os><type>hvm</type></os></domain>");
+  auto s = (*h)->define_domain(
+      "broken", "<domain type='qemu'><name>broken</name><os><type>hvm</type></os></domain>");
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.error().message.find("broken"), std::string::npos);
   EXPECT_EQ(*(*h)->domain_state("broken"), DomainState::absent);
@@ -233,14 +239,16 @@ TEST(InfraLibvirt, DestroyAfterACrashBetweenIntentAndCreate) {
   auto plan = testing::many_plan(2, "crash", kTestUri);
   DomainParams p;
   p.disk = "/nonexistent/x.qcow2";
-  ASSERT_TRUE((*keep)->define_domain(plan.nodes[0].name, domain_xml(plan.nodes[0], plan.network, p)).ok());
+  ASSERT_TRUE(
+      (*keep)->define_domain(plan.nodes[0].name, domain_xml(plan.nodes[0], plan.network, p)).ok());
   {
     auto l = Ledger::create(run / "state.json", {run.string(), "crash", "many", "applying"});
     ASSERT_TRUE(l.ok());
-    ASSERT_TRUE((*l)->intend({{0, ResourceKind::domain, kTestUri, plan.nodes[0].name, "endpoint0", {}},
-                              {0, ResourceKind::domain, kTestUri, plan.nodes[1].name, "endpoint1", {}},
-                              {0, ResourceKind::file, "", (tmp.path() / "never-made").string(), "", {}}})
-                    .ok());
+    ASSERT_TRUE(
+        (*l)->intend({{0, ResourceKind::domain, kTestUri, plan.nodes[0].name, "endpoint0", {}},
+                      {0, ResourceKind::domain, kTestUri, plan.nodes[1].name, "endpoint1", {}},
+                      {0, ResourceKind::file, "", (tmp.path() / "never-made").string(), "", {}}})
+            .ok());
   }
   DestroyOptions d;
   d.hypervisors = libvirt_factory();
@@ -262,20 +270,24 @@ TEST_P(InjectedFailure, FailureAtVmKRollsBackEverythingBeforeIt) {
   auto plan = testing::many_plan(6, user, kTestUri);
   auto real = libvirt_factory();
   auto failing = std::make_shared<FailingHypervisor>(*real(kTestUri), "start_domain", k);
-  auto opts = test_options(tmp, [failing](const std::string&) -> Expected<HypervisorPtr> { return HypervisorPtr(failing); });
+  auto opts = test_options(tmp, [failing](const std::string&) -> Expected<HypervisorPtr> {
+    return HypervisorPtr(failing);
+  });
   opts.workers = 1;  // VMs start in plan order, so VMs 0..k-1 are running when k fails
   fs::path run = tmp.path() / "runs" / "r";
   auto dep = apply(plan, run, opts, nullptr);
   ASSERT_FALSE(dep.ok());
   EXPECT_NE(dep.error().message.find("injected failure: start_domain endpoint" + std::to_string(k)),
-            std::string::npos) << dep.error().message;
+            std::string::npos)
+      << dep.error().message;
   EXPECT_EQ(dep.error().exit_code, 1);
   // VMs 0..k-1 were started, k failed, none after it was attempted; all are gone again.
   EXPECT_EQ(failing->calls(), k + 1);
   EXPECT_EQ(count_with_suffix(**keep, "_" + user), 0u);
   EXPECT_FALSE(*(*keep)->network_exists("continuum-" + user));
   EXPECT_FALSE(fs::exists(tmp.path() / "shares" / plan.nodes[0].name));
-  for (const auto& n : plan.nodes) EXPECT_FALSE(fs::exists(run / "infrastructure/disks" / (n.name + ".qcow2")));
+  for (const auto& n : plan.nodes)
+    EXPECT_FALSE(fs::exists(run / "infrastructure/disks" / (n.name + ".qcow2")));
   auto l = Ledger::load(run / "state.json");
   ASSERT_TRUE(l.ok());
   EXPECT_EQ((*l)->info().status, "rolled_back");
@@ -299,7 +311,8 @@ TEST(InfraLibvirt, InterruptRollsBackAndExits130) {
     }
   };
   auto h = std::make_shared<Interrupting>(*real(kTestUri), "none", 0);
-  auto opts = test_options(tmp, [h](const std::string&) -> Expected<HypervisorPtr> { return HypervisorPtr(h); });
+  auto opts = test_options(
+      tmp, [h](const std::string&) -> Expected<HypervisorPtr> { return HypervisorPtr(h); });
   fs::path run = tmp.path() / "runs" / "r";
   auto dep = apply(plan, run, opts, nullptr);
   util::clear_interrupt();
@@ -325,7 +338,9 @@ TEST(InfraLibvirt, RerunRemovesLeftoversOfTheEarlierRun) {
   auto other = testing::many_plan(4, "rerun", kTestUri);
   DomainParams p;
   p.disk = "/nonexistent/x.qcow2";
-  ASSERT_TRUE((*keep)->define_domain(other.nodes[3].name, domain_xml(other.nodes[3], other.network, p)).ok());
+  ASSERT_TRUE((*keep)
+                  ->define_domain(other.nodes[3].name, domain_xml(other.nodes[3], other.network, p))
+                  .ok());
 
   fs::path second = tmp.path() / "runs" / "second";
   auto dep = apply(other, second, opts, nullptr);
@@ -357,7 +372,8 @@ TEST(InfraLedger, RefusesToRemoveShallowOrRelativePaths) {
   auto l = Ledger::create(run / "state.json", {run.string(), "u", "c", "deployed"});
   ASSERT_TRUE(l.ok());
   ASSERT_TRUE((*l)->intend({{0, ResourceKind::file, "", "/var", "", {}},
-                            {0, ResourceKind::file, "", "relative/path", "", {}}}).ok());
+                            {0, ResourceKind::file, "", "relative/path", "", {}}})
+                  .ok());
   DestroyOptions d;
   auto r = destroy(**l, d);
   ASSERT_TRUE(r.ok());

@@ -40,13 +40,15 @@ void expect_golden(const std::string& name, const std::string& actual) {
     return;
   }
   auto expected = util::read_file(file);
-  ASSERT_TRUE(expected.ok()) << expected.error().message << " (set CONTINUUM_UPDATE_GOLDEN=1 to create)";
+  ASSERT_TRUE(expected.ok()) << expected.error().message
+                             << " (set CONTINUUM_UPDATE_GOLDEN=1 to create)";
   EXPECT_EQ(*expected, actual) << "golden file " << file;
 }
 
 /// Runs libvirt's schema validator on a document; returns its output on failure.
 std::string validate(const std::string& xml, const std::string& schema) {
-  fs::path tmp = fs::temp_directory_path() / ("continuum-xml-" + std::to_string(::getpid()) + ".xml");
+  fs::path tmp =
+      fs::temp_directory_path() / ("continuum-xml-" + std::to_string(::getpid()) + ".xml");
   EXPECT_TRUE(util::write_file_atomic(tmp, xml).ok());
   util::ProcessSpec spec;
   spec.argv = {"virt-xml-validate", tmp.string(), schema};
@@ -108,7 +110,8 @@ TEST(InfraXml, ContentFollowsThePlan) {
   EXPECT_NE(xml.find("<boot dev='hd'/>"), std::string::npos);
 
   // No shares: no shared memory; no pinning and no limit: no cputune; KVM: type kvm.
-  plan::Node plain = testing::make_node("cloud0", "bob", config::Tier::cloud, 0, 1, 512, 0, "10.0.0.5");
+  plan::Node plain =
+      testing::make_node("cloud0", "bob", config::Tier::cloud, 0, 1, 512, 0, "10.0.0.5");
   plain.cputune_quota = 0;
   DomainParams p = params_for(plain, false, false);
   p.accelerator = Accelerator::kvm;
@@ -139,8 +142,10 @@ TEST(InfraXml, EveryValueIsEscaped) {
   p.shares[0].host_dir = "/tmp/it's <here> & \"there\"";
   std::string xml = domain_xml(n, plan.network, p);
   EXPECT_EQ(xml.find("<evil"), std::string::npos);
-  EXPECT_NE(xml.find("<cmdline>a=&quot;b&quot; &amp; c&lt;d&gt; &apos;e&apos;</cmdline>"), std::string::npos);
-  EXPECT_NE(xml.find("dir='/tmp/it&apos;s &lt;here&gt; &amp; &quot;there&quot;'"), std::string::npos);
+  EXPECT_NE(xml.find("<cmdline>a=&quot;b&quot; &amp; c&lt;d&gt; &apos;e&apos;</cmdline>"),
+            std::string::npos);
+  EXPECT_NE(xml.find("dir='/tmp/it&apos;s &lt;here&gt; &amp; &quot;there&quot;'"),
+            std::string::npos);
   // Still one well-formed document with the hostile name as text.
   EXPECT_EQ(validate(xml, "domain"), "");
 }

@@ -1,11 +1,10 @@
-#include <gtest/gtest.h>
+#include "continuum/util/interrupt.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
 #include <thread>
-
-#include "continuum/util/interrupt.h"
 
 using namespace continuum::util;
 

@@ -1,13 +1,12 @@
 // tc command generation (exact lists), ping parsing, and the verification logic of infra/netem.
 #include "continuum/infra/netem.h"
 
+#include <gtest/gtest.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-
-#include <unistd.h>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "continuum/util/files.h"
@@ -66,7 +65,8 @@ plan::Plan edge_5g() {
              node("endpoint0", Tier::endpoint, "192.168.100.5"),
              node("endpoint1", Tier::endpoint, "192.168.100.6")};
   p.tier_links = {link("edge", "edge", 7.5, 2.5, 1000), link("cloud", "edge", 7.5, 2.5, 1000),
-                  link("cloud", "endpoint", 45, 5, 29.66), link("edge", "endpoint", 7.5, 2.5, 29.66),
+                  link("cloud", "endpoint", 45, 5, 29.66),
+                  link("edge", "endpoint", 7.5, 2.5, 29.66),
                   link("endpoint", "endpoint", 0, 0, 1000, 0, false)};
   return p;
 }
@@ -83,25 +83,31 @@ std::vector<std::string> rendered(const plan::Plan& p, const std::string& id,
 
 TEST(NetemTest, BenchCloud4gExactCommands) {
   plan::Plan p = bench_cloud();
-  EXPECT_EQ(rendered(p, "cloud_controller"),
-            (std::vector<std::string>{
-                "tc qdisc add dev ens2 root handle 1: htb default 999",
-                "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
-                "tc class add dev ens2 parent 1: classid 1:1 htb rate 1000mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst 192.168.100.3",
-                "tc class add dev ens2 parent 1: classid 1:2 htb rate 7.21mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst 192.168.100.4",
-                "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 45ms 5ms distribution normal",
-            }));
-  EXPECT_EQ(rendered(p, "endpoint0"),
-            (std::vector<std::string>{
-                "tc qdisc add dev ens2 root handle 1: htb default 999",
-                "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
-                "tc class add dev ens2 parent 1: classid 1:1 htb rate 7.21mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst 192.168.100.2",
-                "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst 192.168.100.3",
-                "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 45ms 5ms distribution normal",
-            }));
+  EXPECT_EQ(
+      rendered(p, "cloud_controller"),
+      (std::vector<std::string>{
+          "tc qdisc add dev ens2 root handle 1: htb default 999",
+          "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
+          "tc class add dev ens2 parent 1: classid 1:1 htb rate 1000mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
+          "192.168.100.3",
+          "tc class add dev ens2 parent 1: classid 1:2 htb rate 7.21mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
+          "192.168.100.4",
+          "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 45ms 5ms distribution normal",
+      }));
+  EXPECT_EQ(
+      rendered(p, "endpoint0"),
+      (std::vector<std::string>{
+          "tc qdisc add dev ens2 root handle 1: htb default 999",
+          "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
+          "tc class add dev ens2 parent 1: classid 1:1 htb rate 7.21mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
+          "192.168.100.2",
+          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
+          "192.168.100.3",
+          "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 45ms 5ms distribution normal",
+      }));
 }
 
 TEST(NetemTest, SudoPrefixWhenNotRoot) {
@@ -113,37 +119,46 @@ TEST(NetemTest, SudoPrefixWhenNotRoot) {
 
 TEST(NetemTest, Edge5gGroupsInUpstreamOrder) {
   plan::Plan p = edge_5g();
-  EXPECT_EQ(rendered(p, "edge0"),
-            (std::vector<std::string>{
-                "tc qdisc add dev ens2 root handle 1: htb default 999",
-                "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
-                // other edges
-                "tc class add dev ens2 parent 1: classid 1:1 htb rate 1000mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst 192.168.100.4",
-                "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 7.5ms 2.5ms distribution normal",
-                // clouds
-                "tc class add dev ens2 parent 1: classid 1:2 htb rate 1000mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst 192.168.100.2",
-                "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 7.5ms 2.5ms distribution normal",
-                // endpoints
-                "tc class add dev ens2 parent 1: classid 1:3 htb rate 29.66mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 3 u32 flowid 1:3 match ip dst 192.168.100.5",
-                "tc filter add dev ens2 parent 1: protocol ip prio 3 u32 flowid 1:3 match ip dst 192.168.100.6",
-                "tc qdisc add dev ens2 parent 1:3 handle 30: netem delay 7.5ms 2.5ms distribution normal",
-            }));
+  EXPECT_EQ(
+      rendered(p, "edge0"),
+      (std::vector<std::string>{
+          "tc qdisc add dev ens2 root handle 1: htb default 999",
+          "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
+          // other edges
+          "tc class add dev ens2 parent 1: classid 1:1 htb rate 1000mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
+          "192.168.100.4",
+          "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 7.5ms 2.5ms distribution normal",
+          // clouds
+          "tc class add dev ens2 parent 1: classid 1:2 htb rate 1000mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
+          "192.168.100.2",
+          "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 7.5ms 2.5ms distribution normal",
+          // endpoints
+          "tc class add dev ens2 parent 1: classid 1:3 htb rate 29.66mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 3 u32 flowid 1:3 match ip dst "
+          "192.168.100.5",
+          "tc filter add dev ens2 parent 1: protocol ip prio 3 u32 flowid 1:3 match ip dst "
+          "192.168.100.6",
+          "tc qdisc add dev ens2 parent 1:3 handle 30: netem delay 7.5ms 2.5ms distribution normal",
+      }));
   // Endpoint: clouds, then edges; endpoint<->endpoint unshaped as upstream (default class).
-  EXPECT_EQ(rendered(p, "endpoint1"),
-            (std::vector<std::string>{
-                "tc qdisc add dev ens2 root handle 1: htb default 999",
-                "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
-                "tc class add dev ens2 parent 1: classid 1:1 htb rate 29.66mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst 192.168.100.2",
-                "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 45ms 5ms distribution normal",
-                "tc class add dev ens2 parent 1: classid 1:2 htb rate 29.66mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst 192.168.100.3",
-                "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst 192.168.100.4",
-                "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 7.5ms 2.5ms distribution normal",
-            }));
+  EXPECT_EQ(
+      rendered(p, "endpoint1"),
+      (std::vector<std::string>{
+          "tc qdisc add dev ens2 root handle 1: htb default 999",
+          "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
+          "tc class add dev ens2 parent 1: classid 1:1 htb rate 29.66mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
+          "192.168.100.2",
+          "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 45ms 5ms distribution normal",
+          "tc class add dev ens2 parent 1: classid 1:2 htb rate 29.66mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
+          "192.168.100.3",
+          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
+          "192.168.100.4",
+          "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 7.5ms 2.5ms distribution normal",
+      }));
   auto nn = node_netem(p, *p.find("endpoint1"));
   ASSERT_TRUE(nn.ok());
   EXPECT_EQ(nn->class_for("endpoint0"), nullptr);
@@ -159,30 +174,39 @@ TEST(NetemTest, OverridesAndEndpointLinkOptIn) {
   p.tier_links[3] = link("edge", "endpoint", 12.5, 2.5, 50);
   p.tier_links[4] = link("endpoint", "endpoint", 2, 0.5, 100);
   auto cmds = rendered(p, "endpoint0");
-  EXPECT_EQ(cmds, (std::vector<std::string>{
-                      "tc qdisc add dev ens2 root handle 1: htb default 999",
-                      "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
-                      "tc class add dev ens2 parent 1: classid 1:1 htb rate 29.66mbit",
-                      "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst 192.168.100.2",
-                      "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 20ms",
-                      "tc class add dev ens2 parent 1: classid 1:2 htb rate 50mbit",
-                      "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst 192.168.100.3",
-                      "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst 192.168.100.4",
-                      "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 12.5ms 2.5ms distribution normal",
-                      "tc class add dev ens2 parent 1: classid 1:3 htb rate 100mbit",
-                      "tc filter add dev ens2 parent 1: protocol ip prio 3 u32 flowid 1:3 match ip dst 192.168.100.6",
-                      "tc qdisc add dev ens2 parent 1:3 handle 30: netem delay 2ms 0.5ms distribution normal",
-                  }));
+  EXPECT_EQ(
+      cmds,
+      (std::vector<std::string>{
+          "tc qdisc add dev ens2 root handle 1: htb default 999",
+          "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
+          "tc class add dev ens2 parent 1: classid 1:1 htb rate 29.66mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
+          "192.168.100.2",
+          "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 20ms",
+          "tc class add dev ens2 parent 1: classid 1:2 htb rate 50mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
+          "192.168.100.3",
+          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
+          "192.168.100.4",
+          "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 12.5ms 2.5ms distribution "
+          "normal",
+          "tc class add dev ens2 parent 1: classid 1:3 htb rate 100mbit",
+          "tc filter add dev ens2 parent 1: protocol ip prio 3 u32 flowid 1:3 match ip dst "
+          "192.168.100.6",
+          "tc qdisc add dev ens2 parent 1:3 handle 30: netem delay 2ms 0.5ms distribution normal",
+      }));
 }
 
 TEST(NetemTest, LossWithAndWithoutDelay) {
   plan::Plan p = bench_cloud();
-  p.tier_links[0] = link("cloud", "cloud", 0, 0, 1000, 2);       // loss only
+  p.tier_links[0] = link("cloud", "cloud", 0, 0, 1000, 2);        // loss only
   p.tier_links[1] = link("cloud", "endpoint", 45, 5, 7.21, 0.5);  // delay + loss
   auto cmds = rendered(p, "cloud0");
   ASSERT_EQ(cmds.size(), 8u);
   EXPECT_EQ(cmds[4], "tc qdisc add dev ens2 parent 1:1 handle 10: netem loss 2%");
-  EXPECT_EQ(cmds[7], "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 45ms 5ms distribution normal loss 0.5%");
+  EXPECT_EQ(cmds[7],
+            "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 45ms 5ms distribution normal "
+            "loss 0.5%");
 }
 
 TEST(NetemTest, PairOverrideGetsItsOwnClass) {
@@ -194,16 +218,23 @@ TEST(NetemTest, PairOverrideGetsItsOwnClass) {
                 "tc qdisc add dev ens2 root handle 1: htb default 999",
                 "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
                 "tc class add dev ens2 parent 1: classid 1:1 htb rate 1000mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst 192.168.100.2",
+                "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
+                "192.168.100.2",
                 "tc class add dev ens2 parent 1: classid 1:2 htb rate 5mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst 192.168.100.4",
-                "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 100ms 10ms distribution normal loss 1%",
+                "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
+                "192.168.100.4",
+                "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 100ms 10ms distribution "
+                "normal loss 1%",
             }));
   auto e = rendered(p, "endpoint0");
   ASSERT_EQ(e.size(), 8u);
-  EXPECT_EQ(e[3], "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst 192.168.100.2");
+  EXPECT_EQ(e[3],
+            "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
+            "192.168.100.2");
   EXPECT_EQ(e[5], "tc class add dev ens2 parent 1: classid 1:2 htb rate 5mbit");
-  EXPECT_EQ(e[6], "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst 192.168.100.3");
+  EXPECT_EQ(e[6],
+            "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
+            "192.168.100.3");
   // The controller is unaffected.
   EXPECT_EQ(rendered(p, "cloud_controller"), rendered(bench_cloud(), "cloud_controller"));
 }
@@ -234,7 +265,9 @@ TEST(NetemTest, LatencyIsRttHalvesDelayAndScalesJitter) {
   auto cmds = rendered(p, "endpoint0");
   ASSERT_EQ(cmds.size(), 6u);
   // 45 / 2 and 5 / sqrt(2) rounded to tc's microseconds.
-  EXPECT_EQ(cmds[5], "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 22.5ms 3.536ms distribution normal");
+  EXPECT_EQ(
+      cmds[5],
+      "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 22.5ms 3.536ms distribution normal");
   auto nn = node_netem(p, *p.find("endpoint0"));
   ASSERT_TRUE(nn.ok());
   EXPECT_DOUBLE_EQ(nn->classes[0].delay_ms, 22.5);
@@ -287,12 +320,13 @@ TEST(NetemTest, RejectsBadValuesBeforeRendering) {
 TEST(NetemTest, ApplyScriptPassesArgvThroughTheShellIntact) {
   auto dir = std::filesystem::temp_directory_path() / ("netem-unit-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  ASSERT_TRUE(util::write_file_atomic(dir / "tc",
-                                      "#!/bin/sh\n"
-                                      "for a in \"$@\"; do printf '%s|' \"$a\" >> \"$LOG\"; done\n"
-                                      "echo >> \"$LOG\"\n"
-                                      "case \"$*\" in *FAILME*) echo 'Error: no such thing' >&2; exit 2;; esac\n",
-                                      std::filesystem::perms::owner_all));
+  ASSERT_TRUE(util::write_file_atomic(
+      dir / "tc",
+      "#!/bin/sh\n"
+      "for a in \"$@\"; do printf '%s|' \"$a\" >> \"$LOG\"; done\n"
+      "echo >> \"$LOG\"\n"
+      "case \"$*\" in *FAILME*) echo 'Error: no such thing' >&2; exit 2;; esac\n",
+      std::filesystem::perms::owner_all));
   std::vector<Argv> cmds = {{"tc", "qdisc", "add", "dev", "ens2", "root"},
                             {"tc", "odd value", "it's", "$(touch pwned)", "a;b", "*"},
                             {"tc", "FAILME"},
@@ -322,13 +356,15 @@ TEST(NetemTest, SummaryAndJsonForPlan) {
   plan::Plan p = bench_cloud();
   std::string s = netem_summary(p);
   EXPECT_NE(s.find("RTT = 2 x latency"), std::string::npos) << s;
-  EXPECT_NE(s.find("  endpoint0 (192.168.100.4):\n    tc qdisc add dev NIC root handle 1: htb default 999\n"),
+  EXPECT_NE(s.find("  endpoint0 (192.168.100.4):\n    tc qdisc add dev NIC root handle 1: htb "
+                   "default 999\n"),
             std::string::npos)
       << s;
   auto j = netem_json(p);
   ASSERT_TRUE(j.contains("cloud0"));
   EXPECT_EQ(j["cloud0"].size(), 7u);
-  EXPECT_EQ(j["cloud0"][6], "tc qdisc add dev NIC parent 1:2 handle 20: netem delay 45ms 5ms distribution normal");
+  EXPECT_EQ(j["cloud0"][6],
+            "tc qdisc add dev NIC parent 1:2 handle 20: netem delay 45ms 5ms distribution normal");
   p.network_emulation = false;
   EXPECT_EQ(netem_summary(p), "Network emulation: off\n");
 }
@@ -365,7 +401,8 @@ TEST(NetemPingTest, MedianOfRepliesIsTheMeasuredRtt) {
   EXPECT_DOUBLE_EQ(*s->rtt_ms(), 90.8);  // one outlier moves the mean (114.9), not the median
   EXPECT_DOUBLE_EQ(*s->avg_ms, 114.9);
   auto b = parse_ping(
-      "64 bytes from 10.0.0.2: seq=0 ttl=64 time=0.071 ms\n64 bytes from 10.0.0.2: seq=1 ttl=64 time=0.093 ms\n"
+      "64 bytes from 10.0.0.2: seq=0 ttl=64 time=0.071 ms\n64 bytes from 10.0.0.2: seq=1 ttl=64 "
+      "time=0.093 ms\n"
       "64 bytes from 10.0.0.2: seq=2 ttl=64 time=0.080 ms\n"
       "3 packets transmitted, 3 packets received, 0% packet loss\n");
   ASSERT_TRUE(b.ok());
@@ -385,7 +422,8 @@ TEST(NetemPingTest, ParsesErrorsAndPartialLoss) {
 
 TEST(NetemPingTest, ParsesTotalLoss) {
   auto s = parse_ping(
-      "--- 10.0.0.9 ping statistics ---\n5 packets transmitted, 0 received, 100% packet loss, time 4089ms\n");
+      "--- 10.0.0.9 ping statistics ---\n5 packets transmitted, 0 received, 100% packet loss, time "
+      "4089ms\n");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(s->received, 0);
   EXPECT_DOUBLE_EQ(s->loss_pct, 100);
@@ -413,7 +451,8 @@ TEST(NetemPingTest, RejectsNoSummary) {
 TEST(NetemPingTest, InterfaceForIp) {
   std::string out =
       "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
-      "2: ens2    inet 192.168.100.2/16 brd 192.168.255.255 scope global ens2\\       valid_lft forever\n"
+      "2: ens2    inet 192.168.100.2/16 brd 192.168.255.255 scope global ens2\\       valid_lft "
+      "forever\n"
       "5: veth-c0@if4    inet 10.213.0.2/24 scope global veth-c0\\       valid_lft forever\n";
   EXPECT_EQ(interface_for_ip(out, "192.168.100.2"), "ens2");
   EXPECT_EQ(interface_for_ip(out, "10.213.0.2"), "veth-c0");
@@ -431,8 +470,8 @@ TEST(NetemVerifyTest, MeasuredPairsAreTierRepresentativesAndPairs) {
   p.pair_links = {link("edge1", "endpoint1", 1, 0, 10)};
   auto pairs = measured_pairs(p);
   std::vector<std::pair<std::string, std::string>> want = {
-      {"edge0", "edge1"},          {"cloud_controller", "edge0"}, {"cloud_controller", "endpoint0"},
-      {"edge0", "endpoint0"},      {"endpoint0", "endpoint1"},    {"edge1", "endpoint1"}};
+      {"edge0", "edge1"},     {"cloud_controller", "edge0"}, {"cloud_controller", "endpoint0"},
+      {"edge0", "endpoint0"}, {"endpoint0", "endpoint1"},    {"edge1", "endpoint1"}};
   EXPECT_EQ(pairs, want);
 }
 
@@ -441,7 +480,8 @@ TEST(NetemVerifyTest, MeasuredPairsAreTierRepresentativesAndPairs) {
 /// ran, its pings show a 0.3 ms bare path (the baseline).
 class FakeExecutor : public NetemExecutor {
  public:
-  FakeExecutor(const plan::Plan& p, std::map<std::string, double> rtt) : p_(p), rtt_(std::move(rtt)) {}
+  FakeExecutor(const plan::Plan& p, std::map<std::string, double> rtt)
+      : p_(p), rtt_(std::move(rtt)) {}
   Expected<util::ExecResult> run(const std::string& node_id, const std::string& script,
                                  std::chrono::milliseconds) override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -454,8 +494,11 @@ class FakeExecutor : public NetemExecutor {
       for (const auto& peer : p_.nodes) {
         if (script.find(" " + peer.ip + ";") == std::string::npos) continue;
         double v = applied.count(node_id) ? rtt_.at(node_id + ">" + peer.id) : 0.3;
-        r.out = "10 packets transmitted, 10 received, 0% packet loss, time 1800ms\nrtt min/avg/max/mdev = " +
-                std::to_string(v - 0.25) + "/" + std::to_string(v) + "/" + std::to_string(v + 1) + "/0.5 ms\n";
+        r.out =
+            "10 packets transmitted, 10 received, 0% packet loss, time 1800ms\nrtt "
+            "min/avg/max/mdev = " +
+            std::to_string(v - 0.25) + "/" + std::to_string(v) + "/" + std::to_string(v + 1) +
+            "/0.5 ms\n";
       }
     } else if (script.find("continuum_run") != std::string::npos) {
       applied[node_id] = script;
@@ -481,8 +524,9 @@ TEST(NetemVerifyTest, FakeExecutorReportsTableCsvAndWarnings) {
   auto rep = apply_and_verify(p, ok, dir, nullptr);
   ASSERT_TRUE(rep.ok()) << rep.error().message;
   ASSERT_EQ(ok.applied.size(), 3u);
-  EXPECT_NE(ok.applied["cloud0"].find("sudo -n tc qdisc add dev eth7 root handle 1: htb default 999"),
-            std::string::npos);
+  EXPECT_NE(
+      ok.applied["cloud0"].find("sudo -n tc qdisc add dev eth7 root handle 1: htb default 999"),
+      std::string::npos);
   ASSERT_EQ(rep->links.size(), 2u);
   EXPECT_DOUBLE_EQ(rep->links[1].configured_rtt_ms, 90);  // both ends delay 45 ms
   EXPECT_NEAR(rep->links[1].configured_jitter_ms, std::sqrt(50.0), 1e-9);
@@ -493,9 +537,10 @@ TEST(NetemVerifyTest, FakeExecutorReportsTableCsvAndWarnings) {
   EXPECT_TRUE(rep->warnings.empty()) << util::join(rep->warnings, "\n");
   auto csv = util::read_file(dir / "infrastructure" / "network.csv");
   ASSERT_TRUE(csv.ok());
-  EXPECT_NE(csv->find("cloud_controller,endpoint0,192.168.100.2,192.168.100.4,90.000,7.071,0.000,0.300,"
-                      "90.300,91.300,91.300,91.050,92.300,0.500,0.000,1.000,1.11,ok\n"),
-            std::string::npos)
+  EXPECT_NE(
+      csv->find("cloud_controller,endpoint0,192.168.100.2,192.168.100.4,90.000,7.071,0.000,0.300,"
+                "90.300,91.300,91.300,91.050,92.300,0.500,0.000,1.000,1.11,ok\n"),
+      std::string::npos)
       << *csv;
   EXPECT_TRUE(std::filesystem::exists(dir / "infrastructure" / "tc" / "endpoint0.sh"));
 
@@ -503,8 +548,9 @@ TEST(NetemVerifyTest, FakeExecutorReportsTableCsvAndWarnings) {
   rep = apply_and_verify(p, slow, dir, nullptr);
   ASSERT_TRUE(rep.ok());
   ASSERT_EQ(rep->warnings.size(), 1u);
-  EXPECT_NE(rep->warnings[0].find("link cloud_controller -> endpoint0: measured RTT 130.00 ms vs configured 90.00 ms "
-                                  "+ baseline 0.30 ms (+39.70 ms"),
+  EXPECT_NE(rep->warnings[0].find(
+                "link cloud_controller -> endpoint0: measured RTT 130.00 ms vs configured 90.00 ms "
+                "+ baseline 0.30 ms (+39.70 ms"),
             std::string::npos)
       << rep->warnings[0];
   p.network_strict = true;
@@ -522,7 +568,8 @@ TEST(NetemVerifyTest, DryRunRecordsScriptsAndMeasuresNothing) {
   EXPECT_TRUE(rep->links.empty());
   auto s = dry.scripts();
   ASSERT_EQ(s.size(), 3u);
-  EXPECT_NE(s["endpoint0"][0].find("continuum_run 5 tc qdisc add dev NIC parent 1:1 handle 10: netem delay 45ms"),
+  EXPECT_NE(s["endpoint0"][0].find(
+                "continuum_run 5 tc qdisc add dev NIC parent 1:1 handle 10: netem delay 45ms"),
             std::string::npos)
       << s["endpoint0"][0];
 }

@@ -1,11 +1,11 @@
 // plan::make over real configuration files: the ones continuum ships (configuration/) and the
 // original's corpus (tests/data/upstream-configs/), loaded with config::load.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -37,7 +37,8 @@ std::vector<fs::path> cfg_files(const fs::path& dir) {
 /// Checks what every plan must satisfy.
 void check_plan(const config::Config& c, const Plan& p, const std::string& what) {
   const auto& infra = c.infrastructure;
-  EXPECT_EQ(p.nodes.size(), static_cast<size_t>(infra.cloud.nodes + infra.edge.nodes + infra.endpoint.nodes))
+  EXPECT_EQ(p.nodes.size(),
+            static_cast<size_t>(infra.cloud.nodes + infra.edge.nodes + infra.endpoint.nodes))
       << what;
   std::set<std::string> names, ips;
   int controllers = 0;
@@ -116,7 +117,8 @@ TEST(PlanConfigs, ShippedBenchConfigs) {
 }
 
 TEST(PlanConfigs, UpstreamTestAllUsesFiveGAndOverrides) {
-  // tests/qemu/04_infraonly-all.cfg: 5g, cloud_edge_throughput = 900, edge_endpoint_latency_avg = 12.5.
+  // tests/qemu/04_infraonly-all.cfg: 5g, cloud_edge_throughput = 900, edge_endpoint_latency_avg
+  // = 12.5.
   Plan p = plan_file(kSource / "tests/data/upstream-configs/tests/qemu/04_infraonly-all.cfg");
   const Link* ce = p.tier_link(Tier::cloud, Tier::edge);
   const Link* ee = p.tier_link(Tier::edge, Tier::endpoint);
@@ -142,7 +144,8 @@ TEST(PlanConfigs, UpstreamCpuPinConfigPins) {
   auto overflow = make(*c, env_for(*c, 3));
   ASSERT_FALSE(overflow.ok());
   EXPECT_EQ(overflow.error().exit_code, 2);
-  EXPECT_NE(overflow.error().message.find("1 of 2 VMs are left"), std::string::npos) << overflow.error().message;
+  EXPECT_NE(overflow.error().message.find("1 of 2 VMs are left"), std::string::npos)
+      << overflow.error().message;
 }
 
 TEST(PlanConfigs, LinkSectionsFromAFile) {

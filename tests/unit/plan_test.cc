@@ -1,10 +1,10 @@
 // plan::make on hand-built configurations (the shipped configs are loaded in plan_configs_test).
+#include "continuum/plan/plan.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
-
-#include "continuum/plan/plan.h"
 
 namespace continuum::plan {
 namespace {
@@ -20,7 +20,8 @@ config::TierSpec tier(int nodes, int cores, int memory_gb, double quota) {
   return t;
 }
 
-config::Benchmark benchmark(const std::string& rm, const std::string& app = "image_classification") {
+config::Benchmark benchmark(const std::string& rm,
+                            const std::string& app = "image_classification") {
   config::Benchmark b;
   b.resource_manager = rm;
   b.application = app;
@@ -136,7 +137,8 @@ TEST(PlanNames, MistAndInfraOnlyHaveNoController) {
   mist.infrastructure.edge = tier(2, 2, 2, 1.0);
   mist.infrastructure.endpoint = tier(2, 1, 1, 0.5);
   mist.benchmark = benchmark("mist");
-  EXPECT_EQ(ids(must_make(mist, env())), (std::vector<std::string>{"edge0", "edge1", "endpoint0", "endpoint1"}));
+  EXPECT_EQ(ids(must_make(mist, env())),
+            (std::vector<std::string>{"edge0", "edge1", "endpoint0", "endpoint1"}));
 
   Config infra = bench_cloud();
   infra.infrastructure.infra_only = true;
@@ -440,7 +442,7 @@ TEST(PlanLinks, OverridesReplaceSingleComponents) {
   Config c = bench_edge();
   c.infrastructure.edge_endpoint_link.latency_avg = 12.5;  // tests/qemu/04_infraonly-all.cfg
   c.infrastructure.cloud_edge_link.throughput = 900;
-  c.infrastructure.cloud_endpoint_link.latency_var = 0;    // 0 is a value, not "unset"
+  c.infrastructure.cloud_endpoint_link.latency_var = 0;  // 0 is a value, not "unset"
   c.infrastructure.cloud_endpoint_link.loss = 1.5;
   Plan p = must_make(c, env());
   expect_link(p.tier_link(Tier::edge, Tier::endpoint), 12.5, 2.5, 7.21);
@@ -490,7 +492,9 @@ TEST(PlanLinks, PairOverridesBeatTierLinks) {
   c.infrastructure.pair_overrides = {node_node, node_tier, node_node_2};
   Plan p = must_make(c, env());
 
-  auto between = [&](const char* a, const char* b) { return p.link_between(*p.find(a), *p.find(b)); };
+  auto between = [&](const char* a, const char* b) {
+    return p.link_between(*p.find(a), *p.find(b));
+  };
   expect_link(between("endpoint0", "cloud0"), 100, 5, 7.21);
   expect_link(between("cloud_controller", "endpoint0"), 45, 5, 7.21);  // tier link
   expect_link(between("cloud_controller", "endpoint1"), 45, 5, 2, 5);
@@ -526,13 +530,15 @@ TEST(PlanLinks, UnknownNodeInLinkSectionIsAnErrorWithItsLocation) {
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.error().exit_code, 2);
   const std::string& m = p.error().message;
-  EXPECT_NE(m.find("links.cfg:17: [link cloud0 endpont0]: no node 'endpont0'"), std::string::npos) << m;
+  EXPECT_NE(m.find("links.cfg:17: [link cloud0 endpont0]: no node 'endpont0'"), std::string::npos)
+      << m;
   EXPECT_NE(m.find("did you mean 'endpoint0'"), std::string::npos) << m;
 
   c.infrastructure.pair_overrides = {pair("edge", "cloud0", 18)};
   auto q = make(c, env());
   ASSERT_FALSE(q.ok());
-  EXPECT_NE(q.error().message.find("tier 'edge' has no nodes"), std::string::npos) << q.error().message;
+  EXPECT_NE(q.error().message.find("tier 'edge' has no nodes"), std::string::npos)
+      << q.error().message;
 
   c.infrastructure.pair_overrides = {pair("cloud0", "cloud0", 19)};
   EXPECT_FALSE(make(c, env()).ok());
@@ -614,7 +620,8 @@ Config everything() {
 
 TEST(PlanJson, RoundTripsExactly) {
   for (const Config& c : {bench_cloud(), bench_edge(), bench_endpoint(), everything()}) {
-    Plan p = must_make(c, env(32, std::vector<int>(c.infrastructure.external_physical_machines.size(), 32)));
+    Plan p = must_make(
+        c, env(32, std::vector<int>(c.infrastructure.external_physical_machines.size(), 32)));
     nlohmann::json j = to_json(p);
     auto back = from_json(nlohmann::json::parse(j.dump()));
     ASSERT_TRUE(back.ok()) << back.error().message;
@@ -671,11 +678,14 @@ TEST(PlanJson, BadInputNamesTheField) {
 TEST(PlanSummary, ShowsNodesLinksPlaybooksAndBenchmark) {
   std::string s = summary(must_make(bench_cloud(), env()));
   EXPECT_NE(s.find("Plan for bench_cloud: 3 VMs on 1 host"), std::string::npos) << s;
-  EXPECT_NE(s.find("cloud_controller_test  cloud     local  4      4096 MiB  1      192.168.100.2  -"),
-            std::string::npos)
+  EXPECT_NE(
+      s.find("cloud_controller_test  cloud     local  4      4096 MiB  1      192.168.100.2  -"),
+      std::string::npos)
       << s;
   EXPECT_NE(s.find("cloud  endpoint  45 ms        5 ms  7.21 Mbit/s  0 %"), std::string::npos) << s;
-  EXPECT_NE(s.find("Playbooks: base, mosquitto, container_runtime, kubernetes, application"), std::string::npos) << s;
+  EXPECT_NE(s.find("Playbooks: base, mosquitto, container_runtime, kubernetes, application"),
+            std::string::npos)
+      << s;
   EXPECT_NE(s.find("application  image_classification"), std::string::npos) << s;
 
   std::string pinned = summary(must_make(everything(), env(32, {32, 32})));

@@ -1,11 +1,12 @@
 // Unit tests of config::preflight: which valid configurations this build refuses, with the key's
 // file and line, and which accepted keys are reported as having no effect.
+#include "continuum/config/preflight.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "continuum/config/config.h"
-#include "continuum/config/preflight.h"
 
 using continuum::config::Config;
 using continuum::config::load_text;
@@ -49,18 +50,23 @@ bool has(const std::vector<std::string>& v, const std::string& needle) {
 }  // namespace
 
 TEST(Preflight, EndpointOnlyAndDirectOffloadRun) {
-  Preflight p = check(kInfra + "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n");
+  Preflight p = check(
+      kInfra +
+      "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n");
   EXPECT_TRUE(p.ok()) << all(p.refusals);
   EXPECT_TRUE(p.notes.empty()) << all(p.notes);
-  p = check(kInfra + "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n"
-                     "direct_offload = True\n");
+  p = check(
+      kInfra +
+      "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n"
+      "direct_offload = True\n");
   EXPECT_TRUE(p.ok()) << all(p.refusals);
   EXPECT_TRUE(p.notes.empty()) << all(p.notes);
 }
 
 TEST(Preflight, ContainerBenchmarkIsRefusedOnTheResourceManagerLine) {
   for (const char* rm : {"kubernetes", "kubecontrol"}) {
-    std::string text = kInfra + "[benchmark]\nresource_manager = " + rm + "\napplication = image_classification\nfrequency = 5\n";
+    std::string text = kInfra + "[benchmark]\nresource_manager = " + rm +
+                       "\napplication = image_classification\nfrequency = 5\n";
     if (std::string(rm) == "kubecontrol") {
       // image_classification does not run with kubecontrol even in the original: load rejects it.
       EXPECT_FALSE(load_text(text, "p.cfg").ok());
@@ -68,15 +74,19 @@ TEST(Preflight, ContainerBenchmarkIsRefusedOnTheResourceManagerLine) {
     }
     Preflight p = check(text);
     ASSERT_EQ(p.refusals.size(), 1u) << all(p.refusals);
-    EXPECT_EQ(p.refusals[0].rfind("p.cfg:14: [benchmark] resource_manager = kubernetes: not supported by this build: "
-                                  "image_classification with resource_manager = kubernetes runs the original's containers",
-                                  0),
-              0u)
+    EXPECT_EQ(
+        p.refusals[0].rfind(
+            "p.cfg:14: [benchmark] resource_manager = kubernetes: not supported by this build: "
+            "image_classification with resource_manager = kubernetes runs the original's "
+            "containers",
+            0),
+        0u)
         << p.refusals[0];
     EXPECT_TRUE(has(p.refusals, "use resource_manager = none")) << p.refusals[0];
   }
   // Installing the cluster only stays allowed.
-  Preflight only = check(kInfra + "[benchmark]\nresource_manager = kubernetes\nresource_manager_only = True\n");
+  Preflight only =
+      check(kInfra + "[benchmark]\nresource_manager = kubernetes\nresource_manager_only = True\n");
   EXPECT_TRUE(only.ok()) << all(only.refusals);
 }
 
@@ -98,51 +108,75 @@ frequency = 1
 )";
   Preflight p = check(mist);
   ASSERT_EQ(p.refusals.size(), 1u);
-  EXPECT_TRUE(has(p.refusals, "p.cfg:12: [benchmark] resource_manager = mist: not supported by this build: "
-                              "image_classification with resource_manager = mist runs the original's containers "
-                              "(docker workers on the edges"))
+  EXPECT_TRUE(
+      has(p.refusals,
+          "p.cfg:12: [benchmark] resource_manager = mist: not supported by this build: "
+          "image_classification with resource_manager = mist runs the original's containers "
+          "(docker workers on the edges"))
       << all(p.refusals);
 
-  const std::string faas = kInfra + "[benchmark]\nresource_manager = kubernetes\napplication = image_classification\n"
-                                    "frequency = 5\n[execution_model]\nmodel = openfaas\n";
+  const std::string faas =
+      kInfra +
+      "[benchmark]\nresource_manager = kubernetes\napplication = image_classification\n"
+      "frequency = 5\n[execution_model]\nmodel = openfaas\n";
   p = check(faas);
   ASSERT_EQ(p.refusals.size(), 2u) << all(p.refusals);
-  EXPECT_EQ(p.refusals[0].rfind("p.cfg:14: [benchmark] resource_manager = kubernetes", 0), 0u) << all(p.refusals);
-  EXPECT_EQ(p.refusals[1].rfind("p.cfg:18: [execution_model] model = openfaas: not supported by this build: the "
-                                "OpenFaaS benchmark",
-                                0),
+  EXPECT_EQ(p.refusals[0].rfind("p.cfg:14: [benchmark] resource_manager = kubernetes", 0), 0u)
+      << all(p.refusals);
+  EXPECT_EQ(p.refusals[1].rfind(
+                "p.cfg:18: [execution_model] model = openfaas: not supported by this build: the "
+                "OpenFaaS benchmark",
+                0),
             0u)
       << all(p.refusals);
   // OpenFaaS installed on the cluster, without a benchmark: allowed.
-  p = check(kInfra + "[benchmark]\nresource_manager = kubernetes\nresource_manager_only = True\n[execution_model]\nmodel = openfaas\n");
+  p = check(kInfra +
+            "[benchmark]\nresource_manager = kubernetes\nresource_manager_only = "
+            "True\n[execution_model]\nmodel = openfaas\n");
   EXPECT_TRUE(p.ok()) << all(p.refusals);
 }
 
 TEST(Preflight, ControlPlaneApplicationsAndKata) {
   for (const char* app : {"empty", "stress", "mem_usage"}) {
-    std::string extra = std::string(app) == "empty" ? "sleep_time = 5\n" : std::string(app) == "stress" ? "stress_app_timeout = 5\n" : "";
-    Preflight p = check(kInfra + "[benchmark]\nresource_manager = kubecontrol\napplication = " + app + "\n" + extra);
+    std::string extra = std::string(app) == "empty"    ? "sleep_time = 5\n"
+                        : std::string(app) == "stress" ? "stress_app_timeout = 5\n"
+                                                       : "";
+    Preflight p =
+        check(kInfra + "[benchmark]\nresource_manager = kubecontrol\napplication = " + app + "\n" +
+              extra);
     ASSERT_EQ(p.refusals.size(), 1u) << app << "\n" << all(p.refusals);
-    EXPECT_EQ(p.refusals[0].rfind("p.cfg:15: [benchmark] application = " + std::string(app) +
-                                      ": not supported by this build: the original's control-plane benchmark",
-                                  0),
+    EXPECT_EQ(p.refusals[0].rfind(
+                  "p.cfg:15: [benchmark] application = " + std::string(app) +
+                      ": not supported by this build: the original's control-plane benchmark",
+                  0),
               0u)
         << p.refusals[0];
-    EXPECT_TRUE(has(p.notes, "p.cfg:14: [benchmark] resource_manager = kubecontrol: accepted for compatibility; "
-                             "differs from the original: installs stock Kubernetes v1.27.0"))
+    EXPECT_TRUE(
+        has(p.notes,
+            "p.cfg:14: [benchmark] resource_manager = kubecontrol: accepted for compatibility; "
+            "differs from the original: installs stock Kubernetes v1.27.0"))
         << all(p.notes);
   }
-  Preflight kata = check(kInfra + "[benchmark]\nresource_manager = kube_kata\nresource_manager_only = True\n"
-                                  "runtime = kata-qemu\nruntime_filesystem = devmapper\nkube_deployment = call\n");
+  Preflight kata =
+      check(kInfra +
+            "[benchmark]\nresource_manager = kube_kata\nresource_manager_only = True\n"
+            "runtime = kata-qemu\nruntime_filesystem = devmapper\nkube_deployment = call\n");
   ASSERT_EQ(kata.refusals.size(), 1u) << all(kata.refusals);
-  EXPECT_EQ(kata.refusals[0].rfind("p.cfg:16: [benchmark] runtime = kata-qemu: not supported by this build: Kata "
-                                   "Containers is not installed",
-                                   0),
+  EXPECT_EQ(kata.refusals[0].rfind(
+                "p.cfg:16: [benchmark] runtime = kata-qemu: not supported by this build: Kata "
+                "Containers is not installed",
+                0),
             0u)
       << kata.refusals[0];
-  EXPECT_TRUE(has(kata.notes, "p.cfg:17: [benchmark] runtime_filesystem = devmapper: accepted for compatibility; no effect"));
-  EXPECT_TRUE(has(kata.notes, "p.cfg:18: [benchmark] kube_deployment = call: accepted for compatibility; no effect"));
-  Preflight runc = check(kInfra + "[benchmark]\nresource_manager = kube_kata\nresource_manager_only = True\nruntime = runc\n");
+  EXPECT_TRUE(has(kata.notes,
+                  "p.cfg:17: [benchmark] runtime_filesystem = devmapper: accepted for "
+                  "compatibility; no effect"));
+  EXPECT_TRUE(
+      has(kata.notes,
+          "p.cfg:18: [benchmark] kube_deployment = call: accepted for compatibility; no effect"));
+  Preflight runc = check(
+      kInfra +
+      "[benchmark]\nresource_manager = kube_kata\nresource_manager_only = True\nruntime = runc\n");
   EXPECT_TRUE(runc.ok()) << all(runc.refusals);
 }
 
@@ -150,21 +184,28 @@ TEST(Preflight, InfrastructureRefusals) {
   std::string text = kInfra;
   text.replace(text.find("network_emulation"), 0,
                "external_physical_machines = alice@host1, bob@host2\nnetperf = yes\n");
-  Preflight p = check(text + "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n");
+  Preflight p = check(
+      text +
+      "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n");
   ASSERT_EQ(p.refusals.size(), 2u) << all(p.refusals);
-  EXPECT_EQ(p.refusals[0].rfind("p.cfg:11: [infrastructure] external_physical_machines = alice@host1, bob@host2: not "
-                                "supported by this build: VMs on other hosts are not implemented",
-                                0),
-            0u)
+  EXPECT_EQ(
+      p.refusals[0].rfind(
+          "p.cfg:11: [infrastructure] external_physical_machines = alice@host1, bob@host2: not "
+          "supported by this build: VMs on other hosts are not implemented",
+          0),
+      0u)
       << all(p.refusals);
-  EXPECT_EQ(p.refusals[1].rfind("p.cfg:12: [infrastructure] netperf = yes: not supported by this build: the netperf "
-                                "matrix is not implemented yet",
-                                0),
-            0u)
+  EXPECT_EQ(
+      p.refusals[1].rfind(
+          "p.cfg:12: [infrastructure] netperf = yes: not supported by this build: the netperf "
+          "matrix is not implemented yet",
+          0),
+      0u)
       << all(p.refusals);
   // Also with infra_only (the original ran netperf after deploying any infrastructure).
   std::string infra_only = kInfra;
-  infra_only.replace(infra_only.find("network_emulation"), 0, "infra_only = True\nnetperf = True\n");
+  infra_only.replace(infra_only.find("network_emulation"), 0,
+                     "infra_only = True\nnetperf = True\n");
   p = check(infra_only);
   ASSERT_EQ(p.refusals.size(), 1u) << all(p.refusals);
   EXPECT_TRUE(has(p.refusals, "p.cfg:12: [infrastructure] netperf = True: not supported"));
@@ -184,9 +225,10 @@ gcp_credentials = ~/c.json
 )";
   p = check(gcp);
   ASSERT_EQ(p.refusals.size(), 1u) << all(p.refusals);
-  EXPECT_EQ(p.refusals[0].rfind("p.cfg:2: [infrastructure] provider = gcp: not supported by this build: continuum "
-                                "creates its VMs with QEMU/libvirt",
-                                0),
+  EXPECT_EQ(p.refusals[0].rfind(
+                "p.cfg:2: [infrastructure] provider = gcp: not supported by this build: continuum "
+                "creates its VMs with QEMU/libvirt",
+                0),
             0u)
       << p.refusals[0];
   EXPECT_TRUE(has(p.refusals, "use provider = qemu"));
@@ -195,55 +237,82 @@ gcp_credentials = ~/c.json
 TEST(Preflight, IsolatedGuestsCannotInstallKubernetes) {
   std::string isolated = kInfra;
   isolated.replace(isolated.find("network_emulation"), 0, "guest_internet = none\n");
-  Preflight p = check(isolated + "[benchmark]\nresource_manager = kubernetes\nresource_manager_only = True\n");
+  Preflight p = check(isolated +
+                      "[benchmark]\nresource_manager = kubernetes\nresource_manager_only = True\n");
   ASSERT_EQ(p.refusals.size(), 1u) << all(p.refusals);
-  EXPECT_EQ(p.refusals[0].rfind("p.cfg:11: [infrastructure] guest_internet = none: not supported by this build: the "
-                                "guests are isolated, and the kubernetes playbooks download",
-                                0),
-            0u)
+  EXPECT_EQ(
+      p.refusals[0].rfind(
+          "p.cfg:11: [infrastructure] guest_internet = none: not supported by this build: the "
+          "guests are isolated, and the kubernetes playbooks download",
+          0),
+      0u)
       << p.refusals[0];
   // A mirror and a proxy the guests can reach make it possible; none needs no download.
   std::string proxied = isolated;
-  proxied.replace(proxied.find("network_emulation"), 0, "guest_http_proxy = http://10.0.0.1:3128\n");
-  EXPECT_TRUE(check(proxied + "[benchmark]\nresource_manager = kubernetes\nresource_manager_only = True\n").ok());
-  EXPECT_TRUE(check(isolated + "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n").ok());
+  proxied.replace(proxied.find("network_emulation"), 0,
+                  "guest_http_proxy = http://10.0.0.1:3128\n");
+  EXPECT_TRUE(
+      check(proxied + "[benchmark]\nresource_manager = kubernetes\nresource_manager_only = True\n")
+          .ok());
+  EXPECT_TRUE(check(isolated + "[benchmark]\nresource_manager = none\napplication = "
+                               "image_classification\nfrequency = 1\n")
+                  .ok());
 }
 
 TEST(Preflight, KeysWithoutEffectAreNamed) {
   std::string text = kInfra;
   text.replace(text.find("network_emulation"), 0, "middleIP_base = 91\n");
   // Endpoint-only: worker resources have no effect; endpoint CPU sets threads only.
-  Preflight p = check(text + "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n"
-                             "docker_pull = True\napplications_per_worker = 2\napplication_worker_cpu = 2\n"
-                             "application_worker_memory = 1\napplication_endpoint_cpu = 1\napplication_endpoint_memory = 1\n"
-                             "observability = True\n");
+  Preflight p = check(
+      text +
+      "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n"
+      "docker_pull = True\napplications_per_worker = 2\napplication_worker_cpu = 2\n"
+      "application_worker_memory = 1\napplication_endpoint_cpu = 1\napplication_endpoint_memory = "
+      "1\n"
+      "observability = True\n");
   EXPECT_TRUE(p.ok()) << all(p.refusals);
   const std::vector<std::string> expected = {
       "p.cfg:11: [infrastructure] middleIP_base = 91: accepted for compatibility; no effect: ",
       "p.cfg:18: [benchmark] docker_pull = True: accepted for compatibility; no effect: ",
-      "p.cfg:19: [benchmark] applications_per_worker = 2: accepted for compatibility; no effect: the endpoint-only mode",
-      "p.cfg:20: [benchmark] application_worker_cpu = 2: accepted for compatibility; no effect: the endpoint-only mode",
+      "p.cfg:19: [benchmark] applications_per_worker = 2: accepted for compatibility; no effect: "
+      "the endpoint-only mode",
+      "p.cfg:20: [benchmark] application_worker_cpu = 2: accepted for compatibility; no effect: "
+      "the endpoint-only mode",
       "p.cfg:21: [benchmark] application_worker_memory = 1: accepted for compatibility; no effect",
-      "p.cfg:22: [benchmark] application_endpoint_cpu = 1: accepted for compatibility; differs from the original: sets "
+      "p.cfg:22: [benchmark] application_endpoint_cpu = 1: accepted for compatibility; differs "
+      "from the original: sets "
       "the threads",
-      "p.cfg:23: [benchmark] application_endpoint_memory = 1: accepted for compatibility; no effect",
+      "p.cfg:23: [benchmark] application_endpoint_memory = 1: accepted for compatibility; no "
+      "effect",
       "p.cfg:24: [benchmark] observability = True: accepted for compatibility; no effect"};
   ASSERT_EQ(p.notes.size(), expected.size()) << all(p.notes);
-  for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(p.notes[i].rfind(expected[i], 0), 0u) << p.notes[i];
+  for (size_t i = 0; i < expected.size(); ++i)
+    EXPECT_EQ(p.notes[i].rfind(expected[i], 0), 0u) << p.notes[i];
 
   // direct_offload: several applications per worker are refused; worker CPU sets threads.
-  p = check(kInfra + "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n"
-                     "direct_offload = True\napplications_per_worker = 2\napplication_worker_cpu = 2\n");
+  p = check(
+      kInfra +
+      "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n"
+      "direct_offload = True\napplications_per_worker = 2\napplication_worker_cpu = 2\n");
   ASSERT_EQ(p.refusals.size(), 1u) << all(p.refusals);
-  EXPECT_EQ(p.refusals[0].rfind("p.cfg:18: [benchmark] applications_per_worker = 2: not supported by this build", 0), 0u);
-  EXPECT_TRUE(has(p.notes, "p.cfg:19: [benchmark] application_worker_cpu = 2: accepted for compatibility; differs "
-                           "from the original: sets the worker program's threads"))
+  EXPECT_EQ(
+      p.refusals[0].rfind(
+          "p.cfg:18: [benchmark] applications_per_worker = 2: not supported by this build", 0),
+      0u);
+  EXPECT_TRUE(
+      has(p.notes,
+          "p.cfg:19: [benchmark] application_worker_cpu = 2: accepted for compatibility; differs "
+          "from the original: sets the worker program's threads"))
       << all(p.notes);
 
   // resource_manager_only: the application keys have no effect, as in the original.
-  p = check(kInfra + "[benchmark]\nresource_manager = kubernetes\nresource_manager_only = True\ncache_worker = True\n");
+  p = check(kInfra +
+            "[benchmark]\nresource_manager = kubernetes\nresource_manager_only = "
+            "True\ncache_worker = True\n");
   EXPECT_TRUE(p.ok());
-  EXPECT_TRUE(has(p.notes, "p.cfg:16: [benchmark] cache_worker = True: accepted for compatibility; no effect: "
-                           "resource_manager_only = True runs no application"))
+  EXPECT_TRUE(
+      has(p.notes,
+          "p.cfg:16: [benchmark] cache_worker = True: accepted for compatibility; no effect: "
+          "resource_manager_only = True runs no application"))
       << all(p.notes);
 }

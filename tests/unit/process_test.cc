@@ -1,5 +1,6 @@
-#include <gtest/gtest.h>
+#include "continuum/util/process.h"
 
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
-
-#include "continuum/util/process.h"
 
 using namespace continuum::util;
 
@@ -117,7 +116,8 @@ TEST(RunProcess, CancelStopsTheWholeGroupWithin100msPlusExit) {
   if (std::getline(stat, line)) {
     auto close = line.rfind(')');
     ASSERT_NE(close, std::string::npos);
-    EXPECT_EQ(line.substr(close + 2, 1), "Z") << "grandchild " << gc << " survived the cancel: " << line;
+    EXPECT_EQ(line.substr(close + 2, 1), "Z")
+        << "grandchild " << gc << " survived the cancel: " << line;
   }
   std::filesystem::remove_all(dir);
 }

@@ -2,9 +2,9 @@
 // quirk listed in docs/energy.md, and malformed lines rejected with their line numbers.
 #include "continuum/energy/prometheus.h"
 
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 using namespace continuum::energy::prom;
 
@@ -127,7 +127,8 @@ TEST(Prometheus, NamesWithColonsAndLabelNameRules) {
 }
 
 TEST(Prometheus, LabelValueEscapes) {
-  auto s = parse_ok(R"(m{a="q\"uo\"te",b="back\\slash",c="new\nline",d="é UTF-8 ✓"} 1)" "\n");
+  auto s = parse_ok(R"(m{a="q\"uo\"te",b="back\\slash",c="new\nline",d="é UTF-8 ✓"} 1)"
+                    "\n");
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].label("a"), "q\"uo\"te");
   EXPECT_EQ(s[0].label("b"), "back\\slash");
@@ -138,7 +139,8 @@ TEST(Prometheus, LabelValueEscapes) {
 TEST(Prometheus, ManyEscapedLabelsStayValidInOneSample) {
   // Decoded values share one scratch buffer; it must not move while a line is parsed.
   std::string line = "m{";
-  for (int i = 0; i < 40; ++i) line += "l" + std::to_string(i) + "=\"v\\\\" + std::to_string(i) + "\",";
+  for (int i = 0; i < 40; ++i)
+    line += "l" + std::to_string(i) + "=\"v\\\\" + std::to_string(i) + "\",";
   line += "} 1\n";
   auto s = parse_ok(line);
   ASSERT_EQ(s.size(), 1u);
@@ -183,13 +185,13 @@ TEST(Prometheus, TimestampsIncludingNegative) {
 TEST(Prometheus, MalformedLabelSetsRejectedWithLine) {
   auto r = parse_bad(
       "good 1\n"
-      "m{a=\"x\" 1\n"          // 2: missing }
-      "m{a=x} 1\n"             // 3: unquoted
-      "m{a\"x\"} 1\n"          // 4: missing =
-      "m{a=\"x\" b=\"y\"} 1\n" // 5: missing comma
-      "m{a=\"x} 1\n"           // 6: unterminated value
-      "m{a=\"1\",a=\"2\"} 1\n" // 7: duplicate label
-      "m{,} 1\n"               // 8: empty label name
+      "m{a=\"x\" 1\n"           // 2: missing }
+      "m{a=x} 1\n"              // 3: unquoted
+      "m{a\"x\"} 1\n"           // 4: missing =
+      "m{a=\"x\" b=\"y\"} 1\n"  // 5: missing comma
+      "m{a=\"x} 1\n"            // 6: unterminated value
+      "m{a=\"1\",a=\"2\"} 1\n"  // 7: duplicate label
+      "m{,} 1\n"                // 8: empty label name
       "good2 2\n");
   ASSERT_EQ(r.errors.size(), 7u) << r.summary(10);
   for (int i = 0; i < 7; ++i) EXPECT_EQ(r.errors[i].line, i + 2) << r.errors[i].message;
@@ -250,7 +252,9 @@ TEST(Prometheus, StrictHistogramConventions) {
 TEST(Prometheus, ScaphandreRandomLabelOrderAndManyLabels) {
   std::string line = "scaph_process_power_consumption_microwatts{";
   for (int i = 0; i < 30; ++i) line += "container_label_" + std::to_string(i) + "=\"v\",";
-  line += "exe=\"qemu-system-x86\",cmdline=\"qemu-system-x86_64-name guest=cloud0_u,debug-threads=on\",vmname=\"cloud0_u\",pid=\"42\"} 3300000\n";
+  line +=
+      "exe=\"qemu-system-x86\",cmdline=\"qemu-system-x86_64-name "
+      "guest=cloud0_u,debug-threads=on\",vmname=\"cloud0_u\",pid=\"42\"} 3300000\n";
   auto s = parse_ok(line);
   ASSERT_EQ(s.size(), 1u);
   EXPECT_EQ(s[0].labels.size(), 34u);
@@ -263,7 +267,8 @@ TEST(Prometheus, ScaphandreQuoteStylesBothAccepted) {
   // backslashes as they are, e.g. a regex in a cmdline).
   auto s = parse_ok(
       "scaph_process_power_consumption_microwatts{cmdline=\"sh-c_echo hi_\",pid=\"1\"} 1\n"
-      "scaph_process_power_consumption_microwatts{cmdline=\"sh-c\\\"echo \\d+\\\"\",pid=\"2\"} 2\n");
+      "scaph_process_power_consumption_microwatts{cmdline=\"sh-c\\\"echo \\d+\\\"\",pid=\"2\"} "
+      "2\n");
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0].label("cmdline"), "sh-c_echo hi_");
   EXPECT_EQ(s[1].label("cmdline"), "sh-c\"echo \\d+\"");

@@ -1,14 +1,13 @@
 // Rendering from a saved run directory (tests/data/fixture-run): energy.csv, the power timeline,
 // the energy bars and the latency plot come out of real gnuplot, non-trivial; `continuum report`
 // exits 2 on a path that is not a run directory and 0 on the fixture.
-#include "continuum/report/render.h"
+#include <gtest/gtest.h>
 
 #include <filesystem>
 
-#include <gtest/gtest.h>
-
 #include "continuum/energy/energy.h"
 #include "continuum/report/plots.h"
+#include "continuum/report/render.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
 
@@ -17,9 +16,11 @@ namespace fs = std::filesystem;
 
 namespace {
 fs::path copy_fixture(const std::string& tag) {
-  auto dst = fs::temp_directory_path() / ("continuum-render-" + tag + "-" + std::to_string(getpid()));
+  auto dst =
+      fs::temp_directory_path() / ("continuum-render-" + tag + "-" + std::to_string(getpid()));
   fs::remove_all(dst);
-  fs::copy(fs::path(CONTINUUM_SOURCE_DIR) / "tests/data/fixture-run", dst, fs::copy_options::recursive);
+  fs::copy(fs::path(CONTINUUM_SOURCE_DIR) / "tests/data/fixture-run", dst,
+           fs::copy_options::recursive);
   return dst;
 }
 }  // namespace
@@ -69,8 +70,8 @@ TEST(ReportRender, FixtureRunGivesEnergyTableAndPlots) {
     EXPECT_NE(text->find("image_classification"), std::string::npos) << "title names the app";
   }
   auto tl = util::read_file(dir / "plots/power_timeline.svg");
-  EXPECT_NE(tl->find("cloud0_u"), std::string::npos);           // legend
-  EXPECT_NE(tl->find("workload:queries"), std::string::npos);   // phase band label
+  EXPECT_NE(tl->find("cloud0_u"), std::string::npos);          // legend
+  EXPECT_NE(tl->find("workload:queries"), std::string::npos);  // phase band label
   EXPECT_NE(r->summary_md.find("| cloud0_u | total |"), std::string::npos) << r->summary_md;
   fs::remove_all(dir);
 }
@@ -115,9 +116,10 @@ TEST(ReportRender, CliExitCodes) {
   EXPECT_NE(r->out.find("## Energy"), std::string::npos);
   EXPECT_TRUE(fs::exists(dir / "plots/energy_bars.png"));
   // A malformed samples.csv is a failure naming the file and line.
-  ASSERT_TRUE(util::write_file_atomic(dir / "energy/samples.csv",
-                                      "time,t,vm,target,metric,labels,value\nbroken\nx,1,a,u,m,,1\n")
-                  .ok());
+  ASSERT_TRUE(
+      util::write_file_atomic(dir / "energy/samples.csv",
+                              "time,t,vm,target,metric,labels,value\nbroken\nx,1,a,u,m,,1\n")
+          .ok());
   r = util::run_process(s);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 1);

@@ -1,8 +1,8 @@
+#include "continuum/report/run_dir.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
-
-#include "continuum/report/run_dir.h"
 
 using namespace continuum::report;
 namespace fs = std::filesystem;

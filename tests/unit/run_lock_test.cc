@@ -2,6 +2,8 @@
 // away from a live run. Two processes for real (fork: the child holds the lock, the parent is
 // refused with the child's PID; the child is SIGKILLed and the lock is free at once), the
 // per-user per-hypervisor key, and leftover removal that skips a live run's ledger.
+#include "continuum/infra/run_lock.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -13,7 +15,6 @@
 #include "continuum/infra/destroy.h"
 #include "continuum/infra/hypervisor.h"
 #include "continuum/infra/ledger.h"
-#include "continuum/infra/run_lock.h"
 #include "continuum/util/files.h"
 #include "unit/infra_fixture.h"
 
@@ -45,9 +46,11 @@ struct LockingChild {
     if (pid == 0) {
       ::close(ready[0]);
       auto a = try_lock(file);
-      char ok = a.ok() && a->lock && a->lock->write_owner({static_cast<long>(::getpid()), "2026-01-02T03:04:05Z",
-                                                           run_dir, "alice", "qemu:///system"})
-                                         .ok()
+      char ok = a.ok() && a->lock &&
+                        a->lock
+                            ->write_owner({static_cast<long>(::getpid()), "2026-01-02T03:04:05Z",
+                                           run_dir, "alice", "qemu:///system"})
+                            .ok()
                     ? 'y'
                     : 'n';
       if (::write(ready[1], &ok, 1) != 1) ::_exit(3);
@@ -79,8 +82,9 @@ TEST(RunLock, SecondProcessIsRefusedWithTheOwnerAndGetsTheLockOnceTheOwnerDies) 
   EXPECT_EQ(a->owner.pid, child.pid);
   EXPECT_EQ(a->owner.run_dir, "/runs/first");
   EXPECT_EQ(a->owner.started, "2026-01-02T03:04:05Z");
-  EXPECT_EQ(describe_owner(a->owner),
-            "run directory /runs/first, PID " + std::to_string(child.pid) + ", started 2026-01-02T03:04:05Z");
+  EXPECT_EQ(describe_owner(a->owner), "run directory /runs/first, PID " +
+                                          std::to_string(child.pid) +
+                                          ", started 2026-01-02T03:04:05Z");
   // However the owner ends (here: SIGKILL, no clean-up of its own), the kernel drops the lock.
   child.kill();
   auto b = try_lock(file);
@@ -95,7 +99,7 @@ TEST(RunLock, ALockIsReleasedWhenItsObjectGoesAndMovesWithIt) {
     auto a = try_lock(file);
     ASSERT_TRUE(a.ok() && a->lock);
     FileLock moved = std::move(*a->lock);
-    a->lock.reset();  // the moved-from object must not release it
+    a->lock.reset();              // the moved-from object must not release it
     auto again = try_lock(file);  // another open file description: refused, even in one process
     ASSERT_TRUE(again.ok());
     EXPECT_FALSE(again->lock.has_value());
@@ -118,8 +122,10 @@ TEST(RunLock, OwnerRoundTripsAndToleratesGarbage) {
 
 TEST(RunLock, OneFilePerUserAndHypervisorAndNoneForTheTestDriver) {
   fs::path d = "/l";
-  EXPECT_EQ(hypervisor_lock_file(d, "alice", "qemu:///system"), hypervisor_lock_file(d, "alice", "qemu:///system"));
-  EXPECT_NE(hypervisor_lock_file(d, "alice", "qemu:///system"), hypervisor_lock_file(d, "bob", "qemu:///system"));
+  EXPECT_EQ(hypervisor_lock_file(d, "alice", "qemu:///system"),
+            hypervisor_lock_file(d, "alice", "qemu:///system"));
+  EXPECT_NE(hypervisor_lock_file(d, "alice", "qemu:///system"),
+            hypervisor_lock_file(d, "bob", "qemu:///system"));
   EXPECT_NE(hypervisor_lock_file(d, "alice", "qemu:///system"),
             hypervisor_lock_file(d, "alice", "qemu+ssh://h1/system"));
   // Characters the readable part drops still keep two URIs apart (the hash).
@@ -145,7 +151,8 @@ TEST(RunLock, SecondRunOfTheSameUserOnTheSameHypervisorIsRefusedNamingTheFirst) 
   EXPECT_EQ(second.error().exit_code, 1);
   const std::string& m = second.error().message;
   EXPECT_NE(m.find("live on qemu:///system"), std::string::npos) << m;
-  EXPECT_NE(m.find("run directory " + (tmp.path() / "runs" / "first").string()), std::string::npos) << m;
+  EXPECT_NE(m.find("run directory " + (tmp.path() / "runs" / "first").string()), std::string::npos)
+      << m;
   EXPECT_NE(m.find("PID " + std::to_string(::getpid())), std::string::npos) << m;
   EXPECT_NE(m.find(plan.nodes[0].name), std::string::npos) << m;
 
@@ -170,8 +177,8 @@ TEST(RunLock, TestDriverRunsNeedNoLock) {
 }
 
 /// A ledger of one created domain on `uri`, and that domain in `hv`.
-void fake_run(const fs::path& dir, const std::string& user, const std::string& config, const std::string& uri,
-              RecordingHypervisor& hv, const std::string& domain) {
+void fake_run(const fs::path& dir, const std::string& user, const std::string& config,
+              const std::string& uri, RecordingHypervisor& hv, const std::string& domain) {
   auto l = Ledger::create(dir / "state.json", LedgerInfo{dir.string(), user, config, "deployed"});
   ASSERT_TRUE(l.ok()) << l.error().message;
   auto id = (*l)->intend(Resource{0, ResourceKind::domain, uri, domain, "cloud0", {}});
@@ -210,7 +217,8 @@ TEST(RunLock, LeftoverRemovalAndDestroySkipALiveRunAndRemoveADeadOne) {
   auto refused = destroy_dead_run(first, d);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().exit_code, 1);
-  EXPECT_NE(refused.error().message.find("still live"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("still live"), std::string::npos)
+      << refused.error().message;
   EXPECT_EQ(hv_a->domains().count("cloud0_alice_a"), 1u);
 
   live->lock.reset();  // the first run has ended; its VM was kept

@@ -1,6 +1,8 @@
 // NoCloud seeds: golden content for bench_cloud and an edge case (every tier, bridge mode without
 // a gateway, virtiofs, another address range), plus the ISO image, the user key and known_hosts.
 // Regenerate the golden files after an intended change with CONTINUUM_UPDATE_GOLDEN=1.
+#include "continuum/infra/seed.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -11,7 +13,6 @@
 #include <set>
 
 #include "continuum/config/config.h"
-#include "continuum/infra/seed.h"
 #include "continuum/plan/plan.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
@@ -82,7 +83,8 @@ void golden_for_config(const std::string& cfg_rel, const std::string& golden_nam
     // No stale golden file for a VM or file the seed no longer has.
     for (const auto& e : fs::recursive_directory_iterator(gdir)) {
       if (e.is_regular_file()) {
-        EXPECT_TRUE(seen.count(fs::relative(e.path(), gdir).string())) << "stale golden file " << e.path();
+        EXPECT_TRUE(seen.count(fs::relative(e.path(), gdir).string()))
+            << "stale golden file " << e.path();
       }
     }
   }
@@ -228,9 +230,10 @@ TEST(Seed, HostKeysAreFreshAndKnownHostsPinsThem) {
   EXPECT_EQ(infra::known_hosts_line("10.0.0.1", 2222, a->public_key),
             "[10.0.0.1]:2222 ssh-ed25519 " + b64 + "\n");
   TempDir tmp;
-  ASSERT_TRUE(infra::write_known_hosts(tmp.path() / "known_hosts",
-                                       {{"192.168.100.2", a->public_key}, {"192.168.100.3", b->public_key}})
-                  .ok());
+  ASSERT_TRUE(
+      infra::write_known_hosts(tmp.path() / "known_hosts",
+                               {{"192.168.100.2", a->public_key}, {"192.168.100.3", b->public_key}})
+          .ok());
   auto kh = util::read_file(tmp.path() / "known_hosts");
   ASSERT_TRUE(kh.ok());
   EXPECT_EQ(*kh, infra::known_hosts_line("192.168.100.2", 22, a->public_key) +

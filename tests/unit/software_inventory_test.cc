@@ -44,7 +44,9 @@ Layout make_layout(const config::Config& c, const std::string& user = "alice") {
   Layout l;
   plan::Plan& p = l.plan;
   p.user = user;
-  p.mode = c.infrastructure.edge.nodes > 0 ? "edge" : c.infrastructure.cloud.nodes > 0 ? "cloud" : "endpoint";
+  p.mode = c.infrastructure.edge.nodes > 0    ? "edge"
+           : c.infrastructure.cloud.nodes > 0 ? "cloud"
+                                              : "endpoint";
   p.network.mode = "managed";
   p.network.prefix = "192.168";
   p.network.middle = 100;
@@ -67,7 +69,8 @@ Layout make_layout(const config::Config& c, const std::string& user = "alice") {
   int workers = c.infrastructure.cloud.nodes - (controller ? 1 : 0);
   if (controller) add("cloud_controller", config::Tier::cloud, true, 0);
   for (int i = 0; i < workers; ++i) add("cloud" + std::to_string(i), config::Tier::cloud, false, i);
-  for (int i = 0; i < c.infrastructure.edge.nodes; ++i) add("edge" + std::to_string(i), config::Tier::edge, false, i);
+  for (int i = 0; i < c.infrastructure.edge.nodes; ++i)
+    add("edge" + std::to_string(i), config::Tier::edge, false, i);
   for (int i = 0; i < c.infrastructure.endpoint.nodes; ++i)
     add("endpoint" + std::to_string(i), config::Tier::endpoint, false, i);
   l.dep.run_dir = "/runs/test";
@@ -89,7 +92,8 @@ void check_golden(const std::string& name, const std::string& text) {
 
 std::set<std::string> group_hosts(const YAML::Node& inv, const std::string& group) {
   std::set<std::string> hosts;
-  for (const auto& h : inv["all"]["children"][group]["hosts"]) hosts.insert(h.first.as<std::string>());
+  for (const auto& h : inv["all"]["children"][group]["hosts"])
+    hosts.insert(h.first.as<std::string>());
   return hosts;
 }
 
@@ -110,7 +114,8 @@ TEST(SoftwareInventory, BenchCloudGolden) {
   EXPECT_EQ(cc["cloud_mode"].as<std::string>(), "1");
   EXPECT_EQ(cc["kubeversion"].as<std::string>(), "1.27.0");
   EXPECT_EQ(cc["kubeversion_major"].as<std::string>(), "v1.27");
-  EXPECT_EQ(y["all"]["children"]["base_cloud"]["vars"]["kubeversionstrp"].as<std::string>(), "v1270");
+  EXPECT_EQ(y["all"]["children"]["base_cloud"]["vars"]["kubeversionstrp"].as<std::string>(),
+            "v1270");
   auto h = y["all"]["hosts"]["cloud0_alice"];
   EXPECT_EQ(h["ansible_host"].as<std::string>(), "192.168.100.3");
   EXPECT_EQ(h["ansible_user"].as<std::string>(), "cloud0_alice");
@@ -139,7 +144,7 @@ TEST(SoftwareInventory, MistGolden) {
   check_golden("mist", *inv);
   YAML::Node y = YAML::Load(*inv);
   EXPECT_TRUE(group_hosts(y, "cloudcontroller").empty());
-  EXPECT_FALSE(y["all"]["vars"]["cloud_ip"]);       // mist: no control plane, as the original
+  EXPECT_FALSE(y["all"]["vars"]["cloud_ip"]);  // mist: no control plane, as the original
   EXPECT_FALSE(y["all"]["vars"]["registry_ip"]);
   EXPECT_EQ(group_hosts(y, "brokers").size(), 6u);
 }
@@ -156,7 +161,8 @@ TEST(SoftwareInventory, FiftyOneVmsGolden) {
   EXPECT_EQ(group_hosts(y, "base").size(), 51u);
   EXPECT_EQ(group_hosts(y, "endpoints").size(), 40u);
   EXPECT_EQ(group_hosts(y, "brokers").size(), 50u);
-  EXPECT_EQ(y["all"]["hosts"]["endpoint39_alice"]["ansible_host"].as<std::string>(), "192.168.100.52");
+  EXPECT_EQ(y["all"]["hosts"]["endpoint39_alice"]["ansible_host"].as<std::string>(),
+            "192.168.100.52");
 }
 
 TEST(SoftwareInventory, GuestProxiesAndAptSourceBecomeInventoryVariables) {
@@ -182,9 +188,10 @@ TEST(SoftwareInventory, GuestProxiesAndAptSourceBecomeInventoryVariables) {
   EXPECT_EQ(env["HTTPS_PROXY"].as<std::string>(), "http://proxy.lab:3129");
   // The user's entries first, then what must never be proxied: the guests, their network and
   // gateway (the registry), Kubernetes' service and pod networks.
-  EXPECT_EQ(env["no_proxy"].as<std::string>(),
-            "registry.lab,.corp,localhost,127.0.0.1,::1,192.168.100.0/24,192.168.100.1,192.168.100.2,"
-            "192.168.100.77,192.168.100.4,10.96.0.0/12,10.244.0.0/16,192.168.0.0/16,.svc,.cluster.local");
+  EXPECT_EQ(
+      env["no_proxy"].as<std::string>(),
+      "registry.lab,.corp,localhost,127.0.0.1,::1,192.168.100.0/24,192.168.100.1,192.168.100.2,"
+      "192.168.100.77,192.168.100.4,10.96.0.0/12,10.244.0.0/16,192.168.0.0/16,.svc,.cluster.local");
   EXPECT_EQ(env["NO_PROXY"].as<std::string>(), env["no_proxy"].as<std::string>());
   EXPECT_EQ(v["continuum_apt_proxy"].as<std::string>(), "http://10.0.0.1:3142");
   EXPECT_EQ(v["continuum_apt_mirror"].as<std::string>(), "http://mirror.lab/debian");
@@ -205,12 +212,15 @@ TEST(SoftwareInventory, GroupsListedInInventoryOrder) {
   auto groups = inventory_groups(l.plan);
   std::vector<std::string> names;
   for (const auto& [name, ids] : groups) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"cloudcontroller", "clouds", "edges", "endpoints", "base", "base_cloud",
-                                             "base_edge", "base_endpoint", "workers", "brokers"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"cloudcontroller", "clouds", "edges", "endpoints",
+                                             "base", "base_cloud", "base_edge", "base_endpoint",
+                                             "workers", "brokers"}));
   EXPECT_EQ(groups[1].second, std::vector<std::string>{"cloud0"});
   EXPECT_EQ(groups[8].second, (std::vector<std::string>{"cloud0", "edge0"}));
-  EXPECT_EQ(groups[9].second, (std::vector<std::string>{"cloud0", "edge0", "endpoint0", "endpoint1"}));
-  EXPECT_EQ(kube_version_vars(c)[1], (std::pair<std::string, std::string>{"kubeversion_major", "v1.27"}));
+  EXPECT_EQ(groups[9].second,
+            (std::vector<std::string>{"cloud0", "edge0", "endpoint0", "endpoint1"}));
+  EXPECT_EQ(kube_version_vars(c)[1],
+            (std::pair<std::string, std::string>{"kubeversion_major", "v1.27"}));
   EXPECT_TRUE(kube_version_vars(make_config(0, 2, 2, "mist")).empty());
 }
 
@@ -253,13 +263,21 @@ TEST(SoftwareInventory, AnsibleCfgQuotesPathsWithSpacesQuotesAndPercent) {
   s.control_path_dir = "/runs/my 100% exp_2024/software/cp";
   std::string cfg = make_ansible_cfg(s);
   // Raw values (Ansible reads ansible.cfg without interpolation).
-  EXPECT_NE(cfg.find("inventory = /runs/my 100% exp_2024/software/inventory.yml\n"), std::string::npos) << cfg;
-  EXPECT_NE(cfg.find("control_path_dir = /runs/my 100% exp_2024/software/cp\n"), std::string::npos) << cfg;
-  // ssh's %-tokens: a literal % is %% for ssh; in control_path Python's formatting doubles it again.
+  EXPECT_NE(cfg.find("inventory = /runs/my 100% exp_2024/software/inventory.yml\n"),
+            std::string::npos)
+      << cfg;
+  EXPECT_NE(cfg.find("control_path_dir = /runs/my 100% exp_2024/software/cp\n"), std::string::npos)
+      << cfg;
+  // ssh's %-tokens: a literal % is %% for ssh; in control_path Python's formatting doubles it
+  // again.
   EXPECT_NE(cfg.find("private_key_file = /keys/it's 5%%/id\n"), std::string::npos) << cfg;
-  EXPECT_NE(cfg.find("control_path = /runs/my 100%%%% exp_2024/software/cp/%%C\n"), std::string::npos) << cfg;
+  EXPECT_NE(cfg.find("control_path = /runs/my 100%%%% exp_2024/software/cp/%%C\n"),
+            std::string::npos)
+      << cfg;
   // One shlex word, one ssh word: -o 'UserKnownHostsFile="/runs/my 100%% exp_2024/known_hosts"'.
-  EXPECT_NE(cfg.find("-o 'UserKnownHostsFile=\"/runs/my 100%% exp_2024/known_hosts\"'"), std::string::npos) << cfg;
+  EXPECT_NE(cfg.find("-o 'UserKnownHostsFile=\"/runs/my 100%% exp_2024/known_hosts\"'"),
+            std::string::npos)
+      << cfg;
 }
 
 TEST(SoftwareInventory, ControlPathDirFallsBackToTmpForLongRunDirs) {
@@ -293,11 +311,12 @@ TEST(SoftwarePlaybooks, KubernetesOrderControlPlaneBeforeWorkers) {
   auto c = make_config(2, 0, 1, "kubernetes");
   c.benchmark->observability = true;
   auto runs = playbooks_for(c, "/p");
-  EXPECT_EQ(names(runs), (std::vector<std::string>{"base", "mosquitto", "container_runtime",
-                                                   "kubernetes_install", "kubernetes_control",
-                                                   "kubernetes_workers", "observability",
-                                                   "application"}));
-  EXPECT_EQ(find(runs, "kubernetes_workers")->after, std::vector<std::string>{"kubernetes_control"});
+  EXPECT_EQ(names(runs),
+            (std::vector<std::string>{"base", "mosquitto", "container_runtime",
+                                      "kubernetes_install", "kubernetes_control",
+                                      "kubernetes_workers", "observability", "application"}));
+  EXPECT_EQ(find(runs, "kubernetes_workers")->after,
+            std::vector<std::string>{"kubernetes_control"});
   EXPECT_EQ(find(runs, "observability")->after, std::vector<std::string>{"kubernetes_workers"});
   EXPECT_EQ(find(runs, "kubernetes_control")->file, "/p/kubernetes/control.yml");
   for (const auto& r : runs)
@@ -308,7 +327,8 @@ TEST(SoftwarePlaybooks, KubernetesOrderControlPlaneBeforeWorkers) {
 
 TEST(SoftwarePlaybooks, KubeEdgeAndMistAndOpenfaasAndEnergy) {
   auto edge = playbooks_for(make_config(1, 1, 1, "kubeedge"), "/p");
-  EXPECT_EQ(find(edge, "kubeedge_edge_log")->after, std::vector<std::string>{"kubeedge_control_log"});
+  EXPECT_EQ(find(edge, "kubeedge_edge_log")->after,
+            std::vector<std::string>{"kubeedge_control_log"});
   auto mist = playbooks_for(make_config(0, 2, 4, "mist"), "/p");
   EXPECT_EQ(names(mist), (std::vector<std::string>{"base", "mosquitto", "mist", "application"}));
   auto c = make_config(2, 0, 1, "kubernetes");

@@ -11,7 +11,8 @@ namespace continuum::software {
 namespace {
 
 ParsedOutput parse_file(const std::string& name) {
-  auto text = util::read_file(std::filesystem::path(CONTINUUM_SOURCE_DIR) / "tests/data/software" / name);
+  auto text =
+      util::read_file(std::filesystem::path(CONTINUUM_SOURCE_DIR) / "tests/data/software" / name);
   EXPECT_TRUE(text.ok());
   OutputParser p;
   for (const auto& line : util::split(text.ok() ? *text : "", '\n')) p.feed(line);
@@ -21,7 +22,8 @@ ParsedOutput parse_file(const std::string& name) {
 
 TEST(AnsibleOutput, RecapLine) {
   auto r = parse_recap_line(
-      "node_a                     : ok=3    changed=1    unreachable=0    failed=1    skipped=1    rescued=0    ignored=1   ");
+      "node_a                     : ok=3    changed=1    unreachable=0    failed=1    skipped=1    "
+      "rescued=0    ignored=1   ");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->first, "node_a");
   HostStats want;
@@ -96,11 +98,13 @@ TEST(AnsibleOutput, MultiLineJsonResult) {
 TEST(AnsibleOutput, ResultMessage) {
   EXPECT_EQ(result_message(R"({"msg": "plain"})"), "plain");
   EXPECT_EQ(result_message("not json"), "not json");
-  EXPECT_EQ(result_message(R"({"rc": 1, "msg": "non-zero return code", "stdout": "a\nb", "stderr": ""})"),
-            "non-zero return code; stdout: a\nb");
-  EXPECT_EQ(result_message(
-                R"({"msg": "One or more items failed", "results": [{"failed": false}, {"failed": true, "msg": "item bad"}]})"),
-            "One or more items failed: item bad");
+  EXPECT_EQ(
+      result_message(R"({"rc": 1, "msg": "non-zero return code", "stdout": "a\nb", "stderr": ""})"),
+      "non-zero return code; stdout: a\nb");
+  EXPECT_EQ(
+      result_message(
+          R"({"msg": "One or more items failed", "results": [{"failed": false}, {"failed": true, "msg": "item bad"}]})"),
+      "One or more items failed: item bad");
 }
 
 TEST(AnsibleOutput, DescribeFailureSkipsRescuedHosts) {
@@ -119,8 +123,9 @@ TEST(AnsibleOutput, DescribeFailureSkipsRescuedHosts) {
   r.timed_out = true;
   r.seconds = 61.2;
   r.last_task = "Wait";
-  EXPECT_EQ(describe_failure(r),
-            "playbook mosquitto timed out after 61 s in task 'Wait' (log: /run/software/mosquitto.log)");
+  EXPECT_EQ(
+      describe_failure(r),
+      "playbook mosquitto timed out after 61 s in task 'Wait' (log: /run/software/mosquitto.log)");
 }
 
 TEST(AnsibleOutput, ArgvRunsInsideNetnsWithoutShell) {
@@ -128,8 +133,9 @@ TEST(AnsibleOutput, ArgvRunsInsideNetnsWithoutShell) {
   o.netns = "cntm-test";
   PlaybookRun r{"base", "/p/base/base.yml", {}, {{"continuum_app_bin", "/a b/app"}}};
   EXPECT_EQ(playbook_argv(o, r),
-            (std::vector<std::string>{"ip", "netns", "exec", "cntm-test", "ansible-playbook", "--extra-vars",
-                                      R"({"continuum_app_bin":"/a b/app"})", "/p/base/base.yml"}));
+            (std::vector<std::string>{"ip", "netns", "exec", "cntm-test", "ansible-playbook",
+                                      "--extra-vars", R"({"continuum_app_bin":"/a b/app"})",
+                                      "/p/base/base.yml"}));
 }
 
 }  // namespace

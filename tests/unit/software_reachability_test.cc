@@ -2,13 +2,12 @@
 // playbooks/versions.yml, which sources each guest probes for a configuration, proxies and
 // no_proxy, the probe's output, and the failure message. The probe itself, over a real sshd in a
 // network namespace without an uplink, is tests/integration/software_reachability_test.cc.
-#include "continuum/software/reachability.h"
-
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "continuum/software/inventory.h"
+#include "continuum/software/reachability.h"
 #include "continuum/software/software.h"
 #include "continuum/util/files.h"
 
@@ -53,7 +52,8 @@ plan::Plan make_plan(const config::Config& c) {
   if (controller) add("cloud_controller", config::Tier::cloud, true);
   for (int i = 0; i < c.infrastructure.cloud.nodes - (controller ? 1 : 0); ++i)
     add("cloud" + std::to_string(i), config::Tier::cloud, false);
-  for (int i = 0; i < c.infrastructure.edge.nodes; ++i) add("edge" + std::to_string(i), config::Tier::edge, false);
+  for (int i = 0; i < c.infrastructure.edge.nodes; ++i)
+    add("edge" + std::to_string(i), config::Tier::edge, false);
   for (int i = 0; i < c.infrastructure.endpoint.nodes; ++i)
     add("endpoint" + std::to_string(i), config::Tier::endpoint, false);
   return p;
@@ -84,7 +84,8 @@ TEST(Reachability, TemplatesExpandOnlyPlainVariables) {
   EXPECT_EQ(expand_template("no templates", v).value(), "no templates");
   auto filter = expand_template("{{ a | default('z') }}", v);
   ASSERT_FALSE(filter.ok());
-  EXPECT_NE(filter.error().message.find("only {{ variable }}"), std::string::npos) << filter.error().message;
+  EXPECT_NE(filter.error().message.find("only {{ variable }}"), std::string::npos)
+      << filter.error().message;
   EXPECT_FALSE(expand_template("{{ missing }}", v).ok());
   EXPECT_FALSE(expand_template("{{ a", v).ok());
   EXPECT_NE(expand_template("{{ loop }}", v).error().message.find("cycle"), std::string::npos);
@@ -95,7 +96,8 @@ TEST(Reachability, ShippedVersionsFileNamesRealStepsAndExpandsForEveryResourceMa
   // variables every template expands (strict).
   std::set<std::string> known;
   for (const char* rm : {"kubernetes", "kubeedge", "mist", "none"}) {
-    auto c = make_config(rm == std::string("mist") ? 0 : 2, rm == std::string("kubeedge") || rm == std::string("mist") ? 1 : 0, 1, rm);
+    auto c = make_config(rm == std::string("mist") ? 0 : 2,
+                         rm == std::string("kubeedge") || rm == std::string("mist") ? 1 : 0, 1, rm);
     c.benchmark->observability = true;
     config::ExecutionModel em;
     em.model = "openfaas";
@@ -111,8 +113,10 @@ TEST(Reachability, ShippedVersionsFileNamesRealStepsAndExpandsForEveryResourceMa
   ASSERT_TRUE(v.ok()) << v.error().message;
   EXPECT_GT(v->sources.size(), 20u);
   for (const auto& s : v->sources) {
-    EXPECT_TRUE(known.count(s.step)) << "versions.yml names step '" << s.step << "' that no configuration selects";
-    EXPECT_TRUE(s.url == "apt" || s.url.rfind("https://", 0) == 0 || s.url.rfind("http://", 0) == 0) << s.url;
+    EXPECT_TRUE(known.count(s.step))
+        << "versions.yml names step '" << s.step << "' that no configuration selects";
+    EXPECT_TRUE(s.url == "apt" || s.url.rfind("https://", 0) == 0 || s.url.rfind("http://", 0) == 0)
+        << s.url;
     EXPECT_EQ(s.url.find("{{"), std::string::npos) << s.url;
   }
   // Without the Kubernetes variables, entries that need them are dropped, the rest load.
@@ -137,12 +141,16 @@ TEST(Reachability, BadEntriesNameFileAndEntry) {
   };
   auto r = write("continuum_sources:\n  - {step: base, hosts: nosuchgroup, url: apt}\n");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("continuum_sources[0]: hosts: unknown inventory group 'nosuchgroup'"),
-            std::string::npos)
+  EXPECT_NE(
+      r.error().message.find("continuum_sources[0]: hosts: unknown inventory group 'nosuchgroup'"),
+      std::string::npos)
       << r.error().message;
-  r = write("continuum_sources:\n  - {step: base, hosts: base, url: apt}\n  - {step: base, hosts: base, url: ftp://x/}\n");
+  r = write(
+      "continuum_sources:\n  - {step: base, hosts: base, url: apt}\n  - {step: base, hosts: base, "
+      "url: ftp://x/}\n");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("continuum_sources[1]: url 'ftp://x/'"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("continuum_sources[1]: url 'ftp://x/'"), std::string::npos)
+      << r.error().message;
   r = write("continuum_sources:\n  - {step: base, url: apt}\n");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("'hosts' is missing"), std::string::npos);
@@ -164,18 +172,21 @@ TEST(Reachability, KubernetesGuestsProbeWhatTheirPlaybooksFetch) {
   auto ctl = urls(guest(probes, "cloud_controller"));
   EXPECT_TRUE(ctl.count(apt));
   EXPECT_TRUE(ctl.count(key));
-  EXPECT_TRUE(ctl.count("https://github.com/flannel-io/flannel/releases/download/v0.25.5/kube-flannel.yml"));
+  EXPECT_TRUE(ctl.count(
+      "https://github.com/flannel-io/flannel/releases/download/v0.25.5/kube-flannel.yml"));
   EXPECT_TRUE(ctl.count("https://registry.k8s.io/v2/"));
   auto worker = urls(guest(probes, "cloud0"));
   EXPECT_TRUE(worker.count(key));
-  EXPECT_FALSE(worker.count("https://github.com/flannel-io/flannel/releases/download/v0.25.5/kube-flannel.yml"));
+  EXPECT_FALSE(worker.count(
+      "https://github.com/flannel-io/flannel/releases/download/v0.25.5/kube-flannel.yml"));
   // The endpoint only runs base, mosquitto and the application: apt, and only if it lacks them.
   const GuestProbes* ep = guest(probes, "endpoint0");
   ASSERT_NE(ep, nullptr);
   ASSERT_EQ(ep->probes.size(), 1u);
   EXPECT_EQ(ep->probes[0].url, apt);
   EXPECT_FALSE(ep->probes[0].always);
-  EXPECT_EQ(ep->probes[0].unless, (std::vector<std::string>{"/usr/bin/python3", "/usr/sbin/mosquitto"}));
+  EXPECT_EQ(ep->probes[0].unless,
+            (std::vector<std::string>{"/usr/bin/python3", "/usr/sbin/mosquitto"}));
   EXPECT_EQ(ep->probes[0].steps, (std::vector<std::string>{"base", "mosquitto"}));
 
   // With no playbook downloading anything (infra_only), nothing is probed.
@@ -218,7 +229,8 @@ TEST(Reachability, ProxiesMirrorAndNoProxy) {
 TEST(Reachability, ProbeOutputAndCommand) {
   auto r = parse_probe_output(
       "warming up\n[{\"ok\": true, \"skipped\": true}, {\"ok\": false, \"stage\": \"connect\", "
-      "\"error\": \"cannot connect to 203.0.113.1:80: Network is unreachable\", \"status\": 0, \"seconds\": 0.001}]\n",
+      "\"error\": \"cannot connect to 203.0.113.1:80: Network is unreachable\", \"status\": 0, "
+      "\"seconds\": 0.001}]\n",
       2);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE((*r)[0].skipped);
@@ -248,14 +260,16 @@ TEST(Reachability, MessageNamesVmSourceReasonAndFixes) {
   apt.steps = {"container_runtime", "kubernetes_install"};
   ProbeResult fail;
   fail.error = "cannot resolve pkgs.k8s.io: Temporary failure in name resolution";
-  r.unreachable.push_back({"cloud_controller", "cloud_controller_alice", "192.168.100.2", key, fail});
+  r.unreachable.push_back(
+      {"cloud_controller", "cloud_controller_alice", "192.168.100.2", key, fail});
   fail.error = "cannot connect to deb.debian.org:80: Network is unreachable";
   r.unreachable.push_back({"cloud0", "cloud0_alice", "192.168.100.3", apt, fail});
   config::Infrastructure infra;
   infra.guest_internet = "none";
   std::string m = describe_unreachable(r, infra);
   EXPECT_NE(m.find("2 download source(s)"), std::string::npos) << m;
-  EXPECT_NE(m.find("cloud_controller_alice (192.168.100.2): https://pkgs.k8s.io/core:/stable:/v1.27/deb/Release.key "
+  EXPECT_NE(m.find("cloud_controller_alice (192.168.100.2): "
+                   "https://pkgs.k8s.io/core:/stable:/v1.27/deb/Release.key "
                    "[kubernetes_install]: cannot resolve pkgs.k8s.io"),
             std::string::npos)
       << m;

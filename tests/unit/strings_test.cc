@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "continuum/util/strings.h"
+
+#include <gtest/gtest.h>
 
 using namespace continuum::util;
 

@@ -24,10 +24,10 @@ namespace continuum::benchmark {
 
 /// Who does what in one application run.
 struct Assignment {
-  std::string mode;                                  ///< cloud | edge | endpoint (tables)
-  std::vector<const infra::DeployedNode*> workers;   ///< empty in endpoint (combined) mode
+  std::string mode;                                 ///< cloud | edge | endpoint (tables)
+  std::vector<const infra::DeployedNode*> workers;  ///< empty in endpoint (combined) mode
   std::vector<const infra::DeployedNode*> endpoints;
-  std::vector<int> endpoint_worker;                  ///< worker index per endpoint; -1 combined
+  std::vector<int> endpoint_worker;  ///< worker index per endpoint; -1 combined
   /// Endpoints served by worker w (ENDPOINT_CONNECTED).
   int connected(size_t w) const;
 };
@@ -44,21 +44,23 @@ Expected<Assignment> assign(const config::Config& cfg, const infra::Deployment& 
 struct AppSettings {
   int frequency = 5;
   int duration = 300;
-  int worker_threads = 1;     ///< CPU_THREADS of a worker: max(1, int(application_worker_cpu))
-  int endpoint_threads = 1;   ///< CPU_THREADS in combined mode
-  double worker_cpu = 0;      ///< docker/k8s limits
+  int worker_threads = 1;    ///< CPU_THREADS of a worker: max(1, int(application_worker_cpu))
+  int endpoint_threads = 1;  ///< CPU_THREADS in combined mode
+  double worker_cpu = 0;     ///< docker/k8s limits
   double worker_memory_gb = 0;
   double endpoint_cpu = 0;
   double endpoint_memory_gb = 0;
-  int timeout_s = 0;          ///< whole run; benchmark_timeout or duration * 3 + 600
-  std::string bin_dir;        ///< "" = programs in PATH
-  std::string registry;       ///< docker registry for the original's images ("" = docker hub)
+  int timeout_s = 0;     ///< whole run; benchmark_timeout or duration * 3 + 600
+  std::string bin_dir;   ///< "" = programs in PATH
+  std::string registry;  ///< docker registry for the original's images ("" = docker hub)
 };
-AppSettings app_settings(const config::Config& cfg, const infra::Deployment& d, const Assignment& a);
+AppSettings app_settings(const config::Config& cfg, const infra::Deployment& d,
+                         const Assignment& a);
 
 /// Environment of worker w / endpoint e (upstream variable names).
 std::map<std::string, std::string> worker_env(const Assignment& a, size_t w, const AppSettings& s);
-std::map<std::string, std::string> endpoint_env(const Assignment& a, size_t e, const AppSettings& s);
+std::map<std::string, std::string> endpoint_env(const Assignment& a, size_t e,
+                                                const AppSettings& s);
 
 /// RM none: starts `program args` detached in `dir` (relative to home): output to dir/out, exit
 /// status to dir/rc, PID printed and saved to dir/pid. Every value is shell-quoted.
@@ -78,10 +80,12 @@ std::string kubernetes_job_yaml(const std::string& app_name, int index, const st
                                 const AppSettings& s, int endpoints_connected);
 /// docker run of an endpoint container as the original (name <mode><w>_endpoint<k>).
 std::string docker_endpoint_command(const std::string& name, const std::string& image,
-                                    const std::map<std::string, std::string>& env, const AppSettings& s);
+                                    const std::map<std::string, std::string>& env,
+                                    const AppSettings& s);
 /// mist: docker run of a worker container on an edge node.
 std::string docker_worker_command(const std::string& name, const std::string& image,
-                                  const std::map<std::string, std::string>& env, const AppSettings& s);
+                                  const std::map<std::string, std::string>& env,
+                                  const AppSettings& s);
 
 /// Runs image_classification once with RM none (directly over SSH) and parses the output. Raw
 /// output goes to out_dir/<node>.<role>.log. Problems are appended to `errors`; metrics are
@@ -93,11 +97,12 @@ Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int r
                                 std::vector<std::string>* errors);
 
 /// Same through docker/Kubernetes (resource managers kubernetes, kubeedge, mist).
-Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment& a, const AppSettings& s,
-                                    int repeat, const infra::Deployment& d,
+Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment& a,
+                                    const AppSettings& s, int repeat, const infra::Deployment& d,
                                     const std::filesystem::path& out_dir, const Hooks& hooks,
                                     const RemoteFactory& connect, report::EventLog* events,
-                                    const std::atomic<bool>* interrupted, std::vector<std::string>* errors);
+                                    const std::atomic<bool>* interrupted,
+                                    std::vector<std::string>* errors);
 
 /// Metrics from the collected raw outputs (worker w's and endpoint e's text).
 AppMetrics metrics_from_outputs(const Assignment& a, const std::vector<std::string>& worker_out,

@@ -1,7 +1,7 @@
 #pragma once
-// image_classification metrics as the original computes them (docs/original.md §7.4, §7.5): parse the
-// programs' log lines, keep the 5th-90th percentile slice of each series, mean (main branch) and
-// population standard deviation, and print the worker and endpoint tables with the original's
+// image_classification metrics as the original computes them (docs/original.md §7.4, §7.5): parse
+// the programs' log lines, keep the 5th-90th percentile slice of each series, mean (main branch)
+// and population standard deviation, and print the worker and endpoint tables with the original's
 // columns. Pure functions: the integration test feeds them the real programs' output.
 #include <cstdint>
 #include <optional>
@@ -27,21 +27,21 @@ std::optional<LogValue> parse_value_line(std::string_view line);
 
 /// What one worker's output says (values in ms rounded to 4 dp, as the original).
 struct WorkerLog {
-  std::vector<double> delays_ms;       ///< `Latency (ns)`: endpoint -> worker
-  std::vector<double> processing_ms;   ///< `Processing (ns)`
-  std::optional<int64_t> start_ns;     ///< first `Read image and apply ML`
-  std::optional<int64_t> end_ns;       ///< last `Get item`
-  size_t negatives = 0;                ///< negative values skipped (clock skew)
-  std::vector<std::string> warnings;   ///< lines that could not be used
+  std::vector<double> delays_ms;      ///< `Latency (ns)`: endpoint -> worker
+  std::vector<double> processing_ms;  ///< `Processing (ns)`
+  std::optional<int64_t> start_ns;    ///< first `Read image and apply ML`
+  std::optional<int64_t> end_ns;      ///< last `Get item`
+  size_t negatives = 0;               ///< negative values skipped (clock skew)
+  std::vector<std::string> warnings;  ///< lines that could not be used
 };
 WorkerLog parse_worker_log(std::string_view output);
 
 /// What one endpoint's output says.
 struct EndpointLog {
-  std::vector<double> processing_ms;   ///< `Preparation and preprocessing` or, in combined mode,
-                                       ///< `Preparation, preprocessing and processing` (ns)
-  std::vector<double> latency_ms;      ///< `Latency (ns)`: end to end
-  std::vector<double> data_kb;         ///< `Sending data (bytes)` / 1000
+  std::vector<double> processing_ms;  ///< `Preparation and preprocessing` or, in combined mode,
+                                      ///< `Preparation, preprocessing and processing` (ns)
+  std::vector<double> latency_ms;     ///< `Latency (ns)`: end to end
+  std::vector<double> data_kb;        ///< `Sending data (bytes)` / 1000
   std::optional<int64_t> first_ns, last_ns;  ///< first and last timestamped line
   size_t negatives = 0;
   std::vector<std::string> warnings;
@@ -54,8 +54,8 @@ std::vector<double> percentile_slice(std::vector<double> values);
 /// Mean and population standard deviation of the percentile slice; NaN when the slice is empty
 /// (as numpy's mean of an empty array), which the tables print as NaN and JSON as null.
 struct SliceStats {
-  size_t n = 0;        ///< values before slicing
-  size_t kept = 0;     ///< values in the slice
+  size_t n = 0;     ///< values before slicing
+  size_t kept = 0;  ///< values in the slice
   double mean = 0;
   double stdev = 0;
 };
@@ -66,24 +66,24 @@ double round_to(double v, int decimals);
 
 struct WorkerMetrics {
   int worker_id = 0;
-  std::string node;           ///< node id it ran on ("" if unknown)
-  double total_time_s = 0;    ///< first `Read image and apply ML` -> last `Get item`
+  std::string node;         ///< node id it ran on ("" if unknown)
+  double total_time_s = 0;  ///< first `Read image and apply ML` -> last `Get item`
   double delay_avg_ms = 0;
   double delay_stdev_ms = 0;
-  double proc_avg_ms = 0;     ///< proc_time/data
-  size_t frames = 0;          ///< `Processing` values
+  double proc_avg_ms = 0;  ///< proc_time/data
+  size_t frames = 0;       ///< `Processing` values
 };
 
 struct EndpointMetrics {
   int endpoint_id = 0;
-  int connected_to = -1;      ///< worker id; -1 in endpoint-only mode
+  int connected_to = -1;  ///< worker id; -1 in endpoint-only mode
   std::string node;
-  double total_time_s = 0;    ///< first -> last line
-  double proc_avg_ms = 0;     ///< preproc_time/data (offload) or proc_time/data (endpoint mode)
-  double data_avg_kb = 0;     ///< mean of all sizes (not sliced, as the original)
+  double total_time_s = 0;  ///< first -> last line
+  double proc_avg_ms = 0;   ///< preproc_time/data (offload) or proc_time/data (endpoint mode)
+  double data_avg_kb = 0;   ///< mean of all sizes (not sliced, as the original)
   double latency_avg_ms = 0;
   double latency_stdev_ms = 0;
-  size_t frames = 0;          ///< `Latency` values (= replies received)
+  size_t frames = 0;  ///< `Latency` values (= replies received)
 };
 
 WorkerMetrics worker_metrics(int worker_id, const std::string& node, const WorkerLog& log);
@@ -93,7 +93,7 @@ EndpointMetrics endpoint_metrics(int endpoint_id, int connected_to, const std::s
 /// The metrics of one application run.
 struct AppMetrics {
   std::string application = "image_classification";
-  std::string mode;           ///< cloud | edge | endpoint (upstream's mode: names the tables)
+  std::string mode;  ///< cloud | edge | endpoint (upstream's mode: names the tables)
   std::vector<WorkerMetrics> workers;      ///< sorted by worker_id
   std::vector<EndpointMetrics> endpoints;  ///< sorted by endpoint_id
 };

@@ -1,7 +1,8 @@
 #pragma once
 // The typed, validated configuration (docs/design.md §2, §4). config::load parses one INI file,
-// checks every key of the original tool (docs/original.md §2) plus continuum's own, and returns either
-// a Config or every error of the file at once, each naming FILE:LINE, section, key and value.
+// checks every key of the original tool (docs/original.md §2) plus continuum's own, and returns
+// either a Config or every error of the file at once, each naming FILE:LINE, section, key and
+// value.
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -33,10 +34,10 @@ const char* tier_name(Tier t);
 struct TierSpec {
   int nodes = 0;
   int cores = 0;
-  int memory_gb = 0;        ///< integer GB, as the original
-  double quota = 0;         ///< 0.1..1.0, CPU bandwidth per vCPU
-  int read_speed_mb = 0;    ///< MB/s, 0 = unlimited (the original applied it as bytes/s)
-  int write_speed_mb = 0;   ///< MB/s, 0 = unlimited
+  int memory_gb = 0;       ///< integer GB, as the original
+  double quota = 0;        ///< 0.1..1.0, CPU bandwidth per vCPU
+  int read_speed_mb = 0;   ///< MB/s, 0 = unlimited (the original applied it as bytes/s)
+  int write_speed_mb = 0;  ///< MB/s, 0 = unlimited
 };
 
 /// One link's emulation override; a negative value means "use the default/preset" (-1 upstream).
@@ -56,61 +57,61 @@ struct PairOverride {
 };
 
 struct Infrastructure {
-  std::string provider;                 ///< qemu, gcp, aws, baremetal
+  std::string provider;  ///< qemu, gcp, aws, baremetal
   bool infra_only = false;
   TierSpec cloud, edge, endpoint;
   bool cpu_pin = false;
   std::vector<std::string> external_physical_machines;  ///< user@host
   bool netperf = false;
-  std::string base_path;                ///< "~" expanded, trailing '/' removed
+  std::string base_path;  ///< "~" expanded, trailing '/' removed
   std::string prefix_ip = "192.168";
   int middle_ip = 100;
   int middle_ip_base = 90;
-  bool delete_vms = false;              ///< key `delete`
+  bool delete_vms = false;  ///< key `delete`
 
   // Network emulation (keys exist only when network_emulation = True, as upstream).
   bool network_emulation = false;
   std::string wireless_network_preset = "4g";
   LinkOverride cloud_link, edge_link, cloud_edge_link, cloud_endpoint_link, edge_endpoint_link;
-  LinkOverride endpoint_link;           ///< new: endpoint<->endpoint (upstream: never shaped)
-  bool latency_is_rtt = false;          ///< new: configured latency is the round trip, not one way
-  bool network_verify = true;           ///< new: measure RTT matrix after applying
-  bool network_strict = false;          ///< new: a link off by > max(2 ms, 20 %) is an error
+  LinkOverride endpoint_link;   ///< new: endpoint<->endpoint (upstream: never shaped)
+  bool latency_is_rtt = false;  ///< new: configured latency is the round trip, not one way
+  bool network_verify = true;   ///< new: measure RTT matrix after applying
+  bool network_strict = false;  ///< new: a link off by > max(2 ms, 20 %) is an error
   std::vector<PairOverride> pair_overrides;
 
   // Provider-specific keys (gcp_*, aws_*), kept verbatim for the providers continuum does not run.
   std::map<std::string, std::string> provider_options;
 
   // New keys (docs/design.md §4).
-  std::string libvirt_uri = "qemu:///system";   ///< hypervisor of the local host
-  std::string accelerator = "auto";             ///< auto | kvm | tcg
-  std::string base_image;                       ///< "" = offline image; path or http(s) URL
-  std::string base_image_sha256;                ///< checksum for a URL base image
-  std::string network_mode = "managed";         ///< managed (libvirt network) | bridge
-  std::string bridge_name = "br0";              ///< bridge for network_mode = bridge
-  bool virtiofs = false;                        ///< per-VM shared folder
+  std::string libvirt_uri = "qemu:///system";  ///< hypervisor of the local host
+  std::string accelerator = "auto";            ///< auto | kvm | tcg
+  std::string base_image;                      ///< "" = offline image; path or http(s) URL
+  std::string base_image_sha256;               ///< checksum for a URL base image
+  std::string network_mode = "managed";        ///< managed (libvirt network) | bridge
+  std::string bridge_name = "br0";             ///< bridge for network_mode = bridge
+  bool virtiofs = false;                       ///< per-VM shared folder
   std::string virtiofs_host_dir = "/var/lib/libvirt/scaphandre";  ///< + /<vm>
   std::string virtiofs_guest_dir = "/var/scaphandre";
-  std::string ssh_key;                          ///< "~" expanded; load() fills $HOME/.ssh/id_rsa_continuum
-  int boot_timeout = 600;                       ///< s, per VM to SSH login
+  std::string ssh_key;     ///< "~" expanded; load() fills $HOME/.ssh/id_rsa_continuum
+  int boot_timeout = 600;  ///< s, per VM to SSH login
   // Guest internet (managed network): how the guests reach package sources and registries.
-  std::string guest_internet = "nat";           ///< nat (libvirt NAT to the host's uplink) | none (isolated)
-  std::string guest_http_proxy;                 ///< "" = none; http(s)://host[:port]
-  std::string guest_https_proxy;                ///< "" = none; http(s)://host[:port]
-  std::string guest_no_proxy;                   ///< comma list, as given
-  std::string guest_apt_proxy;                  ///< "" = none; e.g. http://10.0.0.1:3142 (apt-cacher-ng)
-  std::string guest_apt_mirror;                 ///< "" = Debian's default (deb.debian.org); http(s) URL
-  bool reachability_check = true;               ///< probe the playbooks' sources from the guests after boot
-  double reachability_timeout = 5;              ///< s per probe, > 0
+  std::string guest_internet = "nat";  ///< nat (libvirt NAT to the host's uplink) | none (isolated)
+  std::string guest_http_proxy;        ///< "" = none; http(s)://host[:port]
+  std::string guest_https_proxy;       ///< "" = none; http(s)://host[:port]
+  std::string guest_no_proxy;          ///< comma list, as given
+  std::string guest_apt_proxy;         ///< "" = none; e.g. http://10.0.0.1:3142 (apt-cacher-ng)
+  std::string guest_apt_mirror;        ///< "" = Debian's default (deb.debian.org); http(s) URL
+  bool reachability_check = true;      ///< probe the playbooks' sources from the guests after boot
+  double reachability_timeout = 5;     ///< s per probe, > 0
 };
 
 struct Benchmark {
-  std::string resource_manager;         ///< kubernetes kubeedge mist none kubecontrol kube_kata
+  std::string resource_manager;  ///< kubernetes kubeedge mist none kubecontrol kube_kata
   bool resource_manager_only = false;
   bool docker_pull = false;
-  std::string application;              ///< "" when absent
+  std::string application;  ///< "" when absent
   double application_worker_cpu = 0;
-  double application_worker_memory = 0; ///< GB
+  double application_worker_memory = 0;  ///< GB
   double application_endpoint_cpu = 0;
   double application_endpoint_memory = 0;
   int applications_per_worker = 1;
@@ -121,15 +122,15 @@ struct Benchmark {
   std::string kube_deployment = "pod";
   std::string runtime = "runc";
   std::string runtime_filesystem = "devmapper";
-  int frequency = 0;                    ///< image_classification, images/s per endpoint
-  int duration = 300;                   ///< image_classification, s
-  int sleep_time = 0;                   ///< empty, empty_kata
-  int stress_app_timeout = 0;           ///< stress
+  int frequency = 0;           ///< image_classification, images/s per endpoint
+  int duration = 300;          ///< image_classification, s
+  int sleep_time = 0;          ///< empty, empty_kata
+  int stress_app_timeout = 0;  ///< stress
   // New keys.
-  int repeat = 1;                       ///< whole benchmark phase N times
-  double repeat_pause = 0;              ///< s between repeats
-  int playbook_timeout = 3600;          ///< s per ansible-playbook run
-  int benchmark_timeout = 0;            ///< s for the whole app run; 0 = duration*3 + 600
+  int repeat = 1;               ///< whole benchmark phase N times
+  double repeat_pause = 0;      ///< s between repeats
+  int playbook_timeout = 3600;  ///< s per ansible-playbook run
+  int benchmark_timeout = 0;    ///< s for the whole app run; 0 = duration*3 + 600
   /// Only with resource_manager = none: the workers run over SSH on the cloud nodes (edge nodes
   /// when there are edges) and the endpoints offload to them. False: the original's endpoint-only
   /// mode, each endpoint generates and processes its own images.
@@ -139,27 +140,27 @@ struct Benchmark {
 /// `[workload NAME]` (new): a named command run over SSH on chosen nodes.
 struct SshWorkload {
   std::string name;
-  std::string command;                  ///< run by the guest's /bin/sh as given by the user
-  std::vector<std::string> nodes;       ///< node ids or tier names (cloud, edge, endpoint)
+  std::string command;             ///< run by the guest's /bin/sh as given by the user
+  std::vector<std::string> nodes;  ///< node ids or tier names (cloud, edge, endpoint)
   int repeat = 1;
   int warmup = 0;
-  double timeout = 600;                 ///< s per run
+  double timeout = 600;  ///< s per run
   std::map<std::string, std::string> env;
-  bool parallel = false;                ///< run on all selected nodes at once
+  bool parallel = false;  ///< run on all selected nodes at once
   Location where;
 };
 
 /// `[energy]` (new): Scaphandre/Prometheus scraping during the benchmark.
 struct Energy {
   bool enabled = false;
-  std::string exporter = "host";        ///< host (one exporter per VM on consecutive ports) | guest
+  std::string exporter = "host";  ///< host (one exporter per VM on consecutive ports) | guest
   std::string host_address = "127.0.0.1";
-  int host_port_base = 8080;            ///< VM i (plan order) at host_port_base + i
+  int host_port_base = 8080;  ///< VM i (plan order) at host_port_base + i
   int guest_port = 8080;
   std::string path = "/metrics";
-  double interval = 1.0;                ///< s between scrapes
-  double scrape_timeout = 2.0;          ///< s
-  bool host_feed = false;               ///< write per-VM energy_uj into virtiofs shares
+  double interval = 1.0;        ///< s between scrapes
+  double scrape_timeout = 2.0;  ///< s
+  bool host_feed = false;       ///< write per-VM energy_uj into virtiofs shares
   std::string powercap_path = "/sys/class/powercap/intel-rapl:0";
   /// Per VM, the fraction of expected scrapes (window / interval) that must produce a sample;
   /// below it the run fails (exit 1, results kept).
@@ -167,13 +168,13 @@ struct Energy {
 };
 
 struct ExecutionModel {
-  std::string model;                    ///< openfaas
+  std::string model;  ///< openfaas
 };
 
 struct Config {
   std::filesystem::path file;
   Infrastructure infrastructure;
-  std::optional<Benchmark> benchmark;   ///< absent when infra_only
+  std::optional<Benchmark> benchmark;  ///< absent when infra_only
   std::optional<ExecutionModel> execution_model;
   std::vector<SshWorkload> workloads;
   Energy energy;

@@ -88,8 +88,8 @@ Series power_from_joules(const Series& joules);
 /// All series of one VM built from its samples.
 struct VmSeries {
   std::string vm;
-  Series watts;          ///< gauge, spikes removed (empty if the exporter had no gauge)
-  Series joules;         ///< cumulative from the counter (empty if no counter)
+  Series watts;   ///< gauge, spikes removed (empty if the exporter had no gauge)
+  Series joules;  ///< cumulative from the counter (empty if no counter)
   size_t spikes_rejected = 0;
   CounterStats counter;
   /// Power for plots: the gauge if present, else derived from the counter.
@@ -107,8 +107,8 @@ struct EnergyRow {
   double joules = 0;          ///< counter if it covers the interval, else gauge
   std::string source;         ///< counter | power
   double joules_power = NAN, joules_counter = NAN;  ///< NAN when that source is absent
-  double coverage = 0;        ///< fraction of [start, end] spanned by samples
-  size_t samples = 0;         ///< samples inside [start, end]
+  double coverage = 0;                              ///< fraction of [start, end] spanned by samples
+  size_t samples = 0;                               ///< samples inside [start, end]
   double mean_watts() const { return end > start ? joules / (end - start) : 0; }
 };
 

@@ -10,6 +10,7 @@
 // and <share_root>/<vm>/intel-rapl:0/energy_uj is replaced atomically (write temp + rename), with
 // `name` and `max_energy_range_uj` beside it, which is the tree the guest's `scaphandre --vm` reads
 // over virtiofs at /var/scaphandre.
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -17,7 +18,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <condition_variable>
 #include <vector>
 
 #include "continuum/util/expected.h"
@@ -39,10 +39,12 @@ Expected<std::unique_ptr<CpuTimeSource>> libvirt_cpu_source(const std::string& u
 Expected<uint64_t> host_busy_ns(const std::filesystem::path& proc_stat);
 
 struct HostFeedOptions {
-  std::filesystem::path powercap_path = "/sys/class/powercap/intel-rapl:0";  ///< config energy.powercap_path
+  std::filesystem::path powercap_path =
+      "/sys/class/powercap/intel-rapl:0";  ///< config energy.powercap_path
   std::filesystem::path proc_stat = "/proc/stat";
-  std::filesystem::path share_root = "/var/lib/libvirt/scaphandre";  ///< <share_root>/<vm>/ is the virtiofs share
-  std::vector<std::string> vms;  ///< domain names to feed
+  std::filesystem::path share_root =
+      "/var/lib/libvirt/scaphandre";  ///< <share_root>/<vm>/ is the virtiofs share
+  std::vector<std::string> vms;       ///< domain names to feed
   double interval = 1.0;
 };
 

@@ -11,7 +11,8 @@
 //    untyped`; at most one of each per name; TYPE before the name's first sample; other comments
 //    (including OpenMetrics `# UNIT`, `# EOF`) ignored;
 //  - `name{l="v",...,} value [timestamp_ms]`, names `[a-zA-Z_:][a-zA-Z0-9_:]*`, label names
-//    `[a-zA-Z_][a-zA-Z0-9_]*`, label value escapes `\\`, `\"`, `\n`; a label name twice is an error;
+//    `[a-zA-Z_][a-zA-Z0-9_]*`, label value escapes `\\`, `\"`, `\n`; a label name twice is an
+//    error;
 //  - value as Go's ParseFloat (NaN, +Inf, -Inf, exponents, hex floats), timestamp an int64.
 // Scaphandre quirks tolerated (docs/scaphandre.md §1): any label order; HELP/TYPE names that do not
 // match the samples' names (#44); an unknown escape such as `\d` in a cmdline is kept literally.
@@ -42,7 +43,7 @@ struct Label {
 /// One sample; views are valid only during the callback.
 struct Sample {
   std::string_view name;
-  std::span<const Label> labels;   ///< in the order written (Scaphandre's is random)
+  std::span<const Label> labels;  ///< in the order written (Scaphandre's is random)
   double value = 0;
   std::optional<int64_t> timestamp_ms;
   MetricType type = MetricType::untyped;  ///< from the TYPE line of its family, if any
@@ -59,8 +60,8 @@ struct ParseError {
 };
 
 struct ParseOptions {
-  bool strict = false;     ///< see the header comment
-  size_t max_errors = 100; ///< stop collecting (not parsing) after this many
+  bool strict = false;      ///< see the header comment
+  size_t max_errors = 100;  ///< stop collecting (not parsing) after this many
 };
 
 struct ParseResult {
@@ -85,7 +86,8 @@ class Parser {
   template <typename F>
   ParseResult parse(std::string_view text, F&& on_sample) {
     return parse_impl(
-        text, [](void* ctx, const Sample& s) { (*static_cast<std::remove_reference_t<F>*>(ctx))(s); },
+        text,
+        [](void* ctx, const Sample& s) { (*static_cast<std::remove_reference_t<F>*>(ctx))(s); },
         &on_sample);
   }
 

@@ -1,9 +1,11 @@
 #pragma once
-// Background scraping of one Prometheus exporter per VM while the benchmark runs (docs/design.md §7).
+// Background scraping of one Prometheus exporter per VM while the benchmark runs (docs/design.md
+// §7).
 //
 //   auto targets = energy::make_targets(cfg.energy, plan, &deployment);
-//   energy::Scraper scraper({.interval = cfg.energy.interval, .timeout = cfg.energy.scrape_timeout});
-//   TRY_STATUS(scraper.start(targets, run_dir, run_start));   // run_start: events.jsonl's clock
+//   energy::Scraper scraper({.interval = cfg.energy.interval, .timeout =
+//   cfg.energy.scrape_timeout}); TRY_STATUS(scraper.start(targets, run_dir, run_start));   //
+//   run_start: events.jsonl's clock
 //   ... benchmark ...
 //   scraper.stop();
 //
@@ -69,11 +71,11 @@ struct TargetStats {
 /// Per VM: did the scraper get enough energy data? (An energy experiment without it is a failure.)
 struct CoverageVerdict {
   std::string vm, url;
-  size_t obtained = 0;   ///< scrapes that gave a power or energy sample
-  double expected = 0;   ///< scrapes the window allows: max(1, floor(window / interval))
-  double coverage = 0;   ///< min(1, obtained / expected)
-  bool ok = true;        ///< coverage >= min_coverage
-  std::string reason;    ///< when not ok: the exporter's last error
+  size_t obtained = 0;  ///< scrapes that gave a power or energy sample
+  double expected = 0;  ///< scrapes the window allows: max(1, floor(window / interval))
+  double coverage = 0;  ///< min(1, obtained / expected)
+  bool ok = true;       ///< coverage >= min_coverage
+  std::string reason;   ///< when not ok: the exporter's last error
 };
 
 /// Judges every target's coverage over the scraped window against `min_coverage`

@@ -1,6 +1,6 @@
 #pragma once
-// infra::apply: the infrastructure phase (docs/design.md §5). From a Plan to running VMs reachable over
-// SSH, with every created resource in the ledger first:
+// infra::apply: the infrastructure phase (docs/design.md §5). From a Plan to running VMs reachable
+// over SSH, with every created resource in the ledger first:
 //   leftovers of earlier runs removed -> accelerator chosen per host -> managed network ->
 //   base image -> per-VM host keys, seeds, known_hosts, virtiofs dirs -> qcow2 overlays ->
 //   domains defined and started concurrently -> SSH readiness with a per-VM deadline.
@@ -27,10 +27,11 @@ struct ApplyOptions {
   /// Parent of run directories: earlier runs of the same user+config there are destroyed first.
   std::filesystem::path output_dir;
   HypervisorFactory hypervisors = libvirt_factory();
-  std::string accelerator = "auto";         ///< auto | kvm | tcg
-  size_t workers = 8;                       ///< concurrent define+start / overlay creations
-  std::chrono::seconds boot_timeout{600};   ///< per VM, start -> SSH login
-  /// Where overlays and seeds go; the QEMU user must be able to reach it. "" = <run>/infrastructure/disks.
+  std::string accelerator = "auto";        ///< auto | kvm | tcg
+  size_t workers = 8;                      ///< concurrent define+start / overlay creations
+  std::chrono::seconds boot_timeout{600};  ///< per VM, start -> SSH login
+  /// Where overlays and seeds go; the QEMU user must be able to reach it. "" =
+  /// <run>/infrastructure/disks.
   std::filesystem::path disk_dir;
   bool virtiofs = false;
   std::filesystem::path virtiofs_host_dir;  ///< + /<vm name>
@@ -45,7 +46,7 @@ struct ApplyOptions {
   /// deadline, boot_timeout after its start). Required unless skip_ssh_wait. Default binding:
   /// infra::wait_ready.
   std::function<Expected<std::vector<ReadyResult>>(const std::vector<ReadyTarget>&)> wait_ready;
-  bool skip_ssh_wait = false;               ///< tests on test:///default: no guest ever boots
+  bool skip_ssh_wait = false;  ///< tests on test:///default: no guest ever boots
 };
 
 /// Builds ApplyOptions from the configuration's [infrastructure] keys and binds the image and SSH

@@ -12,7 +12,8 @@
 // guest answers each line the host sends with its clock, and the offset is the guest's time minus
 // the host time halfway between sending and reading, best of several turns by round trip,
 // steps the guest clock by the opposite amount (adjtimex ADJ_SETOFFSET: the kernel adds it
-// atomically, so neither the SSH latency nor the step's own run time enters it), measures again, and records before/after in <run>/infrastructure/clocks.csv and events.
+// atomically, so neither the SSH latency nor the step's own run time enters it), measures again,
+// and records before/after in <run>/infrastructure/clocks.csv and events.
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -30,9 +31,9 @@
 namespace continuum::infra {
 
 struct ClockOptions {
-  int samples = 5;               ///< turns per estimate; the one with the shortest round trip counts
-  double step_above_ms = 2.0;    ///< a smaller offset is left alone
-  double warn_above_ms = 10.0;   ///< still this far off after the step: a warning naming the VM
+  int samples = 5;              ///< turns per estimate; the one with the shortest round trip counts
+  double step_above_ms = 2.0;   ///< a smaller offset is left alone
+  double warn_above_ms = 10.0;  ///< still this far off after the step: a warning naming the VM
   std::chrono::milliseconds timeout{std::chrono::seconds(20)};
   /// Once true, no clock is stepped any more and connects and exchanges in progress end within
   /// 100 ms (the nodes not done are reported with error "interrupted"). Default: Ctrl-C.
@@ -61,8 +62,8 @@ Expected<ClockEstimate> offset_from_sample(std::chrono::system_clock::time_point
 /// The guest command for util::Remote::exchange_lines: answers every line with its clock.
 std::string clock_echo_command();
 
-/// The command that shifts the guest's clock by `delta_ms` (adjtimex ADJ_SETOFFSET through python3's
-/// ctypes; python3 is in every guest: Ansible needs it). `sudo` prefixes `sudo -n`.
+/// The command that shifts the guest's clock by `delta_ms` (adjtimex ADJ_SETOFFSET through
+/// python3's ctypes; python3 is in every guest: Ansible needs it). `sudo` prefixes `sudo -n`.
 std::string clock_step_command(double delta_ms, bool sudo);
 
 /// Estimate, step when needed, estimate again, over one session.

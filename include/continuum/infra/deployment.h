@@ -1,11 +1,10 @@
 #pragma once
-// What the infrastructure phase hands to the later phases (docs/design.md §2): per node, how to reach
-// it. Saved as <run>/deployment.json so `report`, `destroy` and reruns can read it back.
+// What the infrastructure phase hands to the later phases (docs/design.md §2): per node, how to
+// reach it. Saved as <run>/deployment.json so `report`, `destroy` and reruns can read it back.
 #include <filesystem>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "continuum/util/expected.h"
 #include "continuum/util/ssh.h"
@@ -13,20 +12,20 @@
 namespace continuum::infra {
 
 struct DeployedNode {
-  std::string id;             ///< plan node id: cloud_controller, cloud0, endpoint0
-  std::string name;           ///< domain name: cloud0_<user>
-  std::string tier;           ///< cloud | edge | endpoint
+  std::string id;    ///< plan node id: cloud_controller, cloud0, endpoint0
+  std::string name;  ///< domain name: cloud0_<user>
+  std::string tier;  ///< cloud | edge | endpoint
   std::string ip;
   std::string ssh_user;
   int ssh_port = 22;
-  std::string interface;      ///< guest NIC used for tc (found in the guest; "" until known)
-  double boot_seconds = 0;    ///< start -> SSH login
+  std::string interface;    ///< guest NIC used for tc (found in the guest; "" until known)
+  double boot_seconds = 0;  ///< start -> SSH login
 };
 
 struct Deployment {
   std::filesystem::path run_dir;
-  std::filesystem::path private_key;   ///< key the guests accept
-  std::filesystem::path known_hosts;   ///< <run>/known_hosts, pinned host keys
+  std::filesystem::path private_key;  ///< key the guests accept
+  std::filesystem::path known_hosts;  ///< <run>/known_hosts, pinned host keys
   /// Network namespace to reach the guests from ("" = current); see util::SshTarget::netns.
   std::string netns;
   std::vector<DeployedNode> nodes;

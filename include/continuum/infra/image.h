@@ -5,7 +5,8 @@
 //     busybox initrd for direct kernel boot, the guest app when built), cached in
 //     <cache>/offline-<variant>-<recipe hash>/ and rebuilt only when the recipe changes;
 //   - a local disk image (path);
-//   - an http(s) URL, downloaded once into the cache (sha256 checked when base_image_sha256 is set).
+//   - an http(s) URL, downloaded once into the cache (sha256 checked when base_image_sha256 is
+//   set).
 // Every cache entry is made under a temp name and renamed into place when complete, so a partial
 // image is never picked up by a later run.
 #include <filesystem>
@@ -20,19 +21,19 @@ namespace continuum::infra {
 
 /// What a VM boots from. Per-VM disks are qcow2 overlays backed by `disk`.
 struct BaseImage {
-  std::filesystem::path disk;     ///< base disk image (read-only to VMs: use an overlay)
-  std::string format = "qcow2";   ///< format of `disk` (qcow2, raw): the overlay's backing format
-  std::filesystem::path kernel;   ///< direct kernel boot; "" = the disk boots itself (bootloader)
+  std::filesystem::path disk;    ///< base disk image (read-only to VMs: use an overlay)
+  std::string format = "qcow2";  ///< format of `disk` (qcow2, raw): the overlay's backing format
+  std::filesystem::path kernel;  ///< direct kernel boot; "" = the disk boots itself (bootloader)
   std::filesystem::path initrd;
-  std::string cmdline;            ///< kernel command line for direct kernel boot
-  std::string id;                 ///< offline-default-<hash12>, url-<hash12>, or the local path
+  std::string cmdline;  ///< kernel command line for direct kernel boot
+  std::string id;       ///< offline-default-<hash12>, url-<hash12>, or the local path
   /// true: the guest applies the seed with continuum's first-boot unit (fast); false: cloud-init.
   bool first_boot_unit = false;
 };
 
 struct ImageOptions {
-  std::string variant = "default";   ///< offline recipe variant: default | cloudinit
-  bool force = false;                ///< rebuild / re-download even when cached
+  std::string variant = "default";  ///< offline recipe variant: default | cloudinit
+  bool force = false;               ///< rebuild / re-download even when cached
   /// Cache directory; "" = image_cache_dir(infra).
   std::filesystem::path cache_dir;
   /// Directory with built guest programs (continuum-*) to copy into the offline image;
@@ -48,16 +49,17 @@ struct ImageRecipe {
   std::string variant;
   std::string suite = "bookworm";
   std::vector<std::string> packages;
-  std::string hook;                        ///< customize-hook script (sh)
+  std::string hook;                              ///< customize-hook script (sh)
   std::vector<std::filesystem::path> app_files;  ///< copied into /usr/local/bin
-  std::string hash;                        ///< sha256 over all of the above (hex)
+  std::string hash;                              ///< sha256 over all of the above (hex)
 };
 
 /// `<base_path>/.continuum/images` (base_path "" = $HOME), as upstream keeps its images.
 std::filesystem::path image_cache_dir(const config::Infrastructure& infra);
 
 /// The recipe of an offline variant; an unknown variant is an Error (exit code 2).
-Expected<ImageRecipe> offline_recipe(const std::string& variant, const std::filesystem::path& app_dir);
+Expected<ImageRecipe> offline_recipe(const std::string& variant,
+                                     const std::filesystem::path& app_dir);
 
 /// Returns the cached offline image for `opts.variant`, building it first when absent or forced.
 Expected<BaseImage> ensure_offline_image(const ImageOptions& opts);
@@ -70,8 +72,8 @@ struct CachedImage {
   std::string id;
   std::filesystem::path path;
   uint64_t bytes = 0;
-  std::string created;     ///< RFC 3339 (UTC) from image.json, or ""
-  std::string detail;      ///< recipe summary or source URL
+  std::string created;  ///< RFC 3339 (UTC) from image.json, or ""
+  std::string detail;   ///< recipe summary or source URL
 };
 std::vector<CachedImage> list_cached_images(const std::filesystem::path& cache_dir);
 

@@ -1,8 +1,8 @@
 #pragma once
-// The ledger `<run>/state.json` (docs/design.md §5): every resource a run creates, written atomically
-// BEFORE the resource is created (state "intent") and updated after ("created"). `destroy`, a
-// failed apply and Ctrl-C all walk it backwards, so nothing is left behind even after a crash
-// between the two writes (an "intent" entry is removed if it exists, skipped if not).
+// The ledger `<run>/state.json` (docs/design.md §5): every resource a run creates, written
+// atomically BEFORE the resource is created (state "intent") and updated after ("created").
+// `destroy`, a failed apply and Ctrl-C all walk it backwards, so nothing is left behind even after
+// a crash between the two writes (an "intent" entry is removed if it exists, skipped if not).
 //
 // Format (docs/infrastructure.md):
 //   {"format":"continuum-ledger","version":1,"run_dir":"/abs/runs/2026-..._bench_cloud",
@@ -12,10 +12,9 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "continuum/util/expected.h"
 
@@ -36,11 +35,11 @@ enum class ResourceState { intent, created, removed };
 const char* state_name(ResourceState s);
 
 struct Resource {
-  size_t id = 0;            ///< position in the ledger (creation order)
+  size_t id = 0;  ///< position in the ledger (creation order)
   ResourceKind kind = ResourceKind::file;
-  std::string uri;          ///< libvirt URI of the host that holds it; "" = this machine's files
-  std::string name;         ///< domain/network name, or absolute path for files
-  std::string node;         ///< plan node id, "" for run-wide resources
+  std::string uri;   ///< libvirt URI of the host that holds it; "" = this machine's files
+  std::string name;  ///< domain/network name, or absolute path for files
+  std::string node;  ///< plan node id, "" for run-wide resources
   ResourceState state = ResourceState::intent;
 };
 
@@ -58,7 +57,8 @@ class Ledger {
   static constexpr int kVersion = 1;
 
   /// Starts a new ledger at `file` (refuses to overwrite an existing one).
-  static Expected<std::unique_ptr<Ledger>> create(const std::filesystem::path& file, LedgerInfo info);
+  static Expected<std::unique_ptr<Ledger>> create(const std::filesystem::path& file,
+                                                  LedgerInfo info);
   /// Reads a ledger; errors name the file and what is wrong with it.
   static Expected<std::unique_ptr<Ledger>> load(const std::filesystem::path& file);
 
@@ -75,7 +75,8 @@ class Ledger {
   const std::filesystem::path& file() const { return file_; }
 
  private:
-  Ledger(std::filesystem::path file, LedgerInfo info) : file_(std::move(file)), info_(std::move(info)) {}
+  Ledger(std::filesystem::path file, LedgerInfo info)
+      : file_(std::move(file)), info_(std::move(info)) {}
   Status save_locked();
   std::filesystem::path file_;
   LedgerInfo info_;

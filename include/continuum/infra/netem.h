@@ -1,6 +1,6 @@
 #pragma once
-// Network emulation between tiers (docs/original.md §5, docs/design.md §5): tc htb classes + netem per
-// destination group inside every guest, generated purely from the Plan, applied concurrently
+// Network emulation between tiers (docs/original.md §5, docs/design.md §5): tc htb classes + netem
+// per destination group inside every guest, generated purely from the Plan, applied concurrently
 // through a NetemExecutor (SSH for VMs, `ip netns exec` for tests, dry-run for `plan`), then
 // measured as an RTT matrix and reported configured vs measured (<run>/infrastructure/network.csv).
 // docs/network.md explains the mechanism and the original's traps fixed here.
@@ -35,12 +35,12 @@ inline constexpr double kDefaultClassRateMbit = 1000;
 /// One htb class of a node: the traffic to `peers` gets `rate_mbit` and, on this end, `delay_ms`
 /// (normal distribution with `jitter_ms`) and `loss_pct` on egress.
 struct NetemClass {
-  int number = 0;                  ///< n: classid 1:<hex n>, netem handle <hex n>0:, filter prio n
-  std::string group;               ///< "cloud", "edge", "endpoint" or "pair:<node id>"
+  int number = 0;     ///< n: classid 1:<hex n>, netem handle <hex n>0:, filter prio n
+  std::string group;  ///< "cloud", "edge", "endpoint" or "pair:<node id>"
   double rate_mbit = 0;
-  double delay_ms = 0;             ///< applied on this end (halved when latency_is_rtt)
-  double jitter_ms = 0;            ///< applied on this end (divided by sqrt(2) when latency_is_rtt)
-  double loss_pct = 0;             ///< on this end's egress (per direction)
+  double delay_ms = 0;   ///< applied on this end (halved when latency_is_rtt)
+  double jitter_ms = 0;  ///< applied on this end (divided by sqrt(2) when latency_is_rtt)
+  double loss_pct = 0;   ///< on this end's egress (per direction)
   std::vector<std::string> peer_ids;
   std::vector<std::string> peer_ips;
 };
@@ -76,7 +76,8 @@ nlohmann::json netem_json(const plan::Plan& plan);
 
 /// A shell script that removes any earlier root qdisc (so a re-apply works) and runs `commands`
 /// in order, stopping at the first failure and naming its index on stderr.
-std::string apply_script(const std::string& interface, const std::vector<Argv>& commands, bool sudo);
+std::string apply_script(const std::string& interface, const std::vector<Argv>& commands,
+                         bool sudo);
 /// Removes any root qdisc from `interface` (never fails): what apply_script starts with.
 std::string reset_script(const std::string& interface, bool sudo);
 
@@ -99,8 +100,8 @@ class NetemExecutor {
 /// SSH into every node of a Deployment (one Remote per node, opened on first use).
 class SshNetemExecutor : public NetemExecutor {
  public:
-  explicit SshNetemExecutor(const Deployment& d, std::chrono::milliseconds connect_timeout =
-                                                     std::chrono::seconds(30));
+  explicit SshNetemExecutor(const Deployment& d,
+                            std::chrono::milliseconds connect_timeout = std::chrono::seconds(30));
   ~SshNetemExecutor() override;
   Expected<util::ExecResult> run(const std::string& node_id, const std::string& script,
                                  std::chrono::milliseconds timeout) override;
@@ -121,7 +122,8 @@ class SshNetemExecutor : public NetemExecutor {
 class NetnsNetemExecutor : public NetemExecutor {
  public:
   /// node id -> namespace name.
-  explicit NetnsNetemExecutor(std::map<std::string, std::string> netns) : netns_(std::move(netns)) {}
+  explicit NetnsNetemExecutor(std::map<std::string, std::string> netns)
+      : netns_(std::move(netns)) {}
   Expected<util::ExecResult> run(const std::string& node_id, const std::string& script,
                                  std::chrono::milliseconds timeout) override;
   bool needs_sudo(const std::string&) const override { return false; }
@@ -153,7 +155,7 @@ struct PingStats {
   int received = 0;
   double loss_pct = 0;
   std::optional<double> min_ms, avg_ms, max_ms, mdev_ms;  ///< absent when nothing came back
-  std::vector<double> samples_ms;     ///< per-reply "time=" values, in order
+  std::vector<double> samples_ms;                         ///< per-reply "time=" values, in order
   /// Median of the samples (avg when there are none): what the verification compares, since
   /// a loaded emulation host (TCG) adds rare large outliers that move the mean, not the median.
   std::optional<double> rtt_ms() const;
@@ -167,21 +169,21 @@ std::string interface_for_ip(const std::string& ip_addr_output, const std::strin
 
 /// One measured (or configured-only) link of the RTT matrix.
 struct LinkResult {
-  std::string from, to;            ///< node ids
+  std::string from, to;  ///< node ids
   std::string from_ip, to_ip;
-  double configured_rtt_ms = 0;    ///< sum of the delays both ends apply
-  double configured_jitter_ms = 0; ///< sqrt of the sum of both ends' jitter squared
-  double configured_loss_pct = 0;  ///< round trip: 1 - (1 - a)(1 - b)
+  double configured_rtt_ms = 0;     ///< sum of the delays both ends apply
+  double configured_jitter_ms = 0;  ///< sqrt of the sum of both ends' jitter squared
+  double configured_loss_pct = 0;   ///< round trip: 1 - (1 - a)(1 - b)
   /// Median RTT of the same pair before any qdisc was installed (the path's own latency: a
   /// fraction of a millisecond on KVM, a few milliseconds under TCG); absent when not measured.
   std::optional<double> baseline_rtt_ms;
   PingStats measured;
   /// The RTT the link should show: configured + baseline (configured alone without baseline).
   double expected_rtt_ms() const { return configured_rtt_ms + baseline_rtt_ms.value_or(0); }
-  double deviation_ms = 0;         ///< measured.rtt_ms() - expected_rtt_ms()
-  double deviation_pct = 0;        ///< relative to configured (0 when configured is 0)
-  std::string status;              ///< ok | warning | error | unreachable | skipped
-  std::string message;             ///< why, naming the link, when status is not ok
+  double deviation_ms = 0;   ///< measured.rtt_ms() - expected_rtt_ms()
+  double deviation_pct = 0;  ///< relative to configured (0 when configured is 0)
+  std::string status;        ///< ok | warning | error | unreachable | skipped
+  std::string message;       ///< why, naming the link, when status is not ok
 };
 
 /// Tolerance of the verification: max(2 ms, 20 % of the configured RTT).
@@ -202,10 +204,10 @@ struct NetworkReport {
 };
 
 struct NetemOptions {
-  /// Pings per link. The median of n samples of a link with jitter j moves by about 1.25 j / sqrt(n):
-  /// 40 keeps that under 1 ms for the 4g preset's cloud-endpoint jitter.
+  /// Pings per link. The median of n samples of a link with jitter j moves by about 1.25 j /
+  /// sqrt(n): 40 keeps that under 1 ms for the 4g preset's cloud-endpoint jitter.
   int ping_count = 40;
-  int ping_interval_ms = 50;          ///< iputils allows >= 2 ms for unprivileged users
+  int ping_interval_ms = 50;  ///< iputils allows >= 2 ms for unprivileged users
   /// Pings per link before the qdiscs are installed (the baseline); 0 skips the baseline.
   int baseline_count = 20;
   std::chrono::milliseconds command_timeout{std::chrono::seconds(120)};
@@ -225,9 +227,9 @@ std::string format_csv(const std::vector<LinkResult>& links);
 /// Applies netem on every node concurrently and, unless disabled, measures the RTT matrix, writes
 /// <run>/infrastructure/network.csv atomically and lists each link out of tolerance in
 /// NetworkReport::warnings (an Error instead with network_strict). The caller prints
-/// format_table(report.links) and the warnings (the table is also logged at debug level). A failure to apply names the node, the
-/// command and its stderr. `events` (optional) gets phase "network" start/end and per node/link
-/// events.
+/// format_table(report.links) and the warnings (the table is also logged at debug level). A failure
+/// to apply names the node, the command and its stderr. `events` (optional) gets phase "network"
+/// start/end and per node/link events.
 Expected<NetworkReport> apply_and_verify(const plan::Plan& plan, NetemExecutor& exec,
                                          const std::filesystem::path& run_dir,
                                          report::EventLog* events, const NetemOptions& opt = {});

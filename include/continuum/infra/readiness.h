@@ -1,8 +1,8 @@
 #pragma once
-// SSH readiness (docs/design.md §5): a VM is ready when an SSH login with the run's key succeeds and its
-// host key matches the one pinned in the run's known_hosts. All VMs are polled at once, each with
-// its own deadline; a VM that misses it is named in the error together with the tail of its serial
-// console log, the first place to look when a guest stays silent.
+// SSH readiness (docs/design.md §5): a VM is ready when an SSH login with the run's key succeeds
+// and its host key matches the one pinned in the run's known_hosts. All VMs are polled at once,
+// each with its own deadline; a VM that misses it is named in the error together with the tail of
+// its serial console log, the first place to look when a guest stays silent.
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -16,16 +16,16 @@
 namespace continuum::infra {
 
 struct ReadyTarget {
-  std::string name;                      ///< VM name, for messages
+  std::string name;  ///< VM name, for messages
   util::SshTarget ssh;
-  std::filesystem::path console_log;     ///< <run>/infrastructure/<vm>.console.log ("" = none)
+  std::filesystem::path console_log;  ///< <run>/infrastructure/<vm>.console.log ("" = none)
   /// Counted from here (usually the moment the domain was started); default: when polling starts.
   std::chrono::steady_clock::time_point started{};
 };
 
 struct ReadyOptions {
-  std::chrono::seconds timeout{600};               ///< per VM, from its start (boot_timeout)
-  std::chrono::milliseconds poll_interval{500};    ///< between attempts to one VM
+  std::chrono::seconds timeout{600};             ///< per VM, from its start (boot_timeout)
+  std::chrono::milliseconds poll_interval{500};  ///< between attempts to one VM
   /// One attempt. Generous: a TCG guest on a busy host took over 10 s just to send its SSH banner,
   /// and a shorter limit restarts the handshake forever; an absent guest fails fast anyway.
   std::chrono::milliseconds connect_timeout{30000};
@@ -43,9 +43,9 @@ struct ReadyOptions {
 struct ReadyResult {
   std::string name;
   bool ready = false;
-  double seconds = 0;        ///< from start to the successful login
+  double seconds = 0;  ///< from start to the successful login
   int attempts = 0;
-  std::string last_error;    ///< the last failed attempt (when not ready)
+  std::string last_error;  ///< the last failed attempt (when not ready)
 };
 
 /// Polls every target concurrently until each is ready or past its deadline. Returns one result per

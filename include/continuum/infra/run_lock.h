@@ -79,8 +79,8 @@ std::filesystem::path default_lock_dir();
 bool uri_needs_lock(const std::string& uri);
 
 /// The lock file of (user, uri) in `dir`: readable name plus a hash of the exact URI.
-std::filesystem::path hypervisor_lock_file(const std::filesystem::path& dir, const std::string& user,
-                                           const std::string& uri);
+std::filesystem::path hypervisor_lock_file(const std::filesystem::path& dir,
+                                           const std::string& user, const std::string& uri);
 
 /// The name of a run directory's own lock file.
 inline constexpr const char* kRunLockName = "run.lock";
@@ -105,7 +105,7 @@ class RunLock {
 
  private:
   LockOwner owner_;
-  std::vector<FileLock> locks_;   ///< hypervisor locks (uris_[i] each), then run.lock
+  std::vector<FileLock> locks_;  ///< hypervisor locks (uris_[i] each), then run.lock
   std::vector<std::string> uris_;
 };
 

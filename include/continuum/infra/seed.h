@@ -1,8 +1,9 @@
 #pragma once
-// Per-VM NoCloud seed (docs/design.md §5): the one contract between continuum and a guest. The seed is
-// an ISO 9660 image with volume label `cidata`, attached as a read-only virtio disk, holding
+// Per-VM NoCloud seed (docs/design.md §5): the one contract between continuum and a guest. The seed
+// is an ISO 9660 image with volume label `cidata`, attached as a read-only virtio disk, holding
 //   meta-data, user-data, network-config   standard cloud-init NoCloud files, for cloud images
-//   continuum/…                              the same facts pre-rendered as plain files, read by the
+//   continuum/…                              the same facts pre-rendered as plain files, read by
+//   the
 //                                            offline image's tiny first-boot unit (continuum-seed),
 //                                            which is ~17 s faster than cloud-init under TCG
 // Both views are rendered from one SeedSpec, so they cannot disagree; golden tests pin them.
@@ -21,27 +22,27 @@ namespace continuum::infra {
 
 /// An SSH key pair in OpenSSH text form.
 struct SshKeyPair {
-  std::string private_key;   ///< "-----BEGIN OPENSSH PRIVATE KEY-----\n…"
-  std::string public_key;    ///< "ssh-ed25519 AAAA… comment" (one line, no newline)
+  std::string private_key;  ///< "-----BEGIN OPENSSH PRIVATE KEY-----\n…"
+  std::string public_key;   ///< "ssh-ed25519 AAAA… comment" (one line, no newline)
 };
 
 /// A virtiofs share as the guest mounts it.
 struct SeedMount {
-  std::string tag;           ///< virtiofs mount tag (domain XML <target dir=…>)
-  std::string guest_dir;     ///< e.g. /var/scaphandre
+  std::string tag;        ///< virtiofs mount tag (domain XML <target dir=…>)
+  std::string guest_dir;  ///< e.g. /var/scaphandre
 };
 
 /// Everything a guest learns from its seed.
 struct SeedSpec {
-  std::string instance_id;   ///< changes per run, so cloud-init treats each run as a new instance
-  std::string hostname;      ///< node.hostname (VM name without '_', as upstream)
-  std::string user;          ///< login user = VM name (upstream), passwordless sudo
-  std::string authorized_key;///< public key line the user accepts
+  std::string instance_id;     ///< changes per run, so cloud-init treats each run as a new instance
+  std::string hostname;        ///< node.hostname (VM name without '_', as upstream)
+  std::string user;            ///< login user = VM name (upstream), passwordless sudo
+  std::string authorized_key;  ///< public key line the user accepts
   std::string ip;
   int prefix_len = 16;
-  std::string gateway;       ///< "" = no default route
-  std::string mac;           ///< the NIC to configure; "" = any en*/eth* interface
-  SshKeyPair host_key;       ///< ed25519 host key of the guest
+  std::string gateway;  ///< "" = no default route
+  std::string mac;      ///< the NIC to configure; "" = any en*/eth* interface
+  SshKeyPair host_key;  ///< ed25519 host key of the guest
   std::vector<SeedMount> mounts;
 };
 

@@ -1,6 +1,6 @@
 #pragma once
-// The event log `<run>/events.jsonl` (docs/design.md §7): one JSON object per line, flushed as written,
-// so a crash leaves a usable log. Plots and energy attribution read phases from it.
+// The event log `<run>/events.jsonl` (docs/design.md §7): one JSON object per line, flushed as
+// written, so a crash leaves a usable log. Plots and energy attribution read phases from it.
 //   {"time":"2026-11-29T10:00:00.123456789Z","t":12.5,"app":"image_classification","repeat":0,
 //    "phase":"benchmark","event":"start","node":"","details":{}}
 // `event` is "start" or "end" for phase/workload boundaries, or another word for point events.
@@ -8,23 +8,22 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "continuum/util/expected.h"
 
 namespace continuum::report {
 
 struct Event {
-  std::string time;       ///< wall clock, RFC 3339 UTC with nanoseconds
-  double t = 0;           ///< seconds since run start (monotonic clock)
-  std::string app;        ///< application or workload name, "" outside the benchmark
-  int repeat = -1;        ///< repeat index from 0; -1 outside repeats
-  std::string phase;      ///< infrastructure, network, software, benchmark, workload:<name>, ...
-  std::string event;      ///< start | end | <point event>
-  std::string node;       ///< node id, "" for the whole run
+  std::string time;   ///< wall clock, RFC 3339 UTC with nanoseconds
+  double t = 0;       ///< seconds since run start (monotonic clock)
+  std::string app;    ///< application or workload name, "" outside the benchmark
+  int repeat = -1;    ///< repeat index from 0; -1 outside repeats
+  std::string phase;  ///< infrastructure, network, software, benchmark, workload:<name>, ...
+  std::string event;  ///< start | end | <point event>
+  std::string node;   ///< node id, "" for the whole run
   nlohmann::json details = nlohmann::json::object();
 };
 

@@ -1,6 +1,6 @@
 #pragma once
-// The figures researchers publish from an energy run (docs/design.md §7), drawn by gnuplot (pngcairo and
-// svg) from data files this module writes next to them in <run>/plots/data/:
+// The figures researchers publish from an energy run (docs/design.md §7), drawn by gnuplot
+// (pngcairo and svg) from data files this module writes next to them in <run>/plots/data/:
 //   power_timeline.{png,svg}  power per VM over time, averaged over repeats, phases shaded
 //   energy_bars.{png,svg}     energy per VM (total) and per phase, mean with min–max over repeats
 //   latency.{png,svg}         image_classification end-to-end latency distribution (if data)
@@ -24,11 +24,11 @@ struct PlotFiles {
 /// Power per VM on a common time axis (s since the repeat started), averaged over repeats.
 struct Timeline {
   std::vector<std::string> vms;
-  std::vector<double> t;                     ///< grid, s since repeat start
-  std::vector<std::vector<double>> watts;    ///< [vm][i], NaN where no repeat has data
+  std::vector<double> t;                   ///< grid, s since repeat start
+  std::vector<std::vector<double>> watts;  ///< [vm][i], NaN where no repeat has data
   struct Band {
     std::string phase;
-    double start = 0, end = 0;               ///< mean over repeats, s since repeat start
+    double start = 0, end = 0;  ///< mean over repeats, s since repeat start
   };
   std::vector<Band> bands;
   int repeats = 0;

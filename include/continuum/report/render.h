@@ -1,7 +1,7 @@
 #pragma once
-// `continuum report RUN_DIR` and the end of a run (docs/design.md §2): everything derived is rebuilt
-// from what the run saved (events.jsonl, energy/samples.csv, benchmark raw logs), so a report can
-// be re-rendered later, on another machine, with better code.
+// `continuum report RUN_DIR` and the end of a run (docs/design.md §2): everything derived is
+// rebuilt from what the run saved (events.jsonl, energy/samples.csv, benchmark raw logs), so a
+// report can be re-rendered later, on another machine, with better code.
 #include <filesystem>
 #include <string>
 #include <vector>

@@ -30,15 +30,15 @@ struct TaskFailure {
   std::string host;
   std::string play;
   std::string task;
-  std::string message;      ///< Ansible's msg, plus stderr/stdout tails of command modules
+  std::string message;  ///< Ansible's msg, plus stderr/stdout tails of command modules
   bool unreachable = false;
 };
 
 struct ParsedOutput {
   std::map<std::string, HostStats> recap;  ///< empty when the run never reached PLAY RECAP
   std::vector<TaskFailure> failures;
-  std::vector<std::string> errors;         ///< "ERROR! ..." lines (bad playbook, bad inventory)
-  std::vector<std::string> warnings;       ///< "[WARNING]: ..." lines
+  std::vector<std::string> errors;    ///< "ERROR! ..." lines (bad playbook, bad inventory)
+  std::vector<std::string> warnings;  ///< "[WARNING]: ..." lines
   bool saw_recap = false;
 };
 

@@ -1,7 +1,7 @@
 #pragma once
-// The Ansible inventory and ansible.cfg of one run (docs/design.md §6, docs/original.md §6.3). Both live
-// in <run>/software/ and nothing outside the run directory is touched: ansible-playbook is pointed
-// at them with ANSIBLE_CONFIG, unlike the original, which asked users to edit /etc/ansible.
+// The Ansible inventory and ansible.cfg of one run (docs/design.md §6, docs/original.md §6.3). Both
+// live in <run>/software/ and nothing outside the run directory is touched: ansible-playbook is
+// pointed at them with ANSIBLE_CONFIG, unlike the original, which asked users to edit /etc/ansible.
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -29,7 +29,8 @@ Expected<std::string> make_inventory(const plan::Plan& plan, const config::Confi
 
 /// The inventory's groups in the order make_inventory writes them, each with its members' plan
 /// node ids (a node may be in several groups).
-std::vector<std::pair<std::string, std::vector<std::string>>> inventory_groups(const plan::Plan& plan);
+std::vector<std::pair<std::string, std::vector<std::string>>> inventory_groups(
+    const plan::Plan& plan);
 
 /// kubeversion, kubeversion_major, kubeversionstrp as the original derives them from
 /// kube_version (v1.27.0 -> 1.27.0, v1.27, v1270); empty unless the resource manager is of the
@@ -45,13 +46,12 @@ std::string guest_no_proxy(const plan::Plan& plan, const config::Infrastructure&
 /// The proxy environment of the playbooks' downloads (inventory variable continuum_proxy_env,
 /// passed as `environment:`): http_proxy, https_proxy and no_proxy, each also upper-case; empty
 /// when neither guest_http_proxy nor guest_https_proxy is set.
-std::vector<std::pair<std::string, std::string>> guest_proxy_env(const plan::Plan& plan,
-                                                                 const config::Infrastructure& infra,
-                                                                 const infra::Deployment* dep);
+std::vector<std::pair<std::string, std::string>> guest_proxy_env(
+    const plan::Plan& plan, const config::Infrastructure& infra, const infra::Deployment* dep);
 
 /// What ansible.cfg needs to know about the run.
 struct AnsibleSettings {
-  std::filesystem::path software_dir;      ///< <run>/software
+  std::filesystem::path software_dir;  ///< <run>/software
   std::filesystem::path private_key;
   std::filesystem::path known_hosts;       ///< pinned host keys (StrictHostKeyChecking=yes)
   std::filesystem::path control_path_dir;  ///< SSH ControlMaster sockets of this run only

@@ -47,7 +47,8 @@ struct Versions {
 /// Substitutes every `{{ name }}` (spaces optional) with vars[name], recursively (a variable may
 /// refer to others). Anything else between braces (filters, expressions) or an unknown name is
 /// an Error: the file continuum reads must stay within what it can evaluate.
-Expected<std::string> expand_template(const std::string& text, const std::map<std::string, std::string>& vars);
+Expected<std::string> expand_template(const std::string& text,
+                                      const std::map<std::string, std::string>& vars);
 
 /// Reads `file` (playbooks/versions.yml). `extra` adds the inventory variables the templates may
 /// use (kubeversion_major, ...); a template naming a variable that is neither in the file nor in
@@ -55,7 +56,8 @@ Expected<std::string> expand_template(const std::string& text, const std::map<st
 /// Kubernetes source when the resource manager is not Kubernetes). Unknown groups in `hosts`,
 /// missing fields and URLs that are not http(s) are Errors naming the file and entry.
 Expected<Versions> load_versions(const std::filesystem::path& file,
-                                 const std::map<std::string, std::string>& extra = {}, bool strict = false);
+                                 const std::map<std::string, std::string>& extra = {},
+                                 bool strict = false);
 
 /// What one guest probes.
 struct Probe {
@@ -96,11 +98,11 @@ std::string probe_command(const std::vector<Probe>& probes, double timeout_s);
 struct ProbeResult {
   bool skipped = false;  ///< the guest has the `unless` files
   bool ok = false;
-  std::string stage;     ///< where it failed: dns | connect | http | timeout
-  std::string error;     ///< the reason, for people
-  int status = 0;        ///< HTTP status when one came back
+  std::string stage;  ///< where it failed: dns | connect | http | timeout
+  std::string error;  ///< the reason, for people
+  int status = 0;     ///< HTTP status when one came back
   double seconds = 0;
-  std::string url;       ///< the URL as the guest probed it ({codename} replaced)
+  std::string url;  ///< the URL as the guest probed it ({codename} replaced)
 };
 
 /// Parses the output of probe_command for `n` probes.
@@ -119,7 +121,7 @@ struct ReachabilityReport {
   size_t probed = 0;     ///< probes that ran (not skipped by `unless`)
   size_t satisfied = 0;  ///< probes skipped because the guest has the files
   std::vector<Unreachable> unreachable;
-  std::vector<std::string> errors;    ///< guests where the check itself could not run
+  std::vector<std::string> errors;  ///< guests where the check itself could not run
   std::vector<std::string> warnings;
   double seconds = 0;
   bool ok() const { return unreachable.empty() && errors.empty(); }
@@ -145,7 +147,8 @@ std::string describe_unreachable(const ReachabilityReport& r, const config::Infr
 /// start/end. An Error (exit code 1) carrying describe_unreachable's message when a source is
 /// unreachable. `versions_file` defaults to playbook_root()/versions.yml.
 Expected<ReachabilityReport> check_reachability(const plan::Plan& plan, const config::Config& cfg,
-                                                const infra::Deployment& dep, report::EventLog* events,
+                                                const infra::Deployment& dep,
+                                                report::EventLog* events,
                                                 const std::filesystem::path& versions_file = {},
                                                 const Connector& connect = {});
 

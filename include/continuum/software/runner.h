@@ -21,18 +21,18 @@ namespace continuum::software {
 
 /// One ansible-playbook invocation.
 struct PlaybookRun {
-  std::string name;                        ///< unique step name, also the log file name
-  std::filesystem::path file;              ///< the playbook
-  std::vector<std::string> after;          ///< names of steps that must succeed first
+  std::string name;                               ///< unique step name, also the log file name
+  std::filesystem::path file;                     ///< the playbook
+  std::vector<std::string> after;                 ///< names of steps that must succeed first
   std::map<std::string, std::string> extra_vars;  ///< passed as one JSON -e argument
 };
 
 struct RunnerOptions {
-  std::filesystem::path software_dir;      ///< <run>/software: logs go here
-  std::filesystem::path ansible_cfg;       ///< exported as ANSIBLE_CONFIG
-  std::string netns;                       ///< run inside `ip netns exec <netns>` when set
-  std::chrono::seconds timeout{3600};      ///< per playbook (config playbook_timeout)
-  int max_parallel = 4;                    ///< concurrent ansible-playbook processes
+  std::filesystem::path software_dir;  ///< <run>/software: logs go here
+  std::filesystem::path ansible_cfg;   ///< exported as ANSIBLE_CONFIG
+  std::string netns;                   ///< run inside `ip netns exec <netns>` when set
+  std::chrono::seconds timeout{3600};  ///< per playbook (config playbook_timeout)
+  int max_parallel = 4;                ///< concurrent ansible-playbook processes
   std::string program = "ansible-playbook";
   std::map<std::string, std::string> env;  ///< extra environment
   /// Once true (e.g. util::interrupt_flag() on Ctrl-C): running playbooks are stopped (their
@@ -44,10 +44,10 @@ struct PlaybookResult {
   std::string name;
   int exit_code = -1;
   bool timed_out = false;
-  bool cancelled = false;                  ///< stopped through RunnerOptions::cancel
+  bool cancelled = false;  ///< stopped through RunnerOptions::cancel
   bool started = false;
   double seconds = 0;
-  std::string last_task;                   ///< task running when it ended (for timeouts)
+  std::string last_task;  ///< task running when it ended (for timeouts)
   ParsedOutput output;
   std::filesystem::path log;
   /// Exit status 0, no failed or unreachable host in the recap, not timed out or cancelled.

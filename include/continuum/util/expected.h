@@ -65,16 +65,16 @@ using Status = Expected<void>;
 }  // namespace continuum
 
 /// Propagates an error: `auto v = TRY(f());` (GNU statement expression, GCC and Clang).
-#define TRY(expr)                                                  \
-  ({                                                               \
-    auto&& try_result_ = (expr);                                   \
-    if (!try_result_.ok()) return std::move(try_result_).error();  \
-    std::move(try_result_).value();                                \
+#define TRY(expr)                                                 \
+  ({                                                              \
+    auto&& try_result_ = (expr);                                  \
+    if (!try_result_.ok()) return std::move(try_result_).error(); \
+    std::move(try_result_).value();                               \
   })
 
 /// Propagates an error from an Expected<void>/Status.
-#define TRY_STATUS(expr)                                           \
-  do {                                                             \
-    auto&& try_status_ = (expr);                                   \
-    if (!try_status_.ok()) return std::move(try_status_).error();  \
+#define TRY_STATUS(expr)                                          \
+  do {                                                            \
+    auto&& try_status_ = (expr);                                  \
+    if (!try_status_.ok()) return std::move(try_status_).error(); \
   } while (0)

@@ -29,8 +29,10 @@ std::filesystem::path expand_user(std::string_view path);
 /// images continuum hands to libvirt must live where this holds.
 bool traversable_by_others(const std::filesystem::path& dir);
 
-/// Where root keeps files QEMU must read when `preferred` is not traversable: /var/lib/continuum/<sub>.
-/// Returns `preferred` unchanged when it is fine or when continuum does not run as root.
-std::filesystem::path qemu_reachable(const std::filesystem::path& preferred, const std::string& sub);
+/// Where root keeps files QEMU must read when `preferred` is not traversable:
+/// /var/lib/continuum/<sub>. Returns `preferred` unchanged when it is fine or when continuum does
+/// not run as root.
+std::filesystem::path qemu_reachable(const std::filesystem::path& preferred,
+                                     const std::string& sub);
 
 }  // namespace continuum::util

@@ -1,9 +1,9 @@
 #pragma once
 // Logging through spdlog: the console at INFO (DEBUG with -v, WARN with --quiet) and, once a run
 // directory exists, a full DEBUG log file `<run>/continuum.log`.
-#include <filesystem>
-
 #include <spdlog/spdlog.h>
+
+#include <filesystem>
 
 namespace continuum::util {
 

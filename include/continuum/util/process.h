@@ -15,11 +15,11 @@
 namespace continuum::util {
 
 struct ProcessSpec {
-  std::vector<std::string> argv;          ///< argv[0] is looked up in PATH
-  std::map<std::string, std::string> env; ///< added to (or overriding) the current environment
-  std::filesystem::path cwd;              ///< empty: inherit
-  std::optional<std::string> stdin_data;  ///< written to the child's stdin, then closed
-  std::chrono::milliseconds timeout{0};   ///< 0: none. On expiry: SIGTERM, 5 s, SIGKILL
+  std::vector<std::string> argv;           ///< argv[0] is looked up in PATH
+  std::map<std::string, std::string> env;  ///< added to (or overriding) the current environment
+  std::filesystem::path cwd;               ///< empty: inherit
+  std::optional<std::string> stdin_data;   ///< written to the child's stdin, then closed
+  std::chrono::milliseconds timeout{0};    ///< 0: none. On expiry: SIGTERM, 5 s, SIGKILL
   /// When it becomes true (e.g. util::interrupt_flag() on Ctrl-C), the child's process group gets
   /// SIGTERM, SIGKILL after cancel_grace, and the result has cancelled = true. Noticed within
   /// 100 ms; run_process returns once no process of the group runs any more (zombies waiting
@@ -33,11 +33,11 @@ struct ProcessSpec {
 };
 
 struct ProcessResult {
-  int exit_code = -1;     ///< exit status, or 128+signal when killed
+  int exit_code = -1;  ///< exit status, or 128+signal when killed
   bool timed_out = false;
-  std::string out;        ///< whole stdout
-  std::string err;        ///< whole stderr
-  bool cancelled = false; ///< stopped because ProcessSpec::cancel became true
+  std::string out;         ///< whole stdout
+  std::string err;         ///< whole stderr
+  bool cancelled = false;  ///< stopped because ProcessSpec::cancel became true
 };
 
 /// Runs to completion. An Error only when the process could not be started at all.

@@ -1,7 +1,7 @@
 #pragma once
-// Remote: a command channel to one guest (docs/design.md §2). The real implementation is libssh with
-// the run's pinned known_hosts (never StrictHostKeyChecking=no); tests may use a fake or a real
-// sshd in a network namespace. One Remote is used by one thread at a time.
+// Remote: a command channel to one guest (docs/design.md §2). The real implementation is libssh
+// with the run's pinned known_hosts (never StrictHostKeyChecking=no); tests may use a fake or a
+// real sshd in a network namespace. One Remote is used by one thread at a time.
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -14,11 +14,11 @@
 namespace continuum::util {
 
 struct SshTarget {
-  std::string host;                      ///< IP address or name
+  std::string host;  ///< IP address or name
   int port = 22;
   std::string user;
-  std::filesystem::path private_key;     ///< e.g. ~/.ssh/id_rsa_continuum
-  std::filesystem::path known_hosts;     ///< the run's known_hosts: the host key must match
+  std::filesystem::path private_key;  ///< e.g. ~/.ssh/id_rsa_continuum
+  std::filesystem::path known_hosts;  ///< the run's known_hosts: the host key must match
   /// Network namespace name (as `ip netns`) to connect from, "" for the current one. The connect
   /// happens on a thread that joined the namespace, so the rest of the process is unaffected.
   std::string netns;
@@ -42,7 +42,8 @@ class Remote {
   virtual ~Remote() = default;
   /// Runs `command` with the guest's /bin/sh. Callers quote every interpolated value
   /// (util::shell_quote). An Error only for a broken connection, not a non-zero exit.
-  virtual Expected<ExecResult> exec(const std::string& command, std::chrono::milliseconds timeout) = 0;
+  virtual Expected<ExecResult> exec(const std::string& command,
+                                    std::chrono::milliseconds timeout) = 0;
   /// Writes `content` to `remote_path` (via a temp file + mv, so readers never see half a file).
   virtual Status upload(const std::string& content, const std::string& remote_path, int mode) = 0;
   /// "user@host:port", for messages.
