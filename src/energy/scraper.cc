@@ -70,7 +70,7 @@ std::vector<Target> make_targets(const config::Energy& e, const plan::Plan& p,
 bool keep_metric(std::string_view name, bool has_vmname) {
   for (std::string_view prefix : {"scaph_host_", "scaph_socket_", "scaph_domain_", "scaph_self_"})
     if (name.starts_with(prefix)) return true;
-  // "microwats": the typo some exporters ship (docs/scaphandre.md §1).
+  // "microwats": the typo some exporters ship (docs/exporters.md §1).
   if (name.starts_with("scaph_process_power_consumption_microwat")) return has_vmname;
   return false;
 }

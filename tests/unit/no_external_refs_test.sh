@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # No file under src/ include/ app/ tests/ bench/ cites a document that is not in the repository:
 # the design notes, the study of the original and the lab notes the code was written from live
-# in docs/ (design.md, original.md, scaphandre.md); a comment that points elsewhere points at
+# in docs/ (design.md, original.md, exporters.md); a comment that points elsewhere points at
 # nothing in a user's clone.
 set -euo pipefail
 src=${CONTINUUM_SOURCE_DIR:?}
 cd "$src"
 self=tests/unit/no_external_refs_test.sh
 # The design notes by their old name (with or without .md), the study of the original, a bare
-# lab.md or scaphandre.md (docs/scaphandre.md is fine), or a path into the shared directory the
+# lab.md or scaphandre.md (docs/exporters.md is the in-repository one), or a path into the shared directory the
 # project was developed beside. The pattern avoids spelling a citation out, so that rewriting the
 # citations leaves this file alone.
 pattern='DESIGN[.]md|DESIGN[[:space:]]§|upstream[- ]spec|(^|[^/[:alnum:]_.-])(lab|scaphandre|seed|style)\.md|\.\./shared|/work/shared'
@@ -16,7 +16,7 @@ hits=$(grep -rnE --exclude-dir=.git "$pattern" src include app tests bench | gre
 if [[ -n $hits ]]; then
   echo "$hits"
   echo "FAIL: $(wc -l <<<"$hits") line(s) cite documents outside the repository; cite docs/design.md," \
-       "docs/original.md or docs/scaphandre.md instead" >&2
+       "docs/original.md or docs/exporters.md instead" >&2
   exit 1
 fi
 echo "PASS: no citation of a document outside the repository"

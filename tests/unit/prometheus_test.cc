@@ -247,7 +247,7 @@ TEST(Prometheus, StrictHistogramConventions) {
   ASSERT_EQ(q.errors.size(), 1u);
 }
 
-// --- Scaphandre quirks (docs/scaphandre.md §1) ---
+// --- Scaphandre quirks (docs/exporters.md §1) ---
 
 TEST(Prometheus, ScaphandreRandomLabelOrderAndManyLabels) {
   std::string line = "scaph_process_power_consumption_microwatts{";

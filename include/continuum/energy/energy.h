@@ -17,7 +17,7 @@
 
 namespace continuum::energy {
 
-/// Metric names used for a VM's power and energy (docs/scaphandre.md §1). With one exporter per VM
+/// Metric names used for a VM's power and energy (docs/exporters.md §1). With one exporter per VM
 /// (host-side per-VM powercap tree, or the guest's `--vm` exporter) the "host" metrics are the VM.
 inline constexpr const char* kPowerMetric = "scaph_host_power_microwatts";
 inline constexpr const char* kEnergyMetric = "scaph_host_energy_microjoules";

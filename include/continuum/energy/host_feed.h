@@ -1,5 +1,5 @@
 #pragma once
-// Host-side energy feed for Scaphandre's guest `--vm` mode (docs/scaphandre.md §2), replacing what
+// Host-side energy feed for Scaphandre's guest `--vm` mode (docs/exporters.md §2), replacing what
 // `scaphandre qemu` gets wrong: it adds µW as if they were µJ once per 5 s (#428, power ~5x low)
 // and truncates-then-writes energy_uj so guests read torn values (#442). Here, every interval:
 //

@@ -14,7 +14,7 @@
 //    `[a-zA-Z_][a-zA-Z0-9_]*`, label value escapes `\\`, `\"`, `\n`; a label name twice is an
 //    error;
 //  - value as Go's ParseFloat (NaN, +Inf, -Inf, exponents, hex floats), timestamp an int64.
-// Scaphandre quirks tolerated (docs/scaphandre.md §1): any label order; HELP/TYPE names that do not
+// Scaphandre quirks tolerated (docs/exporters.md §1): any label order; HELP/TYPE names that do not
 // match the samples' names (#44); an unknown escape such as `\d` in a cmdline is kept literally.
 // Strict mode adds the checks a conforming exposition passes but a scrape should not die on:
 // metric groups uninterrupted, unique (name, labels), `__`-prefixed label names, histogram and
