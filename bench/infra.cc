@@ -20,6 +20,7 @@
 #include "continuum/infra/seed.h"
 #include "continuum/plan/plan.h"
 #include "continuum/util/files.h"
+#include "continuum/util/parallel.h"
 
 namespace fs = std::filesystem;
 using namespace continuum;
@@ -137,7 +138,7 @@ int main(int argc, char** argv) {
   auto h = *hv;
   for (size_t workers : {size_t(1), size_t(8)}) {
     t0 = now_s();
-    auto s = infra::for_each_parallel(vms, workers, [&](size_t i) -> Status {
+    auto s = util::for_each_parallel(vms, workers, [&](size_t i) -> Status {
       TRY_STATUS(h->define_domain(plan->nodes[i].name, xmls[i]));
       return h->start_domain(plan->nodes[i].name);
     });
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
                   workers > 1 ? "s" : "");
     line(what, now_s() - t0, vms);
     t0 = now_s();
-    s = infra::for_each_parallel(vms, workers, [&](size_t i) -> Status {
+    s = util::for_each_parallel(vms, workers, [&](size_t i) -> Status {
       TRY_STATUS(h->destroy_domain(plan->nodes[i].name));
       return h->undefine_domain(plan->nodes[i].name);
     });

@@ -405,107 +405,173 @@ Status save_results(const BenchmarkResult& r, const std::filesystem::path& dir) 
   return {};
 }
 
-Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan,
-                              const infra::Deployment& d, const std::filesystem::path& run_dir,
-                              report::EventLog* events, const std::atomic<bool>* interrupted,
-                              const Hooks& hooks) {
-  if (!hooks.connect)
-    return make_error("benchmark::run: no way to reach the nodes (Hooks::connect is empty)");
-  BenchmarkResult result;
+namespace {
+
+bool is_interrupted(const std::atomic<bool>* interrupted) {
+  return interrupted && interrupted->load();
+}
+
+// The inputs of run() and what it prepared before the first repeat, as every repeat needs them.
+struct Phase {
+  const config::Config& cfg;
+  const infra::Deployment& d;
+  const std::filesystem::path& run_dir;
+  std::filesystem::path bdir;
+  record::EventLog* events;
+  const std::atomic<bool>* interrupted;
+  const Hooks& hooks;
+  std::string application;  ///< "" when only workloads run
+  std::optional<Assignment> assignment;
+  AppSettings settings;
+
+  Phase(const config::Config& cfg, const infra::Deployment& d, const std::filesystem::path& run_dir,
+        record::EventLog* events, const std::atomic<bool>* interrupted, const Hooks& hooks)
+      : cfg(cfg),
+        d(d),
+        run_dir(run_dir),
+        bdir(run_dir / "benchmark"),
+        events(events),
+        interrupted(interrupted),
+        hooks(hooks) {}
+  bool runs_app() const { return !application.empty(); }
+};
+
+// Whether the configured application is one this version runs; warns about one it does not.
+bool runs_application(const config::Config& cfg) {
   const bool app = cfg.benchmark && !cfg.benchmark->resource_manager_only &&
-                   cfg.benchmark->application == "image_classification";
-  if (cfg.benchmark && !cfg.benchmark->application.empty() && !app &&
+                   cfg.benchmark->application == config::Application::image_classification;
+  if (cfg.benchmark && cfg.benchmark->application != config::Application::none && !app &&
       !cfg.benchmark->resource_manager_only)
     spdlog::warn(
         "application {} is not run by this version of continuum (only image_classification)",
-        cfg.benchmark->application);
-  result.application = app ? "image_classification" : "";
-  // Everything that can be checked before anything runs is checked now.
-  std::optional<Assignment> assignment;
-  AppSettings settings;
-  if (app) {
-    assignment = TRY(assign(cfg, d));
-    settings = app_settings(cfg, d, *assignment);
-    settings.bin_dir = hooks.bin_dir;
-  }
+        config::name(cfg.benchmark->application));
+  return app;
+}
+
+Status prepare_application(Phase& p) {
+  p.assignment = TRY(assign(p.cfg, p.d));
+  p.settings = app_settings(p.cfg, p.d, *p.assignment);
+  p.settings.bin_dir = p.hooks.bin_dir;
+  return {};
+}
+
+Status check_workloads(const config::Config& cfg, const infra::Deployment& d) {
   for (const auto& w : cfg.workloads) {
     TRY(resolve_nodes(w.nodes, d));
     TRY(render_workload_command(w));
   }
-  const int repeats = std::max(1, cfg.benchmark ? cfg.benchmark->repeat : plan.repeats);
-  const double pause = cfg.benchmark ? cfg.benchmark->repeat_pause : 0;
-  const auto bdir = run_dir / "benchmark";
-  if (events)
-    events->emit("benchmark", "start", result.application, -1, "", {{"repeats", repeats}});
-  for (int k = 0; k < repeats; ++k) {
-    if (interrupted && interrupted->load()) break;
-    if (k > 0 && pause > 0) {
-      spdlog::info("Pausing {} s before repeat {}", util::format_number(pause), k);
-      internal::sleep_interruptible(std::chrono::milliseconds(static_cast<long long>(pause * 1000)),
-                                    interrupted);
-      if (interrupted && interrupted->load()) break;
-    }
-    spdlog::info("Benchmark repeat {}/{}", k + 1, repeats);
-    RepeatResult rep;
-    rep.repeat = k;
-    const auto t0 = std::chrono::steady_clock::now();
-    if (events) events->emit("repeat", "start", result.application, k);
-    if (app) {
-      const auto out_dir = bdir / fmt::format("repeat-{}", k) / "image_classification";
-      std::filesystem::create_directories(out_dir);
-      if (events)
-        events->emit("application", "start", "image_classification", k, "",
-                     {{"mode", assignment->mode}});
-      const std::string rm = cfg.benchmark->resource_manager;
-      auto m = (rm == "none") ? run_direct(*assignment, settings, k, d, out_dir, hooks,
-                                           hooks.connect, events, interrupted, &rep.app_errors)
-                              : run_containers(cfg, *assignment, settings, k, d, out_dir, hooks,
-                                               hooks.connect, events, interrupted, &rep.app_errors);
-      if (m.ok()) {
-        rep.app = *m;
-        auto expected_frames =
-            static_cast<size_t>(settings.frequency) * static_cast<size_t>(settings.duration);
-        for (const auto& e : m->endpoints)
-          if (e.frames < expected_frames && !(interrupted && interrupted->load()))
-            rep.app_errors.push_back(
-                fmt::format("endpoint {} got {} of {} replies", e.node, e.frames, expected_frames));
-      } else {
-        rep.app_errors.push_back(m.error().message);
-      }
-      for (const auto& e : rep.app_errors) spdlog::warn("image_classification repeat {}: {}", k, e);
-      if (events)
-        events->emit("application", "end", "image_classification", k, "",
-                     {{"errors", rep.app_errors}});
-    }
-    for (const auto& w : cfg.workloads) {
-      if (interrupted && interrupted->load()) break;
-      spdlog::info("Workload {} (repeat {})", w.name, k);
-      auto runs = run_workload(w, k, d, run_dir, hooks.connect, events, interrupted);
-      rep.workload_runs.insert(rep.workload_runs.end(), runs.begin(), runs.end());
-    }
-    rep.interrupted = interrupted && interrupted->load();
-    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (events)
-      events->emit("repeat", "end", result.application, k, "", {{"seconds", rep.seconds}});
-    result.repeats.push_back(std::move(rep));
-    // Each repeat's data is on disk as soon as it exists (a crash later loses nothing).
-    BenchmarkResult one;
-    one.application = result.application;
-    one.repeats = {result.repeats.back()};
-    one.aggregate = aggregate(one.repeats);
-    TRY_STATUS(util::write_file_atomic(bdir / fmt::format("repeat-{}", k) / "metrics.csv",
-                                       metrics_csv(one)));
-    TRY_STATUS(util::write_file_atomic(bdir / fmt::format("repeat-{}", k) / "metrics.json",
-                                       metrics_json(one).dump(2) + "\n"));
+  return {};
+}
+
+// False when repeat k is not to run: Ctrl-C came before it or during the pause before it.
+bool wait_for_repeat(const Phase& p, int k, double pause) {
+  if (is_interrupted(p.interrupted)) return false;
+  if (k > 0 && pause > 0) {
+    spdlog::info("Pausing {} s before repeat {}", util::format_number(pause), k);
+    internal::sleep_interruptible(std::chrono::milliseconds(static_cast<long long>(pause * 1000)),
+                                  p.interrupted);
+    if (is_interrupted(p.interrupted)) return false;
   }
-  result.interrupted = interrupted && interrupted->load();
+  return true;
+}
+
+// One application run: its metrics, or what went wrong, go into rep.
+void run_application(const Phase& p, int k, RepeatResult& rep) {
+  const auto out_dir = p.bdir / fmt::format("repeat-{}", k) / "image_classification";
+  std::filesystem::create_directories(out_dir);
+  if (p.events)
+    p.events->emit("application", "start", "image_classification", k, "",
+                   {{"mode", p.assignment->mode}});
+  const auto rm = p.cfg.benchmark->resource_manager;
+  auto m = (rm == config::ResourceManager::none)
+               ? run_direct(*p.assignment, p.settings, k, p.d, out_dir, p.hooks, p.hooks.connect,
+                            p.events, p.interrupted, &rep.app_errors)
+               : run_containers(p.cfg, *p.assignment, p.settings, k, p.d, out_dir, p.hooks,
+                                p.hooks.connect, p.events, p.interrupted, &rep.app_errors);
+  if (m.ok()) {
+    rep.app = *m;
+    auto expected_frames =
+        static_cast<size_t>(p.settings.frequency) * static_cast<size_t>(p.settings.duration);
+    for (const auto& e : m->endpoints)
+      if (e.frames < expected_frames && !is_interrupted(p.interrupted))
+        rep.app_errors.push_back(
+            fmt::format("endpoint {} got {} of {} replies", e.node, e.frames, expected_frames));
+  } else {
+    rep.app_errors.push_back(m.error().message);
+  }
+  for (const auto& e : rep.app_errors) spdlog::warn("image_classification repeat {}: {}", k, e);
+  if (p.events)
+    p.events->emit("application", "end", "image_classification", k, "",
+                   {{"errors", rep.app_errors}});
+}
+
+RepeatResult run_repeat(const Phase& p, int k, int repeats) {
+  spdlog::info("Benchmark repeat {}/{}", k + 1, repeats);
+  RepeatResult rep;
+  rep.repeat = k;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (p.events) p.events->emit("repeat", "start", p.application, k);
+  if (p.runs_app()) run_application(p, k, rep);
+  for (const auto& w : p.cfg.workloads) {
+    if (is_interrupted(p.interrupted)) break;
+    spdlog::info("Workload {} (repeat {})", w.name, k);
+    auto runs = run_workload(w, k, p.d, p.run_dir, p.hooks.connect, p.events, p.interrupted);
+    rep.workload_runs.insert(rep.workload_runs.end(), runs.begin(), runs.end());
+  }
+  rep.interrupted = is_interrupted(p.interrupted);
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (p.events) p.events->emit("repeat", "end", p.application, k, "", {{"seconds", rep.seconds}});
+  return rep;
+}
+
+// Each repeat's data is on disk as soon as it exists (a crash later loses nothing).
+Status save_repeat(const Phase& p, const RepeatResult& rep) {
+  BenchmarkResult one;
+  one.application = p.application;
+  one.repeats = {rep};
+  one.aggregate = aggregate(one.repeats);
+  const auto dir = p.bdir / fmt::format("repeat-{}", rep.repeat);
+  TRY_STATUS(util::write_file_atomic(dir / "metrics.csv", metrics_csv(one)));
+  TRY_STATUS(util::write_file_atomic(dir / "metrics.json", metrics_json(one).dump(2) + "\n"));
+  return {};
+}
+
+void total_up(BenchmarkResult& result, const std::atomic<bool>* interrupted) {
+  result.interrupted = is_interrupted(interrupted);
   result.aggregate = aggregate(result.repeats);
   for (const auto& rep : result.repeats) {
     result.failures += static_cast<int>(rep.app_errors.size());
     for (const auto& w : rep.workload_runs)
       if (!w.warmup && !w.ok()) ++result.failures;
   }
-  TRY_STATUS(save_results(result, bdir));
+}
+
+}  // namespace
+
+Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan,
+                              const infra::Deployment& d, const std::filesystem::path& run_dir,
+                              record::EventLog* events, const std::atomic<bool>* interrupted,
+                              const Hooks& hooks) {
+  if (!hooks.connect)
+    return make_error("benchmark::run: no way to reach the nodes (Hooks::connect is empty)");
+  BenchmarkResult result;
+  Phase p(cfg, d, run_dir, events, interrupted, hooks);
+  const bool app = runs_application(cfg);
+  result.application = p.application = app ? "image_classification" : "";
+  // Everything that can be checked before anything runs is checked now.
+  if (app) TRY_STATUS(prepare_application(p));
+  TRY_STATUS(check_workloads(cfg, d));
+  const int repeats = std::max(1, cfg.benchmark ? cfg.benchmark->repeat : plan.repeats);
+  const double pause = cfg.benchmark ? cfg.benchmark->repeat_pause : 0;
+  if (events)
+    events->emit("benchmark", "start", result.application, -1, "", {{"repeats", repeats}});
+  for (int k = 0; k < repeats; ++k) {
+    if (!wait_for_repeat(p, k, pause)) break;
+    result.repeats.push_back(run_repeat(p, k, repeats));
+    TRY_STATUS(save_repeat(p, result.repeats.back()));
+  }
+  total_up(result, interrupted);
+  TRY_STATUS(save_results(result, p.bdir));
   if (events)
     events->emit("benchmark", "end", result.application, -1, "",
                  {{"failures", result.failures}, {"interrupted", result.interrupted}});

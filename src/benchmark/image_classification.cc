@@ -71,8 +71,9 @@ Expected<Assignment> assign(const config::Config& cfg, const infra::Deployment& 
   }
   if (a.endpoints.empty())
     return make_error("image_classification requires at least 1 endpoint node in the deployment");
-  const std::string rm = cfg.benchmark ? cfg.benchmark->resource_manager : "none";
-  const bool offload = rm != "none" || (cfg.benchmark && cfg.benchmark->direct_offload);
+  const auto rm = cfg.benchmark ? cfg.benchmark->resource_manager : config::ResourceManager::none;
+  const bool offload =
+      rm != config::ResourceManager::none || (cfg.benchmark && cfg.benchmark->direct_offload);
   if (!offload) {
     // The original's endpoint-only mode: every endpoint generates and classifies its own images.
     a.mode = "endpoint";
@@ -83,10 +84,12 @@ Expected<Assignment> assign(const config::Config& cfg, const infra::Deployment& 
   // else the cloud nodes that are not the controller; direct_offload, which has no control plane,
   // uses the controller when it is the only cloud node.
   a.workers = !edges.empty() ? edges : clouds;
-  if (a.workers.empty() && rm == "none" && controller) a.workers.push_back(controller);
+  if (a.workers.empty() && rm == config::ResourceManager::none && controller)
+    a.workers.push_back(controller);
   if (a.workers.empty())
-    return make_error("image_classification with resource_manager = " + rm +
-                      " has no cloud or edge node to run its workers");
+    return make_error(
+        "image_classification with resource_manager = " + std::string(config::name(rm)) +
+        " has no cloud or edge node to run its workers");
   a.mode = a.workers.front()->tier;
   const size_t per = (a.endpoints.size() + a.workers.size() - 1) / a.workers.size();
   for (size_t i = 0; i < a.endpoints.size(); ++i)
@@ -281,267 +284,337 @@ Expected<util::ExecResult> exec_ok(util::Remote& r, const std::string& cmd) {
   return res;
 }
 
+// One connection per node, opened on first use and kept for the whole run.
+struct Remotes {
+  const RemoteFactory& connect;
+  std::map<std::string, util::RemotePtr> open;
+
+  Expected<util::Remote*> get(const infra::DeployedNode* n) {
+    auto& r = open[n->id];
+    if (!r) r = TRY(connect(*n));
+    return r.get();
+  }
+};
+
+struct DirectRun {
+  const Assignment& a;
+  const AppSettings& s;
+  int repeat;
+  const std::filesystem::path& out_dir;
+  const Hooks& hooks;
+  record::EventLog* events;
+  const std::atomic<bool>* interrupted;
+  std::vector<std::string>* errors;
+  Remotes remotes;
+  std::vector<Proc> procs;
+  const std::string app = "image_classification";
+};
+
+bool is_interrupted(const DirectRun& run) { return run.interrupted && run.interrupted->load(); }
+
+Status launch(DirectRun& run, size_t i, const std::map<std::string, std::string>& env,
+              const std::string& prog) {
+  Proc& p = run.procs[i];
+  auto* r = TRY(run.remotes.get(p.node));
+  auto res = TRY(exec_ok(*r, direct_launch_command(p.dir, program(run.s, prog), {}, env)));
+  spdlog::info("Started {} on {} (pid {})", p.role, p.node->id, std::string(util::trim(res.out)));
+  if (run.events)
+    run.events->emit("application", "launched", run.app, run.repeat, p.node->id,
+                     {{"role", p.role}, {"pid", std::string(util::trim(res.out))}});
+  return {};
+}
+
+void stop_all(DirectRun& run) {
+  for (auto& p : run.procs) {
+    if (p.status != "running") continue;
+    if (auto r = run.remotes.get(p.node); r.ok()) {
+      auto res = (*r)->exec(direct_stop_command(p.dir), kExecTimeout);
+      (void)res;
+    }
+    p.status = "stopped";
+  }
+}
+
+void collect(DirectRun& run) {
+  for (auto& p : run.procs) {
+    auto r = run.remotes.get(p.node);
+    if (!r.ok()) {
+      run.errors->push_back(r.error().message);
+      continue;
+    }
+    auto res = (*r)->exec("cat " + shell_quote(p.dir + "/out"), kExecTimeout);
+    if (res.ok()) p.output = res->out;
+    auto st = util::write_file_atomic(run.out_dir / fmt::format("{}.{}.log", p.node->id, p.role),
+                                      p.output);
+    if (!st.ok()) run.errors->push_back(st.error().message);
+    if (p.status != "0")
+      run.errors->push_back(fmt::format("{} on {}: {}", p.role, p.node->id,
+                                        p.status == "stopped" ? "stopped before it finished"
+                                        : p.status == "gone"  ? "vanished without an exit status"
+                                                              : "exit status " + p.status));
+  }
+}
+
+Status poll_status(DirectRun& run, Proc& p) {
+  auto* r = TRY(run.remotes.get(p.node));
+  auto res = TRY(exec_ok(*r, direct_status_command(p.dir)));
+  p.status = std::string(util::trim(res.out));
+  return {};
+}
+
+Error fail(DirectRun& run, Error e) {
+  stop_all(run);
+  collect(run);
+  return e;
+}
+
+Status start_workers(DirectRun& run) {
+  for (size_t w = 0; w < run.a.workers.size(); ++w) {
+    if (is_interrupted(run)) return make_error("interrupted", ExitCode::interrupted);
+    TRY_STATUS(launch(run, w, worker_env(run.a, w, run.s), "continuum-worker"));
+  }
+  return {};
+}
+
+Status wait_subscribed(DirectRun& run) {
+  const auto start_deadline = std::chrono::steady_clock::now() + run.hooks.start_timeout;
+  for (size_t w = 0; w < run.a.workers.size(); ++w) {
+    Proc& p = run.procs[w];
+    for (;;) {
+      auto* r = TRY(run.remotes.get(p.node));
+      auto res = TRY(r->exec("grep -q 'Subscribed to topic' " + shell_quote(p.dir + "/out") +
+                                 " && echo yes || echo no",
+                             kExecTimeout));
+      if (util::trim(res.out) == "yes") break;
+      TRY_STATUS(poll_status(run, p));
+      if (p.status != "running")
+        return make_error(
+            fmt::format("worker on {} ended before subscribing (status {})", p.node->id, p.status));
+      if (std::chrono::steady_clock::now() > start_deadline)
+        return make_error(fmt::format("worker on {} did not subscribe to its broker within {} s",
+                                      p.node->id, run.hooks.start_timeout.count() / 1000));
+      if (is_interrupted(run)) return make_error("interrupted", ExitCode::interrupted);
+      internal::sleep_interruptible(std::chrono::milliseconds(200), run.interrupted);
+    }
+  }
+  return {};
+}
+
+Status start_endpoints(DirectRun& run) {
+  for (size_t e = 0; e < run.a.endpoints.size(); ++e) {
+    if (is_interrupted(run)) return make_error("interrupted", ExitCode::interrupted);
+    TRY_STATUS(
+        launch(run, run.a.workers.size() + e, endpoint_env(run.a, e, run.s), "continuum-endpoint"));
+  }
+  return {};
+}
+
+// Ends without an Error also on interrupt or benchmark_timeout: what ran so far is still
+// collected.
+Status wait_finished(DirectRun& run) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(run.s.timeout_s);
+  for (;;) {
+    bool running = false;
+    for (auto& p : run.procs) {
+      if (p.status != "running") continue;
+      TRY_STATUS(poll_status(run, p));
+      if (p.status == "running")
+        running = true;
+      else if (run.events)
+        run.events->emit("application", "exited", run.app, run.repeat, p.node->id,
+                         {{"role", p.role}, {"status", p.status}});
+    }
+    if (!running) break;
+    if (is_interrupted(run)) {
+      spdlog::warn("Interrupted: stopping the application");
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      run.errors->push_back(fmt::format(
+          "application did not finish within {} s (benchmark_timeout)", run.s.timeout_s));
+      break;
+    }
+    internal::sleep_interruptible(run.hooks.poll, run.interrupted);
+  }
+  return {};
+}
+
 }  // namespace
 
 Expected<AppMetrics> run_direct(const Assignment& a, const AppSettings& s, int repeat,
                                 const infra::Deployment&, const std::filesystem::path& out_dir,
                                 const Hooks& hooks, const RemoteFactory& connect,
-                                report::EventLog* events, const std::atomic<bool>* interrupted,
+                                record::EventLog* events, const std::atomic<bool>* interrupted,
                                 std::vector<std::string>* errors) {
-  const std::string app = "image_classification";
-  std::map<std::string, util::RemotePtr> remotes;
-  auto remote = [&](const infra::DeployedNode* n) -> Expected<util::Remote*> {
-    auto& r = remotes[n->id];
-    if (!r) r = TRY(connect(*n));
-    return r.get();
-  };
+  DirectRun run{.a = a,
+                .s = s,
+                .repeat = repeat,
+                .out_dir = out_dir,
+                .hooks = hooks,
+                .events = events,
+                .interrupted = interrupted,
+                .errors = errors,
+                .remotes = Remotes{connect, {}},
+                .procs = {}};
   const std::string base = fmt::format("{}/repeat-{}", hooks.guest_dir, repeat);
-  std::vector<Proc> procs;
-  for (auto* w : a.workers) procs.push_back(Proc{w, "worker", base + "/worker", "running", ""});
+  for (auto* w : a.workers) run.procs.push_back(Proc{w, "worker", base + "/worker", "running", ""});
   for (auto* e : a.endpoints)
-    procs.push_back(Proc{e, "endpoint", base + "/endpoint", "running", ""});
-
-  auto launch = [&](size_t i, const std::map<std::string, std::string>& env,
-                    const std::string& prog) -> Status {
-    Proc& p = procs[i];
-    auto* r = TRY(remote(p.node));
-    auto res = TRY(exec_ok(*r, direct_launch_command(p.dir, program(s, prog), {}, env)));
-    spdlog::info("Started {} on {} (pid {})", p.role, p.node->id, std::string(util::trim(res.out)));
-    if (events)
-      events->emit("application", "launched", app, repeat, p.node->id,
-                   {{"role", p.role}, {"pid", std::string(util::trim(res.out))}});
-    return {};
-  };
-  auto stop_all = [&]() {
-    for (auto& p : procs) {
-      if (p.status != "running") continue;
-      if (auto r = remote(p.node); r.ok()) {
-        auto res = (*r)->exec(direct_stop_command(p.dir), kExecTimeout);
-        (void)res;
-      }
-      p.status = "stopped";
-    }
-  };
-  auto collect = [&]() {
-    for (auto& p : procs) {
-      auto r = remote(p.node);
-      if (!r.ok()) {
-        errors->push_back(r.error().message);
-        continue;
-      }
-      auto res = (*r)->exec("cat " + shell_quote(p.dir + "/out"), kExecTimeout);
-      if (res.ok()) p.output = res->out;
-      auto st =
-          util::write_file_atomic(out_dir / fmt::format("{}.{}.log", p.node->id, p.role), p.output);
-      if (!st.ok()) errors->push_back(st.error().message);
-      if (p.status != "0")
-        errors->push_back(fmt::format("{} on {}: {}", p.role, p.node->id,
-                                      p.status == "stopped" ? "stopped before it finished"
-                                      : p.status == "gone"  ? "vanished without an exit status"
-                                                            : "exit status " + p.status));
-    }
-  };
-  auto poll_status = [&](Proc& p) -> Status {
-    auto* r = TRY(remote(p.node));
-    auto res = TRY(exec_ok(*r, direct_status_command(p.dir)));
-    p.status = std::string(util::trim(res.out));
-    return {};
-  };
-  auto fail = [&](Error e) -> Expected<AppMetrics> {
-    stop_all();
-    collect();
-    return e;
-  };
+    run.procs.push_back(Proc{e, "endpoint", base + "/endpoint", "running", ""});
 
   // Workers first, each must be subscribed before any endpoint publishes (QoS 0 frames sent
   // earlier would be lost).
-  for (size_t w = 0; w < a.workers.size(); ++w) {
-    if (interrupted && interrupted->load()) return fail(make_error("interrupted", 130));
-    if (auto st = launch(w, worker_env(a, w, s), "continuum-worker"); !st.ok())
-      return fail(st.error());
-  }
-  const auto start_deadline = std::chrono::steady_clock::now() + hooks.start_timeout;
-  for (size_t w = 0; w < a.workers.size(); ++w) {
-    Proc& p = procs[w];
-    for (;;) {
-      auto r = remote(p.node);
-      if (!r.ok()) return fail(r.error());
-      auto res = (*r)->exec("grep -q 'Subscribed to topic' " + shell_quote(p.dir + "/out") +
-                                " && echo yes || echo no",
-                            kExecTimeout);
-      if (!res.ok()) return fail(res.error());
-      if (util::trim(res->out) == "yes") break;
-      if (auto st = poll_status(p); !st.ok()) return fail(st.error());
-      if (p.status != "running")
-        return fail(make_error(fmt::format("worker on {} ended before subscribing (status {})",
-                                           p.node->id, p.status)));
-      if (std::chrono::steady_clock::now() > start_deadline)
-        return fail(
-            make_error(fmt::format("worker on {} did not subscribe to its broker within {} s",
-                                   p.node->id, hooks.start_timeout.count() / 1000)));
-      if (interrupted && interrupted->load()) return fail(make_error("interrupted", 130));
-      internal::sleep_interruptible(std::chrono::milliseconds(200), interrupted);
-    }
-  }
-  for (size_t e = 0; e < a.endpoints.size(); ++e) {
-    if (interrupted && interrupted->load()) return fail(make_error("interrupted", 130));
-    if (auto st = launch(a.workers.size() + e, endpoint_env(a, e, s), "continuum-endpoint");
-        !st.ok())
-      return fail(st.error());
-  }
-
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(s.timeout_s);
-  for (;;) {
-    bool running = false;
-    for (auto& p : procs) {
-      if (p.status != "running") continue;
-      if (auto st = poll_status(p); !st.ok()) return fail(st.error());
-      if (p.status == "running")
-        running = true;
-      else if (events)
-        events->emit("application", "exited", app, repeat, p.node->id,
-                     {{"role", p.role}, {"status", p.status}});
-    }
-    if (!running) break;
-    if (interrupted && interrupted->load()) {
-      spdlog::warn("Interrupted: stopping the application");
-      break;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      errors->push_back(
-          fmt::format("application did not finish within {} s (benchmark_timeout)", s.timeout_s));
-      break;
-    }
-    internal::sleep_interruptible(hooks.poll, interrupted);
-  }
-  stop_all();
-  collect();
+  if (auto st = start_workers(run); !st.ok()) return fail(run, st.error());
+  if (auto st = wait_subscribed(run); !st.ok()) return fail(run, st.error());
+  if (auto st = start_endpoints(run); !st.ok()) return fail(run, st.error());
+  if (auto st = wait_finished(run); !st.ok()) return fail(run, st.error());
+  stop_all(run);
+  collect(run);
   std::vector<std::string> wout, eout;
-  for (auto& p : procs) (p.role == "worker" ? wout : eout).push_back(p.output);
+  for (auto& p : run.procs) (p.role == "worker" ? wout : eout).push_back(p.output);
   return metrics_from_outputs(a, wout, eout);
 }
 
 // ---- kubernetes / kubeedge / mist: the original's containers --------------------------------
 
-Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment& a,
-                                    const AppSettings& s, int repeat, const infra::Deployment& d,
-                                    const std::filesystem::path& out_dir, const Hooks& hooks,
-                                    const RemoteFactory& connect, report::EventLog* events,
-                                    const std::atomic<bool>* interrupted,
-                                    std::vector<std::string>* errors) {
-  const std::string rm = cfg.benchmark->resource_manager;
-  const std::string app = "image_classification";
-  const bool mist = rm == "mist";
-  std::map<std::string, util::RemotePtr> remotes;
-  auto remote = [&](const infra::DeployedNode* n) -> Expected<util::Remote*> {
-    auto& r = remotes[n->id];
-    if (!r) r = TRY(connect(*n));
-    return r.get();
-  };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(s.timeout_s);
-  auto expired = [&] {
-    return std::chrono::steady_clock::now() > deadline || (interrupted && interrupted->load());
-  };
+namespace {
 
+struct ContainerRun {
+  const Assignment& a;
+  const AppSettings& s;
+  const Hooks& hooks;
+  const std::atomic<bool>* interrupted;
+  std::vector<std::string>* errors;
+  bool mist;
+  const infra::DeployedNode* controller;
+  std::chrono::steady_clock::time_point deadline;
+  Remotes remotes;
   std::vector<std::string> worker_names;
-  const infra::DeployedNode* controller = d.find("cloud_controller");
-  if (mist) {
-    for (size_t w = 0; w < a.workers.size(); ++w) {
-      const std::string name = fmt::format("{}{}_worker", a.mode, w);
-      auto* r = TRY(remote(a.workers[w]));
-      (void)r->exec("docker rm -f " + shell_quote(name) + " >/dev/null 2>&1", kExecTimeout);
-      TRY(exec_ok(*r, docker_worker_command(name, image_name(s, "image_classification_subscriber"),
-                                            worker_env(a, w, s), s)));
-      worker_names.push_back(name);
-    }
-  } else {
-    if (!controller) return make_error("resource manager " + rm + " needs a cloud_controller node");
-    auto* r = TRY(remote(controller));
-    TRY(exec_ok(*r, "rm -rf jobs && mkdir -p jobs"));
-    const std::string app_name = "image-classification";
-    for (size_t w = 0; w < a.workers.size(); ++w) {
-      TRY_STATUS(r->upload(
-          kubernetes_job_yaml(app_name, static_cast<int>(w + 1),
-                              image_name(s, "image_classification_subscriber"), s, a.connected(w)),
-          fmt::format("jobs/job-{}.yaml", w + 1), 0644));
-    }
-    TRY(exec_ok(*r, "kubectl apply -f jobs/"));
-    // Wait until every pod runs (the original busy-looped without a sleep or timeout).
-    for (;;) {
-      auto res = TRY(exec_ok(*r,
-                             "kubectl get pods --no-headers "
-                             "-o=custom-columns=NAME:.metadata.name,STATUS:.status.phase "
-                             "--sort-by=.spec.nodeName"));
-      int up = 0;
-      worker_names.clear();
-      for (const auto& line : util::split(res.out, '\n')) {
-        auto f = util::split(std::string(util::trim(line)), ' ');
-        f.erase(std::remove(f.begin(), f.end(), ""), f.end());
-        if (f.size() < 2) continue;
-        worker_names.push_back(f[0]);
-        if (f[1] == "Running" || f[1] == "Succeeded") ++up;
-        if (f[1] == "Failed" || f[1] == "Unknown") return make_error("pod " + f[0] + " is " + f[1]);
-      }
-      if (up >= static_cast<int>(a.workers.size())) break;
-      if (interrupted && interrupted->load())
-        return make_error("interrupted while the worker pods started", 130);
-      if (expired()) return make_error("worker pods did not start in time");
-      internal::sleep_interruptible(hooks.poll, interrupted);
-    }
-  }
-  if (events)
-    events->emit("application", "workers_running", app, repeat, "", {{"workers", worker_names}});
-
   std::vector<std::string> endpoint_names;
-  for (size_t e = 0; e < a.endpoints.size(); ++e) {
-    if (interrupted && interrupted->load())
-      return make_error("interrupted before endpoint " + a.endpoints[e]->id + " started", 130);
-    const std::string name = fmt::format("{}{}_endpoint{}", a.mode, a.endpoint_worker[e], e);
-    auto* r = TRY(remote(a.endpoints[e]));
+};
+
+bool is_interrupted(const ContainerRun& run) { return run.interrupted && run.interrupted->load(); }
+
+bool expired(const ContainerRun& run) {
+  return std::chrono::steady_clock::now() > run.deadline || is_interrupted(run);
+}
+
+Status start_mist_workers(ContainerRun& run) {
+  const Assignment& a = run.a;
+  for (size_t w = 0; w < a.workers.size(); ++w) {
+    const std::string name = fmt::format("{}{}_worker", a.mode, w);
+    auto* r = TRY(run.remotes.get(a.workers[w]));
     (void)r->exec("docker rm -f " + shell_quote(name) + " >/dev/null 2>&1", kExecTimeout);
-    TRY(exec_ok(*r, docker_endpoint_command(name, image_name(s, "image_classification_publisher"),
-                                            endpoint_env(a, e, s), s)));
-    endpoint_names.push_back(name);
+    TRY(exec_ok(*r,
+                docker_worker_command(name, image_name(run.s, "image_classification_subscriber"),
+                                      worker_env(a, w, run.s), run.s)));
+    run.worker_names.push_back(name);
   }
-  auto docker_done = [&](const infra::DeployedNode* n, const std::string& name) -> Expected<bool> {
-    auto* r = TRY(remote(n));
-    auto res =
-        TRY(exec_ok(*r, "docker container inspect -f '{{.State.Status}} {{.State.ExitCode}}' " +
-                            shell_quote(name)));
-    auto st = std::string(util::trim(res.out));
-    if (st == "exited 0") return true;
-    if (util::starts_with(st, "exited") || util::starts_with(st, "dead"))
-      return make_error(fmt::format("container {} on {}: {}", name, n->id, st));
-    return false;
-  };
-  for (size_t e = 0; e < a.endpoints.size();) {
-    auto done = docker_done(a.endpoints[e], endpoint_names[e]);
+  return {};
+}
+
+Status wait_pods_running(ContainerRun& run, util::Remote& r) {
+  for (;;) {
+    auto res = TRY(exec_ok(r,
+                           "kubectl get pods --no-headers "
+                           "-o=custom-columns=NAME:.metadata.name,STATUS:.status.phase "
+                           "--sort-by=.spec.nodeName"));
+    int up = 0;
+    run.worker_names.clear();
+    for (const auto& line : util::split(res.out, '\n')) {
+      auto f = util::split(std::string(util::trim(line)), ' ');
+      f.erase(std::remove(f.begin(), f.end(), ""), f.end());
+      if (f.size() < 2) continue;
+      run.worker_names.push_back(f[0]);
+      if (f[1] == "Running" || f[1] == "Succeeded") ++up;
+      if (f[1] == "Failed" || f[1] == "Unknown") return make_error("pod " + f[0] + " is " + f[1]);
+    }
+    if (up >= static_cast<int>(run.a.workers.size())) break;
+    if (is_interrupted(run))
+      return make_error("interrupted while the worker pods started", ExitCode::interrupted);
+    if (expired(run)) return make_error("worker pods did not start in time");
+    internal::sleep_interruptible(run.hooks.poll, run.interrupted);
+  }
+  return {};
+}
+
+Status start_job_workers(ContainerRun& run, config::ResourceManager rm) {
+  if (!run.controller)
+    return make_error("resource manager " + std::string(config::name(rm)) +
+                      " needs a cloud_controller node");
+  auto* r = TRY(run.remotes.get(run.controller));
+  TRY(exec_ok(*r, "rm -rf jobs && mkdir -p jobs"));
+  const std::string app_name = "image-classification";
+  for (size_t w = 0; w < run.a.workers.size(); ++w) {
+    TRY_STATUS(r->upload(kubernetes_job_yaml(app_name, static_cast<int>(w + 1),
+                                             image_name(run.s, "image_classification_subscriber"),
+                                             run.s, run.a.connected(w)),
+                         fmt::format("jobs/job-{}.yaml", w + 1), 0644));
+  }
+  TRY(exec_ok(*r, "kubectl apply -f jobs/"));
+  // Wait until every pod runs (the original busy-looped without a sleep or timeout).
+  return wait_pods_running(run, *r);
+}
+
+Status start_container_endpoints(ContainerRun& run) {
+  const Assignment& a = run.a;
+  for (size_t e = 0; e < a.endpoints.size(); ++e) {
+    if (is_interrupted(run))
+      return make_error("interrupted before endpoint " + a.endpoints[e]->id + " started",
+                        ExitCode::interrupted);
+    const std::string name = fmt::format("{}{}_endpoint{}", a.mode, a.endpoint_worker[e], e);
+    auto* r = TRY(run.remotes.get(a.endpoints[e]));
+    (void)r->exec("docker rm -f " + shell_quote(name) + " >/dev/null 2>&1", kExecTimeout);
+    TRY(exec_ok(*r,
+                docker_endpoint_command(name, image_name(run.s, "image_classification_publisher"),
+                                        endpoint_env(a, e, run.s), run.s)));
+    run.endpoint_names.push_back(name);
+  }
+  return {};
+}
+
+Expected<bool> docker_done(ContainerRun& run, const infra::DeployedNode* n,
+                           const std::string& name) {
+  auto* r = TRY(run.remotes.get(n));
+  auto res =
+      TRY(exec_ok(*r, "docker container inspect -f '{{.State.Status}} {{.State.ExitCode}}' " +
+                          shell_quote(name)));
+  auto st = std::string(util::trim(res.out));
+  if (st == "exited 0") return true;
+  if (util::starts_with(st, "exited") || util::starts_with(st, "dead"))
+    return make_error(fmt::format("container {} on {}: {}", name, n->id, st));
+  return false;
+}
+
+void wait_endpoints_done(ContainerRun& run) {
+  for (size_t e = 0; e < run.a.endpoints.size();) {
+    auto done = docker_done(run, run.a.endpoints[e], run.endpoint_names[e]);
     if (!done.ok()) {
-      errors->push_back(done.error().message);
+      run.errors->push_back(done.error().message);
       ++e;
     } else if (*done) {
       ++e;
-    } else if (expired()) {
-      if (!(interrupted && interrupted->load()))
-        errors->push_back("endpoints did not finish in time");
+    } else if (expired(run)) {
+      if (!is_interrupted(run)) run.errors->push_back("endpoints did not finish in time");
       break;
     } else {
-      internal::sleep_interruptible(hooks.poll, interrupted);
+      internal::sleep_interruptible(run.hooks.poll, run.interrupted);
     }
   }
-  // The workers end after the end markers of their endpoints.
-  for (bool all_done = false; !all_done && !expired();) {
+}
+
+Status wait_workers_done(ContainerRun& run) {
+  for (bool all_done = false; !all_done && !expired(run);) {
     all_done = true;
-    if (mist) {
-      for (size_t w = 0; w < worker_names.size(); ++w) {
-        auto done = docker_done(a.workers[w], worker_names[w]);
+    if (run.mist) {
+      for (size_t w = 0; w < run.worker_names.size(); ++w) {
+        auto done = docker_done(run, run.a.workers[w], run.worker_names[w]);
         if (!done.ok())
-          errors->push_back(done.error().message);
+          run.errors->push_back(done.error().message);
         else if (!*done)
           all_done = false;
       }
     } else {
-      auto* r = TRY(remote(controller));
+      auto* r = TRY(run.remotes.get(run.controller));
       auto res =
           TRY(exec_ok(*r, "kubectl get pods --no-headers -o=custom-columns=STATUS:.status.phase"));
       for (const auto& line : util::split(res.out, '\n')) {
@@ -550,34 +623,88 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
         if (st == "Running" || st == "Pending")
           all_done = false;
         else
-          errors->push_back("a worker pod ended as " + st);
+          run.errors->push_back("a worker pod ended as " + st);
       }
     }
-    if (!all_done) internal::sleep_interruptible(hooks.poll, interrupted);
+    if (!all_done) internal::sleep_interruptible(run.hooks.poll, run.interrupted);
   }
-  // Collect: docker logs -t / kubectl logs --timestamps.
-  std::vector<std::string> wout, eout;
-  for (size_t w = 0; w < worker_names.size(); ++w) {
-    auto* r = TRY(remote(mist ? a.workers[w] : controller));
-    auto cmd = mist ? "docker logs -t " + shell_quote(worker_names[w])
-                    : "kubectl logs --timestamps=true " + shell_quote(worker_names[w]);
+  return {};
+}
+
+Expected<std::vector<std::string>> collect_worker_logs(ContainerRun& run,
+                                                       const std::filesystem::path& out_dir) {
+  std::vector<std::string> wout;
+  for (size_t w = 0; w < run.worker_names.size(); ++w) {
+    auto* r = TRY(run.remotes.get(run.mist ? run.a.workers[w] : run.controller));
+    auto cmd = run.mist ? "docker logs -t " + shell_quote(run.worker_names[w])
+                        : "kubectl logs --timestamps=true " + shell_quote(run.worker_names[w]);
     auto res = TRY(r->exec(cmd, kExecTimeout));
     wout.push_back(res.out);
-    TRY_STATUS(
-        util::write_file_atomic(out_dir / fmt::format("{}.worker.log", worker_names[w]), res.out));
-  }
-  for (size_t e = 0; e < endpoint_names.size(); ++e) {
-    auto* r = TRY(remote(a.endpoints[e]));
-    auto res = TRY(r->exec("docker logs -t " + shell_quote(endpoint_names[e]), kExecTimeout));
-    eout.push_back(res.out);
-    TRY_STATUS(util::write_file_atomic(out_dir / fmt::format("{}.endpoint.log", a.endpoints[e]->id),
+    TRY_STATUS(util::write_file_atomic(out_dir / fmt::format("{}.worker.log", run.worker_names[w]),
                                        res.out));
   }
-  // Remove what this repeat started, so the next repeat can reuse the names.
-  if (!mist && controller) {
-    if (auto r = remote(controller); r.ok())
+  return wout;
+}
+
+Expected<std::vector<std::string>> collect_endpoint_logs(ContainerRun& run,
+                                                         const std::filesystem::path& out_dir) {
+  std::vector<std::string> eout;
+  for (size_t e = 0; e < run.endpoint_names.size(); ++e) {
+    auto* r = TRY(run.remotes.get(run.a.endpoints[e]));
+    auto res = TRY(r->exec("docker logs -t " + shell_quote(run.endpoint_names[e]), kExecTimeout));
+    eout.push_back(res.out);
+    TRY_STATUS(util::write_file_atomic(
+        out_dir / fmt::format("{}.endpoint.log", run.a.endpoints[e]->id), res.out));
+  }
+  return eout;
+}
+
+void remove_jobs(ContainerRun& run) {
+  if (!run.mist && run.controller) {
+    if (auto r = run.remotes.get(run.controller); r.ok())
       (void)(*r)->exec("kubectl delete -f jobs/ --wait=true", std::chrono::seconds(300));
   }
+}
+
+}  // namespace
+
+Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment& a,
+                                    const AppSettings& s, int repeat, const infra::Deployment& d,
+                                    const std::filesystem::path& out_dir, const Hooks& hooks,
+                                    const RemoteFactory& connect, record::EventLog* events,
+                                    const std::atomic<bool>* interrupted,
+                                    std::vector<std::string>* errors) {
+  const auto rm = cfg.benchmark->resource_manager;
+  const std::string app = "image_classification";
+  ContainerRun run{.a = a,
+                   .s = s,
+                   .hooks = hooks,
+                   .interrupted = interrupted,
+                   .errors = errors,
+                   .mist = rm == config::ResourceManager::mist,
+                   .controller = d.find("cloud_controller"),
+                   .deadline = std::chrono::steady_clock::now() + std::chrono::seconds(s.timeout_s),
+                   .remotes = Remotes{connect, {}},
+                   .worker_names = {},
+                   .endpoint_names = {}};
+
+  if (run.mist)
+    TRY_STATUS(start_mist_workers(run));
+  else
+    TRY_STATUS(start_job_workers(run, rm));
+  if (events)
+    events->emit("application", "workers_running", app, repeat, "",
+                 {{"workers", run.worker_names}});
+
+  TRY_STATUS(start_container_endpoints(run));
+  wait_endpoints_done(run);
+  // The workers end after the end markers of their endpoints.
+  TRY_STATUS(wait_workers_done(run));
+  // Collect: docker logs -t / kubectl logs --timestamps.
+  auto wout = TRY(collect_worker_logs(run, out_dir));
+  auto eout = TRY(collect_endpoint_logs(run, out_dir));
+  // Remove what this repeat started, so the next repeat can reuse the names.
+  remove_jobs(run);
   return metrics_from_outputs(a, wout, eout);
 }
 

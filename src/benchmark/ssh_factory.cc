@@ -12,7 +12,7 @@ RemoteFactory ssh_remote_factory(const infra::Deployment& d) {
 
 Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan,
                               const infra::Deployment& d, const std::filesystem::path& run_dir,
-                              report::EventLog* events, const std::atomic<bool>* interrupted) {
+                              record::EventLog* events, const std::atomic<bool>* interrupted) {
   Hooks hooks;
   hooks.connect = ssh_remote_factory(d);
   return run(cfg, plan, d, run_dir, events, interrupted, hooks);

@@ -7,10 +7,10 @@
 #include <cctype>
 #include <cmath>
 #include <mutex>
-#include <thread>
 
 #include "continuum/benchmark/benchmark.h"
 #include "continuum/util/files.h"
+#include "continuum/util/parallel.h"
 #include "continuum/util/strings.h"
 
 namespace continuum::benchmark {
@@ -58,7 +58,7 @@ Expected<std::vector<const infra::DeployedNode*>> resolve_nodes(
           fmt::format("no node or tier '{}' in the deployment{} (nodes: {})", sel,
                       hint.empty() ? "" : "; did you mean '" + hint + "'?",
                       util::join(std::vector<std::string>(names.begin() + 4, names.end()), ", ")),
-          2);
+          ExitCode::usage);
     }
   }
   // Deployment order, whatever order the selectors came in.
@@ -77,7 +77,7 @@ Expected<std::string> render_workload_command(const config::SshWorkload& w) {
     if (!is_identifier(k))
       return make_error(fmt::format("{}:{}: [workload {}] env: '{}' is not a valid variable name",
                                     w.where.file, w.where.line, w.name, k),
-                        2);
+                        ExitCode::usage);
     argv.push_back(k + "=" + v);
   }
   argv.insert(argv.end(), {"/bin/sh", "-c", w.command});
@@ -87,13 +87,152 @@ Expected<std::string> render_workload_command(const config::SshWorkload& w) {
   return "exec " + util::shell_join(argv);
 }
 
+namespace {
+
+bool is_interrupted(const std::atomic<bool>* interrupted) {
+  return interrupted && interrupted->load();
+}
+
+// One workload in one repeat, as every node it runs on shares it.
+struct WorkloadJob {
+  const config::SshWorkload& w;
+  int repeat;
+  const std::filesystem::path& run_dir;
+  const RemoteFactory& connect;
+  record::EventLog* events;
+  const std::atomic<bool>* interrupted;
+  std::string phase;
+  std::string command;
+  std::chrono::milliseconds exec_timeout;
+  std::filesystem::path rel_dir;
+  std::mutex mu;  ///< guards runs
+  std::vector<WorkloadRun> runs;
+
+  WorkloadJob(const config::SshWorkload& w, int repeat, const std::filesystem::path& run_dir,
+              const RemoteFactory& connect, record::EventLog* events,
+              const std::atomic<bool>* interrupted, std::string phase, std::string command)
+      : w(w),
+        repeat(repeat),
+        run_dir(run_dir),
+        connect(connect),
+        events(events),
+        interrupted(interrupted),
+        phase(std::move(phase)),
+        command(std::move(command)),
+        exec_timeout(std::chrono::milliseconds(
+            static_cast<long long>((w.timeout > 0 ? w.timeout + 15 : 86400) * 1000))),
+        rel_dir(std::filesystem::path("benchmark") / "workloads" / safe_component(w.name)) {}
+};
+
+// Run i on a node (warm-ups first), with where its output goes; no outcome yet.
+WorkloadRun new_run(const WorkloadJob& job, const infra::DeployedNode& node, int i) {
+  const auto& w = job.w;
+  WorkloadRun r;
+  r.workload = w.name;
+  r.node = node.id;
+  r.repeat = job.repeat;
+  r.warmup = i < w.warmup;
+  r.index = r.warmup ? i : i - w.warmup;
+  const std::string stem = r.warmup ? fmt::format("{}-warmup{}", job.repeat, r.index)
+                                    : fmt::format("{}-{}", job.repeat, r.index);
+  const auto rel = job.rel_dir / safe_component(node.id);
+  r.out_file = (rel / (stem + ".out")).string();
+  r.err_file = (rel / (stem + ".err")).string();
+  return r;
+}
+
+struct Output {
+  std::string out, err;
+};
+
+// Runs the command once, filling in r's outcome and time; returns what it printed.
+Output execute(const WorkloadJob& job, const Expected<util::RemotePtr>& remote, WorkloadRun& r) {
+  Output o;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (!remote.ok()) {
+    r.error = remote.error().message;
+  } else {
+    auto res = (*remote)->exec(job.command, job.exec_timeout);
+    if (!res.ok()) {
+      r.error = res.error().message;
+    } else if (res->cancelled) {
+      r.error = "interrupted";
+      o.out = std::move(res->out);
+      o.err = std::move(res->err);
+    } else {
+      r.exit_code = res->exit_code;
+      r.timed_out = res->timed_out || res->exit_code == 124;
+      o.out = std::move(res->out);
+      o.err = std::move(res->err);
+    }
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return o;
+}
+
+void save_output(const WorkloadJob& job, const WorkloadRun& r, Output o) {
+  if (!r.error.empty()) o.err += (o.err.empty() ? "" : "\n") + ("continuum: " + r.error + "\n");
+  if (auto st = util::write_file_atomic(job.run_dir / r.out_file, o.out); !st.ok())
+    spdlog::error("{}", st.error().message);
+  if (auto st = util::write_file_atomic(job.run_dir / r.err_file, o.err); !st.ok())
+    spdlog::error("{}", st.error().message);
+}
+
+void report_run(const WorkloadJob& job, const WorkloadRun& r) {
+  const auto& w = job.w;
+  if (!r.ok())
+    spdlog::warn("workload {} on {} run {}{}: {}", w.name, r.node, r.warmup ? "warm-up " : "",
+                 r.index,
+                 !r.error.empty() ? r.error
+                 : r.timed_out    ? fmt::format("timed out after {} s", w.timeout)
+                                  : fmt::format("exit status {}", r.exit_code));
+  if (job.events)
+    job.events->emit(job.phase, "run", w.name, job.repeat, r.node,
+                     {{"index", r.index},
+                      {"warmup", r.warmup},
+                      {"exit_code", r.exit_code},
+                      {"timed_out", r.timed_out},
+                      {"seconds", r.seconds}});
+}
+
+void run_on_node(WorkloadJob& job, const infra::DeployedNode* node) {
+  if (is_interrupted(job.interrupted)) return;
+  auto remote = job.connect(*node);
+  // Ctrl-C stops the command running in the guest (its process group), not only the loop.
+  if (remote.ok()) (*remote)->set_cancel(job.interrupted);
+  const int total = job.w.warmup + job.w.repeat;
+  for (int i = 0; i < total; ++i) {
+    if (is_interrupted(job.interrupted)) break;
+    WorkloadRun r = new_run(job, *node, i);
+    Output o = execute(job, remote, r);
+    save_output(job, r, std::move(o));
+    report_run(job, r);
+    std::lock_guard lock(job.mu);
+    job.runs.push_back(std::move(r));
+    if (!remote.ok()) {
+      // Without a connection every further run fails the same way: record it once.
+      break;
+    }
+  }
+}
+
+// Stable order in results whatever the interleaving of parallel nodes.
+void sort_runs(std::vector<WorkloadRun>& runs, const infra::Deployment& d) {
+  std::stable_sort(runs.begin(), runs.end(), [&](const WorkloadRun& a, const WorkloadRun& b) {
+    auto ia = d.find(a.node), ib = d.find(b.node);
+    if (ia != ib) return ia < ib;
+    if (a.warmup != b.warmup) return a.warmup;
+    return a.index < b.index;
+  });
+}
+
+}  // namespace
+
 std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat,
                                       const infra::Deployment& d,
                                       const std::filesystem::path& run_dir,
-                                      const RemoteFactory& connect, report::EventLog* events,
+                                      const RemoteFactory& connect, record::EventLog* events,
                                       const std::atomic<bool>* interrupted) {
-  std::vector<WorkloadRun> runs;
-  std::mutex mu;
   const std::string phase = "workload:" + w.name;
   auto nodes = resolve_nodes(w.nodes, d);
   auto command = render_workload_command(w);
@@ -108,95 +247,16 @@ std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat,
   if (events)
     events->emit(phase, "start", w.name, repeat, "",
                  {{"nodes", w.nodes}, {"parallel", w.parallel}});
-  const auto exec_timeout = std::chrono::milliseconds(
-      static_cast<long long>((w.timeout > 0 ? w.timeout + 15 : 86400) * 1000));
-  const std::filesystem::path rel_dir =
-      std::filesystem::path("benchmark") / "workloads" / safe_component(w.name);
-
-  auto on_node = [&](const infra::DeployedNode* node) {
-    if (interrupted && interrupted->load()) return;
-    auto remote = connect(*node);
-    // Ctrl-C stops the command running in the guest (its process group), not only the loop.
-    if (remote.ok()) (*remote)->set_cancel(interrupted);
-    const int total = w.warmup + w.repeat;
-    for (int i = 0; i < total; ++i) {
-      if (interrupted && interrupted->load()) break;
-      WorkloadRun r;
-      r.workload = w.name;
-      r.node = node->id;
-      r.repeat = repeat;
-      r.warmup = i < w.warmup;
-      r.index = r.warmup ? i : i - w.warmup;
-      const std::string stem = r.warmup ? fmt::format("{}-warmup{}", repeat, r.index)
-                                        : fmt::format("{}-{}", repeat, r.index);
-      const auto rel = rel_dir / safe_component(node->id);
-      r.out_file = (rel / (stem + ".out")).string();
-      r.err_file = (rel / (stem + ".err")).string();
-      std::string out, err;
-      const auto t0 = std::chrono::steady_clock::now();
-      if (!remote.ok()) {
-        r.error = remote.error().message;
-      } else {
-        auto res = (*remote)->exec(*command, exec_timeout);
-        if (!res.ok()) {
-          r.error = res.error().message;
-        } else if (res->cancelled) {
-          r.error = "interrupted";
-          out = std::move(res->out);
-          err = std::move(res->err);
-        } else {
-          r.exit_code = res->exit_code;
-          r.timed_out = res->timed_out || res->exit_code == 124;
-          out = std::move(res->out);
-          err = std::move(res->err);
-        }
-      }
-      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (!r.error.empty()) err += (err.empty() ? "" : "\n") + ("continuum: " + r.error + "\n");
-      if (auto st = util::write_file_atomic(run_dir / r.out_file, out); !st.ok())
-        spdlog::error("{}", st.error().message);
-      if (auto st = util::write_file_atomic(run_dir / r.err_file, err); !st.ok())
-        spdlog::error("{}", st.error().message);
-      if (!r.ok())
-        spdlog::warn("workload {} on {} run {}{}: {}", w.name, node->id, r.warmup ? "warm-up " : "",
-                     r.index,
-                     !r.error.empty() ? r.error
-                     : r.timed_out    ? fmt::format("timed out after {} s", w.timeout)
-                                      : fmt::format("exit status {}", r.exit_code));
-      if (events)
-        events->emit(phase, "run", w.name, repeat, node->id,
-                     {{"index", r.index},
-                      {"warmup", r.warmup},
-                      {"exit_code", r.exit_code},
-                      {"timed_out", r.timed_out},
-                      {"seconds", r.seconds}});
-      std::lock_guard lock(mu);
-      runs.push_back(std::move(r));
-      if (!remote.ok()) {
-        // Without a connection every further run fails the same way: record it once.
-        break;
-      }
-    }
-  };
-  if (w.parallel) {
-    std::vector<std::thread> threads;
-    for (auto* n : *nodes) threads.emplace_back(on_node, n);
-    for (auto& t : threads) t.join();
-  } else {
-    for (auto* n : *nodes) on_node(n);
-  }
-  // Stable order in results whatever the interleaving of parallel nodes.
-  std::stable_sort(runs.begin(), runs.end(), [&](const WorkloadRun& a, const WorkloadRun& b) {
-    auto ia = d.find(a.node), ib = d.find(b.node);
-    if (ia != ib) return ia < ib;
-    if (a.warmup != b.warmup) return a.warmup;
-    return a.index < b.index;
-  });
+  WorkloadJob job(w, repeat, run_dir, connect, events, interrupted, phase, *command);
+  util::parallel_for(nodes->size(), w.parallel ? util::kAllAtOnce : 1,
+                     [&](size_t i) { run_on_node(job, (*nodes)[i]); });
+  auto& runs = job.runs;
+  sort_runs(runs, d);
   const auto failed = std::count_if(runs.begin(), runs.end(),
                                     [](const WorkloadRun& r) { return !r.warmup && !r.ok(); });
   if (events)
     events->emit(phase, "end", w.name, repeat, "", {{"runs", runs.size()}, {"failed", failed}});
-  return runs;
+  return std::move(runs);
 }
 
 }  // namespace continuum::benchmark

@@ -13,7 +13,7 @@ int cmd_destroy(const Options& o) {
   auto r = infra::destroy_dead_run(o.run_dir, d);
   if (!r.ok()) {
     spdlog::error("{}", r.error().message);
-    return r.error().exit_code;
+    return exit_status(r.error().exit_code);
   }
   for (const auto& e : r->errors) spdlog::error("could not remove {}", e);
   if (!r->errors.empty()) {
@@ -21,14 +21,14 @@ int cmd_destroy(const Options& o) {
         "{}: {} resource(s) could not be removed; run `continuum destroy {}` again once "
         "the cause is fixed",
         o.run_dir, r->errors.size(), o.run_dir);
-    return 1;
+    return exit_status(ExitCode::failure);
   }
   if (r->removed == 0)
     spdlog::info("{}: nothing to do ({} resource(s) already removed)", o.run_dir,
                  r->already_removed);
   else
     spdlog::info("{}: removed {} resource(s) in {:.1f} s", o.run_dir, r->removed, r->seconds);
-  return 0;
+  return exit_status(ExitCode::ok);
 }
 
 }  // namespace continuum::cli

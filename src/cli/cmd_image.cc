@@ -1,4 +1,5 @@
-// `continuum image build|list`: the offline base image cache (include/continuum/infra/image.h).
+// `continuum image build|list`: the offline base image cache
+// (src/infra/include/continuum/infra/image.h).
 #include <spdlog/spdlog.h>
 
 #include <cmath>
@@ -22,7 +23,7 @@ int cmd_image(const Options& o) {
     if (images.empty()) {
       std::cout << "no cached images in " << cache.string()
                 << " (continuum image build makes one)\n";
-      return 0;
+      return exit_status(ExitCode::ok);
     }
     std::cout << "images in " << cache.string() << ":\n";
     for (const auto& i : images) {
@@ -31,7 +32,7 @@ int cmd_image(const Options& o) {
       std::cout << "  " << i.id << "  " << size << "  " << (i.created.empty() ? "-" : i.created)
                 << "  " << i.detail << "\n    " << i.path.string() << "\n";
     }
-    return 0;
+    return exit_status(ExitCode::ok);
   }
 
   infra::ImageOptions opts;
@@ -42,12 +43,12 @@ int cmd_image(const Options& o) {
   auto img = infra::ensure_offline_image(opts);
   if (!img) {
     spdlog::error("{}", img.error().message);
-    return img.error().exit_code;
+    return exit_status(img.error().exit_code);
   }
   std::cout << "image " << img->id << "\n  disk    " << img->disk.string() << "\n  kernel  "
             << img->kernel.string() << "\n  initrd  " << img->initrd.string() << "\n  cmdline "
             << img->cmdline << "\n";
-  return 0;
+  return exit_status(ExitCode::ok);
 }
 
 }  // namespace continuum::cli

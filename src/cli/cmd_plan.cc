@@ -13,13 +13,13 @@ int cmd_plan(const Options& o) {
   auto cfg = config::load(o.config);
   if (!cfg) {
     std::cerr << cfg.error().message << '\n';
-    return cfg.error().exit_code;
+    return exit_status(cfg.error().exit_code);
   }
   for (const auto& w : cfg->warnings) std::cerr << "warning: " << w << '\n';
   auto p = plan::make(*cfg, probe_environment(*cfg));
   if (!p) {
     std::cerr << p.error().message << '\n';
-    return p.error().exit_code;
+    return exit_status(p.error().exit_code);
   }
   // The tc commands each VM will get (infra/netem), after the plan itself.
   if (o.format == "json") {
@@ -30,7 +30,7 @@ int cmd_plan(const Options& o) {
     std::cout << plan::summary(*p);
     if (p->network_emulation) std::cout << '\n' << infra::netem_summary(*p);
   }
-  return 0;
+  return exit_status(ExitCode::ok);
 }
 
 }  // namespace continuum::cli

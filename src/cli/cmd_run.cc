@@ -22,9 +22,9 @@
 #include "continuum/infra/netem.h"
 #include "continuum/infra/run_lock.h"
 #include "continuum/plan/plan.h"
-#include "continuum/report/events.h"
+#include "continuum/record/events.h"
+#include "continuum/record/run_dir.h"
 #include "continuum/report/render.h"
-#include "continuum/report/run_dir.h"
 #include "continuum/software/reachability.h"
 #include "continuum/software/software.h"
 #include "continuum/util/files.h"
@@ -36,8 +36,6 @@ namespace continuum::cli {
 namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-constexpr int kInterrupted = 130;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -106,283 +104,323 @@ Expected<std::unique_ptr<energy::HostFeed>> start_host_feed(const config::Config
   return feed;
 }
 
+/// What the phases share: the inputs, the run record, and what each phase leaves for the next.
+struct Run {
+  Run(const config::Config& c, const plan::Plan& p) : cfg(c), plan(p) {}
+  const config::Config& cfg;
+  const plan::Plan& plan;
+  fs::path dir;
+  record::EventLog* events = nullptr;
+  infra::ApplyOptions apply_opt;
+  Clock::time_point start = Clock::now();
+
+  infra::Deployment deployment;
+  bool deployed = false;
+  std::unique_ptr<energy::HostFeed> host_feed;
+  std::string network_table, benchmark_md, report_md;
+  PhaseTimes times;
+  /// Set by a phase when its failure has a more specific name than the table's.
+  std::string outcome;
+};
+
+/// One step of `continuum CONFIG`. The steps run in table order while every earlier one
+/// succeeded and no interrupt is pending; a failure or Ctrl-C skips the rest of the table and
+/// goes on with the epilogue (stop the energy feed, report, teardown, summary), which always runs.
+struct Phase {
+  const char* name;    ///< in the log, summary.md's phase table, and events
+  const char* failed;  ///< the run's outcome when this phase fails
+  bool timed;          ///< has a row in the phase table
+  bool (*wanted)(const Run&);
+  /// The work. An error is logged and ends the run: with ExitCode::interrupted if Ctrl-C came,
+  /// else with the error's own code (usage for what the configuration asks wrongly).
+  Status (*run)(Run&);
+};
+
+/// 1. Infrastructure; apply() rolls its own partial work back on failure or Ctrl-C.
+Status infrastructure(Run& r) {
+  spdlog::info("infrastructure: deploying {} VM(s)", r.plan.nodes.size());
+  r.deployment = TRY(infra::apply(r.plan, r.dir, r.apply_opt, r.events));
+  r.deployed = true;
+  return {};
+}
+
+/// 1a. Can the guests reach what their playbooks download? Seconds now instead of an apt timeout
+/// in the software phase (src/software/include/continuum/software/reachability.h).
+Status reachability(Run& r) {
+  auto reach = TRY(software::check_reachability(r.plan, r.cfg, r.deployment, r.events));
+  if (reach.skipped) {
+    spdlog::info("reachability check skipped: {}", reach.skip_reason);
+  } else {
+    spdlog::info(
+        "reachability: {} source(s) reachable from {} guest(s), {} already satisfied in "
+        "the image",
+        reach.probed, reach.guests, reach.satisfied);
+  }
+  return {};
+}
+
+/// 1b. Guest clocks aligned with the host's: the benchmark subtracts timestamps taken in
+/// different VMs (src/infra/include/continuum/infra/clock.h). Before netem, whose jitter would
+/// blur it.
+Status clocks(Run& r) {
+  infra::sync_clocks(r.deployment, r.dir, r.events);
+  return {};
+}
+
+/// 2. Network emulation, measured.
+Status network(Run& r) {
+  auto nr = TRY(infra::apply_and_verify(r.plan, r.deployment, r.dir, r.events));
+  r.network_table = infra::format_table(nr.links);
+  if (!r.network_table.empty())
+    spdlog::info("network, configured vs measured:\n{}", r.network_table);
+  for (const auto& w : nr.warnings) spdlog::warn("{}", w);
+  return {};
+}
+
+/// 2b. The host-side energy feed ([energy] host_feed): per-VM energy_uj in each VM's virtiofs
+/// share, running before the software phase so that the guests' `scaphandre --vm` finds its tree
+/// when it starts, and until the end of the run. Without a RAPL counter on the host it cannot
+/// work: that is an error rather than a run whose energy silently stays 0.
+Status energy_feed(Run& r) {
+  r.host_feed = TRY(start_host_feed(r.cfg, r.apply_opt, r.deployment));
+  spdlog::info("energy: host feed writing {}/<vm>/intel-rapl:0/energy_uj every {} s",
+               r.apply_opt.virtiofs_host_dir.string(), util::format_number(r.cfg.energy.interval));
+  return {};
+}
+
+/// 3. Software.
+Status software_phase(Run& r) {
+  return software::install(r.plan, r.cfg, r.deployment, r.dir, r.events);
+}
+
+/// The benchmark proper: run, save, print the original's tables.
+Status benchmark_and_save(Run& r) {
+  auto res = benchmark::run(r.cfg, r.plan, r.deployment, r.dir, r.events, util::interrupt_flag());
+  if (!res) {
+    r.outcome = "benchmark failed";
+    return make_error("benchmark: " + res.error().message, res.error().exit_code);
+  }
+  if (auto st = benchmark::save_results(*res, r.dir / "benchmark"); !st)
+    spdlog::warn("{}", st.error().message);
+  std::cout << benchmark::render_tables(*res) << std::flush;
+  r.benchmark_md = benchmark::summary_markdown(*res);
+  if (res->interrupted) return make_error("benchmark interrupted", ExitCode::interrupted);
+  if (res->failures > 0) {
+    r.outcome = "benchmark finished with " + std::to_string(res->failures) + " failure(s)";
+    return make_error(r.outcome);
+  }
+  return {};
+}
+
+/// No energy data is a failed energy experiment: per VM, too few scrapes gave a sample.
+Status energy_coverage(Run& r, const energy::Scraper& scraper) {
+  std::vector<energy::CoverageVerdict> verdicts;
+  auto covered =
+      energy::check_coverage(scraper, r.cfg.energy.interval, r.cfg.energy.min_coverage, &verdicts);
+  nlohmann::json per_vm = nlohmann::json::array();
+  for (const auto& v : verdicts)
+    per_vm.push_back({{"vm", v.vm},
+                      {"url", v.url},
+                      {"coverage", v.coverage},
+                      {"ok", v.ok},
+                      {"reason", v.reason}});
+  r.events->emit("energy", "coverage", "", -1, "",
+                 {{"min_coverage", r.cfg.energy.min_coverage}, {"vms", per_vm}});
+  return covered;
+}
+
+/// 4. Benchmark, with the energy scraper around it. An energy experiment without its scraper
+/// would measure nothing: no benchmark then.
+Status benchmark_phase(Run& r) {
+  energy::Scraper scraper(energy::ScraperOptions{
+      r.cfg.energy.interval, r.cfg.energy.scrape_timeout,
+      r.cfg.energy.exporter == config::Exporter::guest ? r.deployment.netns : ""});
+  if (r.cfg.energy.enabled) {
+    auto targets = energy::make_targets(r.cfg.energy, r.plan, &r.deployment);
+    if (auto st = scraper.start(targets, r.dir, r.start); !st) {
+      r.outcome = "energy scraper failed";
+      return make_error("energy: scraper not started: " + st.error().message);
+    }
+  }
+  Status ran = benchmark_and_save(r);
+  scraper.stop();
+  const bool interrupted = !ran && ran.error().exit_code == ExitCode::interrupted;
+  if (r.cfg.energy.enabled && scraper.window_seconds() > 0 && !interrupted) {
+    if (auto covered = energy_coverage(r, scraper); !covered) {
+      if (ran) {
+        r.outcome = "energy data missing";
+        return covered;
+      }
+      spdlog::error("{}", covered.error().message);  // the benchmark's failure is the outcome
+    }
+  }
+  return ran;
+}
+
+bool always(const Run&) { return true; }
+bool installs_software(const Run& r) { return !r.cfg.infrastructure.infra_only; }
+bool emulates_network(const Run& r) { return r.cfg.infrastructure.network_emulation; }
+bool feeds_energy(const Run& r) { return r.cfg.energy.enabled && r.cfg.energy.host_feed; }
+bool benchmarks(const Run& r) {
+  return r.cfg.benchmark && !r.cfg.infrastructure.infra_only &&
+         !r.cfg.benchmark->resource_manager_only;
+}
+
+// The pipeline (docs/run.md). Order matters: reachability before anything installs, clocks before
+// netem, the energy feed before the software that reads it.
+constexpr Phase kPhases[] = {
+    {"infrastructure", "infrastructure failed", true, always, infrastructure},
+    {"reachability", "guests cannot reach the playbooks' download sources", true, installs_software,
+     reachability},
+    {"clocks", "clock alignment failed", true, always, clocks},
+    {"network", "network emulation failed", true, emulates_network, network},
+    {"energy feed", "energy host feed failed", false, feeds_energy, energy_feed},
+    {"software", "software installation failed", true, installs_software, software_phase},
+    {"benchmark", "benchmark failed", true, benchmarks, benchmark_phase},
+};
+
+/// Runs the table; returns how the run ends so far and names the outcome.
+ExitCode run_phases(Run& r) {
+  for (const Phase& ph : kPhases) {
+    if (!ph.wanted(r)) continue;
+    if (util::interrupt_requested()) {
+      r.outcome = "interrupted";
+      return ExitCode::interrupted;
+    }
+    const auto t0 = Clock::now();
+    Status st = ph.run(r);
+    if (ph.timed) r.times.add(ph.name, seconds_since(t0));
+    if (!st) {
+      spdlog::error("{}", st.error().message);
+      const bool interrupted =
+          util::interrupt_requested() || st.error().exit_code == ExitCode::interrupted;
+      if (r.outcome.empty()) r.outcome = interrupted ? "interrupted" : ph.failed;
+      return interrupted ? ExitCode::interrupted : st.error().exit_code;
+    }
+  }
+  if (util::interrupt_requested()) {
+    r.outcome = "interrupted";
+    return ExitCode::interrupted;
+  }
+  r.outcome = "success";
+  return ExitCode::ok;
+}
+
+/// 5. Report: energy per phase and plots from what was saved (also after a failure: partial data
+/// is still worth a look).
+void report_phase(Run& r) {
+  const auto t0 = Clock::now();
+  auto rep = report::render(r.dir, {.energy_enabled = r.cfg.energy.enabled});
+  r.times.add("report", seconds_since(t0));
+  if (!rep) {
+    spdlog::warn("report: {}", rep.error().message);
+    return;
+  }
+  for (const auto& w : rep->warnings) spdlog::info("report: {}", w);
+  r.report_md = rep->summary_md;
+}
+
+/// 6. Teardown or access hints. Deployment failures were already rolled back by apply(); after
+/// that `delete` decides, also on Ctrl-C (docs/run.md), so an interrupted experiment can still be
+/// inspected. Returns false if the VMs were to be removed and were not.
+bool teardown_phase(Run& r) {
+  if (!r.deployed) return true;
+  if (!r.cfg.infrastructure.delete_vms) {
+    std::cout << access_lines(r.deployment) << std::flush;
+    return true;
+  }
+  const auto t0 = Clock::now();
+  infra::DestroyOptions dopt;
+  dopt.events = r.events;
+  auto d = infra::destroy_run(r.dir, dopt);
+  r.times.add("destroy", seconds_since(t0));
+  if (d && d->errors.empty()) return true;
+  spdlog::error("delete = True: removing the VMs failed{}; retry with: continuum destroy {}",
+                d ? "" : ": " + d.error().message, r.dir.string());
+  return false;
+}
+
+/// Everything before the first phase that can be refused creates nothing: the configuration, the
+/// preflight (what this build cannot run, src/config/include/continuum/config/preflight.h), the
+/// plan.
+Expected<std::pair<config::Config, plan::Plan>> load_and_plan(const Options& o) {
+  auto cfg = TRY(config::load(o.config));
+  for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
+  const config::Preflight pre = config::preflight(cfg);
+  for (const auto& n : pre.notes) spdlog::warn("{}", n);
+  if (!pre.ok()) {
+    std::string msg;
+    for (const auto& r : pre.refusals) msg += r + "\n";
+    msg +=
+        cfg.file.string() +
+        ": refused before anything was created; docs/compatibility.md lists what this build runs";
+    return make_error(msg, ExitCode::usage);
+  }
+  auto p = TRY(plan::make(cfg, probe_environment(cfg)));
+  return std::pair{std::move(cfg), std::move(p)};
+}
+
+/// The run directory with its first files: config.cfg, plan.json, the log and the event log.
+Expected<std::unique_ptr<record::EventLog>> open_run_dir(const Options& o, const plan::Plan& p,
+                                                         infra::RunLock& lock, fs::path* dir,
+                                                         Clock::time_point start) {
+  *dir = fs::absolute(
+      TRY(record::create_run_dir(o.output_dir, p.config_name, std::chrono::system_clock::now())));
+  TRY_STATUS(lock.attach_run_dir(*dir));
+  util::add_log_file(*dir / "continuum.log");
+  spdlog::info("run directory: {}", dir->string());
+  if (auto text = util::read_file(o.config); text) {
+    if (auto st = util::write_file_atomic(*dir / "config.cfg", *text); !st)
+      spdlog::warn("{}", st.error().message);
+  }
+  TRY_STATUS(util::write_file_atomic(*dir / "plan.json", plan::to_json(p).dump(2) + "\n"));
+  return record::EventLog::open(*dir / "events.jsonl", start);
+}
+
 }  // namespace
 
 int cmd_run(const Options& o) {
-  auto cfg = config::load(o.config);
-  if (!cfg) {
-    std::cerr << cfg.error().message << (cfg.error().message.ends_with('\n') ? "" : "\n");
-    return cfg.error().exit_code;
+  auto loaded = load_and_plan(o);
+  if (!loaded) {
+    const std::string& m = loaded.error().message;
+    std::cerr << m << (m.ends_with('\n') ? "" : "\n");
+    return exit_status(loaded.error().exit_code);
   }
-  for (const auto& w : cfg->warnings) spdlog::warn("{}", w);
-  // What this build cannot run is refused here, before the plan probes the host and before the
-  // run lock, the run directory or any libvirt connection exists
-  // (include/continuum/config/preflight.h).
-  const config::Preflight pre = config::preflight(*cfg);
-  for (const auto& n : pre.notes) spdlog::warn("{}", n);
-  if (!pre.ok()) {
-    for (const auto& r : pre.refusals) std::cerr << r << "\n";
-    std::cerr << cfg->file.string()
-              << ": refused before anything was created; docs/compatibility.md lists "
-              << "what this build runs\n";
-    return 2;
-  }
-  auto p = plan::make(*cfg, probe_environment(*cfg));
-  if (!p) {
-    std::cerr << p.error().message << "\n";
-    return p.error().exit_code;
-  }
+  const auto& [cfg, p] = *loaded;
 
   // One live run per user and hypervisor (docs/run.md): refused here, before anything exists.
   // Held until cmd_run returns; the kernel drops it if the process dies.
-  auto run_lock = infra::RunLock::acquire(*p, infra::default_lock_dir());
+  auto run_lock = infra::RunLock::acquire(p, infra::default_lock_dir());
   if (!run_lock) {
     spdlog::error("{}", run_lock.error().message);
-    return run_lock.error().exit_code;
+    return exit_status(run_lock.error().exit_code);
   }
-
-  const auto run_start = Clock::now();
-  auto run_dir =
-      report::create_run_dir(o.output_dir, p->config_name, std::chrono::system_clock::now());
-  if (!run_dir) {
-    spdlog::error("{}", run_dir.error().message);
-    return 1;
+  Run r(cfg, p);
+  auto events = open_run_dir(o, p, *run_lock, &r.dir, r.start);
+  if (!events) {
+    spdlog::error("{}", events.error().message);
+    return exit_status(ExitCode::failure);
   }
-  const fs::path run = fs::absolute(*run_dir);
-  if (auto st = run_lock->attach_run_dir(run); !st) {
-    spdlog::error("{}", st.error().message);
-    return 1;
-  }
-  util::add_log_file(run / "continuum.log");
-  spdlog::info("run directory: {}", run.string());
-  if (auto text = util::read_file(o.config); text) {
-    if (auto st = util::write_file_atomic(run / "config.cfg", *text); !st)
-      spdlog::warn("{}", st.error().message);
-  }
-  if (auto st = util::write_file_atomic(run / "plan.json", plan::to_json(*p).dump(2) + "\n"); !st) {
-    spdlog::error("{}", st.error().message);
-    return 1;
-  }
-  auto events_or = report::EventLog::open(run / "events.jsonl", run_start);
-  if (!events_or) {
-    spdlog::error("{}", events_or.error().message);
-    return 1;
-  }
-  report::EventLog* events = events_or->get();
+  r.events = events->get();
+  r.apply_opt = infra::apply_options(cfg, fs::absolute(o.output_dir));
   util::install_interrupt_handlers();
-  events->emit("run", "start", p->application, -1, "", {{"config", cfg->file.string()}});
+  r.events->emit("run", "start", p.application, -1, "", {{"config", cfg.file.string()}});
 
-  PhaseTimes times;
-  std::string outcome = "success";
-  std::string network_table, benchmark_md, report_md;
-  int rc = 0;
-  bool deployed = false;
-  infra::Deployment deployment;
-  const infra::ApplyOptions apply_opt = infra::apply_options(*cfg, fs::absolute(o.output_dir));
+  ExitCode rc = run_phases(r);
+  if (r.host_feed) r.host_feed->stop();
+  report_phase(r);
+  if (!teardown_phase(r) && rc == ExitCode::ok) rc = ExitCode::failure;
 
-  // 1. Infrastructure. apply() rolls its own partial work back on failure or Ctrl-C.
-  {
-    auto t0 = Clock::now();
-    spdlog::info("infrastructure: deploying {} VM(s)", p->nodes.size());
-    auto dep = infra::apply(*p, run, apply_opt, events);
-    times.add("infrastructure", seconds_since(t0));
-    if (!dep) {
-      spdlog::error("{}", dep.error().message);
-      outcome = "infrastructure failed";
-      rc = util::interrupt_requested() ? kInterrupted : dep.error().exit_code == 2 ? 2 : 1;
-    } else {
-      deployment = std::move(*dep);
-      deployed = true;
-    }
-  }
-
-  // 1a. Can the guests reach what their playbooks download? Seconds now instead of an apt
-  // timeout in the software phase (include/continuum/software/reachability.h).
-  if (rc == 0 && !cfg->infrastructure.infra_only && !util::interrupt_requested()) {
-    auto t0 = Clock::now();
-    auto reach = software::check_reachability(*p, *cfg, deployment, events);
-    if (!reach) {
-      times.add("reachability", seconds_since(t0));
-      spdlog::error("{}", reach.error().message);
-      outcome = "guests cannot reach the playbooks' download sources";
-      rc = util::interrupt_requested() ? kInterrupted : 1;
-    } else if (reach->skipped) {
-      spdlog::info("reachability check skipped: {}", reach->skip_reason);
-    } else {
-      times.add("reachability", seconds_since(t0));
-      spdlog::info(
-          "reachability: {} source(s) reachable from {} guest(s), {} already satisfied in the "
-          "image",
-          reach->probed, reach->guests, reach->satisfied);
-    }
-  }
-
-  // 1b. Guest clocks aligned with the host's: the benchmark subtracts timestamps taken in
-  // different VMs (include/continuum/infra/clock.h). Before netem, whose jitter would blur it.
-  if (rc == 0 && !util::interrupt_requested()) {
-    auto t0 = Clock::now();
-    infra::sync_clocks(deployment, run, events);
-    times.add("clocks", seconds_since(t0));
-  }
-
-  // 2. Network emulation, measured.
-  if (rc == 0 && cfg->infrastructure.network_emulation && !util::interrupt_requested()) {
-    auto t0 = Clock::now();
-    auto nr = infra::apply_and_verify(*p, deployment, run, events);
-    times.add("network", seconds_since(t0));
-    if (!nr) {
-      spdlog::error("network emulation: {}", nr.error().message);
-      outcome = "network emulation failed";
-      rc = util::interrupt_requested() ? kInterrupted : 1;
-    } else {
-      network_table = infra::format_table(nr->links);
-      if (!network_table.empty())
-        spdlog::info("network, configured vs measured:\n{}", network_table);
-      for (const auto& w : nr->warnings) spdlog::warn("{}", w);
-    }
-  }
-
-  // 2b. The host-side energy feed ([energy] host_feed): per-VM energy_uj in each VM's virtiofs
-  // share, running before the software phase so that the guests' `scaphandre --vm` finds its
-  // tree when it starts, and until the end of the run. Without a RAPL counter on the host it
-  // cannot work: that is an error rather than a run whose energy silently stays 0.
-  std::unique_ptr<energy::HostFeed> host_feed;
-  if (rc == 0 && cfg->energy.enabled && cfg->energy.host_feed) {
-    auto feed = start_host_feed(*cfg, apply_opt, deployment);
-    if (!feed) {
-      spdlog::error("energy host_feed: {}", feed.error().message);
-      outcome = "energy host feed failed";
-      rc = 1;
-    } else {
-      host_feed = std::move(*feed);
-      spdlog::info("energy: host feed writing {}/<vm>/intel-rapl:0/energy_uj every {} s",
-                   apply_opt.virtiofs_host_dir.string(), util::format_number(cfg->energy.interval));
-    }
-  }
-
-  // 3. Software.
-  if (rc == 0 && !cfg->infrastructure.infra_only && !util::interrupt_requested()) {
-    auto t0 = Clock::now();
-    auto st = software::install(*p, *cfg, deployment, run, events);
-    times.add("software", seconds_since(t0));
-    if (!st) {
-      spdlog::error("software: {}", st.error().message);
-      outcome = "software installation failed";
-      rc = util::interrupt_requested() ? kInterrupted : 1;
-    }
-  }
-
-  // 4. Benchmark, with the energy scraper around it.
-  const bool run_benchmark =
-      cfg->benchmark && !cfg->infrastructure.infra_only && !cfg->benchmark->resource_manager_only;
-  if (rc == 0 && run_benchmark && !util::interrupt_requested()) {
-    auto t0 = Clock::now();
-    energy::Scraper scraper(
-        energy::ScraperOptions{cfg->energy.interval, cfg->energy.scrape_timeout,
-                               cfg->energy.exporter == "guest" ? deployment.netns : ""});
-    // An energy experiment without its scraper would measure nothing: no benchmark then.
-    if (cfg->energy.enabled) {
-      auto targets = energy::make_targets(cfg->energy, *p, &deployment);
-      if (auto st = scraper.start(targets, run, run_start); !st) {
-        spdlog::error("energy: scraper not started: {}", st.error().message);
-        outcome = "energy scraper failed";
-        rc = 1;
-      }
-    }
-    Expected<benchmark::BenchmarkResult> res = make_error("not started: the energy scraper failed");
-    if (rc == 0) res = benchmark::run(*cfg, *p, deployment, run, events, util::interrupt_flag());
-    scraper.stop();
-    times.add("benchmark", seconds_since(t0));
-    if (rc != 0) {
-      // The scraper's failure is the outcome, already logged.
-    } else if (!res) {
-      spdlog::error("benchmark: {}", res.error().message);
-      outcome = "benchmark failed";
-      rc = util::interrupt_requested() ? kInterrupted : 1;
-    } else {
-      if (auto st = benchmark::save_results(*res, run / "benchmark"); !st)
-        spdlog::warn("{}", st.error().message);
-      std::cout << benchmark::render_tables(*res) << std::flush;
-      benchmark_md = benchmark::summary_markdown(*res);
-      if (res->interrupted) {
-        outcome = "interrupted";
-        rc = kInterrupted;
-      } else if (res->failures > 0) {
-        outcome = "benchmark finished with " + std::to_string(res->failures) + " failure(s)";
-        rc = 1;
-      }
-    }
-    // No energy data is a failed energy experiment: per VM, too few scrapes gave a sample.
-    if (cfg->energy.enabled && scraper.window_seconds() > 0 && rc != kInterrupted) {
-      std::vector<energy::CoverageVerdict> verdicts;
-      auto covered = energy::check_coverage(scraper, cfg->energy.interval, cfg->energy.min_coverage,
-                                            &verdicts);
-      nlohmann::json per_vm = nlohmann::json::array();
-      for (const auto& v : verdicts)
-        per_vm.push_back({{"vm", v.vm},
-                          {"url", v.url},
-                          {"coverage", v.coverage},
-                          {"ok", v.ok},
-                          {"reason", v.reason}});
-      events->emit("energy", "coverage", "", -1, "",
-                   {{"min_coverage", cfg->energy.min_coverage}, {"vms", per_vm}});
-      if (!covered) {
-        spdlog::error("{}", covered.error().message);
-        if (rc == 0) {
-          outcome = "energy data missing";
-          rc = 1;
-        }
-      }
-    }
-  }
-  if (rc == 0 && util::interrupt_requested()) {
-    outcome = "interrupted";
-    rc = kInterrupted;
-  }
-
-  if (host_feed) host_feed->stop();
-
-  // 5. Report: energy per phase and plots from what was saved (also after a failure: partial
-  // data is still worth a look).
-  {
-    auto t0 = Clock::now();
-    auto rep = report::render(run, {.energy_enabled = cfg->energy.enabled});
-    times.add("report", seconds_since(t0));
-    if (!rep) {
-      spdlog::warn("report: {}", rep.error().message);
-    } else {
-      for (const auto& w : rep->warnings) spdlog::info("report: {}", w);
-      report_md = rep->summary_md;
-    }
-  }
-
-  // 6. Teardown or access hints.
-  // Deployment failures were already rolled back by apply(); after that `delete` decides, also on
-  // Ctrl-C (docs/run.md), so an interrupted experiment can still be inspected.
-  const bool destroy_now = deployed && cfg->infrastructure.delete_vms;
-  if (destroy_now) {
-    auto t0 = Clock::now();
-    infra::DestroyOptions dopt;
-    dopt.events = events;
-    auto d = infra::destroy_run(run, dopt);
-    times.add("destroy", seconds_since(t0));
-    if (!d || !d->errors.empty()) {
-      spdlog::error("delete = True: removing the VMs failed{}; retry with: continuum destroy {}",
-                    d ? "" : ": " + d.error().message, run.string());
-      if (rc == 0) rc = 1;
-    }
-  } else if (deployed) {
-    std::cout << access_lines(deployment) << std::flush;
-  }
-
-  events->emit("run", "end", p->application, -1, "", {{"outcome", outcome}, {"exit_code", rc}});
+  r.events->emit("run", "end", p.application, -1, "",
+                 {{"outcome", r.outcome}, {"exit_code", exit_status(rc)}});
   if (auto st = util::write_file_atomic(
-          run / "summary.md",
-          summary_md(*cfg, *p, run, times, outcome, network_table, benchmark_md, report_md));
+          r.dir / "summary.md", summary_md(cfg, p, r.dir, r.times, r.outcome, r.network_table,
+                                           r.benchmark_md, r.report_md));
       !st)
     spdlog::warn("{}", st.error().message);
-  spdlog::info("{} in {:.1f} s; run directory {}", outcome, seconds_since(run_start), run.string());
-  return rc;
+  spdlog::info("{} in {:.1f} s; run directory {}", r.outcome, seconds_since(r.start),
+               r.dir.string());
+  return exit_status(rc);
 }
 
 }  // namespace continuum::cli

@@ -13,12 +13,12 @@ int cmd_validate(const Options& o) {
   if (!cfg) {
     std::cerr << cfg.error().message;
     if (!cfg.error().message.empty() && cfg.error().message.back() != '\n') std::cerr << '\n';
-    return cfg.error().exit_code;
+    return exit_status(cfg.error().exit_code);
   }
   for (const auto& w : cfg->warnings) std::cerr << "warning: " << w << '\n';
   if (o.compat) {
     std::cout << o.config << ": valid (the original tool's rules)\n";
-    return 0;
+    return exit_status(ExitCode::ok);
   }
   const config::Preflight pre = config::preflight(*cfg);
   for (const auto& n : pre.notes) std::cerr << "note: " << n << '\n';
@@ -27,10 +27,10 @@ int cmd_validate(const Options& o) {
     std::cerr << o.config << ": valid for the original tool, but this build cannot run it ("
               << pre.refusals.size() << (pre.refusals.size() == 1 ? " refusal" : " refusals")
               << "; docs/compatibility.md)\n";
-    return 2;
+    return exit_status(ExitCode::usage);
   }
   std::cout << o.config << ": valid\n";
-  return 0;
+  return exit_status(ExitCode::ok);
 }
 
 }  // namespace continuum::cli

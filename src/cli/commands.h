@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "continuum/util/expected.h"
 #include "continuum/util/log.h"
 
 namespace continuum::cli {

@@ -61,9 +61,9 @@ plan::Environment probe_environment(const config::Config& cfg) {
   // and deterministic output in tests.
   env.local_cores = local_physical_cores();
   if (auto v = positive_env("CONTINUUM_LOCAL_CORES")) env.local_cores = *v;
-  // External hosts are assumed to match the local host until the infrastructure phase asks
-  // their libvirt (virNodeGetInfo); CONTINUUM_EXTERNAL_CORES overrides for planning, either one
-  // number for all of them or one per machine ("8,16").
+  // External hosts are assumed to have as many cores as the local host (nothing asks them while
+  // planning); CONTINUUM_EXTERNAL_CORES gives their counts, either one number for all of them or
+  // one per machine ("8,16").
   const size_t n_ext = cfg.infrastructure.external_physical_machines.size();
   env.external_cores.assign(n_ext, env.local_cores);
   if (const char* e = std::getenv("CONTINUUM_EXTERNAL_CORES"); e && *e) {

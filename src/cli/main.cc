@@ -111,11 +111,11 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     // CLI11 returns 0 for --help/--version and 105/106/... for usage errors: we say 2
     // (docs/design.md §1).
-    return rc == 0 ? 0 : 2;
+    return exit_status(rc == 0 ? ExitCode::ok : ExitCode::usage);
   }
   if (verbose && quiet) {
     std::cerr << "error: --verbose and --quiet exclude each other\n";
-    return 2;
+    return exit_status(ExitCode::usage);
   }
   o.verbosity = verbose ? util::Verbosity::verbose
                 : quiet ? util::Verbosity::quiet
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   util::init_console_logging(o.verbosity);
   for (auto& [s, c] : subs)
     if (s->parsed()) return c->handler(o);
-  return 2;
+  return exit_status(ExitCode::usage);
 }
 
 }  // namespace continuum::cli

@@ -1,5 +1,5 @@
-// config::load: reads one INI file (ini.cc), applies the schema of every key of the original tool
-// (docs/original.md §2) plus continuum's own (docs/configuration.md), runs the original's
+// config::load: reads one INI file (ini_file.cc), applies the schema of every key of the original
+// tool (docs/original.md §2) plus continuum's own (docs/configuration.md), runs the original's
 // cross-checks (§2.7), and reports every problem of the file at once.
 #include "continuum/config/config.h"
 
@@ -18,6 +18,89 @@
 #include "schema.h"
 
 namespace continuum::config {
+
+namespace {
+
+// One table per choice: the configuration's spelling and the value. The loader's lists of
+// allowed values are made from these, so the two cannot drift apart.
+template <typename E>
+using Names = std::vector<std::pair<std::string_view, E>>;
+
+const Names<Provider> kProviderNames = {{"qemu", Provider::qemu},
+                                        {"gcp", Provider::gcp},
+                                        {"aws", Provider::aws},
+                                        {"baremetal", Provider::baremetal}};
+const Names<ResourceManager> kResourceManagerNames = {{"kubernetes", ResourceManager::kubernetes},
+                                                      {"kubeedge", ResourceManager::kubeedge},
+                                                      {"mist", ResourceManager::mist},
+                                                      {"none", ResourceManager::none},
+                                                      {"kubecontrol", ResourceManager::kubecontrol},
+                                                      {"kube_kata", ResourceManager::kube_kata}};
+const Names<Application> kApplicationNames = {
+    {"image_classification", Application::image_classification},
+    {"empty", Application::empty},
+    {"empty_kata", Application::empty_kata},
+    {"mem_usage", Application::mem_usage},
+    {"stress", Application::stress}};
+const Names<Exporter> kExporterNames = {{"host", Exporter::host}, {"guest", Exporter::guest}};
+
+template <typename E>
+std::string_view name_in(const Names<E>& names, E v) {
+  for (const auto& [n, e] : names)
+    if (e == v) return n;
+  return "";
+}
+
+template <typename E>
+std::vector<std::string> spellings(const Names<E>& names) {
+  std::vector<std::string> out;
+  for (const auto& [n, e] : names) out.emplace_back(n);
+  return out;
+}
+
+template <typename E>
+E value_of(const Names<E>& names, std::string_view spelling, E fallback) {
+  for (const auto& [n, e] : names)
+    if (n == spelling) return e;
+  return fallback;
+}
+
+}  // namespace
+
+std::string_view name(Provider v) { return name_in(kProviderNames, v); }
+std::string_view name(ResourceManager v) { return name_in(kResourceManagerNames, v); }
+std::string_view name(Application v) { return name_in(kApplicationNames, v); }
+std::string_view name(Exporter v) { return name_in(kExporterNames, v); }
+
+template <typename E>
+std::optional<E> named_in(const Names<E>& names, std::string_view spelling,
+                          std::optional<E> empty) {
+  if (spelling.empty()) return empty;
+  for (const auto& [n, e] : names)
+    if (n == spelling) return e;
+  return std::nullopt;
+}
+
+std::optional<Provider> provider_named(std::string_view s) {
+  return named_in(kProviderNames, s, std::optional(Provider::none));
+}
+std::optional<ResourceManager> resource_manager_named(std::string_view s) {
+  return named_in(kResourceManagerNames, s, std::optional<ResourceManager>());
+}
+std::optional<Application> application_named(std::string_view s) {
+  return named_in(kApplicationNames, s, std::optional(Application::none));
+}
+std::optional<Exporter> exporter_named(std::string_view s) {
+  return named_in(kExporterNames, s, std::optional<Exporter>());
+}
+
+bool uses_kubeadm(ResourceManager rm) {
+  return rm == ResourceManager::kubernetes || rm == ResourceManager::kubecontrol ||
+         rm == ResourceManager::kube_kata;
+}
+bool uses_kubernetes(ResourceManager rm) {
+  return uses_kubeadm(rm) || rm == ResourceManager::kubeedge;
+}
 
 const char* tier_name(Tier t) {
   switch (t) {
@@ -47,11 +130,9 @@ using detail::Sec;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-const std::vector<std::string> kProviders = {"qemu", "gcp", "aws", "baremetal"};
-const std::vector<std::string> kResourceManagers = {"kubernetes", "kubeedge",    "mist",
-                                                    "none",       "kubecontrol", "kube_kata"};
-const std::vector<std::string> kApplications = {"image_classification", "empty", "empty_kata",
-                                                "mem_usage", "stress"};
+const std::vector<std::string> kProviders = spellings(kProviderNames);
+const std::vector<std::string> kResourceManagers = spellings(kResourceManagerNames);
+const std::vector<std::string> kApplications = spellings(kApplicationNames);
 const std::vector<std::string> kTiers = {"cloud", "edge", "endpoint"};
 // Network pairs: upstream's five plus endpoint<->endpoint (new).
 const std::vector<std::string> kPairs = {"cloud",          "edge",          "cloud_edge",
@@ -247,8 +328,8 @@ struct NodeIds {
 NodeIds node_ids(const Config& c) {
   NodeIds n;
   const Infrastructure& i = c.infrastructure;
-  bool controller =
-      !i.infra_only && c.benchmark && i.cloud.nodes > 0 && c.benchmark->resource_manager != "mist";
+  bool controller = !i.infra_only && c.benchmark && i.cloud.nodes > 0 &&
+                    c.benchmark->resource_manager != ResourceManager::mist;
   if (controller) n.ids.push_back("cloud_controller");
   for (int k = 0; k < i.cloud.nodes - (controller ? 1 : 0); ++k)
     n.ids.push_back("cloud" + std::to_string(k));
@@ -269,6 +350,13 @@ std::string node_problem(const NodeIds& ids, const std::string& w) {
   return msg + "; nodes: " + ids.describe();
 }
 
+// Appended to the node count errors, so that the message shows what the file set.
+std::string node_counts(const Infrastructure& i) {
+  return " (have cloud_nodes = " + std::to_string(i.cloud.nodes) +
+         ", edge_nodes = " + std::to_string(i.edge.nodes) +
+         ", endpoint_nodes = " + std::to_string(i.endpoint.nodes) + ")";
+}
+
 // ---------------------------------------------------------------------------------------------
 
 class Loader {
@@ -287,6 +375,11 @@ class Loader {
   void plugin_keys(Sec& s);
   void execution_model(Sec& s);
   void cross_checks(Sec& inf, Sec& bench, Sec* em);
+  void provider_checks(Sec& inf);
+  void application_checks(Sec& bench);
+  void execution_model_checks(Sec* em);
+  void resource_manager_checks(Sec& bench);
+  void endpoint_only_warning(Sec& bench);
   void workloads();
   void links();
   void energy();
@@ -349,8 +442,10 @@ void Loader::classify_sections(const detail::IniFile& ini) {
 
 void Loader::infrastructure(Sec& s) {
   Infrastructure& i = cfg_.infrastructure;
-  s.get_choice("provider", i.provider, kProviders,
-               Need::yes("mandatory (qemu, gcp, aws or baremetal)"));
+  std::string provider;
+  if (s.get_choice("provider", provider, kProviders,
+                   Need::yes("mandatory (qemu, gcp, aws or baremetal)")))
+    i.provider = value_of(kProviderNames, provider, Provider::none);
   s.get_bool("infra_only", i.infra_only);
   bool nodes_ok = true;
   for (const auto& t : kTiers)
@@ -434,14 +529,14 @@ void Loader::provider_keys(Sec& s) {
     std::string v;
     if (s.get_string(key, v, need)) i.provider_options[key] = v;
   };
-  if (i.provider == "gcp" || i.provider == "aws") {
-    const std::string& p = i.provider;
+  if (i.provider == Provider::gcp || i.provider == Provider::aws) {
+    const std::string p(name(i.provider));
     for (const auto& t : kTiers)
       keep(p + "_" + t,
            Need::when(tier_spec(i, t).nodes > 0, "mandatory with provider = " + p + " when " + t +
                                                      "_nodes > 0 (machine type)"));
     std::vector<std::string> keys =
-        p == "gcp"
+        i.provider == Provider::gcp
             ? std::vector<std::string>{"gcp_region", "gcp_zone", "gcp_project", "gcp_credentials"}
             : std::vector<std::string>{"aws_region", "aws_zone", "aws_access_keys",
                                        "aws_secret_access_keys", "aws_ami"};
@@ -450,7 +545,7 @@ void Loader::provider_keys(Sec& s) {
       i.provider_options["gcp_credentials"] =
           util::expand_user(i.provider_options["gcp_credentials"]).string();
   }
-  if (i.provider != "qemu") return;
+  if (i.provider != Provider::qemu) return;
   s.get_string("libvirt_uri", i.libvirt_uri);
   if (i.libvirt_uri.find(":/") == std::string::npos) {
     s.fail("libvirt_uri",
@@ -535,8 +630,10 @@ void Loader::guest_keys(Sec& s) {
 void Loader::benchmark(Sec& s) {
   Benchmark& b = *cfg_.benchmark;
   const Infrastructure& i = cfg_.infrastructure;
-  s.get_choice("resource_manager", b.resource_manager, kResourceManagers,
-               Need::yes("mandatory unless infra_only = True (none: endpoints only)"));
+  std::string rm;
+  if (s.get_choice("resource_manager", rm, kResourceManagers,
+                   Need::yes("mandatory unless infra_only = True (none: endpoints only)")))
+    b.resource_manager = value_of(kResourceManagerNames, rm, ResourceManager::none);
   s.get_bool("resource_manager_only", b.resource_manager_only);
   rm_only_ = b.resource_manager_only;
   s.get_bool("docker_pull", b.docker_pull);
@@ -545,7 +642,9 @@ void Loader::benchmark(Sec& s) {
     s.fail("application", "not implemented (the original ships it as empty stub files); allowed: " +
                               util::join(kApplications, ", "));
   } else {
-    s.get_choice("application", b.application, kApplications);
+    std::string application;
+    if (s.get_choice("application", application, kApplications))
+      b.application = value_of(kApplicationNames, application, Application::none);
   }
   bool app_given = app && !app->value.empty();
   if (b.resource_manager_only && app_given)
@@ -583,12 +682,12 @@ void Loader::benchmark(Sec& s) {
   s.get_int("benchmark_timeout", b.benchmark_timeout, 0);
   if (s.get_bool("direct_offload", b.direct_offload) && b.direct_offload) {
     const Infrastructure& inf = cfg_.infrastructure;
-    if (b.resource_manager != "none")
+    if (b.resource_manager != ResourceManager::none)
       s.fail("direct_offload", "only meaningful with resource_manager = none (have " +
-                                   b.resource_manager +
+                                   std::string(name(b.resource_manager)) +
                                    ", whose workers the resource manager places); remove it or set "
                                    "resource_manager = none");
-    else if (b.resource_manager_only || b.application != "image_classification")
+    else if (b.resource_manager_only || b.application != Application::image_classification)
       s.fail("direct_offload",
              "offloads image_classification; it needs application = image_classification");
     else if (inf.cloud.nodes + inf.edge.nodes == 0)
@@ -601,25 +700,25 @@ void Loader::benchmark(Sec& s) {
 
 void Loader::plugin_keys(Sec& s) {
   Benchmark& b = *cfg_.benchmark;
-  const std::string& rm = b.resource_manager;
-  const std::string& app = b.application;
+  const auto rm = b.resource_manager;
+  const auto app = b.application;
   if (!b.resource_manager_only) {
-    if (app == "image_classification") {
+    if (app == Application::image_classification) {
       s.get_int(
           "frequency", b.frequency, 1, LONG_MAX,
           Need::yes(
               "mandatory when application = image_classification (images/s per endpoint, >= 1)"));
       s.get_int("duration", b.duration, 1);
-    } else if (app == "empty" || app == "empty_kata") {
+    } else if (app == Application::empty || app == Application::empty_kata) {
       s.get_int("sleep_time", b.sleep_time, 1, LONG_MAX,
-                Need::yes("mandatory when application = " + app + " (s, >= 1)"));
-    } else if (app == "stress") {
+                Need::yes("mandatory when application = " + std::string(name(app)) + " (s, >= 1)"));
+    } else if (app == Application::stress) {
       s.get_int("stress_app_timeout", b.stress_app_timeout, 1, LONG_MAX,
                 Need::yes("mandatory when application = stress (s, >= 1)"));
     }
   }
-  bool kube = rm == "kubernetes" || rm == "kubecontrol" || rm == "kube_kata";
-  if (kube || rm == "kubeedge") s.get_bool("cache_worker", b.cache_worker);
+  bool kube = uses_kubeadm(rm);
+  if (kube || rm == ResourceManager::kubeedge) s.get_bool("cache_worker", b.cache_worker);
   if (kube && s.get_string("kube_version", b.kube_version)) {
     // The original accepted anything (its condition was always true); a version that is not
     // vMAJOR.MINOR.PATCH cannot be installed, so say so now rather than in a playbook.
@@ -631,9 +730,9 @@ void Loader::plugin_keys(Sec& s) {
     if (!ok)
       s.fail("kube_version", "not a Kubernetes version; allowed: vMAJOR.MINOR.PATCH, e.g. v1.27.0");
   }
-  if (rm == "kubecontrol" || rm == "kube_kata")
+  if (rm == ResourceManager::kubecontrol || rm == ResourceManager::kube_kata)
     s.get_choice("kube_deployment", b.kube_deployment, {"pod", "container", "file", "call"});
-  if (rm == "kube_kata") {
+  if (rm == ResourceManager::kube_kata) {
     s.get_choice("runtime", b.runtime, {"runc", "kata-qemu", "kata-fc"});
     s.get_choice("runtime_filesystem", b.runtime_filesystem, {"overlayfs", "devmapper"});
   }
@@ -646,105 +745,139 @@ void Loader::execution_model(Sec& s) {
 }
 
 void Loader::cross_checks(Sec& inf, Sec& bs, Sec* em) {
+  provider_checks(inf);
+  if (!cfg_.benchmark) return;
+  // Upstream order: application, execution model, provider, resource manager.
+  application_checks(bs);
+  execution_model_checks(em);
+  resource_manager_checks(bs);
+  endpoint_only_warning(bs);
+}
+
+void Loader::provider_checks(Sec& inf) {
   const Infrastructure& i = cfg_.infrastructure;
-  const int clouds = i.cloud.nodes, edges = i.edge.nodes, endpoints = i.endpoint.nodes;
-  auto counts = [&] {
-    return " (have cloud_nodes = " + std::to_string(clouds) +
-           ", edge_nodes = " + std::to_string(edges) +
-           ", endpoint_nodes = " + std::to_string(endpoints) + ")";
-  };
-  if (i.provider == "baremetal") {
+  if (i.provider == Provider::baremetal) {
     inf.fail("provider",
              "baremetal is not supported: the original rejected every baremetal configuration "
              "(its check required edge_nodes == 0 and >= 1 at once); allowed: qemu (gcp, aws: "
              "validated only)");
-  } else if (i.provider == "gcp" || i.provider == "aws") {
+  } else if (i.provider == Provider::gcp || i.provider == Provider::aws) {
     ctx_.warn(inf.line(),
-              "[infrastructure] provider = " + i.provider +
+              "[infrastructure] provider = " + std::string(name(i.provider)) +
                   ": continuum validates this configuration for compatibility but deploys only "
                   "with provider = qemu");
   }
-  if (!cfg_.benchmark) return;
+}
+
+void Loader::application_checks(Sec& bs) {
   const Benchmark& b = *cfg_.benchmark;
-  const std::string& rm = b.resource_manager;
-  const std::string& app = b.application;
-  // Application (upstream order: application, execution model, provider, resource manager).
-  if (!b.resource_manager_only && !app.empty()) {
-    if (app == "image_classification") {
-      if (rm == "kubecontrol")
-        bs.fail("application",
-                "image_classification does not run with resource_manager = kubecontrol; "
-                "allowed resource managers: kubernetes, kubeedge, mist, none");
-      if (endpoints < 1)
-        bs.fail("application",
-                "image_classification needs at least 1 endpoint (endpoint_nodes >= 1) to "
-                "produce images" +
-                    counts());
-    } else if (app == "empty" && rm != "kubecontrol") {
-      bs.fail("application", "empty needs resource_manager = kubecontrol");
-    } else if (app == "empty_kata" && rm != "kube_kata") {
-      bs.fail("application", "empty_kata needs resource_manager = kube_kata");
-    } else if ((app == "stress" || app == "mem_usage") && rm != "kubecontrol" &&
-               rm != "kube_kata") {
-      // The original allowed only kubecontrol, although its template and its experiment_kata
-      // configurations use kube_kata too (docs/compatibility.md).
-      bs.fail("application", app + " needs resource_manager = kubecontrol or kube_kata");
-    }
+  const auto rm = b.resource_manager;
+  const auto app = b.application;
+  if (b.resource_manager_only || app == Application::none) return;
+  if (app == Application::image_classification) {
+    if (rm == ResourceManager::kubecontrol)
+      bs.fail("application",
+              "image_classification does not run with resource_manager = kubecontrol; "
+              "allowed resource managers: kubernetes, kubeedge, mist, none");
+    if (cfg_.infrastructure.endpoint.nodes < 1)
+      bs.fail("application",
+              "image_classification needs at least 1 endpoint (endpoint_nodes >= 1) to "
+              "produce images" +
+                  node_counts(cfg_.infrastructure));
+  } else if (app == Application::empty && rm != ResourceManager::kubecontrol) {
+    bs.fail("application", "empty needs resource_manager = kubecontrol");
+  } else if (app == Application::empty_kata && rm != ResourceManager::kube_kata) {
+    bs.fail("application", "empty_kata needs resource_manager = kube_kata");
+  } else if ((app == Application::stress || app == Application::mem_usage) &&
+             rm != ResourceManager::kubecontrol && rm != ResourceManager::kube_kata) {
+    // The original allowed only kubecontrol, although its template and its experiment_kata
+    // configurations use kube_kata too (docs/compatibility.md).
+    bs.fail("application",
+            std::string(name(app)) + " needs resource_manager = kubecontrol or kube_kata");
   }
-  if (em && cfg_.execution_model && cfg_.execution_model->model == "openfaas") {
-    if (rm != "kubernetes")
-      em->fail("model", "openfaas needs resource_manager = kubernetes (have " + rm + ")");
-    else if (!b.resource_manager_only && !app.empty() && app != "image_classification")
-      em->fail("model", "openfaas only runs application = image_classification (have " + app + ")");
-  }
-  if (rm == "kubernetes") {
+}
+
+void Loader::execution_model_checks(Sec* em) {
+  if (!em || !cfg_.execution_model || cfg_.execution_model->model != "openfaas") return;
+  const Benchmark& b = *cfg_.benchmark;
+  const auto rm = b.resource_manager;
+  const auto app = b.application;
+  if (rm != ResourceManager::kubernetes)
+    em->fail("model",
+             "openfaas needs resource_manager = kubernetes (have " + std::string(name(rm)) + ")");
+  else if (!b.resource_manager_only && app != Application::none &&
+           app != Application::image_classification)
+    em->fail("model", "openfaas only runs application = image_classification (have " +
+                          std::string(name(app)) + ")");
+}
+
+void Loader::resource_manager_checks(Sec& bs) {
+  const Infrastructure& i = cfg_.infrastructure;
+  const int clouds = i.cloud.nodes, edges = i.edge.nodes, endpoints = i.endpoint.nodes;
+  const Benchmark& b = *cfg_.benchmark;
+  const auto rm = b.resource_manager;
+  if (rm == ResourceManager::kubernetes) {
     if (clouds < 1 || edges != 0)
       bs.fail("resource_manager", "kubernetes needs cloud_nodes >= 1 and edge_nodes = 0" +
-                                      counts() + "; for edge nodes use kubeedge or mist");
+                                      node_counts(i) + "; for edge nodes use kubeedge or mist");
     else if (clouds > 1 && endpoints % (clouds - 1) != 0)
       bs.fail("resource_manager",
               "kubernetes needs endpoint_nodes to be a multiple of the workers "
               "(cloud_nodes - 1 = " +
-                  std::to_string(clouds - 1) + ", one cloud node is the controller)" + counts());
-  } else if (rm == "kubeedge" || rm == "mist") {
-    bool ok = rm == "kubeedge" ? (clouds == 1 && edges >= 1)
-                               : (clouds == 0 && edges >= 1 && endpoints >= 1);
+                  std::to_string(clouds - 1) + ", one cloud node is the controller)" +
+                  node_counts(i));
+  } else if (rm == ResourceManager::kubeedge || rm == ResourceManager::mist) {
+    bool ok = rm == ResourceManager::kubeedge ? (clouds == 1 && edges >= 1)
+                                              : (clouds == 0 && edges >= 1 && endpoints >= 1);
     if (!ok)
+      bs.fail("resource_manager",
+              rm == ResourceManager::kubeedge
+                  ? "kubeedge needs cloud_nodes = 1 (the controller) and edge_nodes >= 1" +
+                        node_counts(i)
+                  : "mist needs cloud_nodes = 0, edge_nodes >= 1 and endpoint_nodes >= 1" +
+                        node_counts(i));
+    else if (endpoints % edges != 0)
+      bs.fail("resource_manager", std::string(name(rm)) +
+                                      " needs endpoint_nodes to be a multiple of edge_nodes" +
+                                      node_counts(i));
+  } else if (rm == ResourceManager::kubecontrol || rm == ResourceManager::kube_kata) {
+    if (clouds < 2 || edges != 0)
       bs.fail(
           "resource_manager",
-          rm == "kubeedge"
-              ? "kubeedge needs cloud_nodes = 1 (the controller) and edge_nodes >= 1" + counts()
-              : "mist needs cloud_nodes = 0, edge_nodes >= 1 and endpoint_nodes >= 1" + counts());
-    else if (endpoints % edges != 0)
-      bs.fail("resource_manager",
-              rm + " needs endpoint_nodes to be a multiple of edge_nodes" + counts());
-  } else if (rm == "kubecontrol" || rm == "kube_kata") {
-    if (clouds < 2 || edges != 0)
-      bs.fail("resource_manager", rm + " needs cloud_nodes >= 2 and edge_nodes = 0" + counts());
+          std::string(name(rm)) + " needs cloud_nodes >= 2 and edge_nodes = 0" + node_counts(i));
     else if (endpoints % (clouds - 1) != 0)
       bs.fail("resource_manager",
-              rm + " needs endpoint_nodes to be a multiple of the workers (cloud_nodes - 1 = " +
-                  std::to_string(clouds - 1) + ")" + counts());
-    if (rm == "kube_kata" && b.runtime == "kata-fc" && b.runtime_filesystem == "overlayfs")
+              std::string(name(rm)) +
+                  " needs endpoint_nodes to be a multiple of the workers (cloud_nodes - 1 = " +
+                  std::to_string(clouds - 1) + ")" + node_counts(i));
+    if (rm == ResourceManager::kube_kata && b.runtime == "kata-fc" &&
+        b.runtime_filesystem == "overlayfs")
       bs.fail("runtime_filesystem",
               "overlayfs cannot be used with runtime = kata-fc; allowed: devmapper");
-  } else if (rm == "none" && (clouds > 0 || edges > 0) && !b.direct_offload) {
-    // The original's endpoint-only mode; continuum's offload to those nodes is explicit.
-    const std::string nodes = clouds > 0 && edges > 0 ? "cloud and edge"
-                              : clouds > 0            ? "cloud"
-                                                      : "edge";
-    if (app == "image_classification" && !b.resource_manager_only)
-      ctx_.warn(bs.line(),
-                "[benchmark] resource_manager = none: image_classification runs in the original's "
-                "endpoint-only mode (each endpoint generates and classifies its own images); the " +
-                    nodes + " nodes get none of its work" +
-                    (workloads_.empty() ? std::string(" and no other work")
-                                        : std::string(", only the [workload] sections")) +
-                    "; set direct_offload = True to offload to them instead");
-    else if (workloads_.empty())
-      ctx_.warn(bs.line(), "[benchmark] resource_manager = none: the " + nodes +
-                               " nodes get no work (add a [workload NAME] to use them)");
   }
+}
+
+void Loader::endpoint_only_warning(Sec& bs) {
+  const Infrastructure& i = cfg_.infrastructure;
+  const int clouds = i.cloud.nodes, edges = i.edge.nodes;
+  const Benchmark& b = *cfg_.benchmark;
+  if (b.resource_manager != ResourceManager::none || !(clouds > 0 || edges > 0) || b.direct_offload)
+    return;
+  // The original's endpoint-only mode; continuum's offload to those nodes is explicit.
+  const std::string nodes = clouds > 0 && edges > 0 ? "cloud and edge"
+                            : clouds > 0            ? "cloud"
+                                                    : "edge";
+  if (b.application == Application::image_classification && !b.resource_manager_only)
+    ctx_.warn(bs.line(),
+              "[benchmark] resource_manager = none: image_classification runs in the original's "
+              "endpoint-only mode (each endpoint generates and classifies its own images); the " +
+                  nodes + " nodes get none of its work" +
+                  (workloads_.empty() ? std::string(" and no other work")
+                                      : std::string(", only the [workload] sections")) +
+                  "; set direct_offload = True to offload to them instead");
+  else if (workloads_.empty())
+    ctx_.warn(bs.line(), "[benchmark] resource_manager = none: the " + nodes +
+                             " nodes get no work (add a [workload NAME] to use them)");
 }
 
 void Loader::workloads() {
@@ -835,7 +968,9 @@ void Loader::energy() {
   Energy& e = cfg_.energy;
   s.get_bool("enabled", e.enabled);
   if (e.enabled) {
-    s.get_choice("exporter", e.exporter, {"host", "guest"});
+    std::string exporter;
+    if (s.get_choice("exporter", exporter, spellings(kExporterNames)))
+      e.exporter = value_of(kExporterNames, exporter, Exporter::host);
     s.get_string("host_address", e.host_address);
     if (e.host_address.empty() || e.host_address.find_first_of(" /") != std::string::npos)
       s.fail("host_address", "not a host name or address; allowed: e.g. 127.0.0.1");
@@ -853,10 +988,10 @@ void Loader::energy() {
     s.get_double("min_coverage", e.min_coverage, 0, 1);
     const Infrastructure& i = cfg_.infrastructure;
     int vms = i.cloud.nodes + i.edge.nodes + i.endpoint.nodes;
-    if (e.exporter == "host" && e.host_port_base + vms - 1 > 65535)
+    if (e.exporter == Exporter::host && e.host_port_base + vms - 1 > 65535)
       s.fail("host_port_base", "host_port_base + number of VMs - 1 exceeds 65535");
-    if ((e.exporter == "guest" || e.host_feed) && !i.virtiofs)
-      s.fail(e.exporter == "guest" ? "exporter" : "host_feed",
+    if ((e.exporter == Exporter::guest || e.host_feed) && !i.virtiofs)
+      s.fail(e.exporter == Exporter::guest ? "exporter" : "host_feed",
              "needs virtiofs = True in [infrastructure] (the guest reads its energy from the "
              "shared folder)");
   }
@@ -960,7 +1095,9 @@ std::string format(const std::string& file, const std::vector<detail::Msg>& msgs
 
 Expected<Config> load(const std::filesystem::path& file) {
   const std::string name = file.string();
-  auto fail = [&](const std::string& what) { return make_error(name + ": " + what, 2); };
+  auto fail = [&](const std::string& what) {
+    return make_error(name + ": " + what, ExitCode::usage);
+  };
   std::error_code ec;
   auto st = fs::status(file, ec);
   if (ec || !fs::exists(st)) return fail("configuration file does not exist");
@@ -970,7 +1107,8 @@ Expected<Config> load(const std::filesystem::path& file) {
   if (fs::file_size(file, ec) > 16 * 1024 * 1024)
     return fail("larger than 16 MiB; not a configuration file");
   auto text = util::read_file(file);
-  if (!text) return make_error(text.error().message + " (cannot read the configuration)", 2);
+  if (!text)
+    return make_error(text.error().message + " (cannot read the configuration)", ExitCode::usage);
   return load_text(*text, file);
 }
 
@@ -979,14 +1117,15 @@ Expected<Config> load_text(std::string_view t, const std::filesystem::path& file
   if (auto nul = t.find('\0'); nul != std::string_view::npos)
     return make_error(name + ":" + std::to_string(line_of(t, nul)) +
                           ": binary file (NUL byte); a configuration is UTF-8 text",
-                      2);
+                      ExitCode::usage);
   size_t bad = 0;
   if (!valid_utf8(t, bad))
     return make_error(name + ":" + std::to_string(line_of(t, bad)) +
                           ": not valid UTF-8 text; save the configuration as UTF-8",
-                      2);
+                      ExitCode::usage);
   if (util::trim(t).empty())
-    return make_error(name + ": file is empty; a configuration needs at least [infrastructure]", 2);
+    return make_error(name + ": file is empty; a configuration needs at least [infrastructure]",
+                      ExitCode::usage);
 
   Config cfg;
   cfg.file = file;
@@ -1000,7 +1139,7 @@ Expected<Config> load_text(std::string_view t, const std::filesystem::path& file
   if (!ctx.errors.empty()) {
     std::string msg = format(name, ctx.errors);
     msg.pop_back();
-    return make_error(msg, 2);
+    return make_error(msg, ExitCode::usage);
   }
   std::vector<detail::Msg> w = ctx.warnings;
   std::stable_sort(w.begin(), w.end(),

@@ -66,28 +66,25 @@ class Messages {
   std::vector<std::pair<int, std::string>> refusals_, notes_;
 };
 
-bool kube_family(const std::string& rm) {
-  return rm == "kubernetes" || rm == "kubeedge" || rm == "kubecontrol" || rm == "kube_kata";
-}
-
 // Steps that download from the internet in the guests (apt repositories, release archives,
 // container images); base, mosquitto, mist and the application use only the guest image.
 bool downloads(const Config& c) {
   if (c.infrastructure.infra_only || !c.benchmark) return false;
   const Benchmark& b = *c.benchmark;
-  if (kube_family(b.resource_manager)) return true;  // containerd, kubeadm/keadm, CNI, images
+  if (uses_kubernetes(b.resource_manager)) return true;  // containerd, kubeadm/keadm, CNI, images
   return c.execution_model && c.execution_model->model == "openfaas";
 }
 
 void infrastructure_rules(const Config& c, Messages& m) {
   const Infrastructure& i = c.infrastructure;
-  if (i.provider == "gcp" || i.provider == "aws")
-    m.refuse("infrastructure", "provider", i.provider,
-             "continuum creates its VMs with QEMU/libvirt on this host only; the " + i.provider +
+  if (i.provider == Provider::gcp || i.provider == Provider::aws)
+    m.refuse("infrastructure", "provider", std::string(name(i.provider)),
+             "continuum creates its VMs with QEMU/libvirt on this host only; the " +
+                 std::string(name(i.provider)) +
                  "_* keys are checked for compatibility, but this build has no " +
-                 (i.provider == "gcp" ? std::string("Google Cloud") : std::string("AWS")) +
-                 " deployment; use provider = qemu (the tier sizes stay; the " + i.provider +
-                 "_* keys are then ignored)");
+                 (i.provider == Provider::gcp ? std::string("Google Cloud") : std::string("AWS")) +
+                 " deployment; use provider = qemu (the tier sizes stay; the " +
+                 std::string(name(i.provider)) + "_* keys are then ignored)");
   if (!i.external_physical_machines.empty())
     m.refuse(
         "infrastructure", "external_physical_machines",
@@ -103,11 +100,12 @@ void infrastructure_rules(const Config& c, Messages& m) {
         "between all VMs and only logged the raw output); the emulated links are measured with "
         "ping "
         "instead (network_verify = True, infrastructure/network.csv); set netperf = False");
-  if (i.provider == "qemu" && i.network_mode == "managed" && i.guest_internet == "none" &&
+  if (i.provider == Provider::qemu && i.network_mode == "managed" && i.guest_internet == "none" &&
       downloads(c) && i.guest_http_proxy.empty() && i.guest_https_proxy.empty() &&
       i.guest_apt_proxy.empty() && i.guest_apt_mirror.empty())
     m.refuse("infrastructure", "guest_internet", i.guest_internet,
-             "the guests are isolated, and the " + c.benchmark->resource_manager +
+             "the guests are isolated, and the " +
+                 std::string(name(c.benchmark->resource_manager)) +
                  (c.execution_model ? std::string(" and openfaas") : std::string()) +
                  " playbooks download packages and container images; set guest_internet = nat, or "
                  "guest_http_proxy/guest_https_proxy (and guest_apt_proxy or guest_apt_mirror) to "
@@ -120,75 +118,76 @@ void infrastructure_rules(const Config& c, Messages& m) {
                 "its base image offline (`continuum image build`) and boots no base-image VM");
 }
 
-void benchmark_rules(const Config& c, Messages& m) {
-  if (c.infrastructure.infra_only || !c.benchmark) return;
-  const Benchmark& b = *c.benchmark;
-  const std::string& rm = b.resource_manager;
-  const std::string& app = b.application;
-  const bool openfaas = c.execution_model && c.execution_model->model == "openfaas";
-  // The application this build runs: image_classification with resource_manager = none.
-  const bool runs_app = !b.resource_manager_only && app == "image_classification" && rm == "none";
-  const std::string no_app =
-      b.resource_manager_only
-          ? "resource_manager_only = True runs no application (as in the original)"
-          : "the configuration runs no application, only its [workload] sections";
+// The application this build runs: image_classification with resource_manager = none.
+bool runs_application(const Benchmark& b) {
+  return !b.resource_manager_only && b.application == Application::image_classification &&
+         b.resource_manager == ResourceManager::none;
+}
 
-  if (rm == "kube_kata" && b.runtime != "runc")
+void runtime_rules(const Benchmark& b, Messages& m) {
+  if (b.resource_manager == ResourceManager::kube_kata && b.runtime != "runc")
     m.refuse("benchmark", "runtime", b.runtime,
              "Kata Containers is not installed by this build (the cluster is stock Kubernetes with "
              "containerd "
              "and runc), so the " +
                  b.runtime + " runtime class would not exist; use runtime = runc");
+}
 
-  if (!b.resource_manager_only) {
-    if (app == "empty" || app == "empty_kata" || app == "stress" || app == "mem_usage")
-      m.refuse("benchmark", "application", app,
-               "the original's control-plane benchmark (pods of " + app +
-                   " timed through Kubernetes binaries "
-                   "instrumented by its authors, which were never published) is not implemented; "
-                   "to install the "
-                   "cluster only, remove application and set resource_manager_only = True; to "
-                   "benchmark, use "
-                   "application = image_classification with resource_manager = none");
-    if (openfaas && !app.empty())
-      m.refuse("execution_model", "model", "openfaas",
-               "the OpenFaaS benchmark (the classifier deployed as a function, the endpoints "
-               "calling it over "
-               "HTTP) is not implemented; remove the [execution_model] section, or set "
-               "resource_manager_only "
-               "= True and remove application to install Kubernetes and OpenFaaS only");
-    if (app == "image_classification" && rm != "none")
-      m.refuse("benchmark", "resource_manager", rm,
-               "image_classification with resource_manager = " + rm +
-                   " runs the original's containers (" +
-                   (rm == "mist" ? std::string("docker workers on the edges")
-                                 : std::string("Kubernetes Jobs")) +
-                   " and docker endpoints, their images mirrored into a registry at the host's "
-                   "port 5000); this "
-                   "build installs neither docker nor a registry in the guests; use "
-                   "resource_manager = none "
-                   "(the original's endpoint-only mode, or with direct_offload = True the "
-                   "endpoints offload to "
-                   "the cloud or edge nodes), or resource_manager_only = True without application "
-                   "to install " +
-                   rm + " only");
-    if (runs_app && b.direct_offload && b.applications_per_worker != 1)
-      m.refuse(
-          "benchmark", "applications_per_worker", std::to_string(b.applications_per_worker),
-          "direct_offload runs one worker program per cloud or edge node; several applications per "
-          "worker are not implemented; use applications_per_worker = 1 (for more workers, more "
-          "cloud or "
-          "edge nodes)");
-  }
+void application_rules(const Benchmark& b, bool openfaas, Messages& m) {
+  const auto rm = b.resource_manager;
+  const auto app = b.application;
+  if (app == Application::empty || app == Application::empty_kata || app == Application::stress ||
+      app == Application::mem_usage)
+    m.refuse("benchmark", "application", std::string(name(app)),
+             "the original's control-plane benchmark (pods of " + std::string(name(app)) +
+                 " timed through Kubernetes binaries "
+                 "instrumented by its authors, which were never published) is not implemented; "
+                 "to install the "
+                 "cluster only, remove application and set resource_manager_only = True; to "
+                 "benchmark, use "
+                 "application = image_classification with resource_manager = none");
+  if (openfaas && app != Application::none)
+    m.refuse("execution_model", "model", "openfaas",
+             "the OpenFaaS benchmark (the classifier deployed as a function, the endpoints "
+             "calling it over "
+             "HTTP) is not implemented; remove the [execution_model] section, or set "
+             "resource_manager_only "
+             "= True and remove application to install Kubernetes and OpenFaaS only");
+  if (app == Application::image_classification && rm != ResourceManager::none)
+    m.refuse("benchmark", "resource_manager", std::string(name(rm)),
+             "image_classification with resource_manager = " + std::string(name(rm)) +
+                 " runs the original's containers (" +
+                 (rm == ResourceManager::mist ? std::string("docker workers on the edges")
+                                              : std::string("Kubernetes Jobs")) +
+                 " and docker endpoints, their images mirrored into a registry at the host's "
+                 "port 5000); this "
+                 "build installs neither docker nor a registry in the guests; use "
+                 "resource_manager = none "
+                 "(the original's endpoint-only mode, or with direct_offload = True the "
+                 "endpoints offload to "
+                 "the cloud or edge nodes), or resource_manager_only = True without application "
+                 "to install " +
+                 std::string(name(rm)) + " only");
+  if (runs_application(b) && b.direct_offload && b.applications_per_worker != 1)
+    m.refuse(
+        "benchmark", "applications_per_worker", std::to_string(b.applications_per_worker),
+        "direct_offload runs one worker program per cloud or edge node; several applications per "
+        "worker are not implemented; use applications_per_worker = 1 (for more workers, more "
+        "cloud or "
+        "edge nodes)");
+}
 
-  // Keys accepted without effect, or with another effect, on what this build runs.
-  if (rm == "kubecontrol" || rm == "kube_kata")
-    m.differs("benchmark", "resource_manager", rm,
+void resource_manager_notes(const Benchmark& b, Messages& m) {
+  const auto rm = b.resource_manager;
+  if (rm == ResourceManager::kubecontrol || rm == ResourceManager::kube_kata)
+    m.differs("benchmark", "resource_manager", std::string(name(rm)),
               "installs stock Kubernetes " + b.kube_version +
                   " as resource_manager = kubernetes does; the "
                   "original's " +
-                  rm + " replaced the node binaries with unpublished instrumented builds" +
-                  (rm == "kube_kata" ? std::string(" and added Kata Containers") : std::string()));
+                  std::string(name(rm)) +
+                  " replaced the node binaries with unpublished instrumented builds" +
+                  (rm == ResourceManager::kube_kata ? std::string(" and added Kata Containers")
+                                                    : std::string()));
   if (m.present("benchmark", "kube_deployment"))
     m.no_effect("benchmark", "kube_deployment",
                 "used only by the kubecontrol/kube_kata benchmark applications, which this build "
@@ -198,20 +197,41 @@ void benchmark_rules(const Config& c, Messages& m) {
                 "containerd keeps its default snapshotter (overlayfs); the original set up "
                 "devmapper for Kata "
                 "Containers, which this build does not install");
-  // What a key of the application means depends on what runs: this build's application, no
-  // application at all, or (refused above) the original's container benchmark, about which
-  // nothing more is said.
-  const bool no_app_at_all = b.resource_manager_only || app.empty();
-  auto app_key = [&](const std::string& key, const std::string& why_runs, bool differs = false) {
-    if (runs_app && !why_runs.empty()) {
+}
+
+// What a key of the application means depends on what runs: this build's application, no
+// application at all, or (refused above) the original's container benchmark, about which
+// nothing more is said.
+class AppKeys {
+ public:
+  AppKeys(const Benchmark& b, Messages& m)
+      : m_(m),
+        runs_app_(runs_application(b)),
+        no_app_at_all_(b.resource_manager_only || b.application == Application::none),
+        no_app_(b.resource_manager_only
+                    ? "resource_manager_only = True runs no application (as in the original)"
+                    : "the configuration runs no application, only its [workload] sections") {}
+
+  void operator()(const std::string& key, const std::string& why_runs, bool differs = false) const {
+    if (runs_app_ && !why_runs.empty()) {
       if (differs)
-        m.differs("benchmark", key, "", why_runs);
+        m_.differs("benchmark", key, "", why_runs);
       else
-        m.no_effect("benchmark", key, why_runs);
-    } else if (no_app_at_all) {
-      m.no_effect("benchmark", key, no_app);
+        m_.no_effect("benchmark", key, why_runs);
+    } else if (no_app_at_all_) {
+      m_.no_effect("benchmark", key, no_app_);
     }
-  };
+  }
+
+ private:
+  Messages& m_;
+  const bool runs_app_;
+  const bool no_app_at_all_;
+  const std::string no_app_;
+};
+
+void application_option_notes(const Benchmark& b, const AppKeys& app_key, Messages& m) {
+  const auto rm = b.resource_manager;
   if (b.docker_pull)
     app_key("docker_pull",
             "resource_manager = none runs the programs installed in the guest image; no container "
@@ -220,18 +240,21 @@ void benchmark_rules(const Config& c, Messages& m) {
     app_key("cache_worker",
             "the original's warm-up run belongs to its Kubernetes/KubeEdge image_classification "
             "benchmark; the programs of resource_manager = none need no image cache");
-  if (b.applications_per_worker != 1 && !(runs_app && b.direct_offload))
+  if (b.applications_per_worker != 1 && !(runs_application(b) && b.direct_offload))
     app_key("applications_per_worker",
             "the endpoint-only mode of resource_manager = none has no workers (as in the "
             "original); direct_offload = True would use workers");
-  if (b.observability && (rm == "none" || rm == "mist"))
+  if (b.observability && (rm == ResourceManager::none || rm == ResourceManager::mist))
     m.no_effect("benchmark", "observability",
                 "it installs Prometheus and Grafana (kube-prometheus) into a Kubernetes cluster, "
                 "and resource_manager "
                 "= " +
-                    rm + " has none");
-  // The resources of the application's programs, when set in the file.
-  const bool offload = runs_app && b.direct_offload;
+                    std::string(name(rm)) + " has none");
+}
+
+// The resources of the application's programs, when set in the file.
+void application_resource_notes(const Benchmark& b, const AppKeys& app_key, const Messages& m) {
+  const bool offload = runs_application(b) && b.direct_offload;
   if (m.present("benchmark", "application_worker_cpu"))
     app_key("application_worker_cpu",
             offload ? "sets the worker program's threads (CPU_THREADS = max(1, int(value))) "
@@ -258,6 +281,20 @@ void benchmark_rules(const Config& c, Messages& m) {
             "the endpoint program runs without a memory limit (the VM's memory bounds it); the "
             "original limited "
             "its docker container");
+}
+
+void benchmark_rules(const Config& c, Messages& m) {
+  if (c.infrastructure.infra_only || !c.benchmark) return;
+  const Benchmark& b = *c.benchmark;
+  const bool openfaas = c.execution_model && c.execution_model->model == "openfaas";
+  runtime_rules(b, m);
+  if (!b.resource_manager_only) application_rules(b, openfaas, m);
+
+  // Keys accepted without effect, or with another effect, on what this build runs.
+  resource_manager_notes(b, m);
+  const AppKeys app_key(b, m);
+  application_option_notes(b, app_key, m);
+  application_resource_notes(b, app_key, m);
 }
 
 }  // namespace

@@ -8,16 +8,10 @@
 #include <set>
 
 #include "continuum/util/files.h"
+#include "continuum/util/strings.h"
 
 namespace continuum::energy {
 namespace {
-
-std::string fmt_double(double v, int prec = 6) {
-  if (std::isnan(v)) return "";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, v);
-  return buf;
-}
 
 bool parse_double(const std::string& s, double& out) {
   if (s.empty()) {
@@ -33,60 +27,6 @@ bool parse_double(const std::string& s, double& out) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- CSV
-
-std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"')
-      out += "\"\"";
-    else
-      out += c;
-  }
-  out += '"';
-  return out;
-}
-
-bool csv_split(std::string_view line, std::vector<std::string>& fields) {
-  fields.clear();
-  std::string cur;
-  size_t i = 0;
-  bool quoted = false;
-  bool field_started_quoted = false;
-  while (i <= line.size()) {
-    if (i == line.size()) {
-      if (quoted) return false;
-      fields.push_back(std::move(cur));
-      return true;
-    }
-    char c = line[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < line.size() && line[i + 1] == '"') {
-          cur += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        cur += c;
-      }
-    } else if (c == '"' && cur.empty() && !field_started_quoted) {
-      quoted = true;
-      field_started_quoted = true;
-    } else if (c == ',') {
-      fields.push_back(std::move(cur));
-      cur.clear();
-      field_started_quoted = false;
-    } else {
-      cur += c;
-    }
-    ++i;
-  }
-  return true;
-}
-
 std::string samples_csv_header() { return "time,t,vm,target,metric,labels,value"; }
 
 std::string samples_csv_line(const SampleRow& r) {
@@ -96,15 +36,15 @@ std::string samples_csv_line(const SampleRow& r) {
   s.reserve(96 + r.labels.size());
   s += r.time;
   s += ',';
-  s += fmt_double(r.t, 6);
+  s += util::format_fixed(r.t, 6);
   s += ',';
-  s += csv_field(r.vm);
+  s += util::csv_field(r.vm);
   s += ',';
-  s += csv_field(r.target);
+  s += util::csv_field(r.target);
   s += ',';
   s += r.metric;
   s += ',';
-  s += csv_field(r.labels);
+  s += util::csv_field(r.labels);
   s += ',';
   s += val;
   s += '\n';
@@ -129,7 +69,7 @@ Expected<std::vector<SampleRow>> read_samples(const std::filesystem::path& file)
     }
     if (line.empty()) continue;
     SampleRow r;
-    if (!csv_split(line, f) || f.size() != 7 || !parse_double(f[1], r.t) ||
+    if (!util::csv_split(line, f) || f.size() != 7 || !parse_double(f[1], r.t) ||
         !parse_double(f[6], r.value) || std::isnan(r.t)) {
       // A crash mid-write leaves a cut last line: skip it, as read_events does.
       if (in.peek() == EOF) break;
@@ -318,9 +258,9 @@ std::vector<VmSeries> build_series(const std::vector<SampleRow>& rows, const Spi
 // ---------------------------------------------------------------- attribution
 
 std::vector<EnergyRow> attribute(const std::vector<VmSeries>& vms,
-                                 const std::vector<report::PhaseInterval>& phases) {
-  std::vector<report::PhaseInterval> all = phases;
-  std::map<int, report::PhaseInterval> totals;
+                                 const std::vector<record::PhaseInterval>& phases) {
+  std::vector<record::PhaseInterval> all = phases;
+  std::map<int, record::PhaseInterval> totals;
   for (const auto& p : phases) {
     if (p.repeat < 0) continue;
     auto [it, inserted] = totals.try_emplace(p.repeat, p);
@@ -333,7 +273,7 @@ std::vector<EnergyRow> attribute(const std::vector<VmSeries>& vms,
     t.end = std::max(t.end, p.end);
   }
   if (totals.empty()) {
-    report::PhaseInterval t;
+    record::PhaseInterval t;
     t.phase = "total";
     t.start = INFINITY;
     t.end = -INFINITY;
@@ -401,12 +341,13 @@ constexpr const char* kEnergyHeader =
 std::string energy_csv(const std::vector<EnergyRow>& rows) {
   std::string s = std::string(kEnergyHeader) + "\n";
   for (const auto& r : rows) {
-    s += csv_field(r.app) + "," + std::to_string(r.repeat) + "," + csv_field(r.phase) + "," +
-         csv_field(r.node) + "," + csv_field(r.vm) + "," + fmt_double(r.start, 3) + "," +
-         fmt_double(r.end, 3) + "," + fmt_double(r.end - r.start, 3) + "," +
-         fmt_double(r.joules, 3) + "," + fmt_double(r.mean_watts(), 3) + "," + r.source + "," +
-         fmt_double(r.joules_power, 3) + "," + fmt_double(r.joules_counter, 3) + "," +
-         fmt_double(r.coverage, 4) + "," + std::to_string(r.samples) + "\n";
+    s += util::csv_field(r.app) + "," + std::to_string(r.repeat) + "," + util::csv_field(r.phase) +
+         "," + util::csv_field(r.node) + "," + util::csv_field(r.vm) + "," +
+         util::format_fixed(r.start, 3) + "," + util::format_fixed(r.end, 3) + "," +
+         util::format_fixed(r.end - r.start, 3) + "," + util::format_fixed(r.joules, 3) + "," +
+         util::format_fixed(r.mean_watts(), 3) + "," + r.source + "," +
+         util::format_fixed(r.joules_power, 3) + "," + util::format_fixed(r.joules_counter, 3) +
+         "," + util::format_fixed(r.coverage, 4) + "," + std::to_string(r.samples) + "\n";
   }
   return s;
 }
@@ -427,7 +368,7 @@ Expected<std::vector<EnergyRow>> read_energy_csv(const std::filesystem::path& fi
     if (line.empty()) continue;
     EnergyRow r;
     double seconds = 0, mean = 0, samples = 0;
-    if (!csv_split(line, f) || f.size() != 15 || !parse_double(f[5], r.start) ||
+    if (!util::csv_split(line, f) || f.size() != 15 || !parse_double(f[5], r.start) ||
         !parse_double(f[6], r.end) || !parse_double(f[7], seconds) ||
         !parse_double(f[8], r.joules) || !parse_double(f[9], mean) ||
         !parse_double(f[11], r.joules_power) || !parse_double(f[12], r.joules_counter) ||

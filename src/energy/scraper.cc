@@ -12,7 +12,7 @@
 
 #include "continuum/energy/energy.h"
 #include "continuum/energy/prometheus.h"
-#include "continuum/report/events.h"
+#include "continuum/record/events.h"
 
 namespace continuum::energy {
 namespace {
@@ -43,6 +43,109 @@ void curl_init_once() {
   (void)done;
 }
 
+using SteadyClock = std::chrono::steady_clock;
+
+// A target's curl handle and the buffers curl writes into. Not copyable: curl keeps pointers to
+// `body` and `errbuf` for as long as the handle lives.
+struct Curl {
+  Curl() = default;
+  Curl(const Curl&) = delete;
+  Curl& operator=(const Curl&) = delete;
+
+  CURL* handle = nullptr;
+  struct curl_slist* headers = nullptr;
+  std::string body;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+};
+
+// false when libcurl cannot make a handle.
+bool open_curl(Curl& c, const std::string& url, double timeout_s) {
+  c.handle = curl_easy_init();
+  if (!c.handle) return false;
+  CURL* curl = c.handle;
+  c.body.reserve(1 << 16);
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &c.body);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, c.errbuf);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_s * 1000));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(timeout_s * 1000));
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");         // never send exporter traffic via a proxy
+  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // gzip if the exporter offers it
+  c.headers = curl_slist_append(nullptr, "Accept: text/plain;version=0.0.4");
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, c.headers);
+  return true;
+}
+
+struct Exchange {
+  SteadyClock::time_point mono0, mono1;
+  std::chrono::system_clock::time_point wall0;
+  std::string err;  // "" when the exporter answered 200
+};
+
+Exchange perform(Curl& c) {
+  Exchange x;
+  c.body.clear();
+  c.errbuf[0] = 0;
+  x.mono0 = SteadyClock::now();
+  x.wall0 = std::chrono::system_clock::now();
+  CURLcode rc = curl_easy_perform(c.handle);
+  x.mono1 = SteadyClock::now();
+  long status = 0;
+  curl_easy_getinfo(c.handle, CURLINFO_RESPONSE_CODE, &status);
+  if (rc != CURLE_OK)
+    x.err = c.errbuf[0] ? c.errbuf : curl_easy_strerror(rc);
+  else if (status != 200)
+    x.err = "HTTP " + std::to_string(status);
+  return x;
+}
+
+struct Parsed {
+  size_t kept = 0;
+  bool energy_sample = false;
+  prom::ParseResult res;
+};
+
+// The kept samples of one answer as samples.csv lines in `rows` (cleared first; reused so its
+// buffer is).
+Parsed to_rows(prom::Parser& parser, const Target& target, const Exchange& x,
+               SteadyClock::time_point run_start, const std::string& body, std::string& rows) {
+  auto half = (x.mono1 - x.mono0) / 2;
+  double t = std::chrono::duration<double>(x.mono0 + half - run_start).count();
+  std::string wall = record::rfc3339_ns(
+      x.wall0 + std::chrono::duration_cast<std::chrono::system_clock::duration>(half));
+  rows.clear();
+  Parsed p;
+  SampleRow r;
+  r.time = wall;
+  r.t = t;
+  r.vm = target.vm;
+  r.target = target.url;
+  p.res = parser.parse(body, [&](const prom::Sample& s) {
+    bool has_vm = s.label("vmname").has_value();
+    if (!keep_metric(s.name, has_vm)) return;
+    if (s.name == kPowerMetric || s.name == kEnergyMetric) p.energy_sample = true;
+    r.metric.assign(s.name);
+    r.labels = prom::canonical_labels(s.labels);
+    r.value = s.value;
+    rows += samples_csv_line(r);
+    ++p.kept;
+  });
+  return p;
+}
+
+SteadyClock::time_point next_tick(SteadyClock::time_point next, SteadyClock::duration period) {
+  next += period;
+  auto now = SteadyClock::now();
+  if (next < now) {
+    // A slow scrape: skip the missed ticks instead of firing them back to back.
+    auto behind = (now - next) / period + 1;
+    next += behind * period;
+  }
+  return next;
+}
+
 }  // namespace
 
 std::vector<Target> make_targets(const config::Energy& e, const plan::Plan& p,
@@ -52,7 +155,7 @@ std::vector<Target> make_targets(const config::Energy& e, const plan::Plan& p,
     const auto& n = p.nodes[i];
     Target t;
     t.vm = n.name;
-    if (e.exporter == "guest") {
+    if (e.exporter == config::Exporter::guest) {
       std::string ip = n.ip;
       if (d) {
         if (const auto* dn = d->find(n.id); dn && !dn->ip.empty()) ip = dn->ip;
@@ -141,9 +244,9 @@ std::vector<TargetStats> Scraper::stats() const {
 
 double Scraper::window_seconds() const {
   std::lock_guard lock(mu_);
-  using clock = std::chrono::steady_clock;
-  if (started_ == clock::time_point{}) return 0;
-  auto end = stopped_ == clock::time_point{} ? clock::now() : stopped_;
+  using SteadyClock = std::chrono::steady_clock;
+  if (started_ == SteadyClock::time_point{}) return 0;
+  auto end = stopped_ == SteadyClock::time_point{} ? SteadyClock::now() : stopped_;
   return std::chrono::duration<double>(end - started_).count();
 }
 
@@ -177,7 +280,7 @@ Status check_coverage(const Scraper& scraper, double interval_s, double min_cove
   auto v = judge_coverage(scraper.stats(), scraper.window_seconds(), interval_s, min_coverage);
   std::string msg = coverage_failure(v, min_coverage);
   if (verdicts) *verdicts = std::move(v);
-  if (!msg.empty()) return make_error(msg, 1);
+  if (!msg.empty()) return make_error(msg);
   return {};
 }
 
@@ -210,126 +313,83 @@ void Scraper::write_rows(const std::string& rows) {
   std::fflush(file_);
 }
 
+bool Scraper::enter_netns(size_t i, const std::string& url) {
+  // setns() on this thread only: the rest of the process keeps its network.
+  std::string ns = "/run/netns/" + opts_.netns;
+  int fd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+    spdlog::warn("energy: cannot enter network namespace {} to scrape {}; not scraping it",
+                 opts_.netns, url);
+    if (fd >= 0) ::close(fd);
+    std::lock_guard lock(mu_);
+    stats_[i].last_error = "cannot enter network namespace " + opts_.netns;
+    return false;
+  }
+  ::close(fd);
+  return true;
+}
+
+void Scraper::count_answer(size_t i, const std::string& url, size_t kept, size_t parse_errors,
+                           bool energy_sample, bool& down) {
+  std::lock_guard lock(mu_);
+  auto& st = stats_[i];
+  ++st.scrapes_ok;
+  st.samples += kept;
+  st.parse_errors += parse_errors;
+  if (energy_sample)
+    ++st.energy_scrapes;
+  else
+    st.last_error = std::string("answered without ") + kPowerMetric + " or " + kEnergyMetric;
+  if (down) spdlog::info("energy: {} answers again", url);
+  down = false;
+}
+
+void Scraper::count_failure(size_t i, const Target& target, const std::string& err, bool& down) {
+  std::lock_guard lock(mu_);
+  auto& st = stats_[i];
+  ++st.scrapes_failed;
+  st.last_error = err;
+  if (!down)
+    spdlog::warn("energy: scraping {} ({}) failed: {}; retrying every {} s", target.vm, target.url,
+                 err, opts_.interval);
+  down = true;
+}
+
 void Scraper::run_target(size_t i) {
   const Target target = targets_[i];
-  if (!opts_.netns.empty()) {
-    // setns() on this thread only: the rest of the process keeps its network.
-    std::string ns = "/run/netns/" + opts_.netns;
-    int fd = ::open(ns.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
-      spdlog::warn("energy: cannot enter network namespace {} to scrape {}; not scraping it",
-                   opts_.netns, target.url);
-      if (fd >= 0) ::close(fd);
-      std::lock_guard lock(mu_);
-      stats_[i].last_error = "cannot enter network namespace " + opts_.netns;
-      return;
-    }
-    ::close(fd);
-  }
-  CURL* curl = curl_easy_init();
-  if (!curl) {
+  if (!opts_.netns.empty() && !enter_netns(i, target.url)) return;
+  Curl c;
+  if (!open_curl(c, target.url, opts_.timeout)) {
     spdlog::warn("energy: libcurl init failed; not scraping {}", target.url);
     return;
   }
-  std::string body;
-  body.reserve(1 << 16);
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl, CURLOPT_URL, target.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(opts_.timeout * 1000));
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts_.timeout * 1000));
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");         // never send exporter traffic via a proxy
-  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");  // gzip if the exporter offers it
-  struct curl_slist* headers = curl_slist_append(nullptr, "Accept: text/plain;version=0.0.4");
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
   prom::Parser parser;
   std::string rows;
   bool down = false;
-  using clock = std::chrono::steady_clock;
-  const auto period =
-      std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts_.interval));
-  auto next = clock::now();
+  const auto period = std::chrono::duration_cast<SteadyClock::duration>(
+      std::chrono::duration<double>(opts_.interval));
+  auto next = SteadyClock::now();
   for (;;) {
     {
       std::unique_lock lock(mu_);
       if (cv_.wait_until(lock, next, [this] { return stopping_; })) break;
     }
-    body.clear();
-    errbuf[0] = 0;
-    auto mono0 = clock::now();
-    auto wall0 = std::chrono::system_clock::now();
-    CURLcode rc = curl_easy_perform(curl);
-    auto mono1 = clock::now();
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    std::string err;
-    if (rc != CURLE_OK)
-      err = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    else if (status != 200)
-      err = "HTTP " + std::to_string(status);
-
-    if (err.empty()) {
-      auto half = (mono1 - mono0) / 2;
-      double t = std::chrono::duration<double>(mono0 + half - run_start_).count();
-      std::string wall = report::rfc3339_ns(
-          wall0 + std::chrono::duration_cast<std::chrono::system_clock::duration>(half));
-      rows.clear();
-      size_t kept = 0;
-      bool energy_sample = false;
-      SampleRow r;
-      r.time = wall;
-      r.t = t;
-      r.vm = target.vm;
-      r.target = target.url;
-      auto res = parser.parse(body, [&](const prom::Sample& s) {
-        bool has_vm = s.label("vmname").has_value();
-        if (!keep_metric(s.name, has_vm)) return;
-        if (s.name == kPowerMetric || s.name == kEnergyMetric) energy_sample = true;
-        r.metric.assign(s.name);
-        r.labels = prom::canonical_labels(s.labels);
-        r.value = s.value;
-        rows += samples_csv_line(r);
-        ++kept;
-      });
+    Exchange x = perform(c);
+    if (x.err.empty()) {
+      Parsed got = to_rows(parser, target, x, run_start_, c.body, rows);
       write_rows(rows);
-      if (!res.ok())
-        spdlog::debug("energy: {}: {} malformed line(s): {}", target.url, res.errors.size(),
-                      res.summary(3));
-      std::lock_guard lock(mu_);
-      auto& st = stats_[i];
-      ++st.scrapes_ok;
-      st.samples += kept;
-      st.parse_errors += res.errors.size();
-      if (energy_sample)
-        ++st.energy_scrapes;
-      else
-        st.last_error = std::string("answered without ") + kPowerMetric + " or " + kEnergyMetric;
-      if (down) spdlog::info("energy: {} answers again", target.url);
-      down = false;
+      if (!got.res.ok())
+        spdlog::debug("energy: {}: {} malformed line(s): {}", target.url, got.res.errors.size(),
+                      got.res.summary(3));
+      count_answer(i, target.url, got.kept, got.res.errors.size(), got.energy_sample, down);
     } else {
-      std::lock_guard lock(mu_);
-      auto& st = stats_[i];
-      ++st.scrapes_failed;
-      st.last_error = err;
-      if (!down)
-        spdlog::warn("energy: scraping {} ({}) failed: {}; retrying every {} s", target.vm,
-                     target.url, err, opts_.interval);
-      down = true;
+      count_failure(i, target, x.err, down);
     }
-    next += period;
-    auto now = clock::now();
-    if (next < now) {
-      // A slow scrape: skip the missed ticks instead of firing them back to back.
-      auto behind = (now - next) / period + 1;
-      next += behind * period;
-    }
+    next = next_tick(next, period);
   }
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
+  curl_slist_free_all(c.headers);
+  curl_easy_cleanup(c.handle);
 }
 
 }  // namespace continuum::energy

@@ -14,6 +14,7 @@
 #include "continuum/infra/seed.h"
 #include "continuum/util/files.h"
 #include "continuum/util/interrupt.h"
+#include "continuum/util/parallel.h"
 
 namespace continuum::infra {
 namespace fs = std::filesystem;
@@ -41,7 +42,7 @@ struct VmWork {
 
 class Deployer {
  public:
-  Deployer(const plan::Plan& plan, fs::path run_dir, const ApplyOptions& o, report::EventLog* ev,
+  Deployer(const plan::Plan& plan, fs::path run_dir, const ApplyOptions& o, record::EventLog* ev,
            Ledger& ledger)
       : plan_(plan), run_(std::move(run_dir)), opt_(o), events_(ev), ledger_(ledger) {
     infra_dir_ = run_ / "infrastructure";
@@ -62,7 +63,7 @@ class Deployer {
       return make_error("network_mode = managed makes a network on one host only; a plan over " +
                             std::to_string(plan_.hosts.size()) +
                             " hosts needs network_mode = bridge with a bridge that spans them",
-                        2);
+                        ExitCode::usage);
     if (!opt_.base_image) return make_error("internal: ApplyOptions.base_image is not set");
     if (!opt_.skip_ssh_wait && !opt_.wait_ready)
       return make_error("internal: ApplyOptions.wait_ready is not set");
@@ -158,7 +159,7 @@ class Deployer {
     fs::create_directories(disk_dir_, ec);
     if (ec) return make_error(disk_dir_.string() + ": cannot create: " + ec.message());
     std::string stamp = run_.filename().string();
-    Status s = for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
+    Status s = util::for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
       VmWork& w = vms_[i];
       const plan::Node& n = *w.node;
       SshKeyPair host_key = TRY(generate_host_key(n.name));
@@ -194,7 +195,7 @@ class Deployer {
     for (const auto& w : vms_)
       batch.push_back({0, ResourceKind::overlay, w.hv->uri(), w.overlay.string(), w.node->id, {}});
     auto ids = TRY(ledger_.intend(std::move(batch)));
-    TRY_STATUS(for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
+    TRY_STATUS(util::for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
       TRY_STATUS(check_interrupt());
       return vms_[i].hv->create_overlay(base.disk, base.format, vms_[i].overlay);
     }));
@@ -222,7 +223,7 @@ class Deployer {
     auto ids = TRY(ledger_.intend(std::move(batch)));
     std::vector<char> ok(vms_.size(), 0);
     std::atomic<bool> failed{false};  // once one VM fails, start no more: they would be rolled back
-    Status s = for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
+    Status s = util::for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
       TRY_STATUS(check_interrupt());
       if (failed.load()) return make_error("not started: another VM failed first");
       VmWork& w = vms_[i];
@@ -298,7 +299,7 @@ class Deployer {
   const plan::Plan& plan_;
   fs::path run_;
   const ApplyOptions& opt_;
-  report::EventLog* events_;
+  record::EventLog* events_;
   Ledger& ledger_;
   fs::path infra_dir_, disk_dir_;
   std::vector<HypervisorPtr> hosts_;
@@ -309,7 +310,7 @@ class Deployer {
 }  // namespace
 
 Expected<Deployment> apply(const plan::Plan& plan, const fs::path& run_dir_in,
-                           const ApplyOptions& options, report::EventLog* events) {
+                           const ApplyOptions& options, record::EventLog* events) {
   auto t0 = Clock::now();
   fs::path run_dir = fs::absolute(run_dir_in);
   if (events) events->emit("infrastructure", "start", "", -1, "", {{"vms", plan.nodes.size()}});
@@ -345,7 +346,7 @@ Expected<Deployment> apply(const plan::Plan& plan, const fs::path& run_dir_in,
   if (events)
     events->emit("infrastructure", "end", "", -1, "",
                  {{"seconds", secs}, {"failed", true}, {"interrupted", interrupted}});
-  if (interrupted) err.exit_code = util::kInterruptedExit;
+  if (interrupted) err.exit_code = ExitCode::interrupted;
   return err;
 }
 

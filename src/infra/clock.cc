@@ -1,4 +1,4 @@
-// Guest clock alignment (include/continuum/infra/clock.h).
+// Guest clock alignment (src/infra/include/continuum/infra/clock.h).
 #include "continuum/infra/clock.h"
 
 #include <fmt/format.h>
@@ -6,9 +6,9 @@
 
 #include <cmath>
 #include <mutex>
-#include <thread>
 
 #include "continuum/util/files.h"
+#include "continuum/util/parallel.h"
 #include "continuum/util/strings.h"
 
 namespace continuum::infra {
@@ -129,31 +129,25 @@ ClockResult sync_clock(util::Remote& remote, const std::string& node_id, bool su
 }
 
 std::vector<ClockResult> sync_clocks(const Deployment& d, const std::filesystem::path& run_dir,
-                                     report::EventLog* events, const ClockOptions& opt) {
+                                     record::EventLog* events, const ClockOptions& opt) {
   std::vector<ClockResult> out(d.nodes.size());
-  {
-    std::vector<std::thread> threads;
-    for (size_t i = 0; i < d.nodes.size(); ++i) {
-      threads.emplace_back([&, i] {
-        const DeployedNode& n = d.nodes[i];
-        if (opt.cancel && opt.cancel->load()) {
-          out[i].node_id = n.id;
-          out[i].error = "interrupted";
-          return;
-        }
-        util::SshTarget target = d.ssh_target(n);
-        target.cancel = opt.cancel;
-        auto remote = util::ssh_connect(target, opt.timeout);
-        if (!remote) {
-          out[i].node_id = n.id;
-          out[i].error = "cannot connect: " + remote.error().message;
-          return;
-        }
-        out[i] = sync_clock(**remote, n.id, n.ssh_user != "root", opt);
-      });
+  util::parallel_for(d.nodes.size(), util::kAllAtOnce, [&](size_t i) {
+    const DeployedNode& n = d.nodes[i];
+    if (opt.cancel && opt.cancel->load()) {
+      out[i].node_id = n.id;
+      out[i].error = "interrupted";
+      return;
     }
-    for (auto& t : threads) t.join();
-  }
+    util::SshTarget target = d.ssh_target(n);
+    target.cancel = opt.cancel;
+    auto remote = util::ssh_connect(target, opt.timeout);
+    if (!remote) {
+      out[i].node_id = n.id;
+      out[i].error = "cannot connect: " + remote.error().message;
+      return;
+    }
+    out[i] = sync_clock(**remote, n.id, n.ssh_user != "root", opt);
+  });
   const bool interrupted = opt.cancel && opt.cancel->load();
   if (interrupted) spdlog::warn("clocks: interrupted; the guest clocks are left as they are");
   for (const auto& r : out) {

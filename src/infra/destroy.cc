@@ -5,7 +5,9 @@
 #include <chrono>
 
 #include "continuum/infra/run_lock.h"
+#include "continuum/record/run_dir.h"
 #include "continuum/util/files.h"
+#include "continuum/util/parallel.h"
 
 namespace continuum::infra {
 namespace fs = std::filesystem;
@@ -78,7 +80,7 @@ Expected<DestroyResult> destroy(Ledger& ledger, const DestroyOptions& options) {
     for (size_t i = end; i-- > begin;)
       if (resources[i].state != ResourceState::removed) todo.push_back(&resources[i]);
     std::vector<std::optional<std::string>> errors(todo.size());
-    (void)for_each_parallel(todo.size(), options.workers, [&](size_t i) -> Status {
+    (void)util::for_each_parallel(todo.size(), options.workers, [&](size_t i) -> Status {
       Status s = remove_one(*todo[i], options.hypervisors);
       if (!s.ok()) errors[i] = s.error().message;
       return {};
@@ -109,10 +111,10 @@ Expected<DestroyResult> destroy_run(const fs::path& run_dir, const DestroyOption
   fs::path file = run_dir / "state.json";
   std::error_code ec;
   if (!fs::exists(file, ec))
-    return make_error(run_dir.string() +
-                          ": no state.json here; not a continuum run directory "
-                          "(or the run created nothing)",
-                      2);
+    return make_error(run_dir.string() + (record::is_run_dir(run_dir)
+                                              ? ": no state.json: this run created nothing"
+                                              : ": not a continuum run directory (no state.json)"),
+                      ExitCode::usage);
   auto ledger = TRY(Ledger::load(file));
   return destroy(*ledger, options);
 }
@@ -126,12 +128,11 @@ Expected<DestroyResult> destroy_dead_run(const fs::path& run_dir, const DestroyO
     const std::string pid = owner.owner.pid > 0 ? std::to_string(owner.owner.pid) : "PID";
     return make_error(
         run_dir.string() + " belongs to a run that is still live (" + describe_owner(owner.owner) +
-            "); refusing to remove its resources from under it. Stop it first (Ctrl-C in its "
-            "terminal, or kill -INT " +
-            pid +
-            "): with delete = True it removes them itself, "
-            "otherwise run this destroy again once it has ended",
-        1);
+        "); refusing to remove its resources from under it. Stop it first (Ctrl-C in its "
+        "terminal, or kill -INT " +
+        pid +
+        "): with delete = True it removes them itself, "
+        "otherwise run this destroy again once it has ended");
   }
   return destroy_run(run_dir, options);
 }

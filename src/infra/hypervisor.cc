@@ -20,30 +20,6 @@ namespace fs = std::filesystem;
 
 const char* domain_type(Accelerator a) { return a == Accelerator::kvm ? "kvm" : "qemu"; }
 
-Status for_each_parallel(size_t n, size_t workers, const std::function<Status(size_t)>& fn) {
-  if (n == 0) return {};
-  workers = std::max<size_t>(1, std::min(workers, n));
-  std::vector<std::optional<Error>> errors(n);
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i = next++; i < n; i = next++) {
-      Status s = fn(i);
-      if (!s.ok()) errors[i] = s.error();
-    }
-  };
-  if (workers == 1) {
-    work();
-  } else {
-    std::vector<std::thread> threads;
-    threads.reserve(workers);
-    for (size_t w = 0; w < workers; ++w) threads.emplace_back(work);
-    for (auto& t : threads) t.join();
-  }
-  for (auto& e : errors)
-    if (e) return *e;
-  return {};
-}
-
 namespace {
 
 // libvirt prints every error to stderr by default; we report errors ourselves.

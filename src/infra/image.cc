@@ -1,5 +1,5 @@
 // Base images: the offline mmdebstrap image, local files and downloads
-// (include/continuum/infra/image.h).
+// (src/infra/include/continuum/infra/image.h).
 #include "continuum/infra/image.h"
 
 #include <curl/curl.h>
@@ -273,7 +273,8 @@ Expected<BaseImage> ensure_local_image(const config::Infrastructure& infra) {
   fs::path p = util::expand_user(infra.base_image);
   std::error_code ec;
   if (!fs::is_regular_file(p, ec))
-    return make_error("base_image " + p.string() + " does not exist or is not a file", 2);
+    return make_error("base_image " + p.string() + " does not exist or is not a file",
+                      ExitCode::usage);
   std::string want = util::to_lower(std::string(util::trim(infra.base_image_sha256)));
   if (!want.empty()) {
     std::string got = TRY(sha256_file(p));
@@ -341,7 +342,8 @@ fs::path image_cache_dir(const config::Infrastructure& infra) {
 
 Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path& app_dir) {
   if (variant != "default" && variant != "cloudinit")
-    return make_error("unknown image variant '" + variant + "' (known: default, cloudinit)", 2);
+    return make_error("unknown image variant '" + variant + "' (known: default, cloudinit)",
+                      ExitCode::usage);
   ImageRecipe r;
   r.variant = variant;
   // What the phases after boot expect in every guest: sshd, python3 for Ansible, tc (iproute2)

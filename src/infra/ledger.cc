@@ -3,7 +3,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "continuum/report/events.h"
+#include "continuum/record/events.h"
 #include "continuum/util/files.h"
 
 namespace continuum::infra {
@@ -117,7 +117,7 @@ Status Ledger::save_locked() {
                       {"user", info_.user},
                       {"config_name", info_.config_name},
                       {"status", info_.status},
-                      {"updated", report::rfc3339_ns(std::chrono::system_clock::now())},
+                      {"updated", record::rfc3339_ns(std::chrono::system_clock::now())},
                       {"resources", std::move(res)}};
   return util::write_file_atomic(file_, j.dump(1) + "\n");
 }

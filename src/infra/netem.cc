@@ -47,7 +47,7 @@ Status check_value(const plan::Link& l, const char* what, double v, double lo, d
   return make_error(describe_link(l) + ": " + what + " = " + util::format_number(v) +
                         " is out of range (" + (lo_open ? "> " : ">= ") + util::format_number(lo) +
                         " and <= " + util::format_number(hi) + ")",
-                    2);
+                    ExitCode::usage);
 }
 
 Status validate_link(const plan::Link& l) {
@@ -118,7 +118,8 @@ Expected<NodeNetem> node_netem(const plan::Plan& p, const plan::Node& node) {
   if (!p.network_emulation) return out;
   for (const auto& n : p.nodes)
     if (!valid_ipv4(n.ip))
-      return make_error("node " + n.id + ": address '" + n.ip + "' is not an IPv4 address", 2);
+      return make_error("node " + n.id + ": address '" + n.ip + "' is not an IPv4 address",
+                        ExitCode::usage);
 
   for (Tier t : group_order(node.tier)) {
     const plan::Link* l = p.tier_link(node.tier, t);
@@ -136,7 +137,9 @@ Expected<NodeNetem> node_netem(const plan::Plan& p, const plan::Node& node) {
     if (!l.shaped || (l.a != node.id && l.b != node.id)) continue;
     const std::string& peer_id = l.a == node.id ? l.b : l.a;
     const plan::Node* peer = p.find(peer_id);
-    if (!peer) return make_error("[link " + l.a + " " + l.b + "]: no node '" + peer_id + "'", 2);
+    if (!peer)
+      return make_error("[link " + l.a + " " + l.b + "]: no node '" + peer_id + "'",
+                        ExitCode::usage);
     TRY_STATUS(validate_link(l));
     NetemClass c = make_class(p, l, "pair:" + peer_id);
     c.peer_ids.push_back(peer->id);
@@ -146,7 +149,7 @@ Expected<NodeNetem> node_netem(const plan::Plan& p, const plan::Node& node) {
   if (static_cast<int>(out.classes.size()) > kMaxClasses)
     return make_error("node " + node.id + ": " + std::to_string(out.classes.size()) +
                           " tc classes; at most " + std::to_string(kMaxClasses) + " are supported",
-                      2);
+                      ExitCode::usage);
   for (size_t i = 0; i < out.classes.size(); ++i) out.classes[i].number = static_cast<int>(i) + 1;
   return out;
 }

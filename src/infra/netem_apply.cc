@@ -8,11 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
-#include <thread>
 
 #include "continuum/infra/netem.h"
 #include "continuum/util/files.h"
 #include "continuum/util/interrupt.h"
+#include "continuum/util/parallel.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
 
@@ -314,164 +314,185 @@ std::string format_csv(const std::vector<LinkResult>& links) {
 // ---------------------------------------------------------------------------------------------
 // Apply and verify
 
-Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exec,
-                                         const std::filesystem::path& run_dir,
-                                         report::EventLog* events, const NetemOptions& opt) {
-  NetworkReport rep;
-  if (!p.network_emulation) return rep;
-  bool verify = opt.verify.value_or(p.network_verify);
-  bool strict = opt.strict.value_or(p.network_strict);
-  if (events) events->emit("network", "start");
+namespace {
 
-  // Generation first: a bad value stops everything before any guest is touched.
+// What the steps of one apply_and_verify share. Each node's thread writes only its own entry of
+// `errors` and `rep.nodes`.
+struct ApplyRun {
+  ApplyRun(const plan::Plan& p, NetemExecutor& exec, const std::filesystem::path& run_dir,
+           record::EventLog* events, const NetemOptions& opt, NetworkReport& rep)
+      : p(p), exec(exec), run_dir(run_dir), events(events), opt(opt), rep(rep) {}
+
+  const plan::Plan& p;
+  NetemExecutor& exec;
+  const std::filesystem::path& run_dir;
+  record::EventLog* events;
+  const NetemOptions& opt;
+  NetworkReport& rep;
   std::map<std::string, NodeNetem> nn;
-  for (const auto& n : p.nodes) nn.emplace(n.id, TRY(node_netem(p, n)));
+  std::vector<std::optional<Error>> errors;
+  bool measure = false;
+};
 
-  const size_t count = p.nodes.size();
-  std::vector<std::optional<Error>> errors(count);
-  rep.nodes.resize(count);
-  auto for_each_node = [&](auto&& fn) {
-    std::vector<std::thread> threads;
-    for (size_t i = 0; i < count; ++i)
-      if (!nn.at(p.nodes[i].id).classes.empty() && !errors[i])
-        threads.emplace_back([&, i] {
-          if (!util::interrupt_requested()) fn(i);
-        });
-    for (auto& t : threads) t.join();
-  };
-  auto failures = [&]() -> Status {
-    std::vector<std::string> f;
-    for (const auto& e : errors)
-      if (e) f.push_back(e->message);
-    if (f.empty()) return {};
-    if (events) events->emit("network", "end", "", -1, "", {{"error", util::join(f, "; ")}});
-    return make_error(util::join(f, "\n"));
-  };
-  // Ctrl-C: nothing new starts (no further step, node or ping run) and running commands are
-  // stopped by their executor; the phase ends with exit code 130.
-  auto interrupted = [&]() -> Status {
-    if (!util::interrupt_requested()) return {};
-    if (events) events->emit("network", "end", "", -1, "", {{"interrupted", true}});
-    return util::check_interrupt();
-  };
-  auto fail = [&](size_t i, const std::string& msg) {
-    errors[i] = make_error("netem on " + exec.describe(p.nodes[i].id) + ": " + msg);
-  };
-  bool measure = verify && !exec.dry_run();
-
-  // 1. Find the NIC carrying each node's address (rather than the original's hard-coded ens2) and,
-  // when verifying, remove what an earlier apply left so the baseline sees the bare path.
-  for_each_node([&](size_t i) {
-    const plan::Node& n = p.nodes[i];
-    rep.nodes[i].node_id = n.id;
-    rep.nodes[i].interface = "NIC";
-    if (exec.dry_run()) return;
-    auto r = exec.run(n.id, "ip -o -4 addr show", opt.command_timeout);
-    if (!r) return fail(i, r.error().message);
-    if (r->cancelled) return;
-    if (r->exit_code != 0) return fail(i, "`ip -o -4 addr show` failed: " + one_line(r->err));
-    std::string iface = interface_for_ip(r->out, n.ip);
-    if (iface.empty())
-      return fail(
-          i, "no interface carries " + n.ip + " (ip -o -4 addr show: " + one_line(r->out) + ")");
-    rep.nodes[i].interface = iface;
-    if (measure && opt.baseline_count > 0) {
-      auto reset = exec.run(n.id, reset_script(iface, exec.needs_sudo(n.id)), opt.command_timeout);
-      if (!reset) return fail(i, reset.error().message);
-    }
+template <typename Fn>
+void for_each_node(ApplyRun& run, Fn&& fn) {
+  util::parallel_for(run.p.nodes.size(), util::kAllAtOnce, [&](size_t i) {
+    if (!run.nn.at(run.p.nodes[i].id).classes.empty() && !run.errors[i] &&
+        !util::interrupt_requested())
+      fn(i);
   });
-  TRY_STATUS(interrupted());
-  TRY_STATUS(failures());
+}
 
-  // RTT matrix: one thread per source node (a Remote serves one thread at a time).
-  auto pairs = measured_pairs(p);
-  if (measure)
-    for (const auto& [a, b] : pairs) rep.links.push_back(configured(p, nn, a, b));
-  auto ping_matrix = [&](int pings, auto&& store) {
-    std::map<std::string, std::vector<size_t>> by_source;
-    for (size_t i = 0; i < rep.links.size(); ++i) by_source[rep.links[i].from].push_back(i);
-    std::vector<std::thread> threads;
-    for (auto& [src, idx] : by_source) {
-      threads.emplace_back([&, idx = idx] {
-        for (size_t i : idx) {
-          if (util::interrupt_requested()) break;
-          LinkResult& l = rep.links[i];
-          auto timeout = std::chrono::milliseconds(pings * opt.ping_interval_ms + 30000);
-          auto r = exec.run(l.from, ping_script(l.to_ip, pings, opt.ping_interval_ms), timeout);
-          if (!r) {
-            store(l, Expected<PingStats>(r.error()));
-            continue;
-          }
-          store(l, parse_ping(r->out + "\n" + r->err));
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-  };
+Status failures(const ApplyRun& run) {
+  std::vector<std::string> f;
+  for (const auto& e : run.errors)
+    if (e) f.push_back(e->message);
+  if (f.empty()) return {};
+  if (run.events) run.events->emit("network", "end", "", -1, "", {{"error", util::join(f, "; ")}});
+  return make_error(util::join(f, "\n"));
+}
 
-  // 2. Baseline: the path's own RTT, which the emulated delay adds to: 0.5 ms between namespaces
-  // in a TCG VM, 1.5-1.7 ms between two TCG guests, more between physical hosts.
-  if (measure && opt.baseline_count > 0) {
-    ping_matrix(opt.baseline_count, [&](LinkResult& l, Expected<PingStats> s) {
-      if (s)
-        l.baseline_rtt_ms = s->rtt_ms();
-      else if (!util::interrupt_requested())
-        spdlog::warn("network: no baseline for {} -> {}: {}", l.from, l.to, s.error().message);
-    });
-    TRY_STATUS(interrupted());
+// Ctrl-C: nothing new starts (no further step, node or ping run) and running commands are
+// stopped by their executor; the phase ends with exit code 130.
+Status interrupted(const ApplyRun& run) {
+  if (!util::interrupt_requested()) return {};
+  if (run.events) run.events->emit("network", "end", "", -1, "", {{"interrupted", true}});
+  return util::check_interrupt();
+}
+
+void fail(ApplyRun& run, size_t i, const std::string& msg) {
+  run.errors[i] = make_error("netem on " + run.exec.describe(run.p.nodes[i].id) + ": " + msg);
+}
+
+void find_interface(ApplyRun& run, size_t i) {
+  const plan::Node& n = run.p.nodes[i];
+  NetemExecutor& exec = run.exec;
+  run.rep.nodes[i].node_id = n.id;
+  run.rep.nodes[i].interface = "NIC";
+  if (exec.dry_run()) return;
+  auto r = exec.run(n.id, "ip -o -4 addr show", run.opt.command_timeout);
+  if (!r) return fail(run, i, r.error().message);
+  if (r->cancelled) return;
+  if (r->exit_code != 0) return fail(run, i, "`ip -o -4 addr show` failed: " + one_line(r->err));
+  std::string iface = interface_for_ip(r->out, n.ip);
+  if (iface.empty())
+    return fail(run, i,
+                "no interface carries " + n.ip + " (ip -o -4 addr show: " + one_line(r->out) + ")");
+  run.rep.nodes[i].interface = iface;
+  if (run.measure && run.opt.baseline_count > 0) {
+    auto reset =
+        exec.run(n.id, reset_script(iface, exec.needs_sudo(n.id)), run.opt.command_timeout);
+    if (!reset) return fail(run, i, reset.error().message);
   }
+}
 
-  // 3. Apply on every node concurrently.
-  for_each_node([&](size_t i) {
-    const plan::Node& n = p.nodes[i];
-    NodeApplied& out = rep.nodes[i];
-    auto start = std::chrono::steady_clock::now();
-    const std::string iface = out.interface;
-    bool sudo = exec.needs_sudo(n.id);
-    auto cmds = tc_commands(p, n, iface, sudo);
-    if (!cmds) return fail(i, cmds.error().message);
-    std::string script = apply_script(iface, *cmds, sudo);
-    for (const auto& c : *cmds) out.commands.push_back(util::shell_join(c));
-    if (!run_dir.empty()) {
-      auto st = util::write_file_atomic(run_dir / "infrastructure" / "tc" / (n.id + ".sh"),
-                                        "#!/bin/sh\n" + script);
-      if (!st) return fail(i, st.error().message);
-    }
-    auto r = exec.run(n.id, script, opt.command_timeout);
-    if (!r) return fail(i, r.error().message);
-    if (r->cancelled) return;
-    if (r->timed_out) return fail(i, "tc commands timed out");
-    if (r->exit_code != 0) {
-      static const std::regex failed(R"(continuum-netem: command (\d+) failed)");
-      std::smatch m;
-      std::string which = "(the reset before the commands)";
-      if (std::regex_search(r->err, m, failed)) {
-        size_t k = std::stoul(m[1].str());
-        if (k < out.commands.size()) which = "`" + out.commands[k] + "`";
+// 1. Find the NIC carrying each node's address (rather than the original's hard-coded ens2) and,
+// when verifying, remove what an earlier apply left so the baseline sees the bare path.
+Status find_interfaces(ApplyRun& run) {
+  for_each_node(run, [&](size_t i) { find_interface(run, i); });
+  TRY_STATUS(interrupted(run));
+  return failures(run);
+}
+
+void add_configured_links(ApplyRun& run) {
+  auto pairs = measured_pairs(run.p);
+  if (run.measure)
+    for (const auto& [a, b] : pairs) run.rep.links.push_back(configured(run.p, run.nn, a, b));
+}
+
+// RTT matrix: one thread per source node (a Remote serves one thread at a time).
+template <typename Store>
+void ping_matrix(ApplyRun& run, int pings, Store&& store) {
+  // One thread per source node, its links one after the other: two pings from one guest at
+  // once would share its vCPU and blur each other.
+  std::map<std::string, std::vector<size_t>> by_source_map;
+  for (size_t i = 0; i < run.rep.links.size(); ++i)
+    by_source_map[run.rep.links[i].from].push_back(i);
+  std::vector<std::vector<size_t>> by_source;
+  for (auto& [src, idx] : by_source_map) by_source.push_back(std::move(idx));
+  const NetemOptions& opt = run.opt;
+  util::parallel_for(by_source.size(), util::kAllAtOnce, [&](size_t s) {
+    for (size_t i : by_source[s]) {
+      if (util::interrupt_requested()) break;
+      LinkResult& l = run.rep.links[i];
+      auto timeout = std::chrono::milliseconds(pings * opt.ping_interval_ms + 30000);
+      auto r = run.exec.run(l.from, ping_script(l.to_ip, pings, opt.ping_interval_ms), timeout);
+      if (!r) {
+        store(l, Expected<PingStats>(r.error()));
+        continue;
       }
-      std::string err = std::regex_replace(r->err, failed, "");
-      return fail(i, "command " + which + " failed (exit " + std::to_string(r->exit_code) +
-                         "): " + one_line(err));
+      store(l, parse_ping(r->out + "\n" + r->err));
     }
-    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (events)
-      events->emit(
-          "network", "applied", "", -1, n.id,
-          {{"interface", iface}, {"commands", out.commands.size()}, {"seconds", out.seconds}});
   });
-  TRY_STATUS(interrupted());
-  TRY_STATUS(failures());
-  for (const auto& a : rep.nodes)
+}
+
+// 2. Baseline: the path's own RTT, which the emulated delay adds to: 0.5 ms between namespaces
+// in a TCG VM, 1.5-1.7 ms between two TCG guests, more between physical hosts.
+Status measure_baseline(ApplyRun& run) {
+  if (!run.measure || run.opt.baseline_count <= 0) return {};
+  ping_matrix(run, run.opt.baseline_count, [&](LinkResult& l, Expected<PingStats> s) {
+    if (s)
+      l.baseline_rtt_ms = s->rtt_ms();
+    else if (!util::interrupt_requested())
+      spdlog::warn("network: no baseline for {} -> {}: {}", l.from, l.to, s.error().message);
+  });
+  return interrupted(run);
+}
+
+std::string tc_failure(const util::ExecResult& r, const std::vector<std::string>& commands) {
+  static const std::regex failed(R"(continuum-netem: command (\d+) failed)");
+  std::smatch m;
+  std::string which = "(the reset before the commands)";
+  if (std::regex_search(r.err, m, failed)) {
+    size_t k = std::stoul(m[1].str());
+    if (k < commands.size()) which = "`" + commands[k] + "`";
+  }
+  std::string err = std::regex_replace(r.err, failed, "");
+  return "command " + which + " failed (exit " + std::to_string(r.exit_code) +
+         "): " + one_line(err);
+}
+
+void apply_node(ApplyRun& run, size_t i) {
+  const plan::Node& n = run.p.nodes[i];
+  NodeApplied& out = run.rep.nodes[i];
+  auto start = std::chrono::steady_clock::now();
+  const std::string iface = out.interface;
+  bool sudo = run.exec.needs_sudo(n.id);
+  auto cmds = tc_commands(run.p, n, iface, sudo);
+  if (!cmds) return fail(run, i, cmds.error().message);
+  std::string script = apply_script(iface, *cmds, sudo);
+  for (const auto& c : *cmds) out.commands.push_back(util::shell_join(c));
+  if (!run.run_dir.empty()) {
+    auto st = util::write_file_atomic(run.run_dir / "infrastructure" / "tc" / (n.id + ".sh"),
+                                      "#!/bin/sh\n" + script);
+    if (!st) return fail(run, i, st.error().message);
+  }
+  auto r = run.exec.run(n.id, script, run.opt.command_timeout);
+  if (!r) return fail(run, i, r.error().message);
+  if (r->cancelled) return;
+  if (r->timed_out) return fail(run, i, "tc commands timed out");
+  if (r->exit_code != 0) return fail(run, i, tc_failure(*r, out.commands));
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (run.events)
+    run.events->emit(
+        "network", "applied", "", -1, n.id,
+        {{"interface", iface}, {"commands", out.commands.size()}, {"seconds", out.seconds}});
+}
+
+// 3. Apply on every node concurrently.
+Status apply_qdiscs(ApplyRun& run) {
+  for_each_node(run, [&](size_t i) { apply_node(run, i); });
+  TRY_STATUS(interrupted(run));
+  TRY_STATUS(failures(run));
+  for (const auto& a : run.rep.nodes)
     if (!a.commands.empty())
       spdlog::info("netem: {} on {}: {} tc commands", a.node_id, a.interface, a.commands.size());
+  return {};
+}
 
-  if (!measure) {
-    if (events) events->emit("network", "end");
-    return rep;
-  }
-
-  // 4. Measure with the qdiscs in place.
-  ping_matrix(opt.ping_count, [&](LinkResult& l, Expected<PingStats> s) {
+// 4. Measure with the qdiscs in place.
+Status measure_links(ApplyRun& run) {
+  ping_matrix(run, run.opt.ping_count, [&](LinkResult& l, Expected<PingStats> s) {
     if (!s) {
       l.status = "error";
       l.message = "link " + l.from + " -> " + l.to + ": " + s.error().message;
@@ -480,25 +501,61 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
     l.measured = *s;
     judge(l);
   });
-  TRY_STATUS(interrupted());
+  return interrupted(run);
+}
+
+Status report_links(ApplyRun& run) {
+  NetworkReport& rep = run.rep;
   for (const auto& l : rep.links) {
-    if (events)
-      events->emit("network", "measured", "", -1, l.from,
-                   {{"to", l.to},
-                    {"configured_rtt_ms", l.configured_rtt_ms},
-                    {"baseline_rtt_ms", l.baseline_rtt_ms ? *l.baseline_rtt_ms : -1.0},
-                    {"measured_rtt_ms", l.measured.rtt_ms() ? *l.measured.rtt_ms() : -1.0},
-                    {"loss_pct", l.measured.loss_pct},
-                    {"status", l.status}});
+    if (run.events)
+      run.events->emit("network", "measured", "", -1, l.from,
+                       {{"to", l.to},
+                        {"configured_rtt_ms", l.configured_rtt_ms},
+                        {"baseline_rtt_ms", l.baseline_rtt_ms ? *l.baseline_rtt_ms : -1.0},
+                        {"measured_rtt_ms", l.measured.rtt_ms() ? *l.measured.rtt_ms() : -1.0},
+                        {"loss_pct", l.measured.loss_pct},
+                        {"status", l.status}});
     if (l.status != "ok") rep.warnings.push_back(l.message);
   }
   spdlog::debug("network: configured vs measured round-trip times ({} pings per link)\n{}",
-                opt.ping_count, format_table(rep.links));
-  if (!run_dir.empty()) {
-    rep.csv = run_dir / "infrastructure" / "network.csv";
+                run.opt.ping_count, format_table(rep.links));
+  if (!run.run_dir.empty()) {
+    rep.csv = run.run_dir / "infrastructure" / "network.csv";
     TRY_STATUS(util::write_file_atomic(rep.csv, format_csv(rep.links)));
   }
-  if (events) events->emit("network", "end", "", -1, "", {{"warnings", rep.warnings.size()}});
+  if (run.events)
+    run.events->emit("network", "end", "", -1, "", {{"warnings", rep.warnings.size()}});
+  return {};
+}
+
+}  // namespace
+
+Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exec,
+                                         const std::filesystem::path& run_dir,
+                                         record::EventLog* events, const NetemOptions& opt) {
+  NetworkReport rep;
+  if (!p.network_emulation) return rep;
+  bool verify = opt.verify.value_or(p.network_verify);
+  bool strict = opt.strict.value_or(p.network_strict);
+  if (events) events->emit("network", "start");
+
+  ApplyRun run(p, exec, run_dir, events, opt, rep);
+  // Generation first: a bad value stops everything before any guest is touched.
+  for (const auto& n : p.nodes) run.nn.emplace(n.id, TRY(node_netem(p, n)));
+  run.errors.resize(p.nodes.size());
+  rep.nodes.resize(p.nodes.size());
+  run.measure = verify && !exec.dry_run();
+
+  TRY_STATUS(find_interfaces(run));
+  add_configured_links(run);
+  TRY_STATUS(measure_baseline(run));
+  TRY_STATUS(apply_qdiscs(run));
+  if (!run.measure) {
+    if (events) events->emit("network", "end");
+    return rep;
+  }
+  TRY_STATUS(measure_links(run));
+  TRY_STATUS(report_links(run));
   if (rep.warnings.empty()) return rep;
   if (strict) return make_error("network_strict: " + util::join(rep.warnings, "\n"));
   return rep;
@@ -506,7 +563,7 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
 
 Expected<NetworkReport> apply_and_verify(const plan::Plan& p, const Deployment& d,
                                          const std::filesystem::path& run_dir,
-                                         report::EventLog* events, const NetemOptions& opt) {
+                                         record::EventLog* events, const NetemOptions& opt) {
   SshNetemExecutor exec(d);
   return apply_and_verify(p, exec, run_dir, events, opt);
 }

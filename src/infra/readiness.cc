@@ -1,4 +1,4 @@
-// SSH readiness of freshly started VMs (include/continuum/infra/readiness.h).
+// SSH readiness of freshly started VMs (src/infra/include/continuum/infra/readiness.h).
 #include "continuum/infra/readiness.h"
 
 #include <spdlog/spdlog.h>
@@ -8,6 +8,7 @@
 #include <fstream>
 #include <thread>
 
+#include "continuum/util/parallel.h"
 #include "continuum/util/strings.h"
 
 namespace continuum::infra {
@@ -96,20 +97,18 @@ Expected<std::vector<ReadyResult>> wait_ready(const std::vector<ReadyTarget>& ta
                                               const ReadyOptions& options) {
   auto polling_start = Clock::now();
   std::vector<ReadyResult> results(targets.size());
-  std::vector<std::thread> threads;
-  threads.reserve(targets.size());
   // One thread per VM: each mostly waits on the network, and a VM count beyond a few hundred is
   // not something one host boots at once anyway.
-  for (size_t i = 0; i < targets.size(); ++i)
-    threads.emplace_back([&, i] { results[i] = poll_one(targets[i], options, polling_start); });
-  for (auto& t : threads) t.join();
+  util::parallel_for(targets.size(), util::kAllAtOnce,
+                     [&](size_t i) { results[i] = poll_one(targets[i], options, polling_start); });
   if (options.cancel && options.cancel->load()) {
     std::vector<std::string> waiting;
     for (const auto& r : results)
       if (!r.ready) waiting.push_back(r.name);
     if (!waiting.empty())
       return make_error(
-          "interrupted while waiting for an SSH login to " + util::join(waiting, ", "), 130);
+          "interrupted while waiting for an SSH login to " + util::join(waiting, ", "),
+          ExitCode::interrupted);
   }
 
   std::string msg;

@@ -185,15 +185,14 @@ Expected<RunLock> RunLock::acquire(const plan::Plan& plan, const fs::path& lock_
       const std::string pid = a.owner.pid > 0 ? std::to_string(a.owner.pid) : "PID";
       return make_error(
           "another continuum run of user " + plan.user + " is live on " + uri + ": " +
-              describe_owner(a.owner) +
-              ".\nIts VMs and network carry the names this run would create (" +
-              fmt::format("{}", fmt::join(names, ", ")) +
-              ", ...: names are per user), so this run refuses before creating anything. Wait for "
-              "it to end, "
-              "or stop it (Ctrl-C in its terminal, or kill -INT " +
-              pid +
-              "): one live run per user and hypervisor (docs/run.md). Lock file: " + file.string(),
-          1);
+          describe_owner(a.owner) +
+          ".\nIts VMs and network carry the names this run would create (" +
+          fmt::format("{}", fmt::join(names, ", ")) +
+          ", ...: names are per user), so this run refuses before creating anything. Wait for "
+          "it to end, "
+          "or stop it (Ctrl-C in its terminal, or kill -INT " +
+          pid +
+          "): one live run per user and hypervisor (docs/run.md). Lock file: " + file.string());
     }
     LockOwner o = rl.owner_;
     o.uri = uri;

@@ -1,4 +1,4 @@
-// NoCloud seeds (include/continuum/infra/seed.h).
+// NoCloud seeds (src/infra/include/continuum/infra/seed.h).
 #include "continuum/infra/seed.h"
 
 #include <sys/stat.h>

@@ -40,6 +40,5 @@ Network make_network(const config::Config& cfg, const std::string& user);
 Status make_links(const config::Config& cfg, Plan& p);
 
 /// Playbook folder names in run order.
-std::vector<std::string> make_playbooks(const config::Config& cfg);
 
 }  // namespace continuum::plan::detail

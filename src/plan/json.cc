@@ -124,6 +124,10 @@ nlohmann::json to_json(const Plan& p) {
                      {"ip", n.ip}});
   json tier_links = json::array(), pair_links = json::array();
   for (const Link& l : p.tier_links) tier_links.push_back(link_json(l));
+  json playbooks = json::array();
+  for (const PlaybookStep& st : p.playbooks)
+    playbooks.push_back(
+        {{"name", st.name}, {"file", st.file}, {"after", st.after}, {"vars", st.vars}});
   for (const Link& l : p.pair_links) pair_links.push_back(link_json(l));
   return json{{"schema_version", kSchemaVersion},
               {"config_name", p.config_name},
@@ -146,7 +150,7 @@ nlohmann::json to_json(const Plan& p) {
               {"network_strict", p.network_strict},
               {"tier_links", tier_links},
               {"pair_links", pair_links},
-              {"playbooks", p.playbooks},
+              {"playbooks", playbooks},
               {"application", p.application},
               {"repeats", p.repeats},
               {"workloads", p.workloads}};
@@ -225,15 +229,24 @@ Expected<Plan> from_json(const nlohmann::json& j) {
     const json& pl = array(j, "pair_links", "");
     for (size_t i = 0; i < pl.size(); ++i)
       p.pair_links.push_back(link_from(pl[i], "pair_links[" + std::to_string(i) + "]"));
-    p.playbooks = strings_from(j, "playbooks", "");
+    const json& pb = array(j, "playbooks", "");
+    for (size_t i = 0; i < pb.size(); ++i) {
+      const std::string at = "playbooks[" + std::to_string(i) + "]";
+      PlaybookStep st;
+      st.name = field<std::string>(pb[i], "name", at);
+      st.file = field<std::string>(pb[i], "file", at);
+      st.after = strings_from(pb[i], "after", at);
+      st.vars = pb[i].value("vars", std::map<std::string, std::string>{});
+      p.playbooks.push_back(std::move(st));
+    }
     p.application = field<std::string>(j, "application", "");
     p.repeats = field<int>(j, "repeats", "");
     p.workloads = strings_from(j, "workloads", "");
     return p;
   } catch (const FieldError& e) {
-    return make_error(std::string("invalid plan JSON: ") + e.what(), 1);
+    return make_error(std::string("invalid plan JSON: ") + e.what());
   } catch (const nlohmann::json::exception& e) {
-    return make_error(std::string("invalid plan JSON: ") + e.what(), 1);
+    return make_error(std::string("invalid plan JSON: ") + e.what());
   }
 }
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "continuum/util/strings.h"
 #include "internal.h"
@@ -58,7 +59,8 @@ Expected<Side> resolve(const Plan& p, const config::PairOverride& o, const std::
     if (word != config::tier_name(t)) continue;
     bool any =
         std::any_of(p.nodes.begin(), p.nodes.end(), [&](const Node& n) { return n.tier == t; });
-    if (!any) return make_error(at(o) + "tier '" + word + "' has no nodes in this plan", 2);
+    if (!any)
+      return make_error(at(o) + "tier '" + word + "' has no nodes in this plan", ExitCode::usage);
     return Side{true, t, 0};
   }
   for (size_t i = 0; i < p.nodes.size(); ++i)
@@ -73,42 +75,37 @@ Expected<Side> resolve(const Plan& p, const config::PairOverride& o, const std::
   else
     msg +=
         "; nodes: " + ids.front() + " ... " + ids.back() + " (" + std::to_string(ids.size()) + ")";
-  return make_error(msg + "; or a tier name: cloud, edge, endpoint", 2);
+  return make_error(msg + "; or a tier name: cloud, edge, endpoint", ExitCode::usage);
 }
 
-}  // namespace
+/// A [link A B] with both sides resolved.
+struct Resolved {
+  const config::PairOverride* o;
+  Side a, b;
+};
 
-Status make_links(const config::Config& cfg, Plan& p) {
-  const auto& infra = cfg.infrastructure;
-  p.tier_links.clear();
-  p.pair_links.clear();
-
-  // Resolve every [link] first so that a wrong name is an error even with emulation off.
-  struct Resolved {
-    const config::PairOverride* o;
-    Side a, b;
-  };
+Expected<std::vector<Resolved>> resolve_all(const Plan& p,
+                                            const std::vector<config::PairOverride>& pairs) {
   std::vector<Resolved> overrides;
-  for (const auto& o : infra.pair_overrides) {
+  for (const auto& o : pairs) {
     Side a = TRY(resolve(p, o, o.a));
     Side b = TRY(resolve(p, o, o.b));
     if (!a.is_tier && !b.is_tier && a.node == b.node)
-      return make_error(at(o) + "a link needs two different nodes", 2);
+      return make_error(at(o) + "a link needs two different nodes", ExitCode::usage);
     overrides.push_back({&o, a, b});
   }
-  if (!infra.network_emulation) return {};
+  return overrides;
+}
 
-  // The wireless preset only sets the endpoint links' throughput (Mbit/s).
-  double wireless_mbit = 0;
-  if (infra.wireless_network_preset == "4g")
-    wireless_mbit = 7.21;
-  else if (infra.wireless_network_preset == "5g")
-    wireless_mbit = 29.66;
-  else
-    return make_error("wireless_network_preset '" + infra.wireless_network_preset +
-                          "' is not supported (4g or 5g)",
-                      2);
+// The wireless preset only sets the endpoint links' throughput (Mbit/s).
+Expected<double> wireless_throughput(const std::string& preset) {
+  if (preset == "4g") return 7.21;
+  if (preset == "5g") return 29.66;
+  return make_error("wireless_network_preset '" + preset + "' is not supported (4g or 5g)",
+                    ExitCode::usage);
+}
 
+void add_tier_links(const config::Infrastructure& infra, double wireless_mbit, Plan& p) {
   int count[3] = {0, 0, 0};
   for (const Node& n : p.nodes) count[static_cast<int>(n.tier)]++;
   auto has = [&](Tier a, Tier b) {
@@ -134,8 +131,10 @@ Status make_links(const config::Config& cfg, Plan& p) {
     apply(l, infra.endpoint_link);
     p.tier_links.push_back(l);
   }
+}
 
-  // [link tier tier] acts like the override keys, after them.
+// [link tier tier] acts like the override keys, after them.
+void apply_tier_pairs(const std::vector<Resolved>& overrides, Plan& p) {
   for (const Resolved& r : overrides) {
     if (!r.a.is_tier || !r.b.is_tier) continue;
     for (Link& l : p.tier_links) {
@@ -146,44 +145,67 @@ Status make_links(const config::Config& cfg, Plan& p) {
       l.shaped = true;
     }
   }
+}
 
-  // Node pairs: a node-tier override first, then node-node (more specific wins per component;
-  // within one specificity a later section wins). Each pair starts from its tier link.
-  std::map<std::pair<size_t, size_t>, Link> pairs;
-  auto pair_override = [&](size_t x, size_t y, const config::LinkOverride& o) {
-    if (x == y) return;
-    auto key = std::minmax(x, y);
-    auto it = pairs.find(key);
-    if (it == pairs.end()) {
-      Link l;
-      const Link* base = p.tier_link(p.nodes[key.first].tier, p.nodes[key.second].tier);
-      if (base && base->shaped)
-        l = *base;
-      else
-        l = make_link(Tier::cloud, Tier::cloud, {0, 0, 1000});
-      l.shaped = true;
-      l.a = p.nodes[key.first].id;
-      l.b = p.nodes[key.second].id;
-      it = pairs.emplace(key, l).first;
-    }
-    apply(it->second, o);
-  };
+using PairLinks = std::map<std::pair<size_t, size_t>, Link>;
+
+void override_pair(const Plan& p, PairLinks& pairs, size_t x, size_t y,
+                   const config::LinkOverride& o) {
+  if (x == y) return;
+  auto key = std::minmax(x, y);
+  auto it = pairs.find(key);
+  if (it == pairs.end()) {
+    Link l;
+    const Link* base = p.tier_link(p.nodes[key.first].tier, p.nodes[key.second].tier);
+    if (base && base->shaped)
+      l = *base;
+    else
+      l = make_link(Tier::cloud, Tier::cloud, {0, 0, 1000});
+    l.shaped = true;
+    l.a = p.nodes[key.first].id;
+    l.b = p.nodes[key.second].id;
+    it = pairs.emplace(key, l).first;
+  }
+  apply(it->second, o);
+}
+
+// Node pairs: a node-tier override first, then node-node (more specific wins per component;
+// within one specificity a later section wins). Each pair starts from its tier link.
+void add_pair_links(const std::vector<Resolved>& overrides, Plan& p) {
+  PairLinks pairs;
   for (int pass = 0; pass < 2; ++pass) {
     for (const Resolved& r : overrides) {
       bool node_node = !r.a.is_tier && !r.b.is_tier;
       bool node_tier = r.a.is_tier != r.b.is_tier;
       if ((pass == 0 && !node_tier) || (pass == 1 && !node_node)) continue;
       if (node_node) {
-        pair_override(r.a.node, r.b.node, r.o->values);
+        override_pair(p, pairs, r.a.node, r.b.node, r.o->values);
         continue;
       }
       const Side& node = r.a.is_tier ? r.b : r.a;
       const Side& tier = r.a.is_tier ? r.a : r.b;
       for (size_t i = 0; i < p.nodes.size(); ++i)
-        if (p.nodes[i].tier == tier.tier) pair_override(node.node, i, r.o->values);
+        if (p.nodes[i].tier == tier.tier) override_pair(p, pairs, node.node, i, r.o->values);
     }
   }
   for (auto& [key, l] : pairs) p.pair_links.push_back(std::move(l));
+}
+
+}  // namespace
+
+Status make_links(const config::Config& cfg, Plan& p) {
+  const auto& infra = cfg.infrastructure;
+  p.tier_links.clear();
+  p.pair_links.clear();
+
+  // Resolve every [link] first so that a wrong name is an error even with emulation off.
+  const std::vector<Resolved> overrides = TRY(resolve_all(p, infra.pair_overrides));
+  if (!infra.network_emulation) return {};
+
+  const double wireless_mbit = TRY(wireless_throughput(infra.wireless_network_preset));
+  add_tier_links(infra, wireless_mbit, p);
+  apply_tier_pairs(overrides, p);
+  add_pair_links(overrides, p);
   return {};
 }
 

@@ -14,7 +14,7 @@ bool wants_controller(const config::Config& cfg) {
   // least one cloud VM, which name_nodes checks). Without a [benchmark] there is no RM at all.
   if (cfg.infrastructure.infra_only || !cfg.benchmark) return false;
   if (cfg.mode() == Tier::endpoint) return false;
-  return cfg.benchmark->resource_manager != "mist";
+  return cfg.benchmark->resource_manager != config::ResourceManager::mist;
 }
 
 namespace {
@@ -43,7 +43,7 @@ const config::TierSpec& spec(const config::Config& cfg, Tier t) {
 Expected<std::vector<Node>> name_nodes(const config::Config& cfg, const std::string& user,
                                        const std::vector<Slot>& slots,
                                        const std::vector<Host>& hosts) {
-  if (user.empty()) return make_error("planning needs a user name for the VM names", 1);
+  if (user.empty()) return make_error("planning needs a user name for the VM names");
   const auto& infra = cfg.infrastructure;
   bool controller = false;
   if (wants_controller(cfg)) {
@@ -52,14 +52,14 @@ Expected<std::vector<Node>> name_nodes(const config::Config& cfg, const std::str
     // Upstream then silently deploys no control plane and hangs waiting for its join command;
     // this only happens when cpu_pin leaves no room for a cloud VM on the local host.
     if (!controller)
-      return make_error("resource_manager = " + cfg.benchmark->resource_manager +
-                            " needs its control plane (cloud_controller) on the local host, but no "
-                            "cloud VM is placed there: a cloud VM needs " +
-                            std::to_string(infra.cloud.cores) +
-                            " pinned cores and the local host has " +
-                            std::to_string(hosts[0].physical_cores) +
-                            " (cpu_pin = True); lower cloud_cores or set cpu_pin = False",
-                        2);
+      return make_error(
+          "resource_manager = " + std::string(config::name(cfg.benchmark->resource_manager)) +
+              " needs its control plane (cloud_controller) on the local host, but no "
+              "cloud VM is placed there: a cloud VM needs " +
+              std::to_string(infra.cloud.cores) + " pinned cores and the local host has " +
+              std::to_string(hosts[0].physical_cores) +
+              " (cpu_pin = True); lower cloud_cores or set cpu_pin = False",
+          ExitCode::usage);
   }
 
   // Upstream iterates hosts and keeps one counter per tier across them, so names and addresses
@@ -104,7 +104,7 @@ Expected<std::vector<Node>> name_nodes(const config::Config& cfg, const std::str
                                 " VMs starting at " + infra.prefix_ip + "." +
                                 std::to_string(infra.middle_ip) + ".2 run past " + infra.prefix_ip +
                                 ".254.251 (250 addresses per middleIP value); lower middleIP",
-                            2);
+                            ExitCode::usage);
         n.ip = infra.prefix_ip + "." + std::to_string(middle) + "." + std::to_string(post);
         // .2 to .251 are used, then the next middle value (upstream postfixIP_lower/upper 2/252).
         if (++post == 252) {

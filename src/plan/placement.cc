@@ -11,13 +11,11 @@ Expected<std::vector<Host>> make_hosts(const config::Config& cfg, const Environm
   const auto& infra = cfg.infrastructure;
   if (env.local_cores <= 0)
     return make_error("planning needs the local host's physical core count (got " +
-                          std::to_string(env.local_cores) + ")",
-                      1);
+                      std::to_string(env.local_cores) + ")");
   if (env.external_cores.size() != infra.external_physical_machines.size())
     return make_error("planning needs one core count per external_physical_machines entry (" +
-                          std::to_string(infra.external_physical_machines.size()) + " machines, " +
-                          std::to_string(env.external_cores.size()) + " counts)",
-                      1);
+                      std::to_string(infra.external_physical_machines.size()) + " machines, " +
+                      std::to_string(env.external_cores.size()) + " counts)");
   std::vector<Host> hosts;
   hosts.push_back(Host{"local", infra.libvirt_uri.empty() ? "qemu:///system" : infra.libvirt_uri,
                        env.local_cores, 0});
@@ -25,8 +23,7 @@ Expected<std::vector<Host>> make_hosts(const config::Config& cfg, const Environm
     const std::string& m = infra.external_physical_machines[i];
     if (env.external_cores[i] <= 0)
       return make_error("external machine " + m + " has no usable cores (" +
-                            std::to_string(env.external_cores[i]) + ")",
-                        1);
+                        std::to_string(env.external_cores[i]) + ")");
     // libvirt over SSH: the host's own SSH setup (keys, known_hosts) applies, as upstream's ssh.
     hosts.push_back(Host{m, "qemu+ssh://" + m + "/system", env.external_cores[i], 0});
   }
@@ -70,7 +67,7 @@ Error cpu_pin_overflow(const std::vector<Slot>& slots, size_t first_left,
                         "to the next host "
                         "for good. Use fewer or smaller VMs, add external_physical_machines, or "
                         "set cpu_pin = False.",
-                    2);
+                    ExitCode::usage);
 }
 
 }  // namespace

@@ -28,44 +28,69 @@ const Link* Plan::link_between(const Node& a, const Node& b) const {
   return l && l->shaped ? l : nullptr;
 }
 
-namespace detail {
-
-std::vector<std::string> make_playbooks(const config::Config& cfg) {
-  // Folder names under playbooks/, in the order software::install starts them (it reads the
-  // same configuration keys). infra_only: VMs only, no software phase (as upstream).
+std::vector<PlaybookStep> playbook_steps(const config::Config& cfg) {
+  // infra_only: VMs only, no software phase (as the original).
   if (cfg.infrastructure.infra_only || !cfg.benchmark) return {};
   const config::Benchmark& b = *cfg.benchmark;
-  const std::string& rm = b.resource_manager;
-  std::vector<std::string> out = {"base", "mosquitto"};
-  bool kube = rm == "kubernetes" || rm == "kubecontrol" || rm == "kube_kata";
-  if (kube || rm == "kubeedge") out.push_back("container_runtime");
-  if (kube)
-    out.push_back("kubernetes");
-  else if (rm == "kubeedge")
-    out.push_back("kubeedge");
-  else if (rm == "mist")
-    out.push_back("mist");
-  if (b.observability && (kube || rm == "kubeedge")) out.push_back("observability");
-  if (cfg.execution_model && cfg.execution_model->model == "openfaas") out.push_back("openfaas");
+  const auto rm = b.resource_manager;
+  std::vector<PlaybookStep> out;
+  auto add = [&](std::string name, std::string file, std::vector<std::string> after) {
+    out.push_back({std::move(name), std::move(file), std::move(after), {}});
+  };
+  add("base", "base/base.yml", {});
+  // Brokers: cloud workers, edges and endpoints (the original's install.yml/install_mist.yml and
+  // endpoint install.yml all start `mosquitto -d -p 1883`).
+  add("mosquitto", "mosquitto/mosquitto.yml", {"base"});
+
+  std::string rm_last;  // the step after which the resource manager is up
+  if (config::uses_kubeadm(rm)) {
+    add("container_runtime", "container_runtime/containerd.yml", {"base"});
+    add("kubernetes_install", "kubernetes/install.yml", {"container_runtime"});
+    add("kubernetes_control", "kubernetes/control.yml", {"kubernetes_install"});
+    // The original starts workers concurrently and lets them poll for the join command; here
+    // they start after the control plane, and the playbook waits for all nodes Ready.
+    add("kubernetes_workers", "kubernetes/workers.yml", {"kubernetes_control"});
+    rm_last = "kubernetes_workers";
+  } else if (rm == config::ResourceManager::kubeedge) {
+    add("container_runtime", "container_runtime/containerd.yml", {"base"});
+    add("kubeedge_install", "kubeedge/install.yml", {"container_runtime"});
+    add("kubeedge_control", "kubeedge/control.yml", {"kubeedge_install"});
+    add("kubeedge_edges", "kubeedge/edges.yml", {"kubeedge_control"});
+    add("kubeedge_control_log", "kubeedge/control_log.yml", {"kubeedge_edges"});
+    add("kubeedge_edge_log", "kubeedge/edge_log.yml", {"kubeedge_control_log"});
+    rm_last = "kubeedge_edge_log";
+  } else if (rm == config::ResourceManager::mist) {
+    add("mist", "mist/mist.yml", {"mosquitto"});
+    rm_last = "mist";
+  }
+  if (b.observability && config::uses_kubernetes(rm)) {
+    add("observability", "observability/observability.yml", {rm_last});
+    rm_last = "observability";
+  }
+  if (cfg.execution_model && cfg.execution_model->model == "openfaas")
+    add("openfaas", "openfaas/openfaas.yml", {rm_last.empty() ? std::string("base") : rm_last});
   // Scaphandre in the guests reads the host's per-VM energy over virtiofs; the host exporter
   // needs nothing inside the VMs.
-  if (cfg.energy.enabled && cfg.energy.exporter == "guest") out.push_back("scaphandre");
+  if (cfg.energy.enabled && cfg.energy.exporter == config::Exporter::guest) {
+    add("scaphandre", "scaphandre/scaphandre.yml", {"base"});
+    out.back().vars["scaphandre_port"] = std::to_string(cfg.energy.guest_port);
+    out.back().vars["scaphandre_powercap_path"] = cfg.infrastructure.virtiofs_guest_dir;
+  }
   // Only image_classification deploys a program into the guests; the kubecontrol apps (empty,
-  // stress, ...) are Kubernetes objects.
-  if (!b.resource_manager_only && b.application == "image_classification")
-    out.push_back("application");
+  // stress, ...) are Kubernetes objects. It is benchmark preparation: skipped with
+  // resource_manager_only, as the original skips its registry and benchmark then.
+  if (!b.resource_manager_only && b.application == config::Application::image_classification)
+    add("application", "application/image_classification.yml", {"mosquitto"});
   return out;
 }
 
-}  // namespace detail
-
 Expected<Plan> make(const config::Config& cfg, const Environment& env) {
   const auto& infra = cfg.infrastructure;
-  if (!infra.provider.empty() && infra.provider != "qemu")
+  if (infra.provider != config::Provider::none && infra.provider != config::Provider::qemu)
     return make_error(
-        cfg.file.string() + ": provider = " + infra.provider +
+        cfg.file.string() + ": provider = " + std::string(config::name(infra.provider)) +
             " is accepted for compatibility, but continuum deploys only provider = qemu",
-        2);
+        ExitCode::usage);
   Plan p;
   p.config_name = cfg.file.stem().string();
   p.user = env.user;
@@ -80,7 +105,7 @@ Expected<Plan> make(const config::Config& cfg, const Environment& env) {
     for (int i = 0; i < ts.nodes; ++i) slots.push_back(detail::Slot{t, ts.cores, 0, {}});
   }
   if (slots.empty())
-    return make_error("cloud_nodes + edge_nodes + endpoint_nodes should be > 0", 2);
+    return make_error("cloud_nodes + edge_nodes + endpoint_nodes should be > 0", ExitCode::usage);
   TRY_STATUS(detail::place(infra.cpu_pin, slots, p.hosts));
   p.nodes = TRY(detail::name_nodes(cfg, env.user, slots, p.hosts));
   p.network = detail::make_network(cfg, env.user);
@@ -91,9 +116,10 @@ Expected<Plan> make(const config::Config& cfg, const Environment& env) {
   p.network_strict = infra.network_strict;
   TRY_STATUS(detail::make_links(cfg, p));
 
-  p.playbooks = detail::make_playbooks(cfg);
+  p.playbooks = playbook_steps(cfg);
   if (cfg.benchmark) {
-    if (!cfg.benchmark->resource_manager_only) p.application = cfg.benchmark->application;
+    if (!cfg.benchmark->resource_manager_only)
+      p.application = config::name(cfg.benchmark->application);
     p.repeats = cfg.benchmark->repeat;
   }
   for (const auto& w : cfg.workloads) p.workloads.push_back(w.name);

@@ -131,7 +131,10 @@ std::string summary(const Plan& p) {
       o << table(links);
   }
 
-  o << "\nPlaybooks: " << (p.playbooks.empty() ? "none" : util::join(p.playbooks, ", ")) << "\n";
+  o << "\nPlaybooks:" << (p.playbooks.empty() ? " none" : "") << "\n";
+  for (const auto& st : p.playbooks)
+    o << "  " << st.name << " (" << st.file << ")"
+      << (st.after.empty() ? "" : ", after " + util::join(st.after, ", ")) << "\n";
   o << "\nBenchmark\n";
   o << table({{"application", p.application.empty() ? "none" : p.application},
               {"repeats", std::to_string(p.repeats)},

@@ -95,7 +95,7 @@ double median_step(const energy::Series& s) {
 }  // namespace
 
 Timeline average_timeline(const std::vector<energy::VmSeries>& vms,
-                          const std::vector<PhaseInterval>& phases) {
+                          const std::vector<record::PhaseInterval>& phases) {
   Timeline tl;
   std::vector<energy::Series> power;
   for (const auto& v : vms) {

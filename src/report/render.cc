@@ -8,23 +8,19 @@
 
 #include "continuum/benchmark/metrics.h"
 #include "continuum/energy/energy.h"
-#include "continuum/report/events.h"
+#include "continuum/record/events.h"
 #include "continuum/report/plots.h"
 #include "continuum/util/files.h"
+#include "continuum/util/strings.h"
 
 namespace continuum::report {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string fixed(double v, int prec) {
-  if (std::isnan(v)) return "-";
-  char b[48];
-  std::snprintf(b, sizeof b, "%.*f", prec, v);
-  return b;
-}
+std::string fixed(double v, int prec) { return util::format_fixed(v, prec, "-"); }
 
-std::string app_name(const std::vector<PhaseInterval>& phases, const fs::path& run_dir) {
+std::string app_name(const std::vector<record::PhaseInterval>& phases, const fs::path& run_dir) {
   for (const auto& p : phases)
     if (p.phase == "benchmark" && !p.app.empty()) return p.app;
   for (const auto& p : phases)
@@ -66,11 +62,11 @@ std::vector<double> read_latencies(const fs::path& run_dir) {
 Expected<RenderResult> render(const fs::path& run_dir, const RenderOptions& opts) {
   RenderResult res;
   std::error_code ec;
-  std::vector<PhaseInterval> phases;
+  std::vector<record::PhaseInterval> phases;
   auto events_file = run_dir / "events.jsonl";
   if (fs::exists(events_file, ec)) {
-    auto events = TRY(read_events(events_file));
-    phases = phase_intervals(events);
+    auto events = TRY(record::read_events(events_file));
+    phases = record::phase_intervals(events);
   } else {
     res.warnings.push_back(events_file.string() + " missing: energy is not split into phases");
   }

@@ -22,10 +22,6 @@ namespace {
 
 using plan::Node;
 
-bool kube_family(const std::string& rm) {
-  return rm == "kubernetes" || rm == "kubeedge" || rm == "kubecontrol" || rm == "kube_kata";
-}
-
 // Emits `key: value` with the value as a plain scalar unless YAML would read it as something else.
 template <typename V>
 void kv(YAML::Emitter& e, const std::string& key, const V& value) {
@@ -125,8 +121,8 @@ std::vector<std::pair<std::string, std::vector<std::string>>> inventory_groups(
 }
 
 std::vector<std::pair<std::string, std::string>> kube_version_vars(const config::Config& cfg) {
-  const std::string rm = cfg.benchmark ? cfg.benchmark->resource_manager : "";
-  if (!kube_family(rm)) return {};
+  const auto rm = cfg.benchmark ? cfg.benchmark->resource_manager : config::ResourceManager::none;
+  if (!config::uses_kubernetes(rm)) return {};
   // As the original derives them from kube_version (v1.27.0): kubeversion 1.27.0,
   // kubeversion_major v1.27, kubeversionstrp v1270.
   std::string v = cfg.benchmark->kube_version;
@@ -184,7 +180,7 @@ std::vector<std::pair<std::string, std::string>> guest_proxy_env(
 
 Expected<std::string> make_inventory(const plan::Plan& plan, const config::Config& cfg,
                                      const infra::Deployment& dep) {
-  const std::string rm = cfg.benchmark ? cfg.benchmark->resource_manager : "";
+  const auto rm = cfg.benchmark ? cfg.benchmark->resource_manager : config::ResourceManager::none;
   std::vector<HostEntry> entries;
   for (const Node& n : plan.nodes) {
     const infra::DeployedNode* d = dep.find(n.id);
@@ -208,9 +204,10 @@ Expected<std::string> make_inventory(const plan::Plan& plan, const config::Confi
   // software directory, so concurrent runs never share it.
   kv(e, "continuum_home", (dep.run_dir / "software").string());
   kv(e, "mqtt_port", 1883);
-  if (kube_family(rm) && !plan.network.gateway.empty())
+  if (config::uses_kubernetes(rm) && !plan.network.gateway.empty())
     kv(e, "registry_ip", plan.network.gateway + ":5000");
-  if (!controller.empty() && !rm.empty() && rm != "mist" && rm != "none") {
+  if (!controller.empty() && rm != config::ResourceManager::mist &&
+      rm != config::ResourceManager::none) {
     const std::string ip = dep.find(controller.front()->id)->ip;
     kv(e, "cloud_ip", ip);
     kv(e, "cloud_ip_external", ip);

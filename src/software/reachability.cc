@@ -1,5 +1,5 @@
 // Reachability preflight of the playbooks' download sources
-// (include/continuum/software/reachability.h).
+// (src/software/include/continuum/software/reachability.h).
 #include "continuum/software/reachability.h"
 
 #include <arpa/inet.h>
@@ -13,11 +13,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <thread>
 
-#include "continuum/report/events.h"
+#include "continuum/record/events.h"
 #include "continuum/software/inventory.h"
 #include "continuum/software/software.h"
+#include "continuum/util/parallel.h"
 #include "continuum/util/strings.h"
 
 namespace continuum::software {
@@ -401,7 +401,7 @@ ReachabilityReport run_probes(const infra::Deployment& dep, const std::vector<Gu
       return util::ssh_connect(dep.ssh_target(n), std::chrono::seconds(30));
     };
   std::mutex mu;
-  std::vector<std::thread> threads;
+  std::vector<std::pair<const GuestProbes*, const infra::DeployedNode*>> todo;
   for (const auto& g : probes) {
     const infra::DeployedNode* node = dep.find(g.node_id);
     if (!node) {
@@ -409,41 +409,43 @@ ReachabilityReport run_probes(const infra::Deployment& dep, const std::vector<Gu
       continue;
     }
     ++rep.guests;
-    threads.emplace_back([&, node, &g = g] {
-      auto fail = [&](const std::string& why) {
-        std::lock_guard lock(mu);
-        rep.errors.push_back(node->name + " (" + node->ip + "): " + why);
-      };
-      auto remote = connect(*node);
-      if (!remote) return fail("cannot connect over SSH: " + remote.error().message);
-      // python3's start under TCG and the SSH channel come on top of the probes' own deadline.
-      auto limit = std::chrono::milliseconds(static_cast<long>(timeout_s * 1000) + 30000);
-      auto r = (*remote)->exec(probe_command(g.probes, timeout_s), limit);
-      if (!r) return fail("the check could not run: " + r.error().message);
-      if (r->exit_code == 127) {
-        std::lock_guard lock(mu);
-        rep.warnings.push_back(node->name +
-                               ": no python3 in the guest, its download sources were not checked");
-        return;
-      }
-      if (r->exit_code != 0)
-        return fail("the check exited with " + std::to_string(r->exit_code) + ": " +
-                    std::string(util::trim(r->err)).substr(0, 300));
-      auto results = parse_probe_output(r->out, g.probes.size());
-      if (!results) return fail(results.error().message);
-      std::lock_guard lock(mu);
-      for (size_t i = 0; i < results->size(); ++i) {
-        const ProbeResult& pr = (*results)[i];
-        if (pr.skipped) {
-          ++rep.satisfied;
-          continue;
-        }
-        ++rep.probed;
-        if (!pr.ok) rep.unreachable.push_back({node->id, node->name, node->ip, g.probes[i], pr});
-      }
-    });
+    todo.emplace_back(&g, node);
   }
-  for (auto& t : threads) t.join();
+  util::parallel_for(todo.size(), util::kAllAtOnce, [&](size_t t) {
+    const GuestProbes& g = *todo[t].first;
+    const infra::DeployedNode* node = todo[t].second;
+    auto fail = [&](const std::string& why) {
+      std::lock_guard lock(mu);
+      rep.errors.push_back(node->name + " (" + node->ip + "): " + why);
+    };
+    auto remote = connect(*node);
+    if (!remote) return fail("cannot connect over SSH: " + remote.error().message);
+    // python3's start under TCG and the SSH channel come on top of the probes' own deadline.
+    auto limit = std::chrono::milliseconds(static_cast<long>(timeout_s * 1000) + 30000);
+    auto r = (*remote)->exec(probe_command(g.probes, timeout_s), limit);
+    if (!r) return fail("the check could not run: " + r.error().message);
+    if (r->exit_code == 127) {
+      std::lock_guard lock(mu);
+      rep.warnings.push_back(node->name +
+                             ": no python3 in the guest, its download sources were not checked");
+      return;
+    }
+    if (r->exit_code != 0)
+      return fail("the check exited with " + std::to_string(r->exit_code) + ": " +
+                  std::string(util::trim(r->err)).substr(0, 300));
+    auto results = parse_probe_output(r->out, g.probes.size());
+    if (!results) return fail(results.error().message);
+    std::lock_guard lock(mu);
+    for (size_t i = 0; i < results->size(); ++i) {
+      const ProbeResult& pr = (*results)[i];
+      if (pr.skipped) {
+        ++rep.satisfied;
+        continue;
+      }
+      ++rep.probed;
+      if (!pr.ok) rep.unreachable.push_back({node->id, node->name, node->ip, g.probes[i], pr});
+    }
+  });
   // Guests in plan order, then sources in probe order: the message reads the same every time.
   auto order = [&](const std::string& id) {
     for (size_t i = 0; i < probes.size(); ++i)
@@ -506,7 +508,7 @@ std::string describe_unreachable(const ReachabilityReport& r, const config::Infr
 
 Expected<ReachabilityReport> check_reachability(const plan::Plan& plan, const config::Config& cfg,
                                                 const infra::Deployment& dep,
-                                                report::EventLog* events,
+                                                record::EventLog* events,
                                                 const std::filesystem::path& versions_file,
                                                 const Connector& connect) {
   ReachabilityReport rep;
@@ -516,7 +518,7 @@ Expected<ReachabilityReport> check_reachability(const plan::Plan& plan, const co
     return rep;
   }
   std::vector<std::string> steps;
-  for (const auto& r : playbooks_for(cfg, playbook_root())) steps.push_back(r.name);
+  for (const auto& st : plan.playbooks) steps.push_back(st.name);
   if (steps.empty()) {
     rep.skip_reason = "no playbooks to run";
     return rep;
@@ -551,7 +553,7 @@ Expected<ReachabilityReport> check_reachability(const plan::Plan& plan, const co
                   {"unreachable", unreachable},
                   {"errors", rep.errors}});
   }
-  if (!rep.ok()) return make_error(describe_unreachable(rep, cfg.infrastructure), 1);
+  if (!rep.ok()) return make_error(describe_unreachable(rep, cfg.infrastructure));
   return rep;
 }
 

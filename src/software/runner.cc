@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "continuum/report/events.h"
+#include "continuum/record/events.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
 
@@ -133,116 +133,172 @@ std::string describe_failure(const PlaybookResult& r) {
   return util::join(lines, "\n");
 }
 
-Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
-                                              const std::vector<PlaybookRun>& runs,
-                                              report::EventLog* events) {
-  // Validate the graph before anything runs: unique names, known dependencies, no cycle.
+namespace {
+
+// Step name -> position in runs; errors on a name used twice or an unknown `after`.
+Expected<std::map<std::string, size_t>> index_steps(const std::vector<PlaybookRun>& runs) {
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < runs.size(); ++i)
     if (!index.emplace(runs[i].name, i).second)
-      return make_error("software: playbook step '" + runs[i].name + "' appears twice", 2);
+      return make_error("software: playbook step '" + runs[i].name + "' appears twice",
+                        ExitCode::usage);
   for (const auto& r : runs)
     for (const auto& a : r.after)
       if (!index.count(a))
-        return make_error("software: step '" + r.name + "' runs after unknown step '" + a + "'", 2);
-  {
-    std::vector<int> indeg(runs.size());
-    for (size_t i = 0; i < runs.size(); ++i) indeg[i] = static_cast<int>(runs[i].after.size());
-    std::vector<size_t> ready;
-    for (size_t i = 0; i < runs.size(); ++i)
-      if (indeg[i] == 0) ready.push_back(i);
-    size_t seen = 0;
-    while (!ready.empty()) {
-      size_t i = ready.back();
-      ready.pop_back();
-      ++seen;
-      for (size_t j = 0; j < runs.size(); ++j)
-        for (const auto& a : runs[j].after)
-          if (a == runs[i].name && --indeg[j] == 0) ready.push_back(j);
-    }
-    if (seen != runs.size())
-      return make_error("software: playbook steps depend on each other in a cycle", 2);
-  }
+        return make_error("software: step '" + r.name + "' runs after unknown step '" + a + "'",
+                          ExitCode::usage);
+  return index;
+}
 
-  enum class State { pending, running, ok, failed };
-  std::vector<State> state(runs.size(), State::pending);
+Status check_no_cycle(const std::vector<PlaybookRun>& runs) {
+  std::vector<int> indeg(runs.size());
+  for (size_t i = 0; i < runs.size(); ++i) indeg[i] = static_cast<int>(runs[i].after.size());
+  std::vector<size_t> ready;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (indeg[i] == 0) ready.push_back(i);
+  size_t seen = 0;
+  while (!ready.empty()) {
+    size_t i = ready.back();
+    ready.pop_back();
+    ++seen;
+    for (size_t j = 0; j < runs.size(); ++j)
+      for (const auto& a : runs[j].after)
+        if (a == runs[i].name && --indeg[j] == 0) ready.push_back(j);
+  }
+  if (seen != runs.size())
+    return make_error("software: playbook steps depend on each other in a cycle", ExitCode::usage);
+  return {};
+}
+
+enum class State { pending, running, ok, failed };
+
+// Not util::parallel_for: a playbook starts when the ones it runs after have succeeded, so this
+// is a dependency scheduler (a thread per started playbook, a condition variable between them).
+struct Scheduler {
+  const RunnerOptions& opt;
+  const std::vector<PlaybookRun>& runs;
+  const std::map<std::string, size_t>& index;
+  record::EventLog* events;
+  const int max_parallel;
+  std::mutex mu;  ///< guards everything below
+  std::condition_variable cv;
+  std::vector<State> state;
   std::vector<PlaybookResult> results;
   std::vector<std::string> errors;
-  std::mutex mu;
-  std::condition_variable cv;
   int running = 0;
   std::vector<std::thread> threads;
-  const int max_parallel = std::max(1, opt.max_parallel);
 
-  auto cancelled = [&] { return opt.cancel && opt.cancel->load(); };
-  std::unique_lock lock(mu);
+  Scheduler(const RunnerOptions& opt, const std::vector<PlaybookRun>& runs,
+            const std::map<std::string, size_t>& index, record::EventLog* events)
+      : opt(opt),
+        runs(runs),
+        index(index),
+        events(events),
+        max_parallel(std::max(1, opt.max_parallel)),
+        state(runs.size(), State::pending) {}
+  bool cancelled() const { return opt.cancel && opt.cancel->load(); }
+};
+
+// Called with s.mu held, from the thread that ran playbook i.
+void record_result(Scheduler& s, size_t i, Expected<PlaybookResult> r) {
+  if (!r.ok()) {
+    s.errors.push_back(r.error().message);
+    s.state[i] = State::failed;
+    return;
+  }
+  PlaybookResult& res = *r;
+  s.state[i] = res.ok() ? State::ok : State::failed;
+  spdlog::info("software: playbook {} {} in {} s", res.name,
+               res.ok()        ? "done"
+               : res.cancelled ? "stopped (interrupted)"
+                               : "FAILED",
+               util::format_number(std::round(res.seconds * 10) / 10));
+  for (const auto& [host, st] : res.output.recap)
+    spdlog::debug("[{}] {}: ok={} changed={} unreachable={} failed={} skipped={}", res.name, host,
+                  st.ok, st.changed, st.unreachable, st.failed, st.skipped);
+  if (!res.ok()) s.errors.push_back(describe_failure(res));
+  if (s.events)
+    s.events->emit("software", "playbook_end", "", -1, "",
+                   {{"playbook", res.name},
+                    {"seconds", res.seconds},
+                    {"ok", res.ok()},
+                    {"exit_code", res.exit_code}});
+  s.results.push_back(std::move(res));
+}
+
+// Called with s.mu held.
+void start_playbook(Scheduler& s, size_t i) {
+  s.state[i] = State::running;
+  ++s.running;
+  spdlog::info("software: starting playbook {} ({})", s.runs[i].name, s.runs[i].file.string());
+  if (s.events)
+    s.events->emit("software", "playbook_start", "", -1, "", {{"playbook", s.runs[i].name}});
+  s.threads.emplace_back([&s, i] {
+    auto r = run_playbook(s.opt, s.runs[i]);
+    std::lock_guard g(s.mu);
+    record_result(s, i, std::move(r));
+    --s.running;
+    s.cv.notify_all();
+  });
+}
+
+// Called with s.mu held; true if it started any playbook.
+bool start_ready(Scheduler& s) {
+  bool started = false;
+  for (size_t i = 0; i < s.runs.size() && s.running < s.max_parallel; ++i) {
+    if (s.state[i] != State::pending) continue;
+    bool deps_ok =
+        std::all_of(s.runs[i].after.begin(), s.runs[i].after.end(),
+                    [&](const std::string& a) { return s.state[s.index.at(a)] == State::ok; });
+    if (!deps_ok) continue;
+    start_playbook(s, i);
+    started = true;
+  }
+  return started;
+}
+
+// Returns once every started playbook has finished and no more will start.
+void schedule(Scheduler& s) {
+  std::unique_lock lock(s.mu);
   for (;;) {
     bool failed =
-        std::any_of(state.begin(), state.end(), [](State s) { return s == State::failed; });
+        std::any_of(s.state.begin(), s.state.end(), [](State st) { return st == State::failed; });
     bool started = false;
-    if (!failed && !cancelled()) {
-      for (size_t i = 0; i < runs.size() && running < max_parallel; ++i) {
-        if (state[i] != State::pending) continue;
-        bool deps_ok =
-            std::all_of(runs[i].after.begin(), runs[i].after.end(),
-                        [&](const std::string& a) { return state[index[a]] == State::ok; });
-        if (!deps_ok) continue;
-        state[i] = State::running;
-        ++running;
-        started = true;
-        spdlog::info("software: starting playbook {} ({})", runs[i].name, runs[i].file.string());
-        if (events)
-          events->emit("software", "playbook_start", "", -1, "", {{"playbook", runs[i].name}});
-        threads.emplace_back([&, i] {
-          auto r = run_playbook(opt, runs[i]);
-          std::lock_guard g(mu);
-          if (!r.ok()) {
-            errors.push_back(r.error().message);
-            state[i] = State::failed;
-          } else {
-            PlaybookResult& res = *r;
-            state[i] = res.ok() ? State::ok : State::failed;
-            spdlog::info("software: playbook {} {} in {} s", res.name,
-                         res.ok()        ? "done"
-                         : res.cancelled ? "stopped (interrupted)"
-                                         : "FAILED",
-                         util::format_number(std::round(res.seconds * 10) / 10));
-            for (const auto& [host, s] : res.output.recap)
-              spdlog::debug("[{}] {}: ok={} changed={} unreachable={} failed={} skipped={}",
-                            res.name, host, s.ok, s.changed, s.unreachable, s.failed, s.skipped);
-            if (!res.ok()) errors.push_back(describe_failure(res));
-            if (events)
-              events->emit("software", "playbook_end", "", -1, "",
-                           {{"playbook", res.name},
-                            {"seconds", res.seconds},
-                            {"ok", res.ok()},
-                            {"exit_code", res.exit_code}});
-            results.push_back(std::move(res));
-          }
-          --running;
-          cv.notify_all();
-        });
-      }
-    }
-    if (running == 0 && !started) break;
-    cv.wait(lock);
+    if (!failed && !s.cancelled()) started = start_ready(s);
+    if (s.running == 0 && !started) break;
+    s.cv.wait(lock);
   }
   lock.unlock();
-  for (auto& t : threads) t.join();
+  for (auto& t : s.threads) t.join();
+}
 
+Expected<std::vector<PlaybookResult>> outcome(Scheduler& s) {
   std::vector<std::string> not_run;
-  for (size_t i = 0; i < runs.size(); ++i)
-    if (state[i] == State::pending) not_run.push_back(runs[i].name);
-  if (cancelled()) {
+  for (size_t i = 0; i < s.runs.size(); ++i)
+    if (s.state[i] == State::pending) not_run.push_back(s.runs[i].name);
+  if (s.cancelled()) {
     std::string msg = "interrupted";
-    if (!errors.empty()) msg += ":\n" + util::join(errors, "\n");
+    if (!s.errors.empty()) msg += ":\n" + util::join(s.errors, "\n");
     if (!not_run.empty()) msg += "\nnot started: " + util::join(not_run, ", ");
-    return make_error(msg, 130);
+    return make_error(msg, ExitCode::interrupted);
   }
   for (const auto& name : not_run)
     spdlog::warn("software: playbook {} not run because an earlier one failed", name);
-  if (!errors.empty()) return make_error(util::join(errors, "\n"), 1);
-  return results;
+  if (!s.errors.empty()) return make_error(util::join(s.errors, "\n"));
+  return std::move(s.results);
+}
+
+}  // namespace
+
+Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
+                                              const std::vector<PlaybookRun>& runs,
+                                              record::EventLog* events) {
+  // Validate the graph before anything runs: unique names, known dependencies, no cycle.
+  const auto index = TRY(index_steps(runs));
+  TRY_STATUS(check_no_cycle(runs));
+  Scheduler s(opt, runs, index, events);
+  schedule(s);
+  return outcome(s);
 }
 
 }  // namespace continuum::software

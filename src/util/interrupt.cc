@@ -1,4 +1,4 @@
-// Process-wide Ctrl-C flag (include/continuum/util/interrupt.h).
+// Process-wide Ctrl-C flag (src/util/include/continuum/util/interrupt.h).
 #include "continuum/util/interrupt.h"
 
 #include <csignal>
@@ -29,7 +29,7 @@ bool interrupt_requested() { return g_interrupted.load(); }
 const std::atomic<bool>* interrupt_flag() { return &g_interrupted; }
 
 Status check_interrupt() {
-  if (g_interrupted.load()) return make_error("interrupted", kInterruptedExit);
+  if (g_interrupted.load()) return make_error("interrupted", ExitCode::interrupted);
   return {};
 }
 

@@ -1,4 +1,4 @@
-// Remote over libssh (include/continuum/util/ssh.h).
+// Remote over libssh (src/util/include/continuum/util/ssh.h).
 //
 // Host keys: the server key must be listed in the run's known_hosts for this host. An unknown,
 // changed or missing entry is a connection error; nothing is ever added to any known_hosts file
@@ -121,7 +121,7 @@ class SshRemote final : public Remote {
         auto now = Clock::now();
         if (cancelled()) {
           ssh_channel_request_send_signal(ch, "TERM");
-          return make_error(describe() + ": interrupted", 130);
+          return make_error(describe() + ": interrupted", ExitCode::interrupted);
         }
         if (now >= deadline)
           return make_error(describe() + ": no answer from `" + command + "` in time");
@@ -308,7 +308,8 @@ Expected<RemotePtr> connect_here(const SshTarget& t, std::chrono::milliseconds t
     for (;;) {
       int rc = step();
       if (rc != again) return rc;
-      if (t.cancel && t.cancel->load()) return make_error(who + ": interrupted", 130);
+      if (t.cancel && t.cancel->load())
+        return make_error(who + ": interrupted", ExitCode::interrupted);
       if (Clock::now() >= deadline)
         return make_error(who + ": " + what + ": no answer within " +
                           format_number(timeout.count() / 1000.0) + " s");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 
 namespace continuum::util {
@@ -110,11 +111,63 @@ std::string format_number(double v) {
   return s;
 }
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string r = "\"";
-  for (char c : s) r += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return r + "\"";
+std::string format_fixed(double v, int decimals, std::string_view missing) {
+  if (std::isnan(v)) return std::string(missing);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"')
+      out += "\"\"";
+    else
+      out += c;
+  }
+  out += '"';
+  return out;
+}
+
+bool csv_split(std::string_view line, std::vector<std::string>& fields) {
+  fields.clear();
+  std::string cur;
+  size_t i = 0;
+  bool quoted = false;
+  bool field_started_quoted = false;
+  while (i <= line.size()) {
+    if (i == line.size()) {
+      if (quoted) return false;
+      fields.push_back(std::move(cur));
+      return true;
+    }
+    char c = line[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < line.size() && line[i + 1] == '"') {
+          cur += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        cur += c;
+      }
+    } else if (c == '"' && cur.empty() && !field_started_quoted) {
+      quoted = true;
+      field_started_quoted = true;
+    } else if (c == ',') {
+      fields.push_back(std::move(cur));
+      cur.clear();
+      field_started_quoted = false;
+    } else {
+      cur += c;
+    }
+    ++i;
+  }
+  return true;
 }
 
 }  // namespace continuum::util

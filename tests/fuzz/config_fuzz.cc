@@ -10,6 +10,6 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   auto c = continuum::config::load_text(text, "fuzz.cfg");
-  if (!c.ok() && c.error().exit_code != 2) std::abort();
+  if (!c.ok() && c.error().exit_code != continuum::ExitCode::usage) std::abort();
   return 0;
 }

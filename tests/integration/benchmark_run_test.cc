@@ -48,9 +48,9 @@ config::Config make_config(int duration, int repeat) {
   c.infrastructure.cloud = {1, 2, 2, 1.0, 0, 0};
   c.infrastructure.endpoint = {1, 1, 1, 1.0, 0, 0};
   config::Benchmark b;
-  b.resource_manager = "none";
+  b.resource_manager = continuum::config::ResourceManager::none;
   b.direct_offload = true;  // the worker on the cloud node (without it: endpoint-only, no worker)
-  b.application = "image_classification";
+  b.application = continuum::config::Application::image_classification;
   b.frequency = 5;
   b.duration = duration;
   b.application_worker_cpu = 1;
@@ -129,7 +129,7 @@ TEST(FakeRemoteBenchmarkRun, TwoRepeatsWithWorkloadsLeaveCompleteData) {
   plan.repeats = 2;
   auto d = deployment();
   const auto run_dir = f.dir / "run";
-  auto log = report::EventLog::open(run_dir / "events.jsonl", std::chrono::steady_clock::now());
+  auto log = record::EventLog::open(run_dir / "events.jsonl", std::chrono::steady_clock::now());
   ASSERT_TRUE(log.ok());
   std::atomic<bool> interrupted{false};
 
@@ -170,9 +170,9 @@ TEST(FakeRemoteBenchmarkRun, TwoRepeatsWithWorkloadsLeaveCompleteData) {
   EXPECT_NE(tables.find("Mean over 2 repeats"), std::string::npos);
   EXPECT_NE(tables.find("WORKLOADS"), std::string::npos);
 
-  auto events = report::read_events(run_dir / "events.jsonl");
+  auto events = record::read_events(run_dir / "events.jsonl");
   ASSERT_TRUE(events.ok());
-  auto intervals = report::phase_intervals(*events);
+  auto intervals = record::phase_intervals(*events);
   auto has = [&](const std::string& phase, int repeat, const std::string& app) {
     for (const auto& i : intervals)
       if (i.phase == phase && i.repeat == repeat && i.app == app && i.end >= i.start) return true;
@@ -240,7 +240,7 @@ TEST(FakeRemoteBenchmarkRun, ResourceManagerNoneWithoutDirectOffloadIsEndpointOn
   plan::Plan plan;
   auto d = deployment();
   const auto run_dir = f.dir / "run";
-  auto log = report::EventLog::open(run_dir / "events.jsonl", std::chrono::steady_clock::now());
+  auto log = record::EventLog::open(run_dir / "events.jsonl", std::chrono::steady_clock::now());
   ASSERT_TRUE(log.ok());
   std::atomic<bool> interrupted{false};
   auto r = run(cfg, plan, d, run_dir, log->get(), &interrupted, f.hooks);

@@ -212,9 +212,9 @@ TEST_F(BenchmarkOverSsh, ImageClassificationRepeatWithResourceManagerNone) {
   cfg.infrastructure.cloud = {1, 2, 2, 1.0, 0, 0};
   cfg.infrastructure.endpoint = {1, 1, 1, 1.0, 0, 0};
   config::Benchmark b;
-  b.resource_manager = "none";
+  b.resource_manager = continuum::config::ResourceManager::none;
   b.direct_offload = true;  // the worker on the cloud node (without it: endpoint-only, no worker)
-  b.application = "image_classification";
+  b.application = continuum::config::Application::image_classification;
   b.frequency = 5;
   b.duration = 3;
   b.application_worker_cpu = 1;
@@ -227,7 +227,7 @@ TEST_F(BenchmarkOverSsh, ImageClassificationRepeatWithResourceManagerNone) {
   cfg.workloads = {probe};
   plan::Plan plan;
   const auto run_dir = dir_ / "run-ic";
-  auto log = report::EventLog::open(run_dir / "events.jsonl", std::chrono::steady_clock::now());
+  auto log = record::EventLog::open(run_dir / "events.jsonl", std::chrono::steady_clock::now());
   ASSERT_TRUE(log.ok());
   benchmark::Hooks hooks;
   hooks.connect = benchmark::ssh_remote_factory(d);
@@ -260,8 +260,8 @@ TEST_F(BenchmarkOverSsh, CtrlCStopsTheRunningSshWorkloadAndStartsNothingNew) {
   for (auto& n : d.nodes) n.ssh_user = kUser;
   config::Config cfg;
   config::Benchmark b;
-  b.resource_manager = "none";
-  b.application = "";
+  b.resource_manager = continuum::config::ResourceManager::none;
+  b.application = continuum::config::Application::none;
   b.repeat = 3;
   cfg.benchmark = b;
   const std::string sleep_arg =

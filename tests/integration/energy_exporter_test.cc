@@ -23,7 +23,7 @@
 
 #include "continuum/energy/energy.h"
 #include "continuum/energy/scraper.h"
-#include "continuum/report/events.h"
+#include "continuum/record/events.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
 
@@ -188,7 +188,7 @@ TEST_F(ExporterTest, ScrapedJoulesMatchKnownPowerProfileWithinOnePercent) {
   // A third target nobody answers: logged and retried, never fatal.
   targets.push_back({"dead_vm", "http://127.0.0.1:1/metrics"});
 
-  auto log = report::EventLog::open(dir_ / "run" / "events.jsonl", run_start);
+  auto log = record::EventLog::open(dir_ / "run" / "events.jsonl", run_start);
   ASSERT_TRUE(log.ok());
   energy::Scraper scraper({.interval = 0.2, .timeout = 1.0, .netns = ""});
   ASSERT_TRUE(scraper.start(targets, dir_ / "run", run_start).ok());
@@ -227,9 +227,9 @@ TEST_F(ExporterTest, ScrapedJoulesMatchKnownPowerProfileWithinOnePercent) {
   for (const auto& r : *rows) {
     EXPECT_TRUE(r.metric.starts_with("scaph_")) << r.metric;  // node-exporter's own go_* dropped
   }
-  auto events = report::read_events(dir_ / "run" / "events.jsonl");
+  auto events = record::read_events(dir_ / "run" / "events.jsonl");
   ASSERT_TRUE(events.ok());
-  auto phases = report::phase_intervals(*events);
+  auto phases = record::phase_intervals(*events);
   auto vms = energy::build_series(*rows);
   ASSERT_EQ(vms.size(), 2u);
   auto result = energy::attribute(vms, phases);
@@ -284,7 +284,7 @@ TEST_F(ExporterTest, EnergyRunWithoutDataFailsNamingTheExporterAndReason) {
   std::vector<energy::CoverageVerdict> verdicts;
   Status s = energy::check_coverage(scraper, 0.2, 0.5, &verdicts);
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().exit_code, 1);
+  EXPECT_EQ(s.error().exit_code, continuum::ExitCode::failure);
   const std::string& m = s.error().message;
   std::printf("%s\n", m.c_str());
   ASSERT_EQ(verdicts.size(), 3u);

@@ -169,7 +169,7 @@ TEST(InterruptLatency, ReadinessWaitEndsPromptlyInTheMiddleOfAConnect) {
   print_measure("readiness", "interrupt_to_return", ms);
   EXPECT_LT(ms, 1000) << "an attempt would otherwise wait 30 s for the banner";
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().exit_code, 130);
+  EXPECT_EQ(r.error().exit_code, continuum::ExitCode::interrupted);
   EXPECT_NE(r.error().message.find("interrupted while waiting for an SSH login to vm-silent"),
             std::string::npos)
       << r.error().message;

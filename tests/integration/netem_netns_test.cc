@@ -303,7 +303,7 @@ TEST(NetemNetnsTest, CtrlCDuringTheRttMeasurementReturnsPromptlyAndAppliesNothin
   const double ms = ms_between(raised, returned);
   print_measure("network", "interrupt_to_return", ms);
   ASSERT_FALSE(rep.ok());
-  EXPECT_EQ(rep.error().exit_code, 130) << rep.error().message;
+  EXPECT_EQ(rep.error().exit_code, continuum::ExitCode::interrupted) << rep.error().message;
   EXPECT_LT(ms, 3000) << "the baseline would otherwise take a minute";
   for (pid_t pid : seen) EXPECT_FALSE(running(pid)) << "ping " << pid << " still runs";
   EXPECT_TRUE(pings().empty());

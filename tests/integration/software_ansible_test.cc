@@ -21,7 +21,7 @@
 #include <fstream>
 #include <thread>
 
-#include "continuum/report/events.h"
+#include "continuum/record/events.h"
 #include "continuum/software/inventory.h"
 #include "continuum/software/runner.h"
 #include "continuum/software/software.h"
@@ -223,10 +223,10 @@ class SoftwareAnsible : public ::testing::Test {
   // One endpoint node: in the base and brokers groups, as in an endpoint-only configuration.
   static void layout(plan::Plan& p, config::Config& c, infra::Deployment& d,
                      const fs::path& run_dir) {
-    c.infrastructure.provider = "qemu";
+    c.infrastructure.provider = continuum::config::Provider::qemu;
     c.infrastructure.endpoint.nodes = 1;
     config::Benchmark b;
-    b.resource_manager = "none";
+    b.resource_manager = continuum::config::ResourceManager::none;
     b.playbook_timeout = 600;
     c.benchmark = b;
     plan::Node n;
@@ -238,6 +238,7 @@ class SoftwareAnsible : public ::testing::Test {
     p.user = "root";
     p.mode = "endpoint";
     p.nodes = {n};
+    p.playbooks = plan::playbook_steps(c);
     d.run_dir = run_dir;
     d.private_key = tmp / "id";
     d.known_hosts = run_dir / "known_hosts";
@@ -279,7 +280,7 @@ TEST_F(SoftwareAnsible, BaseAndMosquittoPlaybooksLeaveABrokerAnsweringOnTheTarge
   config::Config c;
   infra::Deployment d;
   layout(p, c, d, run_dir);
-  auto events = report::EventLog::open(run_dir / "events.jsonl", std::chrono::steady_clock::now());
+  auto events = record::EventLog::open(run_dir / "events.jsonl", std::chrono::steady_clock::now());
   ASSERT_TRUE(events.ok());
 
   Status st = install(p, c, d, run_dir, events->get());
@@ -307,7 +308,7 @@ TEST_F(SoftwareAnsible, BaseAndMosquittoPlaybooksLeaveABrokerAnsweringOnTheTarge
   ASSERT_EQ(sub.exit_code, 0) << sub.err;
   EXPECT_EQ(util::trim(sub.out), "hello");
 
-  auto ev = report::read_events(run_dir / "events.jsonl");
+  auto ev = record::read_events(run_dir / "events.jsonl");
   ASSERT_TRUE(ev.ok());
   std::vector<std::string> seen;
   for (const auto& e : *ev)
@@ -421,7 +422,7 @@ TEST_F(SoftwareAnsible, FailingTaskReportsHostTaskMessageAndExitCode1) {
       o, {{"fail", run_dir / "fail.yml", {}, {}}, {"never", run_dir / "never.yml", {"fail"}, {}}},
       nullptr);
   ASSERT_FALSE(all.ok());
-  EXPECT_EQ(all.error().exit_code, 1);
+  EXPECT_EQ(all.error().exit_code, continuum::ExitCode::failure);
   EXPECT_NE(all.error().message.find("playbook fail failed on endpoint0_root in task 'Deliberately "
                                      "failing task': non-zero return "
                                      "code; stderr: the disk is on fire"),
@@ -517,7 +518,7 @@ TEST_F(SoftwareAnsible, CtrlCStopsTheRunningPlaybookGroupAndStartsNoOther) {
   print_measure("software", "interrupt_to_return", ms);
 
   ASSERT_FALSE(all.ok());
-  EXPECT_EQ(all.error().exit_code, 130);
+  EXPECT_EQ(all.error().exit_code, continuum::ExitCode::interrupted);
   EXPECT_NE(all.error().message.find("interrupted"), std::string::npos) << all.error().message;
   EXPECT_NE(all.error().message.find("not started: later"), std::string::npos)
       << all.error().message;

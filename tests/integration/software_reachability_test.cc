@@ -18,7 +18,7 @@
 #include <chrono>
 #include <thread>
 
-#include "continuum/report/events.h"
+#include "continuum/record/events.h"
 #include "continuum/software/reachability.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
@@ -204,11 +204,11 @@ class Reachability : public ::testing::Test {
   // endpoint-only one.
   static void layout(plan::Plan& p, config::Config& c, infra::Deployment& d,
                      const std::string& rm) {
-    c.infrastructure.provider = "qemu";
+    c.infrastructure.provider = continuum::config::Provider::qemu;
     c.infrastructure.reachability_timeout = 3;
     config::Benchmark b;
-    b.resource_manager = rm;
-    b.application = "image_classification";
+    b.resource_manager = *continuum::config::resource_manager_named(rm);
+    b.application = continuum::config::Application::image_classification;
     c.benchmark = b;
     plan::Node n;
     const bool kube = rm == "kubernetes";
@@ -225,6 +225,7 @@ class Reachability : public ::testing::Test {
     p.network.gateway = "10.205.0.1";
     p.network.prefix_len = 24;
     p.nodes = {n};
+    p.playbooks = plan::playbook_steps(c);
     d.run_dir = tmp;
     d.private_key = tmp / "id";
     d.known_hosts = tmp / "known_hosts";
@@ -261,7 +262,7 @@ TEST_F(Reachability, KubernetesSourcesUnreachableFailFastWithTheList) {
   config::Config c;
   infra::Deployment d;
   layout(p, c, d, "kubernetes");
-  auto events = report::EventLog::open(tmp / "events-kube.jsonl", Clock::now());
+  auto events = record::EventLog::open(tmp / "events-kube.jsonl", Clock::now());
   ASSERT_TRUE(events.ok());
   // The shipped versions.yml, as a real run reads it.
   const auto t0 = Clock::now();
@@ -272,7 +273,7 @@ TEST_F(Reachability, KubernetesSourcesUnreachableFailFastWithTheList) {
       "(timeout %.0f s)\n",
       secs, c.infrastructure.reachability_timeout);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().exit_code, 1);
+  EXPECT_EQ(r.error().exit_code, continuum::ExitCode::failure);
   const std::string& m = r.error().message;
   std::printf("%s", m.c_str());
   // Within seconds: names fail at once (no route to the nameserver), not after an apt timeout.
@@ -288,7 +289,7 @@ TEST_F(Reachability, KubernetesSourcesUnreachableFailFastWithTheList) {
   EXPECT_NE(m.find("give the host an uplink"), std::string::npos) << m;
   EXPECT_NE(m.find("guest_https_proxy"), std::string::npos) << m;
 
-  auto ev = report::read_events(tmp / "events-kube.jsonl");
+  auto ev = record::read_events(tmp / "events-kube.jsonl");
   ASSERT_TRUE(ev.ok());
   ASSERT_EQ(ev->size(), 2u);
   EXPECT_EQ((*ev)[1].event, "end");

@@ -27,8 +27,8 @@ config::Config cfg(std::string rm, int clouds, int edges, int endpoints) {
   c.infrastructure.edge = {edges, 2, 2, 1.0, 0, 0};
   c.infrastructure.endpoint = {endpoints, 1, 1, 0.5, 0, 0};
   config::Benchmark b;
-  b.resource_manager = std::move(rm);
-  b.application = "image_classification";
+  b.resource_manager = *config::resource_manager_named(rm);
+  b.application = continuum::config::Application::image_classification;
   b.frequency = 5;
   b.duration = 60;
   c.benchmark = b;

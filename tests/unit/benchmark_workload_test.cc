@@ -86,7 +86,7 @@ TEST(WorkloadCommand, RejectsBadVariableNames) {
   w.where = {"x.cfg", 7};
   auto c = render_workload_command(w);
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().exit_code, 2);
+  EXPECT_EQ(c.error().exit_code, continuum::ExitCode::usage);
   EXPECT_NE(c.error().message.find("x.cfg:7"), std::string::npos);
   w.env = {{"1A", "1"}};
   EXPECT_FALSE(render_workload_command(w).ok());

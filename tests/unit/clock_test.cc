@@ -1,6 +1,6 @@
-// Guest clock alignment (include/continuum/infra/clock.h): the offset arithmetic, the step
-// command, and the measure -> step -> measure sequence against a fake guest whose clock is off by
-// a known amount (a real guest is in tests/e2e/quickstart_test.cc).
+// Guest clock alignment (src/infra/include/continuum/infra/clock.h): the offset arithmetic, the
+// step command, and the measure -> step -> measure sequence against a fake guest whose clock is off
+// by a known amount (a real guest is in tests/e2e/quickstart_test.cc).
 #include "continuum/infra/clock.h"
 
 #include <gtest/gtest.h>

@@ -44,7 +44,7 @@ class ConfigTest : public ::testing::Test {
     auto c = load(write(text));
     EXPECT_FALSE(c.ok()) << "unexpectedly valid:\n" << text;
     if (c.ok()) return "";
-    EXPECT_EQ(c.error().exit_code, 2);
+    EXPECT_EQ(c.error().exit_code, continuum::ExitCode::usage);
     return c.error().message;
   }
 
@@ -84,7 +84,7 @@ bool has_warning(const Config& c, const std::string& needle) {
 
 TEST_F(ConfigTest, BenchCloudDefaultsAsUpstream) {
   Config c = ok(kCloud);
-  EXPECT_EQ(c.infrastructure.provider, "qemu");
+  EXPECT_EQ(c.infrastructure.provider, continuum::config::Provider::qemu);
   EXPECT_EQ(c.mode(), Tier::cloud);
   ASSERT_TRUE(c.benchmark);
   EXPECT_EQ(c.benchmark->duration, 300);
@@ -227,7 +227,7 @@ resource_manager = kubernetes   # comment
 application = image_classification
 frequency = 5;x
 )");
-  EXPECT_EQ(c.infrastructure.provider, "qemu");
+  EXPECT_EQ(c.infrastructure.provider, continuum::config::Provider::qemu);
   EXPECT_EQ(c.infrastructure.cloud.nodes, 2);
   EXPECT_DOUBLE_EQ(c.infrastructure.cloud_endpoint_link.throughput, 7.21);
   // In a string a # only starts a comment after whitespace.
@@ -322,7 +322,7 @@ TEST_F(ConfigTest, KeysAreCaseInsensitiveSectionsAreNot) {
   std::string t = kCloud;
   t.replace(t.find("provider"), 8, "PROVIDER");
   Config c = ok(t);
-  EXPECT_EQ(c.infrastructure.provider, "qemu");
+  EXPECT_EQ(c.infrastructure.provider, continuum::config::Provider::qemu);
   std::string m = bad(std::string(kCloud) + "[Energy]\nenabled = False\n");
   EXPECT_NE(m.find(":18: [Energy]: unknown section (did you mean [energy]?)"), std::string::npos)
       << m;
@@ -549,7 +549,7 @@ TEST_F(ConfigTest, FileLevelErrors) {
     auto c = load(p);
     EXPECT_FALSE(c.ok());
     if (c.ok()) return std::string();
-    EXPECT_EQ(c.error().exit_code, 2);
+    EXPECT_EQ(c.error().exit_code, continuum::ExitCode::usage);
     return c.error().message;
   };
   EXPECT_NE(msg(dir_ / "nope.cfg").find("does not exist"), std::string::npos);
@@ -621,7 +621,7 @@ resource_manager = none
 command = echo hi
 nodes = cloud_controller
 )");
-  EXPECT_TRUE(c.benchmark->application.empty());
+  EXPECT_EQ(c.benchmark->application, continuum::config::Application::none);
   EXPECT_EQ(c.workloads.size(), 1u);
 }
 
@@ -668,7 +668,7 @@ host_feed = on
 path = /metrics
 )");
   EXPECT_TRUE(c.energy.enabled);
-  EXPECT_EQ(c.energy.exporter, "guest");
+  EXPECT_EQ(c.energy.exporter, continuum::config::Exporter::guest);
   EXPECT_EQ(c.energy.host_port_base, 9100);
   EXPECT_DOUBLE_EQ(c.energy.interval, 0.5);
   EXPECT_TRUE(c.energy.host_feed);

@@ -109,7 +109,7 @@ TEST(Energy, BuildSeriesAndAttributePerPhaseAndRepeat) {
   ASSERT_EQ(vms.size(), 2u);
   EXPECT_EQ(vms[0].vm, "a");
   EXPECT_EQ(vms[1].spikes_rejected, 1u);
-  std::vector<report::PhaseInterval> ph = {
+  std::vector<record::PhaseInterval> ph = {
       {"benchmark", "app", "", 0, 1.0, 5.0},
       {"workload:x", "app", "", 0, 1.0, 3.0},
       {"benchmark", "app", "", 1, 5.0, 9.0},
@@ -204,7 +204,7 @@ TEST(Energy, TargetsHostPortsInPlanOrderOrGuestAddresses) {
   EXPECT_EQ(host[0].url, "http://127.0.0.1:8080/metrics");
   EXPECT_EQ(host[2].url, "http://127.0.0.1:8082/metrics");
   EXPECT_EQ(host[1].vm, "cloud0_u");
-  e.exporter = "guest";
+  e.exporter = continuum::config::Exporter::guest;
   e.guest_port = 9100;
   e.path = "m";
   infra::Deployment d;
@@ -212,7 +212,7 @@ TEST(Energy, TargetsHostPortsInPlanOrderOrGuestAddresses) {
   auto guest = make_targets(e, p, &d);
   EXPECT_EQ(guest[0].url, "http://192.168.100.2:9100/m");
   EXPECT_EQ(guest[1].url, "http://10.9.9.9:9100/m");
-  e.exporter = "host";
+  e.exporter = continuum::config::Exporter::host;
   e.host_address = "::1";
   EXPECT_EQ(make_targets(e, p)[0].url, "http://[::1]:8080/m");
 }

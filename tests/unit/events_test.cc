@@ -1,11 +1,11 @@
-#include "continuum/report/events.h"
+#include "continuum/record/events.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-using namespace continuum::report;
+using namespace continuum::record;
 namespace fs = std::filesystem;
 
 namespace {

@@ -75,7 +75,7 @@ TEST(ImageRecipe, HashIsStableAndCoversVariantAndGuestPrograms) {
 TEST(ImageRecipe, UnknownVariantIsAUsageError) {
   auto r = infra::offline_recipe("fancy", "");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().exit_code, 2);
+  EXPECT_EQ(r.error().exit_code, continuum::ExitCode::usage);
   EXPECT_NE(r.error().message.find("fancy"), std::string::npos);
   EXPECT_NE(r.error().message.find("default, cloudinit"), std::string::npos);
 }

@@ -20,7 +20,7 @@ TEST(Interrupt, SigintAndSigtermSetTheFlagAndCheckInterruptSays130) {
     EXPECT_TRUE(interrupt_flag()->load());
     auto st = check_interrupt();
     ASSERT_FALSE(st.ok());
-    EXPECT_EQ(st.error().exit_code, 130);
+    EXPECT_EQ(st.error().exit_code, continuum::ExitCode::interrupted);
     EXPECT_EQ(st.error().message, "interrupted");
   }
   clear_interrupt();

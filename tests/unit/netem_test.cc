@@ -292,7 +292,7 @@ TEST(NetemTest, RejectsBadValuesBeforeRendering) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().message.find("link cloud <-> endpoint: latency_avg (ms)"), std::string::npos)
       << r.error().message;
-  EXPECT_EQ(r.error().exit_code, 2);
+  EXPECT_EQ(r.error().exit_code, continuum::ExitCode::usage);
 
   p = bench_cloud();
   p.tier_links[1].throughput_mbit = 0;

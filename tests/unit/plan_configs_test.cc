@@ -72,7 +72,7 @@ TEST(PlanConfigs, EveryAcceptedQemuConfigurationPlans) {
   for (const fs::path& dir : {kSource / "configuration", kSource / "tests/data/upstream-configs"}) {
     for (const fs::path& f : cfg_files(dir)) {
       auto c = config::load(f);
-      if (!c.ok() || c->infrastructure.provider != "qemu") continue;
+      if (!c.ok() || c->infrastructure.provider != continuum::config::Provider::qemu) continue;
       // 64 cores per host: every cpu_pin configuration of the corpus fits.
       auto p = make(*c, env_for(*c, 64));
       ASSERT_TRUE(p.ok()) << f << ": " << p.error().message;
@@ -143,7 +143,7 @@ TEST(PlanConfigs, UpstreamCpuPinConfigPins) {
   ASSERT_TRUE(c.ok());
   auto overflow = make(*c, env_for(*c, 3));
   ASSERT_FALSE(overflow.ok());
-  EXPECT_EQ(overflow.error().exit_code, 2);
+  EXPECT_EQ(overflow.error().exit_code, continuum::ExitCode::usage);
   EXPECT_NE(overflow.error().message.find("1 of 2 VMs are left"), std::string::npos)
       << overflow.error().message;
 }
@@ -178,7 +178,7 @@ TEST(PlanConfigs, LinkSectionsFromAFile) {
   std::ofstream(dir / "bad.cfg") << base << "\n[link cloud0 endpoint7]\nlatency_avg = 80\n";
   auto bad = config::load(dir / "bad.cfg");
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.error().exit_code, 2);
+  EXPECT_EQ(bad.error().exit_code, continuum::ExitCode::usage);
   EXPECT_NE(bad.error().message.find("bad.cfg:22"), std::string::npos) << bad.error().message;
   EXPECT_NE(bad.error().message.find("endpoint7"), std::string::npos) << bad.error().message;
   fs::remove_all(dir);

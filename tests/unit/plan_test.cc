@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -23,8 +24,8 @@ config::TierSpec tier(int nodes, int cores, int memory_gb, double quota) {
 config::Benchmark benchmark(const std::string& rm,
                             const std::string& app = "image_classification") {
   config::Benchmark b;
-  b.resource_manager = rm;
-  b.application = app;
+  b.resource_manager = *continuum::config::resource_manager_named(rm);
+  b.application = *continuum::config::application_named(app);
   b.frequency = 5;
   return b;
 }
@@ -33,7 +34,7 @@ config::Benchmark benchmark(const std::string& rm,
 Config bench_cloud() {
   Config c;
   c.file = "configuration/bench_cloud.cfg";
-  c.infrastructure.provider = "qemu";
+  c.infrastructure.provider = continuum::config::Provider::qemu;
   c.infrastructure.cloud = tier(2, 4, 4, 1.0);
   c.infrastructure.endpoint = tier(1, 1, 1, 0.5);
   c.infrastructure.network_emulation = true;
@@ -45,7 +46,7 @@ Config bench_cloud() {
 Config bench_edge() {
   Config c;
   c.file = "configuration/bench_edge.cfg";
-  c.infrastructure.provider = "qemu";
+  c.infrastructure.provider = continuum::config::Provider::qemu;
   c.infrastructure.cloud = tier(1, 4, 4, 1.0);
   c.infrastructure.edge = tier(1, 2, 2, 0.75);
   c.infrastructure.endpoint = tier(1, 1, 1, 0.5);
@@ -57,7 +58,7 @@ Config bench_edge() {
 Config bench_endpoint() {
   Config c;
   c.file = "configuration/bench_endpoint.cfg";
-  c.infrastructure.provider = "qemu";
+  c.infrastructure.provider = continuum::config::Provider::qemu;
   c.infrastructure.endpoint = tier(1, 1, 1, 0.5);
   c.infrastructure.network_emulation = true;
   c.benchmark = benchmark("none");
@@ -133,7 +134,7 @@ TEST(PlanNames, EndpointModeHasNoController) {
 TEST(PlanNames, MistAndInfraOnlyHaveNoController) {
   Config mist;
   mist.file = "mist.cfg";
-  mist.infrastructure.provider = "qemu";
+  mist.infrastructure.provider = continuum::config::Provider::qemu;
   mist.infrastructure.edge = tier(2, 2, 2, 1.0);
   mist.infrastructure.endpoint = tier(2, 1, 1, 0.5);
   mist.benchmark = benchmark("mist");
@@ -162,7 +163,7 @@ TEST(PlanNames, PrefixAndMiddleAreUsed) {
 Config endpoints_only(int n) {
   Config c;
   c.file = "many.cfg";
-  c.infrastructure.provider = "qemu";
+  c.infrastructure.provider = continuum::config::Provider::qemu;
   c.infrastructure.endpoint = tier(n, 1, 1, 0.5);
   c.benchmark = benchmark("none");
   return c;
@@ -186,7 +187,7 @@ TEST(PlanNames, AddressRangeRunningOutIsAnError) {
   c.infrastructure.middle_ip = 254;
   auto p = make(c, env());
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.error().exit_code, 2);
+  EXPECT_EQ(p.error().exit_code, continuum::ExitCode::usage);
   EXPECT_NE(p.error().message.find("not enough addresses"), std::string::npos) << p.error().message;
 
   c.infrastructure.endpoint.nodes = 250;  // exactly .254.2 - .254.251
@@ -222,7 +223,7 @@ TEST(PlanResources, MemoryQuotaAndDiskSpeedsAreConverted) {
 Config large_cloud() {
   Config c;
   c.file = "experiment_large_deployments/cloud.cfg";
-  c.infrastructure.provider = "qemu";
+  c.infrastructure.provider = continuum::config::Provider::qemu;
   c.infrastructure.cloud = tier(11, 4, 4, 1.0);
   c.infrastructure.endpoint = tier(40, 1, 1, 0.5);
   c.infrastructure.external_physical_machines = {"matthijs@node3", "matthijs@node4"};
@@ -328,7 +329,7 @@ TEST(PlanPlacement, CpuPinOverflowNamesWhatIsMissing) {
   c.infrastructure.external_physical_machines = {"u@h1"};
   auto p = make(c, env(4, {4}));
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.error().exit_code, 2);
+  EXPECT_EQ(p.error().exit_code, continuum::ExitCode::usage);
   const std::string& m = p.error().message;
   EXPECT_NE(m.find("2 of 4 VMs are left"), std::string::npos) << m;
   EXPECT_NE(m.find("2 endpoint VMs of 1 core"), std::string::npos) << m;
@@ -343,7 +344,7 @@ TEST(PlanPlacement, CpuPinWithoutRoomForTheControllerLocallyIsAnError) {
   c.infrastructure.external_physical_machines = {"u@h1"};
   auto p = make(c, env(2, {16}));
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.error().exit_code, 2);
+  EXPECT_EQ(p.error().exit_code, continuum::ExitCode::usage);
   EXPECT_NE(p.error().message.find("cloud_controller"), std::string::npos) << p.error().message;
 }
 
@@ -352,10 +353,10 @@ TEST(PlanPlacement, HostFactsAreChecked) {
   EXPECT_FALSE(make(c, env(8, {8})).ok());  // one count for two machines
   EXPECT_FALSE(make(c, env(0, {8, 8})).ok());
   Config gcp = bench_cloud();
-  gcp.infrastructure.provider = "gcp";
+  gcp.infrastructure.provider = continuum::config::Provider::gcp;
   auto p = make(gcp, env());
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.error().exit_code, 2);
+  EXPECT_EQ(p.error().exit_code, continuum::ExitCode::usage);
 }
 
 TEST(PlanPlacement, LocalLibvirtUriComesFromTheConfig) {
@@ -528,7 +529,7 @@ TEST(PlanLinks, UnknownNodeInLinkSectionIsAnErrorWithItsLocation) {
   c.infrastructure.pair_overrides = {pair("cloud0", "endpont0", 17)};
   auto p = make(c, env());
   ASSERT_FALSE(p.ok());
-  EXPECT_EQ(p.error().exit_code, 2);
+  EXPECT_EQ(p.error().exit_code, continuum::ExitCode::usage);
   const std::string& m = p.error().message;
   EXPECT_NE(m.find("links.cfg:17: [link cloud0 endpont0]: no node 'endpont0'"), std::string::npos)
       << m;
@@ -561,28 +562,57 @@ TEST(PlanLinks, NoEmulationMeansNoLinks) {
 
 // --- playbooks and benchmark ---------------------------------------------------------------
 
+std::vector<std::string> step_names(const Plan& p) {
+  std::vector<std::string> n;
+  for (const auto& st : p.playbooks) n.push_back(st.name);
+  return n;
+}
+
+const PlaybookStep* step(const Plan& p, const std::string& name) {
+  for (const auto& st : p.playbooks)
+    if (st.name == name) return &st;
+  return nullptr;
+}
+
 TEST(PlanPlaybooks, RunOrderFollowsTheConfiguration) {
   using V = std::vector<std::string>;
-  EXPECT_EQ(must_make(bench_cloud(), env()).playbooks,
-            (V{"base", "mosquitto", "container_runtime", "kubernetes", "application"}));
-  EXPECT_EQ(must_make(bench_edge(), env()).playbooks,
-            (V{"base", "mosquitto", "container_runtime", "kubeedge", "application"}));
-  EXPECT_EQ(must_make(bench_endpoint(), env()).playbooks, (V{"base", "mosquitto", "application"}));
+  // The steps the software phase runs, as `continuum plan` shows them: one list, decided here.
+  EXPECT_EQ(step_names(must_make(bench_cloud(), env())),
+            (V{"base", "mosquitto", "container_runtime", "kubernetes_install", "kubernetes_control",
+               "kubernetes_workers", "application"}));
+  EXPECT_EQ(step_names(must_make(bench_edge(), env())),
+            (V{"base", "mosquitto", "container_runtime", "kubeedge_install", "kubeedge_control",
+               "kubeedge_edges", "kubeedge_control_log", "kubeedge_edge_log", "application"}));
+  EXPECT_EQ(step_names(must_make(bench_endpoint(), env())),
+            (V{"base", "mosquitto", "application"}));
 
   Config openfaas = bench_cloud();
   openfaas.benchmark->observability = true;
   openfaas.execution_model = config::ExecutionModel{"openfaas"};
   openfaas.energy.enabled = true;
-  openfaas.energy.exporter = "guest";
-  EXPECT_EQ(must_make(openfaas, env()).playbooks,
-            (V{"base", "mosquitto", "container_runtime", "kubernetes", "observability", "openfaas",
-               "scaphandre", "application"}));
+  openfaas.energy.exporter = continuum::config::Exporter::guest;
+  Plan of = must_make(openfaas, env());
+  EXPECT_EQ(step_names(of),
+            (V{"base", "mosquitto", "container_runtime", "kubernetes_install", "kubernetes_control",
+               "kubernetes_workers", "observability", "openfaas", "scaphandre", "application"}));
+  EXPECT_EQ(step(of, "observability")->after, V{"kubernetes_workers"});
+  EXPECT_EQ(step(of, "openfaas")->after, V{"observability"});
+  EXPECT_EQ(step(of, "application")->after, V{"mosquitto"});
+  EXPECT_EQ(step(of, "scaphandre")->vars.at("scaphandre_port"),
+            std::to_string(openfaas.energy.guest_port));
+  EXPECT_EQ(step(of, "kubernetes_control")->file, "kubernetes/control.yml");
+  // Every step's playbook is shipped.
+  for (const auto& st : of.playbooks)
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(CONTINUUM_SOURCE_DIR) / "playbooks" /
+                                        st.file))
+        << st.file;
 
   Config rm_only = bench_cloud();
   rm_only.benchmark->resource_manager_only = true;
-  rm_only.benchmark->application = "";
+  rm_only.benchmark->application = config::Application::none;
   Plan p = must_make(rm_only, env());
-  EXPECT_EQ(p.playbooks, (V{"base", "mosquitto", "container_runtime", "kubernetes"}));
+  EXPECT_EQ(step_names(p), (V{"base", "mosquitto", "container_runtime", "kubernetes_install",
+                              "kubernetes_control", "kubernetes_workers"}));
   EXPECT_EQ(p.application, "");
 }
 
@@ -683,7 +713,8 @@ TEST(PlanSummary, ShowsNodesLinksPlaybooksAndBenchmark) {
       std::string::npos)
       << s;
   EXPECT_NE(s.find("cloud  endpoint  45 ms        5 ms  7.21 Mbit/s  0 %"), std::string::npos) << s;
-  EXPECT_NE(s.find("Playbooks: base, mosquitto, container_runtime, kubernetes, application"),
+  EXPECT_NE(s.find("Playbooks:\n  base (base/base.yml)\n  mosquitto (mosquitto/mosquitto.yml), "
+                   "after base\n"),
             std::string::npos)
       << s;
   EXPECT_NE(s.find("application  image_classification"), std::string::npos) << s;

@@ -83,7 +83,7 @@ TEST(ReportRender, TimelineAveragesRepeatsAndBandsPhases) {
     vms[0].watts.t.push_back(i * 0.5);
     vms[0].watts.v.push_back(i * 0.5 < 10 ? 10 : 30);  // repeat 0 at 10 W, repeat 1 at 30 W
   }
-  std::vector<report::PhaseInterval> ph = {{"repeat", "x", "", 0, 0, 10},
+  std::vector<record::PhaseInterval> ph = {{"repeat", "x", "", 0, 0, 10},
                                            {"application", "x", "", 0, 2, 8},
                                            {"repeat", "x", "", 1, 10, 20},
                                            {"application", "x", "", 1, 12, 16}};

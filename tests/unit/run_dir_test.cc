@@ -1,10 +1,10 @@
-#include "continuum/report/run_dir.h"
+#include "continuum/record/run_dir.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-using namespace continuum::report;
+using namespace continuum::record;
 namespace fs = std::filesystem;
 
 TEST(RunDir, CreatesTimestampedDirectoryWithSubdirsAndNeverReusesOne) {

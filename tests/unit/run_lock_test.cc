@@ -148,7 +148,7 @@ TEST(RunLock, SecondRunOfTheSameUserOnTheSameHypervisorIsRefusedNamingTheFirst) 
 
   auto second = RunLock::acquire(plan, tmp.path() / "locks");
   ASSERT_FALSE(second.ok());
-  EXPECT_EQ(second.error().exit_code, 1);
+  EXPECT_EQ(second.error().exit_code, continuum::ExitCode::failure);
   const std::string& m = second.error().message;
   EXPECT_NE(m.find("live on qemu:///system"), std::string::npos) << m;
   EXPECT_NE(m.find("run directory " + (tmp.path() / "runs" / "first").string()), std::string::npos)
@@ -216,7 +216,7 @@ TEST(RunLock, LeftoverRemovalAndDestroySkipALiveRunAndRemoveADeadOne) {
   // `continuum destroy` of the live run is refused too, naming its owner.
   auto refused = destroy_dead_run(first, d);
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().exit_code, 1);
+  EXPECT_EQ(refused.error().exit_code, continuum::ExitCode::failure);
   EXPECT_NE(refused.error().message.find("still live"), std::string::npos)
       << refused.error().message;
   EXPECT_EQ(hv_a->domains().count("cloud0_alice_a"), 1u);

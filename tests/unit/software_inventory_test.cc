@@ -12,6 +12,7 @@
 #include "continuum/software/inventory.h"
 #include "continuum/software/software.h"
 #include "continuum/util/files.h"
+#include "unit/software_fixture.h"
 
 namespace continuum::software {
 namespace {
@@ -19,19 +20,8 @@ namespace {
 const std::filesystem::path kGolden =
     std::filesystem::path(CONTINUUM_SOURCE_DIR) / "tests/data/golden/inventory";
 
-config::Config make_config(int cloud, int edge, int endpoint, const std::string& rm) {
-  config::Config c;
-  c.infrastructure.provider = "qemu";
-  c.infrastructure.cloud.nodes = cloud;
-  c.infrastructure.edge.nodes = edge;
-  c.infrastructure.endpoint.nodes = endpoint;
-  config::Benchmark b;
-  b.resource_manager = rm;
-  b.application = "image_classification";
-  b.frequency = 5;
-  c.benchmark = b;
-  return c;
-}
+using fixture::make_config;
+using fixture::playbooks_of;
 
 struct Layout {
   plan::Plan plan;
@@ -51,8 +41,9 @@ Layout make_layout(const config::Config& c, const std::string& user = "alice") {
   p.network.prefix = "192.168";
   p.network.middle = 100;
   p.network.gateway = "192.168.100.1";
-  const std::string rm = c.benchmark ? c.benchmark->resource_manager : "";
-  const bool controller = c.infrastructure.cloud.nodes > 0 && rm != "mist" && rm != "none";
+  const auto rm = c.benchmark ? c.benchmark->resource_manager : config::ResourceManager::none;
+  const bool controller = c.infrastructure.cloud.nodes > 0 && rm != config::ResourceManager::mist &&
+                          rm != config::ResourceManager::none;
   int ip = 2;
   auto add = [&](const std::string& id, config::Tier tier, bool ctl, int index) {
     plan::Node n;
@@ -310,7 +301,7 @@ const PlaybookRun* find(const std::vector<PlaybookRun>& runs, const std::string&
 TEST(SoftwarePlaybooks, KubernetesOrderControlPlaneBeforeWorkers) {
   auto c = make_config(2, 0, 1, "kubernetes");
   c.benchmark->observability = true;
-  auto runs = playbooks_for(c, "/p");
+  auto runs = playbooks_of(c, "/p");
   EXPECT_EQ(names(runs),
             (std::vector<std::string>{"base", "mosquitto", "container_runtime",
                                       "kubernetes_install", "kubernetes_control",
@@ -326,16 +317,16 @@ TEST(SoftwarePlaybooks, KubernetesOrderControlPlaneBeforeWorkers) {
 }
 
 TEST(SoftwarePlaybooks, KubeEdgeAndMistAndOpenfaasAndEnergy) {
-  auto edge = playbooks_for(make_config(1, 1, 1, "kubeedge"), "/p");
+  auto edge = playbooks_of(make_config(1, 1, 1, "kubeedge"), "/p");
   EXPECT_EQ(find(edge, "kubeedge_edge_log")->after,
             std::vector<std::string>{"kubeedge_control_log"});
-  auto mist = playbooks_for(make_config(0, 2, 4, "mist"), "/p");
+  auto mist = playbooks_of(make_config(0, 2, 4, "mist"), "/p");
   EXPECT_EQ(names(mist), (std::vector<std::string>{"base", "mosquitto", "mist", "application"}));
   auto c = make_config(2, 0, 1, "kubernetes");
   c.execution_model = config::ExecutionModel{"openfaas"};
   c.energy.enabled = true;
-  c.energy.exporter = "guest";
-  auto of = playbooks_for(c, "/p");
+  c.energy.exporter = continuum::config::Exporter::guest;
+  auto of = playbooks_of(c, "/p");
   EXPECT_EQ(find(of, "openfaas")->after, std::vector<std::string>{"kubernetes_workers"});
   ASSERT_NE(find(of, "scaphandre"), nullptr);
   for (const auto& r : of)
@@ -347,10 +338,10 @@ TEST(SoftwarePlaybooks, KubeEdgeAndMistAndOpenfaasAndEnergy) {
 TEST(SoftwarePlaybooks, InfraOnlyAndResourceManagerOnly) {
   auto c = make_config(2, 0, 1, "kubernetes");
   c.infrastructure.infra_only = true;
-  EXPECT_TRUE(playbooks_for(c, "/p").empty());
+  EXPECT_TRUE(playbooks_of(c, "/p").empty());
   auto rmo = make_config(2, 0, 1, "kubernetes");
   rmo.benchmark->resource_manager_only = true;
-  auto runs = playbooks_for(rmo, "/p");
+  auto runs = playbooks_of(rmo, "/p");
   EXPECT_EQ(find(runs, "application"), nullptr);
   EXPECT_NE(find(runs, "kubernetes_workers"), nullptr);
   EXPECT_NE(find(runs, "mosquitto"), nullptr);  // the original still runs the endpoint playbook
@@ -402,8 +393,17 @@ TEST(SoftwareInventoryFromConfig, BenchCloudAndBenchEdge) {
   EXPECT_EQ(group_hosts(y, "clouds"), std::set<std::string>{"cloud0_alice"});
   EXPECT_EQ(group_hosts(y, "endpoints"), std::set<std::string>{"endpoint0_alice"});
   EXPECT_EQ(y["all"]["vars"]["cloud_ip"].as<std::string>(), cloud.plan.nodes.front().ip);
-  std::set<std::string> planned(cloud.plan.playbooks.begin(), cloud.plan.playbooks.end());
-  EXPECT_EQ(folders(playbooks_for(c, "/p")), planned);
+  // The plan decides the steps; the software phase runs exactly those, in that order (before,
+  // `continuum plan` and the run disagreed on bench_cloud.cfg).
+  auto runs = playbooks_for(cloud.plan, "/p");
+  ASSERT_EQ(runs.size(), cloud.plan.playbooks.size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    EXPECT_EQ(runs[i].name, cloud.plan.playbooks[i].name);
+    EXPECT_EQ(runs[i].file, "/p/" + cloud.plan.playbooks[i].file);
+    EXPECT_EQ(runs[i].after, cloud.plan.playbooks[i].after);
+  }
+  EXPECT_EQ(folders(runs), (std::set<std::string>{"base", "mosquitto", "container_runtime",
+                                                  "kubernetes", "application"}));
 
   Layout edge = from_config("bench_edge.cfg", c);
   inv = make_inventory(edge.plan, c, edge.dep);
@@ -411,8 +411,9 @@ TEST(SoftwareInventoryFromConfig, BenchCloudAndBenchEdge) {
   y = YAML::Load(*inv);
   EXPECT_EQ(group_hosts(y, "edges"), std::set<std::string>{"edge0_alice"});
   EXPECT_EQ(group_hosts(y, "workers"), std::set<std::string>{"edge0_alice"});
-  planned = {edge.plan.playbooks.begin(), edge.plan.playbooks.end()};
-  EXPECT_EQ(folders(playbooks_for(c, "/p")), planned);
+  EXPECT_EQ(
+      folders(playbooks_for(edge.plan, "/p")),
+      (std::set<std::string>{"base", "mosquitto", "container_runtime", "kubeedge", "application"}));
 }
 
 }  // namespace

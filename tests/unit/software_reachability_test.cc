@@ -1,5 +1,5 @@
-// The reachability preflight's pure parts (include/continuum/software/reachability.h): the real
-// playbooks/versions.yml, which sources each guest probes for a configuration, proxies and
+// The reachability preflight's pure parts (src/software/include/continuum/software/reachability.h):
+// the real playbooks/versions.yml, which sources each guest probes for a configuration, proxies and
 // no_proxy, the probe's output, and the failure message. The probe itself, over a real sshd in a
 // network namespace without an uplink, is tests/integration/software_reachability_test.cc.
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include "continuum/software/reachability.h"
 #include "continuum/software/software.h"
 #include "continuum/util/files.h"
+#include "unit/software_fixture.h"
 
 namespace continuum::software {
 namespace {
@@ -17,18 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kVersions = fs::path(CONTINUUM_SOURCE_DIR) / "playbooks/versions.yml";
 
-config::Config make_config(int cloud, int edge, int endpoint, const std::string& rm) {
-  config::Config c;
-  c.infrastructure.provider = "qemu";
-  c.infrastructure.cloud.nodes = cloud;
-  c.infrastructure.edge.nodes = edge;
-  c.infrastructure.endpoint.nodes = endpoint;
-  config::Benchmark b;
-  b.resource_manager = rm;
-  b.application = "image_classification";
-  c.benchmark = b;
-  return c;
-}
+using fixture::make_config;
+using fixture::playbooks_of;
 
 plan::Plan make_plan(const config::Config& c) {
   plan::Plan p;
@@ -37,8 +28,9 @@ plan::Plan make_plan(const config::Config& c) {
   p.network.middle = 100;
   p.network.gateway = "192.168.100.1";
   p.network.prefix_len = 24;
-  const std::string rm = c.benchmark->resource_manager;
-  const bool controller = c.infrastructure.cloud.nodes > 0 && rm != "mist" && rm != "none";
+  const auto rm = c.benchmark->resource_manager;
+  const bool controller = c.infrastructure.cloud.nodes > 0 && rm != config::ResourceManager::mist &&
+                          rm != config::ResourceManager::none;
   int ip = 2;
   auto add = [&](const std::string& id, config::Tier t, bool ctl) {
     plan::Node n;
@@ -61,7 +53,7 @@ plan::Plan make_plan(const config::Config& c) {
 
 std::vector<std::string> step_names(const config::Config& c) {
   std::vector<std::string> s;
-  for (const auto& r : playbooks_for(c, "/p")) s.push_back(r.name);
+  for (const auto& r : playbooks_of(c, "/p")) s.push_back(r.name);
   return s;
 }
 
@@ -103,7 +95,7 @@ TEST(Reachability, ShippedVersionsFileNamesRealStepsAndExpandsForEveryResourceMa
     em.model = "openfaas";
     c.execution_model = em;
     c.energy.enabled = true;
-    c.energy.exporter = "guest";
+    c.energy.exporter = continuum::config::Exporter::guest;
     for (const auto& s : step_names(c)) known.insert(s);
   }
   auto kube = make_config(2, 0, 1, "kubernetes");

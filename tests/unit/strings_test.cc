@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 using namespace continuum::util;
 
 TEST(ShellQuote, LeavesSafeWordsAlone) { EXPECT_EQ(shell_quote("ens2"), "ens2"); }
@@ -30,4 +32,26 @@ TEST(FormatNumber, DropsTrailingZeros) {
   EXPECT_EQ(format_number(1000), "1000");
   EXPECT_EQ(format_number(0.5), "0.5");
   EXPECT_EQ(format_number(29.66), "29.66");
+}
+
+TEST(Strings, FormatFixedKeepsTheDigitsAndNamesMissingValues) {
+  EXPECT_EQ(format_fixed(7.21, 3), "7.210");
+  EXPECT_EQ(format_fixed(2.0 / 3.0, 2), "0.67");
+  EXPECT_EQ(format_fixed(NAN, 3), "");
+  EXPECT_EQ(format_fixed(NAN, 1, "-"), "-");
+}
+
+TEST(Strings, CsvFieldsQuoteWhatWouldSplitTheRowAndSplitBack) {
+  EXPECT_EQ(csv_field("cloud0"), "cloud0");
+  EXPECT_EQ(csv_field("a,b"), "\"a,b\"");
+  EXPECT_EQ(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+  // A bare CR ends a row for many readers: quoted like LF.
+  EXPECT_EQ(csv_field("x\ry"), "\"x\ry\"");
+  const std::vector<std::string> cells = {"plain", "a,b", "say \"hi\"", "x\ry", ""};
+  std::string line = csv_field(cells[0]);
+  for (size_t i = 1; i < cells.size(); ++i) line += "," + csv_field(cells[i]);
+  std::vector<std::string> back;
+  ASSERT_TRUE(csv_split(line, back));
+  EXPECT_EQ(back, cells);
+  EXPECT_FALSE(csv_split("\"unclosed,x", back));
 }

@@ -1,0 +1,126 @@
+#pragma once
+// Hypervisor: every side effect of the infrastructure phase on one physical host goes through this
+// interface (docs/design.md §2), in the manner of ninja's DiskInterface. The libvirt implementation
+// talks to libvirtd through the C API (never virsh); the recording implementation keeps state in
+// memory and a call log, so unit tests and bench/ run the infrastructure phase without libvirt.
+//
+// Removal calls are idempotent: destroying or undefining something that is not there succeeds,
+// so `destroy` can replay a ledger whose entries were only half created.
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "continuum/util/expected.h"
+
+namespace continuum::infra {
+
+/// How guests execute: hardware virtualisation or QEMU's TCG emulator.
+enum class Accelerator { kvm, tcg };
+
+/// libvirt's domain type for an accelerator: "kvm" or "qemu" (TCG).
+const char* domain_type(Accelerator a);
+
+enum class DomainState { absent, shutoff, running, other };
+
+class Hypervisor {
+ public:
+  virtual ~Hypervisor() = default;
+  /// The libvirt URI this hypervisor talks to (recorded in the ledger).
+  virtual std::string uri() const = 0;
+
+  /// Defines a persistent domain from XML; fails if a domain of that name exists.
+  virtual Status define_domain(const std::string& name, const std::string& xml) = 0;
+  virtual Status start_domain(const std::string& name) = 0;
+  /// Hard power-off; a domain that is absent or not running is fine.
+  virtual Status destroy_domain(const std::string& name) = 0;
+  /// Removes the definition; an absent domain is fine.
+  virtual Status undefine_domain(const std::string& name) = 0;
+  virtual Expected<DomainState> domain_state(const std::string& name) = 0;
+  /// Names of all domains (active and inactive).
+  virtual Expected<std::vector<std::string>> list_domains() = 0;
+
+  /// Defines a persistent network from XML.
+  virtual Status define_network(const std::string& name, const std::string& xml) = 0;
+  virtual Status start_network(const std::string& name) = 0;
+  /// Stops a network; absent or inactive is fine.
+  virtual Status destroy_network(const std::string& name) = 0;
+  virtual Status undefine_network(const std::string& name) = 0;
+  virtual Expected<bool> network_exists(const std::string& name) = 0;
+
+  /// Creates a qcow2 overlay `path` backed by `base` (format `base_format`) on the host.
+  virtual Status create_overlay(const std::filesystem::path& base, const std::string& base_format,
+                                const std::filesystem::path& path) = 0;
+  /// Removes a file or directory tree on the host; absent is fine.
+  virtual Status remove_path(const std::filesystem::path& path) = 0;
+
+  /// Decides KVM or TCG. `requested` is the config's accelerator key (auto|kvm|tcg); `probe_kernel`
+  /// is a kernel that the auto probe may boot for a second ("" = none available).
+  virtual Expected<Accelerator> choose_accelerator(const std::string& requested,
+                                                   const std::filesystem::path& probe_kernel) = 0;
+};
+
+using HypervisorPtr = std::shared_ptr<Hypervisor>;
+
+/// `message` (a libvirt error) with a hint line that names the fix, for the failures a new user
+/// meets: libvirtd or virtlogd not running (how to start them, with and without systemd), the
+/// socket not accessible to this user, and a file libvirt cannot create because its directory is
+/// missing (which directory, and the mkdir). Other messages come back unchanged. `uri` is the
+/// connection's (a remote one's host is named in the hint).
+std::string explain_libvirt_error(const std::string& uri, const std::string& message);
+
+/// Opens a libvirt connection (virConnectOpen). `test:///default` runs in-process.
+Expected<HypervisorPtr> connect_libvirt(const std::string& uri);
+
+/// Opens a hypervisor for a URI; destroy and apply take one so tests can substitute their own.
+using HypervisorFactory = std::function<Expected<HypervisorPtr>(const std::string& uri)>;
+
+/// The default factory: connect_libvirt, one connection per URI, reused.
+HypervisorFactory libvirt_factory();
+
+/// In-memory hypervisor for dry runs and tests: remembers domains, networks and files it was asked
+/// to create, and logs every call as one line ("define_domain cloud0_alice", ...). Touches nothing.
+class RecordingHypervisor : public Hypervisor {
+ public:
+  explicit RecordingHypervisor(std::string uri = "dry-run:///") : uri_(std::move(uri)) {}
+  std::string uri() const override { return uri_; }
+  Status define_domain(const std::string& name, const std::string& xml) override;
+  Status start_domain(const std::string& name) override;
+  Status destroy_domain(const std::string& name) override;
+  Status undefine_domain(const std::string& name) override;
+  Expected<DomainState> domain_state(const std::string& name) override;
+  Expected<std::vector<std::string>> list_domains() override;
+  Status define_network(const std::string& name, const std::string& xml) override;
+  Status start_network(const std::string& name) override;
+  Status destroy_network(const std::string& name) override;
+  Status undefine_network(const std::string& name) override;
+  Expected<bool> network_exists(const std::string& name) override;
+  Status create_overlay(const std::filesystem::path& base, const std::string& base_format,
+                        const std::filesystem::path& path) override;
+  Status remove_path(const std::filesystem::path& path) override;
+  Expected<Accelerator> choose_accelerator(const std::string& requested,
+                                           const std::filesystem::path& probe_kernel) override;
+
+  /// Every call so far, in order.
+  std::vector<std::string> calls() const;
+  /// What would exist now: domain names, network names, file paths.
+  std::map<std::string, DomainState> domains() const;
+  std::set<std::string> networks() const;
+  std::set<std::string> files() const;
+
+ private:
+  void log(std::string line);
+  std::string uri_;
+  mutable std::mutex mu_;
+  std::vector<std::string> calls_;
+  std::map<std::string, DomainState> domains_;
+  std::map<std::string, bool> networks_;  ///< name -> active
+  std::set<std::string> files_;
+};
+
+}  // namespace continuum::infra

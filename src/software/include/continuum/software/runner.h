@@ -1,0 +1,79 @@
+#pragma once
+// Runs real ansible-playbook processes (docs/design.md §6): no shell, output streamed to
+// <run>/software/<name>.log and to a progress line, a timeout per playbook, the result parsed
+// into per-host counters and failures. Independent playbooks run concurrently, dependent ones
+// after what they depend on (control plane before workers).
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "continuum/software/ansible_output.h"
+#include "continuum/util/expected.h"
+
+namespace continuum::record {
+class EventLog;
+}
+
+namespace continuum::software {
+
+/// One ansible-playbook invocation.
+struct PlaybookRun {
+  std::string name;                               ///< unique step name, also the log file name
+  std::filesystem::path file;                     ///< the playbook
+  std::vector<std::string> after;                 ///< names of steps that must succeed first
+  std::map<std::string, std::string> extra_vars;  ///< passed as one JSON -e argument
+};
+
+struct RunnerOptions {
+  std::filesystem::path software_dir;  ///< <run>/software: logs go here
+  std::filesystem::path ansible_cfg;   ///< exported as ANSIBLE_CONFIG
+  std::string netns;                   ///< run inside `ip netns exec <netns>` when set
+  std::chrono::seconds timeout{3600};  ///< per playbook (config playbook_timeout)
+  int max_parallel = 4;                ///< concurrent ansible-playbook processes
+  std::string program = "ansible-playbook";
+  std::map<std::string, std::string> env;  ///< extra environment
+  /// Once true (e.g. util::interrupt_flag() on Ctrl-C): running playbooks are stopped (their
+  /// process group gets SIGTERM, SIGKILL 2 s later) and no further playbook starts. nullptr: never.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct PlaybookResult {
+  std::string name;
+  int exit_code = -1;
+  bool timed_out = false;
+  bool cancelled = false;  ///< stopped through RunnerOptions::cancel
+  bool started = false;
+  double seconds = 0;
+  std::string last_task;  ///< task running when it ended (for timeouts)
+  ParsedOutput output;
+  std::filesystem::path log;
+  /// Exit status 0, no failed or unreachable host in the recap, not timed out or cancelled.
+  bool ok() const;
+};
+
+/// argv for one run (exposed for tests): [ip netns exec NS] ansible-playbook [-e JSON] FILE.
+std::vector<std::string> playbook_argv(const RunnerOptions& opt, const PlaybookRun& run);
+
+/// Runs one playbook to completion. An Error only if it could not be started or the log file
+/// could not be written; a failing playbook is a result with ok() == false.
+Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRun& run);
+
+/// "playbook mosquitto failed on cloud0_u in task 'Start mosquitto': <msg> (log: ...)", one
+/// line per failure, or the ERROR!/timeout reason.
+std::string describe_failure(const PlaybookResult& r);
+
+/// Runs all steps respecting `after` (unknown names and cycles are errors, exit code 2), at most
+/// opt.max_parallel at once. After a failure nothing new starts; running ones finish. Once
+/// opt.cancel is set nothing new starts, running ones are stopped, and the Error (exit code 130)
+/// names the playbooks stopped and those never started. Emits
+/// phase "software" events "playbook_start"/"playbook_end" (node "", details name, seconds, ok)
+/// when `events` is set. Returns every result (in completion order), or an Error describing the
+/// failures (exit code 1).
+Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
+                                              const std::vector<PlaybookRun>& runs,
+                                              record::EventLog* events);
+
+}  // namespace continuum::software
