@@ -21,7 +21,7 @@ infra::DeployedNode node(std::string id, std::string tier, std::string ip) {
   return n;
 }
 
-config::Config cfg(std::string rm, int clouds, int edges, int endpoints) {
+config::Config cfg(const std::string& rm, int clouds, int edges, int endpoints) {
   config::Config c;
   c.infrastructure.cloud = {clouds, 4, 4, 1.0, 0, 0};
   c.infrastructure.edge = {edges, 2, 2, 1.0, 0, 0};

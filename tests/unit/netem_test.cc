@@ -16,6 +16,19 @@
 namespace continuum::infra {
 namespace {
 
+/// One netem qdisc line as generate() writes it.
+std::string tc_netem(const std::string& parent, int handle, const std::string& params) {
+  return "tc qdisc add dev ens2 parent " + parent + " handle " + std::to_string(handle) +
+         ": netem " + params;
+}
+
+/// One u32 filter line as generate() writes it (one call instead of a literal split over two
+/// lines, which reads like a missing comma in a list of commands).
+std::string tc_filter(int prio, const std::string& flow, const std::string& dst) {
+  return "tc filter add dev ens2 parent 1: protocol ip prio " + std::to_string(prio) +
+         " u32 flowid " + flow + " match ip dst " + dst;
+}
+
 using config::Tier;
 
 plan::Node node(const std::string& id, Tier t, const std::string& ip) {
@@ -89,11 +102,9 @@ TEST(NetemTest, BenchCloud4gExactCommands) {
           "tc qdisc add dev ens2 root handle 1: htb default 999",
           "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
           "tc class add dev ens2 parent 1: classid 1:1 htb rate 1000mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
-          "192.168.100.3",
+          tc_filter(1, "1:1", "192.168.100.3"),
           "tc class add dev ens2 parent 1: classid 1:2 htb rate 7.21mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
-          "192.168.100.4",
+          tc_filter(2, "1:2", "192.168.100.4"),
           "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 45ms 5ms distribution normal",
       }));
   EXPECT_EQ(
@@ -102,10 +113,8 @@ TEST(NetemTest, BenchCloud4gExactCommands) {
           "tc qdisc add dev ens2 root handle 1: htb default 999",
           "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
           "tc class add dev ens2 parent 1: classid 1:1 htb rate 7.21mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
-          "192.168.100.2",
-          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
-          "192.168.100.3",
+          tc_filter(1, "1:1", "192.168.100.2"),
+          tc_filter(1, "1:1", "192.168.100.3"),
           "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 45ms 5ms distribution normal",
       }));
 }
@@ -126,20 +135,16 @@ TEST(NetemTest, Edge5gGroupsInUpstreamOrder) {
           "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
           // other edges
           "tc class add dev ens2 parent 1: classid 1:1 htb rate 1000mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
-          "192.168.100.4",
+          tc_filter(1, "1:1", "192.168.100.4"),
           "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 7.5ms 2.5ms distribution normal",
           // clouds
           "tc class add dev ens2 parent 1: classid 1:2 htb rate 1000mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
-          "192.168.100.2",
+          tc_filter(2, "1:2", "192.168.100.2"),
           "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 7.5ms 2.5ms distribution normal",
           // endpoints
           "tc class add dev ens2 parent 1: classid 1:3 htb rate 29.66mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 3 u32 flowid 1:3 match ip dst "
-          "192.168.100.5",
-          "tc filter add dev ens2 parent 1: protocol ip prio 3 u32 flowid 1:3 match ip dst "
-          "192.168.100.6",
+          tc_filter(3, "1:3", "192.168.100.5"),
+          tc_filter(3, "1:3", "192.168.100.6"),
           "tc qdisc add dev ens2 parent 1:3 handle 30: netem delay 7.5ms 2.5ms distribution normal",
       }));
   // Endpoint: clouds, then edges; endpoint<->endpoint unshaped as upstream (default class).
@@ -149,14 +154,11 @@ TEST(NetemTest, Edge5gGroupsInUpstreamOrder) {
           "tc qdisc add dev ens2 root handle 1: htb default 999",
           "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
           "tc class add dev ens2 parent 1: classid 1:1 htb rate 29.66mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
-          "192.168.100.2",
+          tc_filter(1, "1:1", "192.168.100.2"),
           "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 45ms 5ms distribution normal",
           "tc class add dev ens2 parent 1: classid 1:2 htb rate 29.66mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
-          "192.168.100.3",
-          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
-          "192.168.100.4",
+          tc_filter(2, "1:2", "192.168.100.3"),
+          tc_filter(2, "1:2", "192.168.100.4"),
           "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 7.5ms 2.5ms distribution normal",
       }));
   auto nn = node_netem(p, *p.find("endpoint1"));
@@ -180,19 +182,14 @@ TEST(NetemTest, OverridesAndEndpointLinkOptIn) {
           "tc qdisc add dev ens2 root handle 1: htb default 999",
           "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
           "tc class add dev ens2 parent 1: classid 1:1 htb rate 29.66mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
-          "192.168.100.2",
+          tc_filter(1, "1:1", "192.168.100.2"),
           "tc qdisc add dev ens2 parent 1:1 handle 10: netem delay 20ms",
           "tc class add dev ens2 parent 1: classid 1:2 htb rate 50mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
-          "192.168.100.3",
-          "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
-          "192.168.100.4",
-          "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 12.5ms 2.5ms distribution "
-          "normal",
+          tc_filter(2, "1:2", "192.168.100.3"),
+          tc_filter(2, "1:2", "192.168.100.4"),
+          tc_netem("1:2", 20, "delay 12.5ms 2.5ms distribution normal"),
           "tc class add dev ens2 parent 1: classid 1:3 htb rate 100mbit",
-          "tc filter add dev ens2 parent 1: protocol ip prio 3 u32 flowid 1:3 match ip dst "
-          "192.168.100.6",
+          tc_filter(3, "1:3", "192.168.100.6"),
           "tc qdisc add dev ens2 parent 1:3 handle 30: netem delay 2ms 0.5ms distribution normal",
       }));
 }
@@ -204,9 +201,7 @@ TEST(NetemTest, LossWithAndWithoutDelay) {
   auto cmds = rendered(p, "cloud0");
   ASSERT_EQ(cmds.size(), 8u);
   EXPECT_EQ(cmds[4], "tc qdisc add dev ens2 parent 1:1 handle 10: netem loss 2%");
-  EXPECT_EQ(cmds[7],
-            "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 45ms 5ms distribution normal "
-            "loss 0.5%");
+  EXPECT_EQ(cmds[7], tc_netem("1:2", 20, "delay 45ms 5ms distribution normal loss 0.5%"));
 }
 
 TEST(NetemTest, PairOverrideGetsItsOwnClass) {
@@ -218,23 +213,16 @@ TEST(NetemTest, PairOverrideGetsItsOwnClass) {
                 "tc qdisc add dev ens2 root handle 1: htb default 999",
                 "tc class add dev ens2 parent 1: classid 1:999 htb rate 1000mbit",
                 "tc class add dev ens2 parent 1: classid 1:1 htb rate 1000mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
-                "192.168.100.2",
+                tc_filter(1, "1:1", "192.168.100.2"),
                 "tc class add dev ens2 parent 1: classid 1:2 htb rate 5mbit",
-                "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
-                "192.168.100.4",
-                "tc qdisc add dev ens2 parent 1:2 handle 20: netem delay 100ms 10ms distribution "
-                "normal loss 1%",
+                tc_filter(2, "1:2", "192.168.100.4"),
+                tc_netem("1:2", 20, "delay 100ms 10ms distribution normal loss 1%"),
             }));
   auto e = rendered(p, "endpoint0");
   ASSERT_EQ(e.size(), 8u);
-  EXPECT_EQ(e[3],
-            "tc filter add dev ens2 parent 1: protocol ip prio 1 u32 flowid 1:1 match ip dst "
-            "192.168.100.2");
+  EXPECT_EQ(e[3], tc_filter(1, "1:1", "192.168.100.2"));
   EXPECT_EQ(e[5], "tc class add dev ens2 parent 1: classid 1:2 htb rate 5mbit");
-  EXPECT_EQ(e[6],
-            "tc filter add dev ens2 parent 1: protocol ip prio 2 u32 flowid 1:2 match ip dst "
-            "192.168.100.3");
+  EXPECT_EQ(e[6], tc_filter(2, "1:2", "192.168.100.3"));
   // The controller is unaffected.
   EXPECT_EQ(rendered(p, "cloud_controller"), rendered(bench_cloud(), "cloud_controller"));
 }

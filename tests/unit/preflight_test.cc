@@ -271,20 +271,19 @@ TEST(Preflight, KeysWithoutEffectAreNamed) {
       "1\n"
       "observability = True\n");
   EXPECT_TRUE(p.ok()) << all(p.refusals);
+  // Each note: where, key = value, then what the original did with it.
+  const std::string compat = ": accepted for compatibility; ";
+  const std::string endpoint_only = "no effect: the endpoint-only mode";
   const std::vector<std::string> expected = {
-      "p.cfg:11: [infrastructure] middleIP_base = 91: accepted for compatibility; no effect: ",
-      "p.cfg:18: [benchmark] docker_pull = True: accepted for compatibility; no effect: ",
-      "p.cfg:19: [benchmark] applications_per_worker = 2: accepted for compatibility; no effect: "
-      "the endpoint-only mode",
-      "p.cfg:20: [benchmark] application_worker_cpu = 2: accepted for compatibility; no effect: "
-      "the endpoint-only mode",
-      "p.cfg:21: [benchmark] application_worker_memory = 1: accepted for compatibility; no effect",
-      "p.cfg:22: [benchmark] application_endpoint_cpu = 1: accepted for compatibility; differs "
-      "from the original: sets "
-      "the threads",
-      "p.cfg:23: [benchmark] application_endpoint_memory = 1: accepted for compatibility; no "
-      "effect",
-      "p.cfg:24: [benchmark] observability = True: accepted for compatibility; no effect"};
+      "p.cfg:11: [infrastructure] middleIP_base = 91" + compat + "no effect: ",
+      "p.cfg:18: [benchmark] docker_pull = True" + compat + "no effect: ",
+      "p.cfg:19: [benchmark] applications_per_worker = 2" + compat + endpoint_only,
+      "p.cfg:20: [benchmark] application_worker_cpu = 2" + compat + endpoint_only,
+      "p.cfg:21: [benchmark] application_worker_memory = 1" + compat + "no effect",
+      "p.cfg:22: [benchmark] application_endpoint_cpu = 1" + compat +
+          "differs from the original: sets the threads",
+      "p.cfg:23: [benchmark] application_endpoint_memory = 1" + compat + "no effect",
+      "p.cfg:24: [benchmark] observability = True" + compat + "no effect"};
   ASSERT_EQ(p.notes.size(), expected.size()) << all(p.notes);
   for (size_t i = 0; i < expected.size(); ++i)
     EXPECT_EQ(p.notes[i].rfind(expected[i], 0), 0u) << p.notes[i];
