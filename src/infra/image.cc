@@ -4,7 +4,6 @@
 
 #include <curl/curl.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -20,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "continuum/util/files.h"
+#include "continuum/util/hash.h"
 #include "continuum/util/paths.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
@@ -37,31 +37,6 @@ using Clock = std::chrono::steady_clock;
 /// Kernel command line of the offline image: root on the first virtio disk (no partition
 /// table), console on the serial port the domain logs to <run>/infrastructure/<vm>.console.log.
 constexpr const char* kOfflineCmdline = "root=/dev/vda rw console=ttyS0,115200 net.ifnames=1";
-
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(const void* data, size_t n) { EVP_DigestUpdate(ctx_, data, n); }
-  void update(const std::string& s) { update(s.data(), s.size()); }
-  std::string hex() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_, md, &len);
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-      out += digits[md[i] >> 4];
-      out += digits[md[i] & 15];
-    }
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 void say(const ImageOptions& o, const std::string& line) {
   if (o.progress)
@@ -179,7 +154,7 @@ size_t write_cb(char* ptr, size_t size, size_t nmemb, void* userdata);
 
 struct Download {
   std::FILE* file = nullptr;
-  Sha256 sha;
+  util::Sha256 sha;
   uint64_t bytes = 0;
 };
 
@@ -199,7 +174,7 @@ bool is_url(const std::string& s) {
 Expected<BaseImage> ensure_url_image(const config::Infrastructure& infra, const ImageOptions& o,
                                      const fs::path& cache) {
   const std::string& url = infra.base_image;
-  std::string key = sha256_hex(url).substr(0, 12);
+  std::string key = util::sha256_hex(url).substr(0, 12);
   fs::path file = cache / ("url-" + key + ".img");
   fs::path meta = cache / ("url-" + key + ".json");
   std::string want = util::to_lower(std::string(util::trim(infra.base_image_sha256)));
@@ -277,7 +252,7 @@ Expected<BaseImage> ensure_local_image(const config::Infrastructure& infra) {
                       ExitCode::usage);
   std::string want = util::to_lower(std::string(util::trim(infra.base_image_sha256)));
   if (!want.empty()) {
-    std::string got = TRY(sha256_file(p));
+    std::string got = TRY(util::sha256_file(p));
     if (got != want)
       return make_error("base image " + p.string() + ": sha256 is " + got +
                         " but base_image_sha256 says " + want);
@@ -290,25 +265,6 @@ Expected<BaseImage> ensure_local_image(const config::Infrastructure& infra) {
 }
 
 }  // namespace
-
-std::string sha256_hex(const std::string& data) {
-  Sha256 s;
-  s.update(data);
-  return s.hex();
-}
-
-Expected<std::string> sha256_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error("cannot read " + path.string());
-  Sha256 s;
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0) s.update(buf.data(), static_cast<size_t>(in.gcount()));
-  }
-  if (in.bad()) return make_error("error reading " + path.string());
-  return s.hex();
-}
 
 Expected<std::string> disk_format(const fs::path& path) {
   util::ProcessSpec spec;
@@ -364,12 +320,12 @@ Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path&
     }
     std::sort(r.app_files.begin(), r.app_files.end());
   }
-  Sha256 h;
+  util::Sha256 h;
   h.update(std::string("continuum-offline-image-v1\n"));
   h.update(r.variant + "\n" + r.suite + "\n" + util::join(r.packages, ",") + "\n");
   h.update(r.hook);
   for (const auto& f : r.app_files) {
-    auto fh = sha256_file(f);
+    auto fh = util::sha256_file(f);
     h.update("\napp " + f.filename().string() + " " + (fh ? *fh : std::string("?")));
   }
   r.hash = h.hex();

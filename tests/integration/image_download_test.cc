@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "continuum/infra/image.h"
+#include "continuum/util/hash.h"
 #include "continuum/util/process.h"
 
 extern char** environ;
@@ -93,7 +94,7 @@ class HttpServer : public ::testing::Test {
 };
 
 TEST_F(HttpServer, DownloadsOnceVerifiesAndCaches) {
-  auto want = infra::sha256_file(dir_ / "www" / "img.qcow2");
+  auto want = util::sha256_file(dir_ / "www" / "img.qcow2");
   ASSERT_TRUE(want.ok());
   config::Infrastructure in;
   in.base_path = (dir_ / "home").string();
@@ -103,7 +104,7 @@ TEST_F(HttpServer, DownloadsOnceVerifiesAndCaches) {
   ASSERT_TRUE(b.ok()) << b.error().message;
   EXPECT_EQ(b->format, "qcow2");
   EXPECT_EQ(b->disk.parent_path(), infra::image_cache_dir(in));
-  EXPECT_EQ(*infra::sha256_file(b->disk), *want);
+  EXPECT_EQ(*util::sha256_file(b->disk), *want);
 
   // Cached: with the server gone, the same config still resolves to the same file.
   ::kill(pid_, SIGTERM);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "continuum/util/files.h"
+#include "continuum/util/hash.h"
 #include "continuum/util/process.h"
 
 namespace fs = std::filesystem;
@@ -94,7 +95,7 @@ TEST(BaseImage, LocalImageWithChecksum) {
   s.argv = {"qemu-img", "create", "-q", "-f", "qcow2", img.string(), "16M"};
   auto r = util::run_process(s);
   ASSERT_TRUE(r.ok() && r->exit_code == 0);
-  auto sum = infra::sha256_file(img);
+  auto sum = util::sha256_file(img);
   ASSERT_TRUE(sum.ok());
 
   config::Infrastructure in;
@@ -121,7 +122,7 @@ TEST(BaseImage, LocalImageWithChecksum) {
 }
 
 TEST(BaseImage, Sha256OfKnownData) {
-  EXPECT_EQ(infra::sha256_hex("abc"),
+  EXPECT_EQ(util::sha256_hex("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# No file under src/ include/ app/ tests/ bench/ cites a document that is not in the repository:
+# No file of the repository (code, docs, README, playbooks, configurations, scripts) cites a
+# document that is not in the repository:
 # the design notes, the study of the original and the lab notes the code was written from live
 # in docs/ (design.md, original.md, exporters.md); a comment that points elsewhere points at
 # nothing in a user's clone.
@@ -12,7 +13,8 @@ self=tests/unit/no_external_refs_test.sh
 # project was developed beside. The pattern avoids spelling a citation out, so that rewriting the
 # citations leaves this file alone.
 pattern='DESIGN[.]md|DESIGN[[:space:]]§|upstream[- ]spec|(^|[^/[:alnum:]_.-])(lab|scaphandre|seed|style)\.md|\.\./shared|/work/shared'
-hits=$(grep -rnE --exclude-dir=.git "$pattern" src include app tests bench | grep -v "^$self:" || true)
+hits=$(grep -rnE --exclude-dir=.git "$pattern" src app tests bench docs README.md playbooks configuration \
+  scripts .ci CMakeLists.txt | grep -v "^$self:" || true)
 if [[ -n $hits ]]; then
   echo "$hits"
   echo "FAIL: $(wc -l <<<"$hits") line(s) cite documents outside the repository; cite docs/design.md," \

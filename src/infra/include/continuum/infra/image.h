@@ -77,11 +77,6 @@ struct CachedImage {
 };
 std::vector<CachedImage> list_cached_images(const std::filesystem::path& cache_dir);
 
-/// Hex sha256 of a file's content.
-Expected<std::string> sha256_file(const std::filesystem::path& path);
-/// Hex sha256 of a string.
-std::string sha256_hex(const std::string& data);
-
 /// The format of a disk image as qemu-img sees it (qcow2, raw, ...).
 Expected<std::string> disk_format(const std::filesystem::path& path);
 

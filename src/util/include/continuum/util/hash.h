@@ -1,0 +1,36 @@
+#pragma once
+// SHA-256 (OpenSSL's EVP): the content hashes that name cached artefacts (base images, container
+// images) and check downloads.
+#include <filesystem>
+#include <string>
+
+#include "continuum/util/expected.h"
+
+struct evp_md_ctx_st;
+
+namespace continuum::util {
+
+/// Incremental SHA-256: update() any number of times, then hex() once.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(const void* data, size_t n);
+  void update(const std::string& s) { update(s.data(), s.size()); }
+  /// Adds a file's content; an error names the file.
+  Status update_file(const std::filesystem::path& path);
+  /// The digest as 64 lowercase hex digits.
+  std::string hex();
+
+ private:
+  evp_md_ctx_st* ctx_;
+};
+
+/// Hex SHA-256 of a string.
+std::string sha256_hex(const std::string& data);
+/// Hex SHA-256 of a file's content.
+Expected<std::string> sha256_file(const std::filesystem::path& path);
+
+}  // namespace continuum::util
