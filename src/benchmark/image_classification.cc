@@ -23,6 +23,10 @@ constexpr auto kExecTimeout = std::chrono::seconds(60);
 const char* kImageRepo = "redplanet00/kubeedge-applications";
 
 std::string image_name(const AppSettings& s, const std::string& tag) {
+  // continuum's own images in the run's registry, by role: the original's tag's last word
+  // (image_classification_subscriber -> subscriber).
+  if (auto it = s.images.find(tag.substr(tag.rfind('_') + 1)); it != s.images.end())
+    return it->second;
   // The original pushed its images to a registry on the host as <registry>/<tag>.
   return s.registry.empty() ? fmt::format("{}:{}", kImageRepo, tag)
                             : fmt::format("{}/{}", s.registry, tag);
@@ -100,8 +104,11 @@ Expected<Assignment> assign(const config::Config& cfg, const infra::Deployment& 
   return a;
 }
 
-AppSettings app_settings(const config::Config& cfg, const infra::Deployment&, const Assignment& a) {
+AppSettings app_settings(const config::Config& cfg, const infra::Deployment& d,
+                         const Assignment& a) {
   AppSettings s;
+  s.registry = d.registry;
+  s.images = d.images;
   const auto& inf = cfg.infrastructure;
   const config::TierSpec& wt = a.mode == "edge" ? inf.edge : inf.cloud;
   if (cfg.benchmark) {
@@ -504,10 +511,11 @@ Status start_mist_workers(ContainerRun& run) {
     const std::string name = fmt::format("{}{}_worker", a.mode, w);
     auto* r = TRY(run.remotes.get(a.workers[w]));
     (void)r->exec("docker rm -f " + shell_quote(name) + " >/dev/null 2>&1", kExecTimeout);
+    // Named before it runs: a docker run that fails after creating the container is cleaned up.
+    run.worker_names.push_back(name);
     TRY(exec_ok(*r,
                 docker_worker_command(name, image_name(run.s, "image_classification_subscriber"),
                                       worker_env(a, w, run.s), run.s)));
-    run.worker_names.push_back(name);
   }
   return {};
 }
@@ -564,10 +572,10 @@ Status start_container_endpoints(ContainerRun& run) {
     const std::string name = fmt::format("{}{}_endpoint{}", a.mode, a.endpoint_worker[e], e);
     auto* r = TRY(run.remotes.get(a.endpoints[e]));
     (void)r->exec("docker rm -f " + shell_quote(name) + " >/dev/null 2>&1", kExecTimeout);
+    run.endpoint_names.push_back(name);
     TRY(exec_ok(*r,
                 docker_endpoint_command(name, image_name(run.s, "image_classification_publisher"),
                                         endpoint_env(a, e, run.s), run.s)));
-    run.endpoint_names.push_back(name);
   }
   return {};
 }
@@ -631,6 +639,19 @@ Status wait_workers_done(ContainerRun& run) {
   return {};
 }
 
+/// What docker made of the container (image digest, limits, exit status): <name>.inspect.json
+/// next to its log, before the container is removed. Missing only costs that record.
+void save_inspect(util::Remote& r, const std::string& name, const std::filesystem::path& out_dir) {
+  auto res = r.exec("docker container inspect " + shell_quote(name), kExecTimeout);
+  if (!res.ok() || res->exit_code != 0) {
+    spdlog::warn("docker container inspect {} failed: {}", name,
+                 res.ok() ? std::string(util::trim(res->err)) : res.error().message);
+    return;
+  }
+  if (auto st = util::write_file_atomic(out_dir / (name + ".inspect.json"), res->out); !st)
+    spdlog::warn("{}", st.error().message);
+}
+
 Expected<std::vector<std::string>> collect_worker_logs(ContainerRun& run,
                                                        const std::filesystem::path& out_dir) {
   std::vector<std::string> wout;
@@ -642,6 +663,7 @@ Expected<std::vector<std::string>> collect_worker_logs(ContainerRun& run,
     wout.push_back(res.out);
     TRY_STATUS(util::write_file_atomic(out_dir / fmt::format("{}.worker.log", run.worker_names[w]),
                                        res.out));
+    if (run.mist) save_inspect(*r, run.worker_names[w], out_dir);
   }
   return wout;
 }
@@ -655,6 +677,7 @@ Expected<std::vector<std::string>> collect_endpoint_logs(ContainerRun& run,
     eout.push_back(res.out);
     TRY_STATUS(util::write_file_atomic(
         out_dir / fmt::format("{}.endpoint.log", run.a.endpoints[e]->id), res.out));
+    save_inspect(*r, run.endpoint_names[e], out_dir);
   }
   return eout;
 }
@@ -665,6 +688,37 @@ void remove_jobs(ContainerRun& run) {
       (void)(*r)->exec("kubectl delete -f jobs/ --wait=true", std::chrono::seconds(300));
   }
 }
+
+void remove_container(ContainerRun& run, const infra::DeployedNode* n, const std::string& name) {
+  auto r = run.remotes.get(n);
+  if (!r.ok()) {
+    spdlog::warn("container {} on {} not removed: {}", name, n->id, r.error().message);
+    return;
+  }
+  auto res = (*r)->exec("docker rm -f " + shell_quote(name), kExecTimeout);
+  if (!res.ok() || res->exit_code != 0)
+    spdlog::warn("container {} on {} not removed: {}", name, n->id,
+                 res.ok() ? std::string(util::trim(res->err)) : res.error().message);
+}
+
+/// Removes what a repeat started, however it ends (success after the logs are collected, a
+/// failed start, a timeout, Ctrl-C), so that no container outlives its repeat and the next repeat
+/// can reuse the names.
+struct StartedContainers {
+  ContainerRun& run;
+  explicit StartedContainers(ContainerRun& r) : run(r) {}
+  StartedContainers(const StartedContainers&) = delete;
+  StartedContainers& operator=(const StartedContainers&) = delete;
+  ~StartedContainers() {
+    for (size_t e = 0; e < run.endpoint_names.size(); ++e)
+      remove_container(run, run.a.endpoints[e], run.endpoint_names[e]);
+    if (run.mist)
+      for (size_t w = 0; w < run.worker_names.size(); ++w)
+        remove_container(run, run.a.workers[w], run.worker_names[w]);
+    else
+      remove_jobs(run);
+  }
+};
 
 }  // namespace
 
@@ -688,6 +742,7 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
                    .worker_names = {},
                    .endpoint_names = {}};
 
+  const StartedContainers cleanup{run};
   if (run.mist)
     TRY_STATUS(start_mist_workers(run));
   else
@@ -703,8 +758,6 @@ Expected<AppMetrics> run_containers(const config::Config& cfg, const Assignment&
   // Collect: docker logs -t / kubectl logs --timestamps.
   auto wout = TRY(collect_worker_logs(run, out_dir));
   auto eout = TRY(collect_endpoint_logs(run, out_dir));
-  // Remove what this repeat started, so the next repeat can reuse the names.
-  remove_jobs(run);
   return metrics_from_outputs(a, wout, eout);
 }
 

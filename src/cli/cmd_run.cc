@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "container_step.h"
 #include "continuum/benchmark/benchmark.h"
 #include "continuum/config/config.h"
 #include "continuum/config/preflight.h"
@@ -117,6 +118,7 @@ struct Run {
   infra::Deployment deployment;
   bool deployed = false;
   std::unique_ptr<energy::HostFeed> host_feed;
+  std::unique_ptr<ContainerService> containers;
   std::string network_table, benchmark_md, report_md;
   PhaseTimes times;
   /// Set by a phase when its failure has a more specific name than the table's.
@@ -185,6 +187,13 @@ Status energy_feed(Run& r) {
   r.host_feed = TRY(start_host_feed(r.cfg, r.apply_opt, r.deployment));
   spdlog::info("energy: host feed writing {}/<vm>/intel-rapl:0/energy_uj every {} s",
                r.apply_opt.virtiofs_host_dir.string(), util::format_number(r.cfg.energy.interval));
+  return {};
+}
+
+/// 2c. resource_manager = mist: the application's images, the run's registry, the pushes; the
+/// software phase's docker playbook pulls them into the guests.
+Status containers_phase(Run& r) {
+  r.containers = TRY(ContainerService::start(r.cfg, r.plan, r.deployment, r.events));
   return {};
 }
 
@@ -261,6 +270,7 @@ bool always(const Run&) { return true; }
 bool installs_software(const Run& r) { return !r.cfg.infrastructure.infra_only; }
 bool emulates_network(const Run& r) { return r.cfg.infrastructure.network_emulation; }
 bool feeds_energy(const Run& r) { return r.cfg.energy.enabled && r.cfg.energy.host_feed; }
+bool runs_containers(const Run& r) { return config::runs_in_containers(r.cfg); }
 bool benchmarks(const Run& r) {
   return r.cfg.benchmark && !r.cfg.infrastructure.infra_only &&
          !r.cfg.benchmark->resource_manager_only;
@@ -275,6 +285,7 @@ constexpr Phase kPhases[] = {
     {"clocks", "clock alignment failed", true, always, clocks},
     {"network", "network emulation failed", true, emulates_network, network},
     {"energy feed", "energy host feed failed", false, feeds_energy, energy_feed},
+    {"containers", "container images or registry failed", true, runs_containers, containers_phase},
     {"software", "software installation failed", true, installs_software, software_phase},
     {"benchmark", "benchmark failed", true, benchmarks, benchmark_phase},
 };
@@ -408,6 +419,7 @@ int cmd_run(const Options& o) {
 
   ExitCode rc = run_phases(r);
   if (r.host_feed) r.host_feed->stop();
+  if (r.containers) r.containers->stop();
   report_phase(r);
   if (!teardown_phase(r) && rc == ExitCode::ok) rc = ExitCode::failure;
 

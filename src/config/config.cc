@@ -102,6 +102,13 @@ bool uses_kubernetes(ResourceManager rm) {
   return uses_kubeadm(rm) || rm == ResourceManager::kubeedge;
 }
 
+bool runs_in_containers(const Config& c) {
+  if (c.infrastructure.infra_only || !c.benchmark) return false;
+  const Benchmark& b = *c.benchmark;
+  return !b.resource_manager_only && b.application == Application::image_classification &&
+         b.resource_manager == ResourceManager::mist;
+}
+
 const char* tier_name(Tier t) {
   switch (t) {
     case Tier::cloud:

@@ -118,10 +118,16 @@ void infrastructure_rules(const Config& c, Messages& m) {
                 "its base image offline (`continuum image build`) and boots no base-image VM");
 }
 
-// The application this build runs: image_classification with resource_manager = none.
+// The application this build runs: image_classification with resource_manager = none (programs
+// over SSH) or mist (containers).
 bool runs_application(const Benchmark& b) {
   return !b.resource_manager_only && b.application == Application::image_classification &&
-         b.resource_manager == ResourceManager::none;
+         (b.resource_manager == ResourceManager::none ||
+          b.resource_manager == ResourceManager::mist);
+}
+
+bool in_containers(const Benchmark& b) {
+  return runs_application(b) && b.resource_manager == ResourceManager::mist;
 }
 
 void runtime_rules(const Benchmark& b, Messages& m) {
@@ -153,21 +159,21 @@ void application_rules(const Benchmark& b, bool openfaas, Messages& m) {
              "HTTP) is not implemented; remove the [execution_model] section, or set "
              "resource_manager_only "
              "= True and remove application to install Kubernetes and OpenFaaS only");
-  if (app == Application::image_classification && rm != ResourceManager::none)
+  if (app == Application::image_classification && uses_kubernetes(rm))
     m.refuse("benchmark", "resource_manager", std::string(name(rm)),
              "image_classification with resource_manager = " + std::string(name(rm)) +
-                 " runs the original's containers (" +
-                 (rm == ResourceManager::mist ? std::string("docker workers on the edges")
-                                              : std::string("Kubernetes Jobs")) +
-                 " and docker endpoints, their images mirrored into a registry at the host's "
-                 "port 5000); this "
-                 "build installs neither docker nor a registry in the guests; use "
-                 "resource_manager = none "
-                 "(the original's endpoint-only mode, or with direct_offload = True the "
-                 "endpoints offload to "
-                 "the cloud or edge nodes), or resource_manager_only = True without application "
-                 "to install " +
+                 " runs the original's worker containers as Kubernetes Jobs, which needs "
+                 "Kubernetes' packages and images from the internet in the guests and has not run "
+                 "here; the same container endpoints and images run with resource_manager = mist "
+                 "(workers in docker on the edge nodes); or use resource_manager = none, or "
+                 "resource_manager_only = True without application to install " +
                  std::string(name(rm)) + " only");
+  if (app == Application::image_classification && rm == ResourceManager::mist &&
+      b.applications_per_worker != 1)
+    m.refuse("benchmark", "applications_per_worker", std::to_string(b.applications_per_worker),
+             "several worker containers on one edge would share its broker's topic, so each "
+             "would receive every endpoint's frames (the original processed them twice); use "
+             "applications_per_worker = 1 (for more workers, more edge nodes)");
   if (runs_application(b) && b.direct_offload && b.applications_per_worker != 1)
     m.refuse(
         "benchmark", "applications_per_worker", std::to_string(b.applications_per_worker),
@@ -232,7 +238,8 @@ class AppKeys {
 
 void application_option_notes(const Benchmark& b, const AppKeys& app_key, Messages& m) {
   const auto rm = b.resource_manager;
-  if (b.docker_pull)
+  // mist: docker_pull and the resources have the original's effect (fresh images; docker limits).
+  if (b.docker_pull && !in_containers(b))
     app_key("docker_pull",
             "resource_manager = none runs the programs installed in the guest image; no container "
             "image is pulled");
@@ -240,7 +247,8 @@ void application_option_notes(const Benchmark& b, const AppKeys& app_key, Messag
     app_key("cache_worker",
             "the original's warm-up run belongs to its Kubernetes/KubeEdge image_classification "
             "benchmark; the programs of resource_manager = none need no image cache");
-  if (b.applications_per_worker != 1 && !(runs_application(b) && b.direct_offload))
+  if (b.applications_per_worker != 1 && !(runs_application(b) && b.direct_offload) &&
+      !in_containers(b))
     app_key("applications_per_worker",
             "the endpoint-only mode of resource_manager = none has no workers (as in the "
             "original); direct_offload = True would use workers");
@@ -254,6 +262,7 @@ void application_option_notes(const Benchmark& b, const AppKeys& app_key, Messag
 
 // The resources of the application's programs, when set in the file.
 void application_resource_notes(const Benchmark& b, const AppKeys& app_key, const Messages& m) {
+  if (in_containers(b)) return;  // docker --cpus/--memory, as the original
   const bool offload = runs_application(b) && b.direct_offload;
   if (m.present("benchmark", "application_worker_cpu"))
     app_key("application_worker_cpu",

@@ -55,14 +55,10 @@ Status build_layout(const ImageRecipe& r, const std::string& tag, const fs::path
   TRY_STATUS(run(unpack));
   const fs::path rootfs = tmp / "bundle" / "rootfs";
   std::error_code ec;
-  if (!r.base_rootfs.empty()) {
-    fs::copy(r.base_rootfs, rootfs,
-             fs::copy_options::recursive | fs::copy_options::copy_symlinks |
-                 fs::copy_options::overwrite_existing,
-             ec);
-    if (ec)
-      return make_error("copy " + r.base_rootfs.string() + " into the image: " + ec.message());
-  }
+  // cp -a, not std::filesystem::copy: a root filesystem has device nodes, hard links and
+  // ownership that filesystem::copy does not carry over.
+  if (!r.base_rootfs.empty())
+    TRY_STATUS(run({"cp", "-a", (r.base_rootfs / ".").string(), rootfs.string()}));
   for (const auto& f : r.files) {
     const fs::path dest = rootfs / fs::path(f.dest).relative_path();
     fs::create_directories(dest.parent_path(), ec);
@@ -106,7 +102,7 @@ Expected<std::string> recipe_hash(const ImageRecipe& r) {
   return h.hex();
 }
 
-Expected<BuiltImage> build_image(const ImageRecipe& r, const fs::path& cache_dir) {
+Expected<BuiltImage> build_image(const ImageRecipe& r, const fs::path& cache_dir, bool force) {
   const std::string hash = TRY(recipe_hash(r));
   BuiltImage img;
   img.name = r.name;
@@ -116,10 +112,11 @@ Expected<BuiltImage> build_image(const ImageRecipe& r, const fs::path& cache_dir
     if (c == '/') c = '_';
   img.layout = cache_dir / (flat + "-" + img.tag);
   std::error_code ec;
-  if (fs::exists(img.layout / "index.json", ec)) {
+  if (!force && fs::exists(img.layout / "index.json", ec)) {
     img.cached = true;
     img.bytes = tree_bytes(img.layout);
-    spdlog::info("image {}:{} is cached ({})", img.name, img.tag, img.layout.string());
+    spdlog::info("image {}:{} cached in {} (recipe unchanged, not rebuilt)", img.name, img.tag,
+                 img.layout.string());
     return img;
   }
   fs::create_directories(cache_dir, ec);
@@ -130,6 +127,7 @@ Expected<BuiltImage> build_image(const ImageRecipe& r, const fs::path& cache_dir
   const auto t0 = std::chrono::steady_clock::now();
   Status built = build_layout(r, img.tag, tmp);
   if (built) {
+    if (force) fs::remove_all(img.layout, ec);
     fs::rename(tmp / "oci", img.layout, ec);
     if (ec && !fs::exists(img.layout / "index.json"))  // a concurrent build won: theirs is as good
       built = make_error("cannot move the image into " + img.layout.string() + ": " + ec.message());

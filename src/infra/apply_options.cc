@@ -1,6 +1,7 @@
 // ApplyOptions from a configuration: the [infrastructure] keys plus the real image and SSH
 // readiness implementations. Kept apart from apply.cc so apply itself depends only on interfaces.
 #include "continuum/infra/apply.h"
+#include "continuum/infra/image.h"
 #include "continuum/util/files.h"
 #include "continuum/util/interrupt.h"
 
@@ -16,7 +17,11 @@ ApplyOptions apply_options(const config::Config& cfg, const std::filesystem::pat
   o.virtiofs_host_dir = in.virtiofs_host_dir;
   o.virtiofs_guest_dir = in.virtiofs_guest_dir;
   o.private_key = util::expand_user(in.ssh_key.empty() ? "~/.ssh/id_rsa_continuum" : in.ssh_key);
-  o.base_image = [in]() { return ensure_base_image(in); };
+  // The offline image with a container engine only where the benchmark runs containers: it is
+  // twice the size and takes longer to build.
+  ImageOptions img;
+  img.variant = config::runs_in_containers(cfg) ? "docker" : "default";
+  o.base_image = [in, img]() { return ensure_base_image(in, img); };
   auto timeout = o.boot_timeout;
   o.wait_ready = [timeout](const std::vector<ReadyTarget>& targets) {
     ReadyOptions r;

@@ -32,11 +32,16 @@ nlohmann::json to_json(const Deployment& d) {
                      {"ssh_port", n.ssh_port},
                      {"interface", n.interface},
                      {"boot_seconds", n.boot_seconds}});
-  return {{"run_dir", d.run_dir.string()},
-          {"private_key", d.private_key.string()},
-          {"known_hosts", d.known_hosts.string()},
-          {"netns", d.netns},
-          {"nodes", nodes}};
+  nlohmann::json j = {{"run_dir", d.run_dir.string()},
+                      {"private_key", d.private_key.string()},
+                      {"known_hosts", d.known_hosts.string()},
+                      {"netns", d.netns},
+                      {"nodes", nodes}};
+  if (!d.registry.empty()) {
+    j["registry"] = d.registry;
+    j["images"] = d.images;
+  }
+  return j;
 }
 
 Expected<Deployment> deployment_from_json(const nlohmann::json& j) {
@@ -46,6 +51,8 @@ Expected<Deployment> deployment_from_json(const nlohmann::json& j) {
     d.private_key = j.at("private_key").get<std::string>();
     d.known_hosts = j.at("known_hosts").get<std::string>();
     d.netns = j.value("netns", "");
+    d.registry = j.value("registry", "");
+    if (j.contains("images")) d.images = j.at("images").get<std::map<std::string, std::string>>();
     for (const auto& n : j.at("nodes")) {
       DeployedNode x;
       x.id = n.at("id");

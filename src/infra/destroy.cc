@@ -6,6 +6,7 @@
 
 #include "continuum/infra/run_lock.h"
 #include "continuum/record/run_dir.h"
+#include "continuum/util/background.h"
 #include "continuum/util/files.h"
 #include "continuum/util/parallel.h"
 
@@ -48,6 +49,13 @@ Status remove_one(const Resource& r, const HypervisorFactory& factory) {
       std::error_code ec;
       fs::remove_all(r.name, ec);
       if (ec) return make_error(r.name + ": cannot remove: " + ec.message());
+      return {};
+    }
+    case ResourceKind::process: {
+      // Only on this machine (the run's registry); a PID now used by another program is gone.
+      auto id = util::ProcessIdentity::parse(r.name);
+      if (!id) return make_error("not a process identity (PID:START): \"" + r.name + "\"");
+      if (!util::stop_process(*id)) return make_error("cannot stop process " + r.name);
       return {};
     }
   }

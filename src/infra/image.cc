@@ -297,8 +297,8 @@ fs::path image_cache_dir(const config::Infrastructure& infra) {
 }
 
 Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path& app_dir) {
-  if (variant != "default" && variant != "cloudinit")
-    return make_error("unknown image variant '" + variant + "' (known: default, cloudinit)",
+  if (variant != "default" && variant != "cloudinit" && variant != "docker")
+    return make_error("unknown image variant '" + variant + "' (known: default, cloudinit, docker)",
                       ExitCode::usage);
   ImageRecipe r;
   r.variant = variant;
@@ -309,6 +309,9 @@ Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path&
                 "iputils-ping",    "netbase", "mosquitto", "linux-image-cloud-amd64",
                 "initramfs-tools", "zstd",    "cpio",      "busybox-static"};
   if (variant == "cloudinit") r.packages.push_back("cloud-init");
+  // The container engine of resource_manager = mist (Debian's docker.io pulls containerd and
+  // runc); a variant of its own because it doubles the image (docs/containers.md has the sizes).
+  if (variant == "docker") r.packages.push_back("docker.io");
   r.hook = kImageHook;
   std::error_code ec;
   if (!app_dir.empty() && fs::is_directory(app_dir, ec)) {

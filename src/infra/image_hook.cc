@@ -4,7 +4,7 @@ namespace continuum::infra {
 extern const char* const kImageHook;
 const char* const kImageHook = R"HOOK(#!/bin/sh
 # mmdebstrap --customize-hook for continuum's offline guest image.
-#   $1 = root directory of the new system, $2 = variant (default | cloudinit)
+#   $1 = root directory of the new system, $2 = variant (default | cloudinit | docker)
 # Compiled into the continuum binary (src/infra/image_hook.cc); its
 # text is part of the image recipe hash, so editing it rebuilds the cached image.
 set -eu
@@ -142,6 +142,15 @@ cloud_final_modules: [ scripts_per_once, scripts_per_boot, scripts_per_instance,
 EOF
 else
   chroot "$R" systemctl enable -q continuum-seed.service
+fi
+
+if [ "$V" = docker ]; then
+  # Docker from Debian. Not started at boot: the software phase writes daemon.json (the run's
+  # registry) and starts it on the nodes that run containers, so the others pay nothing under TCG.
+  # Containers use the host's network (as the original's), so no bridge and no iptables rules.
+  chroot "$R" systemctl disable -q docker.service docker.socket containerd.service
+  mkdir -p "$R/etc/docker"
+  printf '{"bridge": "none", "iptables": false, "ip6tables": false}\n' > "$R/etc/docker/daemon.json"
 fi
 
 # Minimal initrd for direct kernel boot: busybox-static and the virtio modules, no udev; it

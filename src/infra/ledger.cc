@@ -10,9 +10,9 @@ namespace continuum::infra {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr ResourceKind kKinds[] = {ResourceKind::network,   ResourceKind::domain,
-                                   ResourceKind::overlay,   ResourceKind::seed,
-                                   ResourceKind::share_dir, ResourceKind::file};
+constexpr ResourceKind kKinds[] = {
+    ResourceKind::network,   ResourceKind::domain, ResourceKind::overlay, ResourceKind::seed,
+    ResourceKind::share_dir, ResourceKind::file,   ResourceKind::process};
 constexpr ResourceState kStates[] = {ResourceState::intent, ResourceState::created,
                                      ResourceState::removed};
 }  // namespace
@@ -31,6 +31,8 @@ const char* kind_name(ResourceKind k) {
       return "share_dir";
     case ResourceKind::file:
       return "file";
+    case ResourceKind::process:
+      return "process";
   }
   return "?";
 }

@@ -79,7 +79,11 @@ std::vector<PlaybookStep> playbook_steps(const config::Config& cfg) {
   // Only image_classification deploys a program into the guests; the kubecontrol apps (empty,
   // stress, ...) are Kubernetes objects. It is benchmark preparation: skipped with
   // resource_manager_only, as the original skips its registry and benchmark then.
-  if (!b.resource_manager_only && b.application == config::Application::image_classification)
+  // With mist the programs come in container images instead: Docker started, pointed at the
+  // run's registry, and the images pulled (the original pulled them into its base images).
+  if (config::runs_in_containers(cfg))
+    add("docker", "docker/docker.yml", {"base"});
+  else if (!b.resource_manager_only && b.application == config::Application::image_classification)
     add("application", "application/image_classification.yml", {"mosquitto"});
   return out;
 }

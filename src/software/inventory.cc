@@ -204,8 +204,13 @@ Expected<std::string> make_inventory(const plan::Plan& plan, const config::Confi
   // software directory, so concurrent runs never share it.
   kv(e, "continuum_home", (dep.run_dir / "software").string());
   kv(e, "mqtt_port", 1883);
-  if (config::uses_kubernetes(rm) && !plan.network.gateway.empty())
+  // The run's registry and the application's images in it (the containers phase fills
+  // dep.registry and dep.images); Kubernetes' playbooks name the registry too.
+  if (!dep.registry.empty())
+    kv(e, "registry_ip", dep.registry);
+  else if (config::uses_kubernetes(rm) && !plan.network.gateway.empty())
     kv(e, "registry_ip", plan.network.gateway + ":5000");
+  for (const auto& [role, ref] : dep.images) kv(e, "image_" + role, ref);
   if (!controller.empty() && rm != config::ResourceManager::mist &&
       rm != config::ResourceManager::none) {
     const std::string ip = dep.find(controller.front()->id)->ip;

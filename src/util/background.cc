@@ -6,8 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,6 +88,57 @@ void Background::stop(std::chrono::milliseconds grace) {
   }
   ::kill(pid_, SIGKILL);
   reap(true);
+}
+
+std::string ProcessIdentity::str() const {
+  return std::to_string(pid) + ":" + std::to_string(start_ticks);
+}
+
+std::optional<ProcessIdentity> ProcessIdentity::parse(const std::string& s) {
+  ProcessIdentity id;
+  long long pid = 0;
+  char colon = 0;
+  std::istringstream in(s);
+  if (!(in >> pid >> colon >> id.start_ticks) || colon != ':' || pid <= 1 || !in.eof())
+    return std::nullopt;
+  id.pid = static_cast<pid_t>(pid);
+  return id;
+}
+
+std::optional<ProcessIdentity> process_identity(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // The command name (field 2) is in parentheses and may hold spaces: fields count from the last
+  // ')'. Then: 3 state, ... 22 starttime.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream in(stat.substr(close + 1));
+  std::string field;
+  std::vector<std::string> fields;
+  while (in >> field) fields.push_back(field);
+  if (fields.size() < 20 || fields[0] == "Z" || fields[0] == "X") return std::nullopt;
+  ProcessIdentity id;
+  id.pid = pid;
+  id.start_ticks = std::stoull(fields[19]);
+  return id;
+}
+
+bool stop_process(const ProcessIdentity& id, std::chrono::milliseconds grace) {
+  auto same = [&] {
+    auto now = process_identity(id.pid);
+    return now && now->start_ticks == id.start_ticks;
+  };
+  if (!same()) return true;
+  if (::kill(id.pid, SIGTERM) != 0 && errno != ESRCH) return false;
+  const auto end = std::chrono::steady_clock::now() + grace;
+  while (std::chrono::steady_clock::now() < end) {
+    if (!same()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (same()) ::kill(id.pid, SIGKILL);
+  for (int i = 0; i < 100 && same(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  return !same();
 }
 
 }  // namespace continuum::util

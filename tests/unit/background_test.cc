@@ -68,5 +68,43 @@ TEST_F(BackgroundTest, AProgramThatDoesNotExistIsAnError) {
   EXPECT_NE(b.error().message.find("continuum-no-such-program"), std::string::npos);
 }
 
+TEST(ProcessIdentityTest, TextRoundTripAndRejectsGarbage) {
+  ProcessIdentity id{1234, 987654321ULL};
+  EXPECT_EQ(id.str(), "1234:987654321");
+  auto back = ProcessIdentity::parse(id.str());
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->pid, 1234);
+  EXPECT_EQ(back->start_ticks, 987654321ULL);
+  for (const char* bad : {"", "1234", "1234:", ":5", "1:5", "0:5", "-3:5", "12:5x", "12 5"})
+    EXPECT_FALSE(ProcessIdentity::parse(bad).has_value()) << bad;
+}
+
+TEST(ProcessIdentityTest, OwnProcessHasAStableStartTime) {
+  auto a = process_identity(::getpid());
+  ASSERT_TRUE(a.has_value());
+  EXPECT_GT(a->start_ticks, 0ULL);
+  EXPECT_EQ(process_identity(::getpid())->start_ticks, a->start_ticks);
+}
+
+TEST_F(BackgroundTest, StopProcessEndsOnlyTheProcessItsIdentityNames) {
+  ProcessSpec s;
+  s.argv = {"sleep", "60"};
+  auto b = Background::start(s, dir_ / "sleep.log");
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  auto id = process_identity((*b)->pid());
+  ASSERT_TRUE(id.has_value());
+  // Same PID, another start time: a process that reused the PID. Left alone, reported gone.
+  ProcessIdentity other = *id;
+  other.start_ticks += 1;
+  EXPECT_TRUE(stop_process(other));
+  EXPECT_TRUE((*b)->running());
+  // The real identity: ended by SIGTERM (it stays a zombie until Background reaps it, which
+  // process_identity does not count as running).
+  EXPECT_TRUE(stop_process(*id));
+  EXPECT_FALSE(process_identity((*b)->pid()).has_value());
+  EXPECT_TRUE(exits_within(**b, std::chrono::seconds(5)));
+  EXPECT_EQ((*b)->exit_status(), 128 + SIGTERM);
+}
+
 }  // namespace
 }  // namespace continuum::util

@@ -1,7 +1,9 @@
 // image_classification deployment: who is a worker, endpoint -> worker blocks, the programs'
 // environment, and the exact commands/YAML for resource managers none, kubernetes/kubeedge and
-// mist (the latter need internet in the guests, so their commands are checked here, as text).
+// mist (their commands are checked here as text, and mist's run against recording guests; the
+// mist e2e test runs them for real).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -245,4 +247,127 @@ TEST(Containers, DockerCommandsQuoteAndKeepFractionalLimits) {
             "docker container run --detach --cpus=1.5 --memory=1536m --network=host -e "
             "ENDPOINT_CONNECTED=1 "
             "--name edge0_worker img");
+}
+
+namespace {
+
+// A guest whose docker accepts everything and records it; `docker container run` of an endpoint
+// fails (exit 125, as when the image cannot be pulled) when fail_endpoint is set.
+class RecordingDocker : public util::Remote {
+ public:
+  RecordingDocker(std::string node, std::vector<std::string>* log, bool fail_endpoint)
+      : node_(std::move(node)), log_(log), fail_endpoint_(fail_endpoint) {}
+  Expected<util::ExecResult> exec(const std::string& c, std::chrono::milliseconds) override {
+    log_->push_back(node_ + ": " + c);
+    util::ExecResult r;
+    r.exit_code = 0;
+    if (c.starts_with("docker container inspect")) r.out = "exited 0\n";  // ran to the end
+    if (fail_endpoint_ && c.starts_with("docker container run") &&
+        c.find("_endpoint") != std::string::npos) {
+      r.exit_code = 125;
+      r.err = "Unable to find image";
+    }
+    return r;
+  }
+  Status upload(const std::string&, const std::string&, int) override { return {}; }
+  std::string describe() const override { return node_; }
+
+ private:
+  std::string node_;
+  std::vector<std::string>* log_;
+  bool fail_endpoint_;
+};
+
+struct MistRun {
+  config::Config c = cfg("mist", 0, 1, 1);
+  infra::Deployment d;
+  std::vector<std::string> log;
+  std::filesystem::path out =
+      std::filesystem::temp_directory_path() / ("continuum-mist-" + std::to_string(::getpid()));
+  ~MistRun() { std::filesystem::remove_all(out); }
+  MistRun() {
+    std::filesystem::create_directories(out);
+    d.nodes = {node("edge0", "edge", "192.168.100.2"),
+               node("endpoint0", "endpoint", "192.168.100.3")};
+    d.registry = "192.168.100.1:5000";
+    d.images = {{"subscriber", "192.168.100.1:5000/continuum/image_classification_subscriber:aa"},
+                {"publisher", "192.168.100.1:5000/continuum/image_classification_publisher:bb"}};
+  }
+  Expected<AppMetrics> run(bool fail_endpoint, const std::atomic<bool>* interrupted) {
+    auto a = assign(c, d);
+    EXPECT_TRUE(a.ok());
+    AppSettings s = app_settings(c, d, *a);
+    RemoteFactory connect = [&](const infra::DeployedNode& n) -> Expected<util::RemotePtr> {
+      return util::RemotePtr(new RecordingDocker(n.id, &log, fail_endpoint));
+    };
+    Hooks hooks;
+    hooks.poll = std::chrono::milliseconds(1);
+    std::vector<std::string> errors;
+    return run_containers(c, *a, s, 0, d, out, hooks, connect, nullptr, interrupted, &errors);
+  }
+  // Index of the first (or last) log line containing all of `parts`, or -1.
+  int find(std::initializer_list<const char*> parts, bool last = false) const {
+    int found = -1;
+    for (size_t i = 0; i < log.size(); ++i) {
+      bool all = true;
+      for (const char* p : parts) all = all && log[i].find(p) != std::string::npos;
+      if (all && (found < 0 || last)) found = static_cast<int>(i);
+    }
+    return found;
+  }
+};
+
+}  // namespace
+
+TEST(Containers, MistPullsTheRunsOwnImagesFromItsRegistry) {
+  MistRun m;
+  auto r = m.run(false, nullptr);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_GE(m.find({"edge0: docker container run", "--name edge0_worker",
+                    "192.168.100.1:5000/continuum/image_classification_subscriber:aa"}),
+            0);
+  EXPECT_GE(m.find({"endpoint0: docker container run", "--name edge0_endpoint0",
+                    "MQTT_REMOTE_IP=192.168.100.2",
+                    "192.168.100.1:5000/continuum/image_classification_publisher:bb"}),
+            0);
+  // After the logs are collected, nothing of the repeat is left running.
+  const int logs = m.find({"endpoint0: docker logs -t edge0_endpoint0"});
+  ASSERT_GE(logs, 0);
+  // What docker made of each container is kept next to its log.
+  EXPECT_TRUE(std::filesystem::exists(m.out / "edge0_worker.inspect.json"));
+  EXPECT_TRUE(std::filesystem::exists(m.out / "edge0_endpoint0.inspect.json"));
+  // (the first rm -f of each name clears a leftover before its run; the last one is the cleanup)
+  EXPECT_GT(m.find({"endpoint0: docker rm -f edge0_endpoint0"}, true), logs);
+  EXPECT_GT(m.find({"edge0: docker rm -f edge0_worker"}, true), logs);
+  EXPECT_EQ(m.log.back(), "edge0: docker rm -f edge0_worker");
+}
+
+TEST(Containers, AFailedStartRemovesWhatTheRepeatAlreadyStarted) {
+  MistRun m;
+  auto r = m.run(true, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("Unable to find image"), std::string::npos) << r.error().message;
+  const int failed = m.find({"endpoint0: docker container run"});
+  ASSERT_GE(failed, 0);
+  // The worker started before the failure, and the endpoint container the failed run may have
+  // created, are both removed afterwards.
+  bool worker_removed = false, endpoint_removed = false;
+  for (size_t i = static_cast<size_t>(failed) + 1; i < m.log.size(); ++i) {
+    worker_removed = worker_removed || m.log[i] == "edge0: docker rm -f edge0_worker";
+    endpoint_removed = endpoint_removed || m.log[i] == "endpoint0: docker rm -f edge0_endpoint0";
+  }
+  EXPECT_TRUE(worker_removed) << testing::PrintToString(m.log);
+  EXPECT_TRUE(endpoint_removed) << testing::PrintToString(m.log);
+}
+
+TEST(Containers, CtrlCBeforeTheEndpointsRemovesTheWorker) {
+  MistRun m;
+  std::atomic<bool> interrupted{true};
+  auto r = m.run(false, &interrupted);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().exit_code, ExitCode::interrupted);
+  EXPECT_EQ(m.find({"endpoint0: docker container run"}), -1);
+  const int started = m.find({"edge0: docker container run"});
+  ASSERT_GE(started, 0);
+  EXPECT_EQ(m.log.back(), "edge0: docker rm -f edge0_worker") << testing::PrintToString(m.log);
 }

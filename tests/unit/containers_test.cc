@@ -2,10 +2,12 @@
 // (what makes a cached image reusable) and the push command.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 
+#include "continuum/containers/app_images.h"
 #include "continuum/containers/image.h"
 #include "continuum/containers/registry.h"
 
@@ -87,6 +89,87 @@ TEST(PushCommand, PlainHttpToTheRegistryUnderTheRecipeTag) {
       (std::vector<std::string>{"skopeo", "copy", "--quiet", "--dest-tls-verify=false",
                                 "oci:/cache/continuum_worker-0123456789abcdef:0123456789abcdef",
                                 "docker://192.168.100.1:5000/continuum/worker:0123456789abcdef"}));
+}
+
+TEST(AppRootfs, OnlyTheProgramsLibrariesExtractedWithTheLoaderLink) {
+  const RootfsRecipe r = app_rootfs_recipe();
+  EXPECT_EQ(r.hash.size(), 64u);
+  EXPECT_EQ(app_rootfs_recipe().hash, r.hash);
+  const auto argv = rootfs_command(r, "/cache/.build-rootfs", "http://mirror/debian");
+  ASSERT_GE(argv.size(), 4u);
+  EXPECT_EQ(argv[0], "mmdebstrap");
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "--variant=extract"), argv.end());
+  EXPECT_NE(
+      std::find(argv.begin(), argv.end(), "--include=libmosquitto1,libstdc++6,libgcc-s1,libc6"),
+      argv.end());
+  bool loader = false;
+  for (const auto& a : argv)
+    loader = loader || (a.starts_with("--customize-hook=") &&
+                        a.find("lib64/ld-linux-x86-64.so.2") != std::string::npos);
+  EXPECT_TRUE(loader);
+  EXPECT_EQ(std::vector<std::string>(argv.end() - 3, argv.end()),
+            (std::vector<std::string>{"bookworm", "/cache/.build-rootfs", "http://mirror/debian"}));
+}
+
+class AppRecipes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("continuum-apprecipes-" + std::to_string(::getpid()));
+    fs::create_directories(dir_ / "app");
+    std::ofstream(dir_ / "app" / "continuum-worker") << "worker v1";
+    std::ofstream(dir_ / "app" / "continuum-endpoint") << "endpoint v1";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::vector<ImageRecipe> recipes() {
+    auto r = application_recipes(dir_ / "rootfs", "rootfs-hash", dir_ / "app");
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    return r.ok() ? *r : std::vector<ImageRecipe>{};
+  }
+  std::vector<std::string> hashes() {
+    std::vector<std::string> out;
+    for (const auto& r : recipes()) out.push_back(*recipe_hash(r));
+    return out;
+  }
+  fs::path dir_;
+};
+
+TEST_F(AppRecipes, TheOriginalsThreeImagesEachWithItsProgram) {
+  auto r = recipes();
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].name, "continuum/image_classification_subscriber");
+  EXPECT_EQ(r[0].entrypoint, std::vector<std::string>{"/usr/local/bin/continuum-worker"});
+  EXPECT_EQ(r[1].name, "continuum/image_classification_publisher");
+  EXPECT_EQ(r[1].entrypoint, std::vector<std::string>{"/usr/local/bin/continuum-endpoint"});
+  EXPECT_EQ(r[2].name, "continuum/image_classification_combined");
+  EXPECT_EQ(r[2].env.at("COMBINED"), "True");
+  for (const auto& x : r) {
+    EXPECT_EQ(x.base_rootfs, dir_ / "rootfs");
+    EXPECT_EQ(x.base_id, "rootfs-hash");
+    ASSERT_EQ(x.files.size(), 1u);
+    EXPECT_EQ(x.files[0].dest, x.entrypoint[0]);
+  }
+}
+
+TEST_F(AppRecipes, ARebuiltProgramChangesOnlyTheImagesThatHoldIt) {
+  const auto before = hashes();
+  std::ofstream(dir_ / "app" / "continuum-worker") << "worker v2";
+  const auto after = hashes();
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_NE(after[0], before[0]);  // subscriber
+  EXPECT_EQ(after[1], before[1]);  // publisher
+  EXPECT_EQ(after[2], before[2]);  // combined
+  std::ofstream(dir_ / "app" / "continuum-endpoint") << "endpoint v2";
+  const auto last = hashes();
+  EXPECT_EQ(last[0], after[0]);
+  EXPECT_NE(last[1], after[1]);
+  EXPECT_NE(last[2], after[2]);
+}
+
+TEST_F(AppRecipes, AMissingProgramIsNamed) {
+  fs::remove(dir_ / "app" / "continuum-endpoint");
+  auto r = application_recipes(dir_ / "rootfs", "x", dir_ / "app");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("continuum-endpoint"), std::string::npos) << r.error().message;
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // (test:///default: no daemon). Guests never boot there, so SSH readiness is skipped; disks,
 // seeds and host keys are made for real (qemu-img, genisoimage, ssh-keygen).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +14,7 @@
 #include "continuum/infra/domain_xml.h"
 #include "continuum/infra/hypervisor.h"
 #include "continuum/infra/ledger.h"
+#include "continuum/util/background.h"
 #include "continuum/util/files.h"
 #include "continuum/util/interrupt.h"
 #include "continuum/util/parallel.h"
@@ -365,6 +367,42 @@ TEST(InfraLedger, RejectsWhatIsNotALedger) {
   auto r = destroy_run(tmp.path() / "missing", d);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().exit_code, continuum::ExitCode::usage);
+}
+
+TEST(InfraLedger, DestroyStopsTheRunsDaemonByIdentityAndSparesAReusedPid) {
+  // The run's registry after a crash of continuum: the ledger has its PID and start time.
+  TempDir tmp;
+  fs::path run = tmp.path() / "run";
+  continuum::util::ProcessSpec spec;
+  spec.argv = {"sleep", "300"};
+  auto daemon = continuum::util::Background::start(spec, tmp.path() / "daemon.log");
+  auto bystander = continuum::util::Background::start(spec, tmp.path() / "bystander.log");
+  ASSERT_TRUE(daemon.ok() && bystander.ok());
+  auto id = continuum::util::process_identity((*daemon)->pid());
+  auto other = continuum::util::process_identity((*bystander)->pid());
+  ASSERT_TRUE(id && other);
+  other->start_ticks += 1;  // as if the bystander had reused a recorded PID
+  auto l = Ledger::create(run / "state.json", {run.string(), "u", "c", "deployed"});
+  ASSERT_TRUE(l.ok());
+  ASSERT_TRUE((*l)->intend({{0, ResourceKind::process, "", id->str(), "", {}},
+                            {0, ResourceKind::process, "", other->str(), "", {}}})
+                  .ok());
+  DestroyOptions d;
+  auto r = destroy(**l, d);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_TRUE(r->errors.empty());
+  EXPECT_EQ(r->removed, 2u);
+  EXPECT_EQ((*daemon)->exit_status(), 128 + SIGTERM);
+  EXPECT_TRUE((*bystander)->running());
+  EXPECT_EQ((*l)->resources()[0].state, ResourceState::removed);
+  // A ledger entry that is no process identity is an error, not a guess.
+  auto l2 = Ledger::create(tmp.path() / "run2" / "state.json", {"r2", "u", "c", "deployed"});
+  ASSERT_TRUE(l2.ok());
+  ASSERT_TRUE((*l2)->intend({{0, ResourceKind::process, "", "registry", "", {}}}).ok());
+  auto r2 = destroy(**l2, d);
+  ASSERT_TRUE(r2.ok());
+  ASSERT_EQ(r2->errors.size(), 1u);
+  EXPECT_NE(r2->errors[0].find("PID:START"), std::string::npos) << r2->errors[0];
 }
 
 TEST(InfraLedger, RefusesToRemoveShallowOrRelativePaths) {

@@ -585,6 +585,19 @@ TEST(PlanPlaybooks, RunOrderFollowsTheConfiguration) {
                "kubeedge_edges", "kubeedge_control_log", "kubeedge_edge_log", "application"}));
   EXPECT_EQ(step_names(must_make(bench_endpoint(), env())),
             (V{"base", "mosquitto", "application"}));
+  // mist: the programs come in container images; Docker is set up and pulls them instead.
+  Config mist;
+  mist.file = "mist.cfg";
+  mist.infrastructure.provider = continuum::config::Provider::qemu;
+  mist.infrastructure.edge = tier(1, 2, 2, 1.0);
+  mist.infrastructure.endpoint = tier(1, 1, 1, 1.0);
+  mist.benchmark = benchmark("mist");
+  Plan mp = must_make(mist, env());
+  EXPECT_EQ(step_names(mp), (V{"base", "mosquitto", "mist", "docker"}));
+  EXPECT_EQ(step(mp, "docker")->file, "docker/docker.yml");
+  EXPECT_EQ(step(mp, "docker")->after, V{"base"});
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(CONTINUUM_SOURCE_DIR) /
+                                      "playbooks/docker/docker.yml"));
 
   Config openfaas = bench_cloud();
   openfaas.benchmark->observability = true;

@@ -78,7 +78,7 @@ TEST(Preflight, ContainerBenchmarkIsRefusedOnTheResourceManagerLine) {
         p.refusals[0].rfind(
             "p.cfg:14: [benchmark] resource_manager = kubernetes: not supported by this build: "
             "image_classification with resource_manager = kubernetes runs the original's "
-            "containers",
+            "worker containers as Kubernetes Jobs",
             0),
         0u)
         << p.refusals[0];
@@ -106,13 +106,17 @@ resource_manager = mist
 application = image_classification
 frequency = 1
 )";
-  Preflight p = check(mist);
-  ASSERT_EQ(p.refusals.size(), 1u);
-  EXPECT_TRUE(
-      has(p.refusals,
-          "p.cfg:12: [benchmark] resource_manager = mist: not supported by this build: "
-          "image_classification with resource_manager = mist runs the original's containers "
-          "(docker workers on the edges"))
+  // mist runs here: containers on the edge and the endpoint, images from the run's registry. Its
+  // docker keys have their original effect, so nothing is noted about them.
+  Preflight p = check(mist + "docker_pull = True\napplication_worker_cpu = 0.5\n");
+  EXPECT_TRUE(p.ok()) << all(p.refusals);
+  EXPECT_TRUE(p.notes.empty()) << all(p.notes);
+  // Two worker containers on one edge would share its broker's topic.
+  p = check(mist + "applications_per_worker = 2\n");
+  ASSERT_EQ(p.refusals.size(), 1u) << all(p.refusals);
+  EXPECT_TRUE(has(p.refusals,
+                  "p.cfg:15: [benchmark] applications_per_worker = 2: not supported by this "
+                  "build: several worker containers on one edge would share its broker's topic"))
       << all(p.refusals);
 
   const std::string faas =

@@ -135,9 +135,20 @@ TEST(SoftwareInventory, MistGolden) {
   check_golden("mist", *inv);
   YAML::Node y = YAML::Load(*inv);
   EXPECT_TRUE(group_hosts(y, "cloudcontroller").empty());
-  EXPECT_FALSE(y["all"]["vars"]["cloud_ip"]);  // mist: no control plane, as the original
-  EXPECT_FALSE(y["all"]["vars"]["registry_ip"]);
+  EXPECT_FALSE(y["all"]["vars"]["cloud_ip"]);     // mist: no control plane, as the original
+  EXPECT_FALSE(y["all"]["vars"]["registry_ip"]);  // no registry started (yet)
   EXPECT_EQ(group_hosts(y, "brokers").size(), 6u);
+
+  // After the run's containers step: its registry and the images the docker playbook pulls.
+  l.dep.registry = "192.168.100.1:5000";
+  l.dep.images = {{"subscriber", "192.168.100.1:5000/continuum/image_classification_subscriber:0a"},
+                  {"publisher", "192.168.100.1:5000/continuum/image_classification_publisher:1b"}};
+  y = YAML::Load(*make_inventory(l.plan, c, l.dep));
+  EXPECT_EQ(y["all"]["vars"]["registry_ip"].as<std::string>(), "192.168.100.1:5000");
+  EXPECT_EQ(y["all"]["vars"]["image_subscriber"].as<std::string>(),
+            "192.168.100.1:5000/continuum/image_classification_subscriber:0a");
+  EXPECT_EQ(y["all"]["vars"]["image_publisher"].as<std::string>(),
+            "192.168.100.1:5000/continuum/image_classification_publisher:1b");
 }
 
 TEST(SoftwareInventory, FiftyOneVmsGolden) {
@@ -321,7 +332,7 @@ TEST(SoftwarePlaybooks, KubeEdgeAndMistAndOpenfaasAndEnergy) {
   EXPECT_EQ(find(edge, "kubeedge_edge_log")->after,
             std::vector<std::string>{"kubeedge_control_log"});
   auto mist = playbooks_of(make_config(0, 2, 4, "mist"), "/p");
-  EXPECT_EQ(names(mist), (std::vector<std::string>{"base", "mosquitto", "mist", "application"}));
+  EXPECT_EQ(names(mist), (std::vector<std::string>{"base", "mosquitto", "mist", "docker"}));
   auto c = make_config(2, 0, 1, "kubernetes");
   c.execution_model = config::ExecutionModel{"openfaas"};
   c.energy.enabled = true;

@@ -8,7 +8,9 @@
 //               runs on the cloud or edge nodes and the endpoints offload to them.
 //   kubernetes, kubeedge   a batch/v1 Job per worker app + docker endpoints, as the original.
 //   mist        docker worker containers on the edges + docker endpoints, as the original.
-// The docker/Kubernetes paths use the original's images and need internet in the guests.
+// mist runs continuum's own images (app/ programs on a Debian root filesystem, built on the host
+// and served by the run's registry: src/containers); Kubernetes/KubeEdge are refused by the
+// preflight for the application, as they need the internet in the guests.
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -53,6 +55,9 @@ struct AppSettings {
   int timeout_s = 0;     ///< whole run; benchmark_timeout or duration * 3 + 600
   std::string bin_dir;   ///< "" = programs in PATH
   std::string registry;  ///< docker registry for the original's images ("" = docker hub)
+  /// continuum's images in the run's registry by role (subscriber, publisher, combined);
+  /// preferred over the original's image names (infra::Deployment::images).
+  std::map<std::string, std::string> images;
 };
 AppSettings app_settings(const config::Config& cfg, const infra::Deployment& d,
                          const Assignment& a);

@@ -222,6 +222,10 @@ struct Config {
   Tier mode() const;
 };
 
+/// The benchmark runs the application in containers (resource_manager = mist): the guests need a
+/// container engine, and the run builds the application's images and serves them from a registry.
+bool runs_in_containers(const Config& c);
+
 /// Parses and validates. On failure the Error's message lists every problem, one per line, and
 /// exit_code is 2.
 Expected<Config> load(const std::filesystem::path& file);

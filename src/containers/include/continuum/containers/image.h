@@ -45,9 +45,11 @@ struct BuiltImage {
 /// What a recipe would be called and hashed as; errors name an invalid name or unreadable file.
 Expected<std::string> recipe_hash(const ImageRecipe& r);
 
-/// Builds the image into `cache_dir` (or finds it there). The layout appears atomically (built
-/// in a temporary directory, renamed), so an interrupted build leaves nothing that looks built.
-Expected<BuiltImage> build_image(const ImageRecipe& r, const std::filesystem::path& cache_dir);
+/// Builds the image into `cache_dir` (or finds it there, unless `force`). The layout appears
+/// atomically (built in a temporary directory, renamed), so an interrupted build leaves nothing
+/// that looks built.
+Expected<BuiltImage> build_image(const ImageRecipe& r, const std::filesystem::path& cache_dir,
+                                 bool force = false);
 
 /// Copies the image to `registry` (host:port, plain HTTP: the registry listens only on the VM
 /// network's gateway or loopback) as name:tag. `wrap` goes before the command (e.g. ip netns exec).

@@ -2,6 +2,7 @@
 // What the infrastructure phase hands to the later phases (docs/design.md §2): per node, how to
 // reach it. Saved as <run>/deployment.json so `report`, `destroy` and reruns can read it back.
 #include <filesystem>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
@@ -29,6 +30,11 @@ struct Deployment {
   /// Network namespace to reach the guests from ("" = current); see util::SshTarget::netns.
   std::string netns;
   std::vector<DeployedNode> nodes;
+  /// When the benchmark runs containers: the run's registry (host:port, on the VM network's
+  /// gateway) and the application's images in it, by role (subscriber, publisher, combined) as
+  /// the guests pull them (registry/name:tag). Set by the run's containers step.
+  std::string registry;
+  std::map<std::string, std::string> images;
 
   util::SshTarget ssh_target(const DeployedNode& n) const;
   const DeployedNode* find(const std::string& id) const;

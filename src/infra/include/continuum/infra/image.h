@@ -32,7 +32,7 @@ struct BaseImage {
 };
 
 struct ImageOptions {
-  std::string variant = "default";  ///< offline recipe variant: default | cloudinit
+  std::string variant = "default";  ///< offline recipe variant: default | cloudinit | docker
   bool force = false;               ///< rebuild / re-download even when cached
   /// Cache directory; "" = image_cache_dir(infra).
   std::filesystem::path cache_dir;

@@ -28,6 +28,7 @@ enum class ResourceKind {
   seed,       ///< per-VM cloud-init seed image (holds the VM's private host keys)
   share_dir,  ///< per-VM virtiofs directory on the host
   file,       ///< any other file created outside the run directory
+  process,  ///< a daemon of the run (the image registry): name "PID:START" (util::ProcessIdentity)
 };
 const char* kind_name(ResourceKind k);
 

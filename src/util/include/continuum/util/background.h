@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "continuum/util/expected.h"
 #include "continuum/util/process.h"
@@ -40,5 +41,24 @@ class Background {
   pid_t pid_ = -1;
   std::optional<int> status_;
 };
+
+/// A process as the ledger records it: PID plus its start time in clock ticks since boot
+/// (/proc/PID/stat field 22), so that a PID reused by another program is never mistaken for it.
+struct ProcessIdentity {
+  pid_t pid = -1;
+  unsigned long long start_ticks = 0;
+  /// "PID:START" (the ledger's resource name for a process).
+  std::string str() const;
+  static std::optional<ProcessIdentity> parse(const std::string& s);
+};
+
+/// The identity of a live (not zombie) process; nullopt if there is none with that PID.
+std::optional<ProcessIdentity> process_identity(pid_t pid);
+
+/// Ends the process if it is still the one `id` names (SIGTERM, SIGKILL after `grace`). Returns
+/// true once it is gone, or was already gone or replaced; false if it could not be ended (e.g.
+/// EPERM).
+bool stop_process(const ProcessIdentity& id,
+                  std::chrono::milliseconds grace = std::chrono::seconds(5));
 
 }  // namespace continuum::util
