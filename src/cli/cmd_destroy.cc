@@ -3,10 +3,32 @@
 // that is still live is refused (exit 1): infra::destroy_dead_run.
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
+#include "continuum/infra/deployment.h"
 #include "continuum/infra/destroy.h"
+#include "continuum/util/files.h"
 
 namespace continuum::cli {
+namespace {
+
+/// What a run made that is not the run's to remove: the image registry's storage, a cache of
+/// continuum's own images shared by every run (docs/containers.md).
+void say_what_is_kept(const std::filesystem::path& run_dir) {
+  auto text = util::read_file(run_dir / "deployment.json");
+  if (!text) return;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object()) return;
+  auto d = infra::deployment_from_json(j);
+  if (!d || d->registry_storage.empty()) return;
+  spdlog::info(
+      "kept: the image registry's storage {} (a cache of continuum's container images, shared "
+      "by runs; remove it to reclaim the space)",
+      d->registry_storage.string());
+}
+
+}  // namespace
 
 int cmd_destroy(const Options& o) {
   infra::DestroyOptions d;
@@ -28,6 +50,7 @@ int cmd_destroy(const Options& o) {
                  r->already_removed);
   else
     spdlog::info("{}: removed {} resource(s) in {:.1f} s", o.run_dir, r->removed, r->seconds);
+  say_what_is_kept(o.run_dir);
   return exit_status(ExitCode::ok);
 }
 

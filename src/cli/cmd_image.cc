@@ -7,8 +7,10 @@
 #include <iostream>
 
 #include "commands.h"
+#include "container_step.h"
 #include "continuum/infra/image.h"
 #include "continuum/util/files.h"
+#include "continuum/util/interrupt.h"
 #include "continuum/util/strings.h"
 
 namespace continuum::cli {
@@ -48,6 +50,26 @@ int cmd_image(const Options& o) {
   std::cout << "image " << img->id << "\n  disk    " << img->disk.string() << "\n  kernel  "
             << img->kernel.string() << "\n  initrd  " << img->initrd.string() << "\n  cmdline "
             << img->cmdline << "\n";
+  // The docker variant is for resource_manager = mist, whose runs also need the application's
+  // container images: built now too, so that a run finds everything in the cache.
+  if (o.image_variant == "docker") {
+    containers::AppImageOptions io;
+    io.cache_dir = container_cache_dir(infra);
+    io.app_dir = guest_program_dir();
+    io.force = o.force;
+    io.mirror = opts.mirror;
+    io.progress = [](const std::string& line) { spdlog::info("{}", line); };
+    io.cancel = util::interrupt_flag();
+    auto apps = containers::ensure_application_images(io);
+    if (!apps) {
+      spdlog::error("{}", apps.error().message);
+      return exit_status(apps.error().exit_code);
+    }
+    for (const auto& i : apps->images)
+      std::cout << "container image " << i.name << ":" << i.tag << "  "
+                << util::format_fixed(static_cast<double>(i.bytes) / 1e6, 1) << " MB\n    "
+                << i.layout.string() << "\n";
+  }
   return exit_status(ExitCode::ok);
 }
 

@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 
 #include "continuum/infra/image.h"
 #include "continuum/infra/ledger.h"
 #include "continuum/util/background.h"
+#include "continuum/util/files.h"
 #include "continuum/util/interrupt.h"
 #include "continuum/util/paths.h"
 
@@ -18,12 +20,6 @@ namespace {
 
 // The original's registry port (docs/original.md §6.6).
 constexpr int kRegistryPort = 5000;
-
-fs::path guest_programs() {
-  // As the offline image finds them: CONTINUUM_GUEST_APP_DIR when set and not empty.
-  if (const char* env = std::getenv("CONTINUUM_GUEST_APP_DIR"); env && *env) return env;
-  return util::app_dir();
-}
 
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -46,6 +42,15 @@ Expected<size_t> record_registry(const fs::path& ledger_file, pid_t pid) {
 
 }  // namespace
 
+fs::path container_cache_dir(const config::Infrastructure& infra) {
+  return infra::image_cache_dir(infra) / "containers";
+}
+
+fs::path guest_program_dir() {
+  if (const char* env = std::getenv("CONTINUUM_GUEST_APP_DIR"); env && *env) return env;
+  return util::app_dir();
+}
+
 Expected<std::unique_ptr<ContainerService>> ContainerService::start(const config::Config& cfg,
                                                                     const plan::Plan& p,
                                                                     infra::Deployment& d,
@@ -56,13 +61,13 @@ Expected<std::unique_ptr<ContainerService>> ContainerService::start(const config
         "gateway, and this network has none (bridge mode); use the managed network",
         ExitCode::usage);
   std::unique_ptr<ContainerService> s(new ContainerService());
-  const fs::path cache = infra::image_cache_dir(cfg.infrastructure) / "containers";
+  const fs::path cache = container_cache_dir(cfg.infrastructure);
 
   // 1. Images: built or found in the cache.
   auto t0 = std::chrono::steady_clock::now();
   containers::AppImageOptions io;
   io.cache_dir = cache;
-  io.app_dir = guest_programs();
+  io.app_dir = guest_program_dir();
   io.force = cfg.benchmark && cfg.benchmark->docker_pull;
   io.cancel = util::interrupt_flag();
   s->images_ = TRY(containers::ensure_application_images(io));
@@ -100,6 +105,12 @@ Expected<std::unique_ptr<ContainerService>> ContainerService::start(const config
     d.images[role] = endpoint + "/" + i.name + ":" + i.tag;
   }
   d.registry = endpoint;
+  d.registry_storage = ro.storage;
+  // deployment.json tells `destroy` (and the reader) about the registry and its kept storage.
+  if (auto st =
+          util::write_file_atomic(d.run_dir / "deployment.json", infra::to_json(d).dump(2) + "\n");
+      !st)
+    spdlog::warn("{}", st.error().message);
   spdlog::info("containers: {} image(s) pushed to {} in {:.1f} s", s->images_.images.size(),
                endpoint, since(t0));
   if (events)

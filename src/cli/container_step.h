@@ -18,6 +18,13 @@
 
 namespace continuum::cli {
 
+/// Where the application's container images are cached: <image cache>/containers.
+std::filesystem::path container_cache_dir(const config::Infrastructure& infra);
+
+/// The built guest programs the images hold (as the offline image finds them:
+/// CONTINUUM_GUEST_APP_DIR when set and not empty, else util::app_dir()).
+std::filesystem::path guest_program_dir();
+
 class ContainerService {
  public:
   /// Builds, starts, pushes; fills d.registry and d.images.

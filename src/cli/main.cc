@@ -95,7 +95,10 @@ int main(int argc, char** argv) {
       s->add_option("action", o.image_action, "build or list")
           ->required()
           ->check(CLI::IsMember({"build", "list"}));
-      s->add_option("--variant", o.image_variant, "Image recipe variant")->capture_default_str();
+      s->add_option("--variant", o.image_variant,
+                    "Image recipe variant: default, cloudinit, or docker (also builds the "
+                    "application's container images, for resource_manager = mist)")
+          ->capture_default_str();
       s->add_flag("--force", o.force, "Rebuild even when a cached image matches the recipe");
       s->add_option(
           "--base-path", o.image_base_path,

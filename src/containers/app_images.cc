@@ -67,7 +67,10 @@ Expected<fs::path> ensure_rootfs(const AppImageOptions& o, const RootfsRecipe& r
     st = make_error("interrupted while building the root filesystem", ExitCode::interrupted);
   else if (res && res->exit_code != 0)
     st = make_error("mmdebstrap failed (exit " + std::to_string(res->exit_code) +
-                    "): " + std::string(util::trim(res->err)));
+                    "): " + std::string(util::trim(res->err)) +
+                    "\n(`continuum image build --variant docker` builds the application images "
+                    "ahead of a run, on a machine that reaches " +
+                    o.mirror + ")");
   if (st) {
     fs::rename(tmp, dir, ec);
     if (ec && !fs::is_directory(dir / "usr"))

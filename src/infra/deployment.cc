@@ -40,6 +40,7 @@ nlohmann::json to_json(const Deployment& d) {
   if (!d.registry.empty()) {
     j["registry"] = d.registry;
     j["images"] = d.images;
+    j["registry_storage"] = d.registry_storage.string();
   }
   return j;
 }
@@ -52,6 +53,7 @@ Expected<Deployment> deployment_from_json(const nlohmann::json& j) {
     d.known_hosts = j.at("known_hosts").get<std::string>();
     d.netns = j.value("netns", "");
     d.registry = j.value("registry", "");
+    d.registry_storage = j.value("registry_storage", "");
     if (j.contains("images")) d.images = j.at("images").get<std::map<std::string, std::string>>();
     for (const auto& n : j.at("nodes")) {
       DeployedNode x;

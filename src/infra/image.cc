@@ -311,7 +311,9 @@ Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path&
   if (variant == "cloudinit") r.packages.push_back("cloud-init");
   // The container engine of resource_manager = mist (Debian's docker.io pulls containerd and
   // runc); a variant of its own because it doubles the image (docs/containers.md has the sizes).
-  if (variant == "docker") r.packages.push_back("docker.io");
+  // apparmor: the guest kernel has AppArmor on, and Docker then loads its container profile with
+  // apparmor_parser (docker.io only recommends the package).
+  if (variant == "docker") r.packages.insert(r.packages.end(), {"docker.io", "apparmor"});
   r.hook = kImageHook;
   std::error_code ec;
   if (!app_dir.empty() && fs::is_directory(app_dir, ec)) {

@@ -35,6 +35,8 @@ struct Deployment {
   /// the guests pull them (registry/name:tag). Set by the run's containers step.
   std::string registry;
   std::map<std::string, std::string> images;
+  /// The registry's storage (kept across runs as a cache; `destroy` says so and leaves it).
+  std::filesystem::path registry_storage;
 
   util::SshTarget ssh_target(const DeployedNode& n) const;
   const DeployedNode* find(const std::string& id) const;
