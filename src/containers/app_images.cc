@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "continuum/util/files.h"
 #include "continuum/util/hash.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
@@ -22,15 +23,6 @@ constexpr const char* kLoaderHook =
     "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 \"$1/lib64/ld-linux-x86-64.so.2\" && chmod 1777 "
     "\"$1/tmp\"";
 
-uintmax_t tree_bytes(const fs::path& dir) {
-  uintmax_t n = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec))
-    if (it->is_regular_file(ec)) n += it->file_size(ec);
-  return n;
-}
-
 void say(const AppImageOptions& o, const std::string& line) {
   spdlog::info("{}", line);
   if (o.progress) o.progress(line);
@@ -43,7 +35,7 @@ Expected<fs::path> ensure_rootfs(const AppImageOptions& o, const RootfsRecipe& r
   std::error_code ec;
   if (fs::is_directory(dir / "usr", ec)) {
     out->rootfs_cached = true;
-    out->rootfs_bytes = tree_bytes(dir);
+    out->rootfs_bytes = util::directory_bytes(dir);
     return dir;
   }
   if (::geteuid() != 0)
@@ -80,7 +72,7 @@ Expected<fs::path> ensure_rootfs(const AppImageOptions& o, const RootfsRecipe& r
   TRY_STATUS(st);
   out->rootfs_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  out->rootfs_bytes = tree_bytes(dir);
+  out->rootfs_bytes = util::directory_bytes(dir);
   return dir;
 }
 

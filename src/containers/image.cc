@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "continuum/util/files.h"
 #include "continuum/util/hash.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
@@ -32,15 +33,6 @@ Status run(const std::vector<std::string>& argv) {
     return make_error(util::shell_join(argv) + " failed (exit " + std::to_string(r.exit_code) +
                       "): " + std::string(util::trim(r.err)));
   return {};
-}
-
-uintmax_t tree_bytes(const fs::path& dir) {
-  uintmax_t n = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
-       it.increment(ec))
-    if (it->is_regular_file(ec)) n += it->file_size(ec);
-  return n;
 }
 
 /// The steps of one build, in `tmp` (a layout "oci" and a bundle "bundle").
@@ -114,7 +106,7 @@ Expected<BuiltImage> build_image(const ImageRecipe& r, const fs::path& cache_dir
   std::error_code ec;
   if (!force && fs::exists(img.layout / "index.json", ec)) {
     img.cached = true;
-    img.bytes = tree_bytes(img.layout);
+    img.bytes = util::directory_bytes(img.layout);
     spdlog::info("image {}:{} cached in {} (recipe unchanged, not rebuilt)", img.name, img.tag,
                  img.layout.string());
     return img;
@@ -135,7 +127,7 @@ Expected<BuiltImage> build_image(const ImageRecipe& r, const fs::path& cache_dir
   fs::remove_all(tmp, ec);
   TRY_STATUS(built);
   img.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  img.bytes = tree_bytes(img.layout);
+  img.bytes = util::directory_bytes(img.layout);
   spdlog::info("image {}:{} built in {:.1f} s ({} bytes)", img.name, img.tag, img.seconds,
                img.bytes);
   return img;

@@ -91,18 +91,6 @@ Expected<util::ProcessResult> run_step(const ImageOptions& o, std::vector<std::s
   return r;
 }
 
-uint64_t tree_bytes(const fs::path& root) {
-  uint64_t total = 0;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(
-           root, fs::directory_options::skip_permission_denied, ec);
-       it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (ec) break;
-    if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += it->file_size(ec);
-  }
-  return total;
-}
-
 /// The first file in `dir` whose name starts with `prefix` (the kernel's file name carries its
 /// version, which the recipe does not pin).
 fs::path find_prefixed(const fs::path& dir, const std::string& prefix) {
@@ -434,7 +422,7 @@ Expected<std::string> extract_kernel(const fs::path& root, const fs::path& work)
 /// is removed once copied. 2 GiB of headroom for what the guests write into their overlays;
 /// unused space costs nothing in qcow2.
 Status make_disk(const ImageOptions& o, const fs::path& root, const fs::path& work) {
-  uint64_t mb = tree_bytes(root) / (1024 * 1024) + 2048;
+  uint64_t mb = util::directory_bytes(root) / (1024 * 1024) + 2048;
   fs::path raw = work / "disk.raw";
   TRY(run_step(o,
                {"mkfs.ext4", "-q", "-L", "root", "-d", root.string(), raw.string(),
@@ -548,7 +536,7 @@ std::vector<CachedImage> list_cached_images(const fs::path& cache) {
       CachedImage c;
       c.id = n;
       c.path = e.path() / "disk.qcow2";
-      c.bytes = tree_bytes(e.path());
+      c.bytes = util::directory_bytes(e.path());
       if (auto m = util::read_file(e.path() / "image.json")) {
         try {
           auto j = nlohmann::json::parse(*m);

@@ -90,4 +90,16 @@ fs::path qemu_reachable(const fs::path& preferred, const std::string& sub) {
   return fs::path("/var/lib/continuum") / sub;
 }
 
+uintmax_t directory_bytes(const std::filesystem::path& dir) {
+  uintmax_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(
+           dir, std::filesystem::directory_options::skip_permission_denied, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += it->file_size(ec);
+  }
+  return total;
+}
+
 }  // namespace continuum::util

@@ -12,7 +12,7 @@ self=tests/unit/no_external_refs_test.sh
 # lab.md or scaphandre.md (docs/exporters.md is the in-repository one), or a path into the shared directory the
 # project was developed beside. The pattern avoids spelling a citation out, so that rewriting the
 # citations leaves this file alone.
-pattern='DESIGN[.]md|DESIGN[[:space:]]§|upstream[- ]spec|(^|[^/[:alnum:]_.-])(lab|scaphandre|seed|style)\.md|\.\./shared|/work/shared'
+pattern='DESIGN[.]md|DESIGN[[:space:]]§|upstream[- ]spec|(^|[^/[:alnum:]_.-])(lab|scaphandre|seed|style)\.md|\.\.[/]shared|/work[/]shared'
 hits=$(grep -rnE --exclude-dir=.git "$pattern" src app tests bench docs README.md playbooks configuration \
   scripts .ci CMakeLists.txt | grep -v "^$self:" || true)
 if [[ -n $hits ]]; then

@@ -2,6 +2,7 @@
 // File helpers. Every state, metrics or generated file is written atomically (temp file in the
 // same directory + fsync + rename), so a crash or Ctrl-C never leaves a half-written file that a
 // later `destroy` or `report` would trust.
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -12,6 +13,10 @@ namespace continuum::util {
 
 /// Reads a whole file. The error names the path and the OS reason.
 Expected<std::string> read_file(const std::filesystem::path& path);
+
+/// Bytes of the regular files under `dir` (symlinks not followed, unreadable parts skipped): what a
+/// cached image or root filesystem takes on disk.
+uintmax_t directory_bytes(const std::filesystem::path& dir);
 
 /// Writes `content` to `path` atomically; creates parent directories. `mode` is applied before
 /// the rename, so a private key is never visible with wider permissions.
