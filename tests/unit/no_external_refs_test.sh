@@ -8,10 +8,8 @@ set -euo pipefail
 src=${CONTINUUM_SOURCE_DIR:?}
 cd "$src"
 self=tests/unit/no_external_refs_test.sh
-# The design notes by their old name (with or without .md), the study of the original, a bare
-# lab.md or scaphandre.md (docs/exporters.md is the in-repository one), or a path into the shared directory the
-# project was developed beside. The pattern avoids spelling a citation out, so that rewriting the
-# citations leaves this file alone.
+# Which names count as such citations is documented in docs/design.md ("Documents"); the pattern
+# spells none of them out, so that rewriting the citations leaves this file alone.
 pattern='DESIGN[.]md|DESIGN[[:space:]]§|upstream[- ]spec|(^|[^/[:alnum:]_.-])(lab|scaphandre|seed|style)\.md|\.\.[/]shared|/work[/]shared'
 hits=$(grep -rnE --exclude-dir=.git "$pattern" src app tests bench docs README.md playbooks configuration \
   scripts .ci CMakeLists.txt | grep -v "^$self:" || true)

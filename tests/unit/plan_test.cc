@@ -131,14 +131,18 @@ TEST(PlanNames, EndpointModeHasNoController) {
   EXPECT_EQ(p.nodes[0].ip, "192.168.100.2");
 }
 
+Config mist_config(int edges, int endpoints) {
+  Config c;
+  c.file = "mist.cfg";
+  c.infrastructure.provider = continuum::config::Provider::qemu;
+  c.infrastructure.edge = tier(edges, 2, 2, 1.0);
+  c.infrastructure.endpoint = tier(endpoints, 1, 1, 0.5);
+  c.benchmark = benchmark("mist");
+  return c;
+}
+
 TEST(PlanNames, MistAndInfraOnlyHaveNoController) {
-  Config mist;
-  mist.file = "mist.cfg";
-  mist.infrastructure.provider = continuum::config::Provider::qemu;
-  mist.infrastructure.edge = tier(2, 2, 2, 1.0);
-  mist.infrastructure.endpoint = tier(2, 1, 1, 0.5);
-  mist.benchmark = benchmark("mist");
-  EXPECT_EQ(ids(must_make(mist, env())),
+  EXPECT_EQ(ids(must_make(mist_config(2, 2), env())),
             (std::vector<std::string>{"edge0", "edge1", "endpoint0", "endpoint1"}));
 
   Config infra = bench_cloud();
@@ -586,13 +590,7 @@ TEST(PlanPlaybooks, RunOrderFollowsTheConfiguration) {
   EXPECT_EQ(step_names(must_make(bench_endpoint(), env())),
             (V{"base", "mosquitto", "application"}));
   // mist: the programs come in container images; Docker is set up and pulls them instead.
-  Config mist;
-  mist.file = "mist.cfg";
-  mist.infrastructure.provider = continuum::config::Provider::qemu;
-  mist.infrastructure.edge = tier(1, 2, 2, 1.0);
-  mist.infrastructure.endpoint = tier(1, 1, 1, 1.0);
-  mist.benchmark = benchmark("mist");
-  Plan mp = must_make(mist, env());
+  Plan mp = must_make(mist_config(1, 1), env());
   EXPECT_EQ(step_names(mp), (V{"base", "mosquitto", "mist", "docker"}));
   EXPECT_EQ(step(mp, "docker")->file, "docker/docker.yml");
   EXPECT_EQ(step(mp, "docker")->after, V{"base"});
