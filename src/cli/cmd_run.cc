@@ -20,6 +20,7 @@
 #include "continuum/infra/apply.h"
 #include "continuum/infra/clock.h"
 #include "continuum/infra/destroy.h"
+#include "continuum/infra/environment_probe.h"
 #include "continuum/infra/netem.h"
 #include "continuum/infra/run_lock.h"
 #include "continuum/plan/plan.h"
@@ -169,6 +170,22 @@ Status clocks(Run& r) {
   return {};
 }
 
+/// After the clocks, <run>/environment.json: the platform the numbers come from (continuum's
+/// commit, libvirt and QEMU versions, KVM or TCG as deployed, host CPU and kernel, image, guest
+/// kernels), so runs compared later (`continuum compare`) are known to be comparable or not.
+/// Describing the platform never fails the run: what cannot be found out is a warning and null.
+Status environment(Run& r) {
+  auto env = infra::record_environment(r.plan, r.cfg.infrastructure, r.deployment, r.dir);
+  if (!env) {
+    spdlog::warn("environment.json not written: {}", env.error().message);
+    return {};
+  }
+  for (const auto& e : env->errors) spdlog::warn("environment.json: {}", e);
+  spdlog::info("environment: {} guests on {}", env->guests.size(),
+               env->accelerator().empty() ? "an unknown accelerator" : env->accelerator());
+  return {};
+}
+
 /// 2. Network emulation, measured.
 Status network(Run& r) {
   auto nr = TRY(infra::apply_and_verify(r.plan, r.deployment, r.dir, r.events));
@@ -283,6 +300,7 @@ constexpr Phase kPhases[] = {
     {"reachability", "guests cannot reach the playbooks' download sources", true, installs_software,
      reachability},
     {"clocks", "clock alignment failed", true, always, clocks},
+    {"environment", "environment not recorded", false, always, environment},
     {"network", "network emulation failed", true, emulates_network, network},
     {"energy feed", "energy host feed failed", false, feeds_energy, energy_feed},
     {"containers", "container images or registry failed", true, runs_containers, containers_phase},

@@ -22,6 +22,8 @@ struct Options {
       image_base_path;  ///< image --base-path: cache in <dir>/.continuum/images ("" = $HOME)
   bool force = false;
   bool compat = false;  ///< validate --compat: the original's rules only, no preflight
+  std::vector<std::string> run_dirs;  ///< compare: RUN_DIR...
+  std::string compare_output;         ///< compare -o DIR ("" = next to the first RUN_DIR)
 };
 
 int cmd_run(const Options& o);
@@ -30,5 +32,6 @@ int cmd_plan(const Options& o);
 int cmd_destroy(const Options& o);
 int cmd_image(const Options& o);
 int cmd_report(const Options& o);
+int cmd_compare(const Options& o);
 
 }  // namespace continuum::cli

@@ -27,6 +27,8 @@ constexpr Subcommand kSubcommands[] = {
     {"destroy", "Remove every resource a run created (from RUN_DIR/state.json)", cmd_destroy},
     {"image", "Build or list cached base images (offline, from Debian's mirror)", cmd_image},
     {"report", "Rebuild tables, energy and plots of a run from its saved data", cmd_report},
+    {"compare", "Compare experiments: energy and power side by side, platforms that differ",
+     cmd_compare},
 };
 
 bool is_subcommand(const std::string& s) {
@@ -91,6 +93,12 @@ int main(int argc, char** argv) {
           ->capture_default_str();
     if (n == "destroy" || n == "report")
       s->add_option("run_dir", o.run_dir, "Run directory (runs/<timestamp>_<config>)")->required();
+    if (n == "compare") {
+      s->add_option("run_dirs", o.run_dirs, "Run directories to compare (two or more)")->required();
+      s->add_option("-o,--output", o.compare_output,
+                    "Directory for compare.md and plots/ (default: compare_<UTC time> next to "
+                    "the first RUN_DIR)");
+    }
     if (n == "image") {
       s->add_option("action", o.image_action, "build or list")
           ->required()

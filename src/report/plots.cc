@@ -7,9 +7,11 @@
 
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
+#include "gnuplot.h"
 
 namespace continuum::report {
-namespace {
+// Not an anonymous namespace: compare.cc draws with the same helpers (gnuplot.h).
+namespace gnuplot {
 
 namespace fs = std::filesystem;
 
@@ -92,7 +94,8 @@ double median_step(const energy::Series& s) {
   return d[d.size() / 2];
 }
 
-}  // namespace
+}  // namespace gnuplot
+using namespace gnuplot;
 
 Timeline average_timeline(const std::vector<energy::VmSeries>& vms,
                           const std::vector<record::PhaseInterval>& phases) {
