@@ -282,6 +282,21 @@ TEST(Environment, GuestOutputParsing) {
   EXPECT_FALSE(infra::parse_guest_output("sh: uname: not found\nx\n", g).ok());
 }
 
+TEST(Environment, GuestCommandRunsInARealShell) {
+  // The command a guest runs, run here by /bin/sh: what it prints must be what this machine is.
+  util::ProcessSpec spec;
+  spec.argv = {"sh", "-c", infra::guest_probe_command()};
+  auto r = util::run_process(spec);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  record::GuestFacts g;
+  ASSERT_TRUE(infra::parse_guest_output(r->out, g).ok()) << r->out;
+  auto host = record::local_host();
+  EXPECT_EQ(g.kernel, host.kernel_release);
+  EXPECT_EQ(g.vcpus, host.logical_cpus);
+  EXPECT_EQ(g.cpu_model, host.cpu_model);
+}
+
 TEST(Environment, CollectedForADeploymentOnTheTestDriver) {
   TempDir t("collect");
   auto run = t.path / "run";
