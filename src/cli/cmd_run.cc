@@ -94,8 +94,11 @@ std::string summary_md(const config::Config& cfg, const plan::Plan& p, const fs:
 /// The energy feed of [energy] host_feed, started (its first step has written every VM's file).
 Expected<std::unique_ptr<energy::HostFeed>> start_host_feed(const config::Config& cfg,
                                                             const infra::ApplyOptions& a,
-                                                            const infra::Deployment& d) {
+                                                            const infra::Deployment& d,
+                                                            Clock::time_point run_start) {
   energy::HostFeedOptions fo;
+  fo.record_csv = d.run_dir / "energy" / "feed.csv";  // t on events.jsonl's clock (run_start)
+  fo.run_start = run_start;
   fo.powercap_path = cfg.energy.powercap_path;
   fo.share_root = a.virtiofs_host_dir;
   fo.interval = cfg.energy.interval;
@@ -201,7 +204,7 @@ Status network(Run& r) {
 /// when it starts, and until the end of the run. Without a RAPL counter on the host it cannot
 /// work: that is an error rather than a run whose energy silently stays 0.
 Status energy_feed(Run& r) {
-  r.host_feed = TRY(start_host_feed(r.cfg, r.apply_opt, r.deployment));
+  r.host_feed = TRY(start_host_feed(r.cfg, r.apply_opt, r.deployment, r.start));
   spdlog::info("energy: host feed writing {}/<vm>/intel-rapl:0/energy_uj every {} s",
                r.apply_opt.virtiofs_host_dir.string(), util::format_number(r.cfg.energy.interval));
   return {};

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
+#include <cstring>
 #include <sstream>
 
 #include "continuum/util/files.h"
@@ -49,6 +51,23 @@ class LibvirtCpu : public CpuTimeSource {
   virConnectPtr conn_;
 };
 
+/// Opens `path` for appending, with the header when it is new.
+Expected<std::FILE*> open_record(const fs::path& path) {
+  std::error_code ec;
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  std::FILE* f = std::fopen(path.c_str(), "ae");
+  if (!f) return make_error("energy host feed: cannot open " + path.string() + ": " +
+                            std::strerror(errno));
+  if (std::ftell(f) == 0) {
+    std::string h = std::string(kFeedCsvHeader) + "\n";
+    if (std::fwrite(h.data(), 1, h.size(), f) != h.size() || std::fflush(f) != 0) {
+      std::fclose(f);
+      return make_error("energy host feed: cannot write " + path.string());
+    }
+  }
+  return f;
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<CpuTimeSource>> libvirt_cpu_source(const std::string& uri) {
@@ -74,7 +93,10 @@ Expected<uint64_t> host_busy_ns(const fs::path& proc_stat) {
 HostFeed::HostFeed(HostFeedOptions opts, std::unique_ptr<CpuTimeSource> cpu)
     : opts_(std::move(opts)), cpu_(std::move(cpu)) {}
 
-HostFeed::~HostFeed() { stop(); }
+HostFeed::~HostFeed() {
+  stop();
+  if (record_) std::fclose(record_);
+}
 
 Status HostFeed::step() {
   double host_uj = TRY(read_number(opts_.powercap_path / "energy_uj"));
@@ -84,6 +106,7 @@ Status HostFeed::step() {
   auto cpu = TRY(cpu_->cpu_time_ns());
 
   std::lock_guard lock(mu_);
+  if (!opts_.record_csv.empty() && !record_) record_ = TRY(open_record(opts_.record_csv));
   if (have_base_) {
     double d_host = host_uj - last_host_uj_;
     if (d_host < 0) d_host = range > last_host_uj_ ? range - last_host_uj_ + host_uj : 0;  // wrap
@@ -110,17 +133,30 @@ Status HostFeed::step() {
   last_host_uj_ = host_uj;
   last_busy_ = busy;
   last_cpu_ = cpu;
+  std::string rows;
   for (const auto& vm : opts_.vms) {
     auto dir = opts_.share_root / vm / "intel-rapl:0";
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%" PRIu64 "\n", static_cast<uint64_t>(energy_[vm]));
-    // Atomic replace (temp + rename): a guest reading over virtiofs never sees a torn value.
-    TRY_STATUS(util::write_file_atomic(dir / "energy_uj", buf));
+    const auto uj = static_cast<uint64_t>(energy_[vm]);
+    std::snprintf(buf, sizeof buf, "%" PRIu64 "\n", uj);
     if (!fs::exists(dir / "name")) {
       TRY_STATUS(util::write_file_atomic(dir / "name", "package-0\n"));
       TRY_STATUS(util::write_file_atomic(dir / "max_energy_range_uj", "9223372036854775807\n"));
     }
+    // Atomic replace (temp + rename): a guest reading over virtiofs never sees a torn value.
+    TRY_STATUS(util::write_file_atomic(dir / "energy_uj", buf));
+    if (record_) {
+      // Taken after the rename: from t on, a read in the guest gives this value.
+      double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - opts_.run_start)
+                     .count();
+      rows += util::format_fixed(t, 6) + "," + util::csv_field(vm) + "," + std::to_string(uj) +
+              "\n";
+    }
   }
+  // One write per step, flushed: a reader (or a crash) sees whole steps.
+  if (record_ && (std::fwrite(rows.data(), 1, rows.size(), record_) != rows.size() ||
+                  std::fflush(record_) != 0))
+    return make_error("energy host feed: cannot write " + opts_.record_csv.string());
   return {};
 }
 
@@ -129,7 +165,8 @@ Status HostFeed::start() {
   stopping_ = false;
   thread_ = std::thread([this] {
     auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(opts_.interval));
+        std::chrono::duration<double>(
+            opts_.max_step > 0 ? std::min(opts_.interval, opts_.max_step) : opts_.interval));
     auto next = std::chrono::steady_clock::now() + period;
     bool failing = false;
     for (;;) {

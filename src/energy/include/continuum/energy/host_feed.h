@@ -10,7 +10,13 @@
 // and <share_root>/<vm>/intel-rapl:0/energy_uj is replaced atomically (write temp + rename), with
 // `name` and `max_energy_range_uj` beside it, which is the tree the guest's `scaphandre --vm` reads
 // over virtiofs at /var/scaphandre.
+//
+// With `record_csv` set, every step also appends what it handed each VM to a CSV
+// (`t,vm,energy_uj`, t on the run's monotonic clock as in events.jsonl and samples.csv), so that
+// the guests' reports can be checked against what they were given.
+#include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -45,8 +51,21 @@ struct HostFeedOptions {
   std::filesystem::path share_root =
       "/var/lib/libvirt/scaphandre";  ///< <share_root>/<vm>/ is the virtiofs share
   std::vector<std::string> vms;       ///< domain names to feed
-  double interval = 1.0;
+  double interval = 1.0;  ///< s between steps, at most max_step
+  /// The feed steps every min(interval, max_step) s. The guest's Scaphandre differences its own
+  /// reads (at least 2 s apart) and the scraper's counter is read between steps: a counter that
+  /// moves in coarse steps aliases (a read just before or just after a step is a whole step
+  /// apart), so it moves in small ones, whatever the scrape interval.
+  double max_step = 0.5;
+  /// "" = no record. Else one row `t,vm,energy_uj` per VM and step, appended (header written when
+  /// the file is new): t = seconds since `run_start`, taken right after that VM's energy_uj was
+  /// replaced, and energy_uj the integer the guest reads from then on.
+  std::filesystem::path record_csv;
+  std::chrono::steady_clock::time_point run_start = std::chrono::steady_clock::now();
 };
+
+/// The header of the record_csv file.
+inline constexpr const char* kFeedCsvHeader = "t,vm,energy_uj";
 
 class HostFeed {
  public:
@@ -54,7 +73,7 @@ class HostFeed {
   ~HostFeed();
   /// One update (the first call only takes the baseline and writes 0). Errors name the file.
   Status step();
-  /// step() every interval on a background thread; errors are logged, not fatal.
+  /// step() every min(interval, max_step) on a background thread; errors are logged, not fatal.
   Status start();
   void stop();
   /// Energy written so far per VM (µJ).
@@ -68,6 +87,7 @@ class HostFeed {
   uint64_t last_busy_ = 0;
   std::map<std::string, uint64_t> last_cpu_;
   std::map<std::string, double> energy_;
+  std::FILE* record_ = nullptr;  ///< opts_.record_csv, opened by the first step
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
