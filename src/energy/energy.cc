@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "continuum/energy/prometheus.h"
 #include "continuum/util/files.h"
 #include "continuum/util/strings.h"
 
@@ -211,45 +212,299 @@ Series power_from_joules(const Series& j) {
 
 Series VmSeries::power() const { return watts.size() >= 2 ? watts : power_from_joules(joules); }
 
+bool VmSeries::in_gap(double t) const {
+  for (const auto& g : gaps)
+    if (t > g.from && t < g.to) return true;
+  return false;
+}
+
+// ---------------------------------------------------------------- exporter kinds
+
+const std::vector<KindSpec>& kind_specs() {
+  using config::ExporterKind;
+  // One entry per kind; docs/energy.md "Exporter kinds" explains each choice.
+  static const std::vector<KindSpec> kinds = {
+      {.kind = ExporterKind::scaphandre,
+       .name = "scaphandre",
+       .energy_metrics = {kEnergyMetric},
+       .energy_to_uj = 1,
+       .power_metrics = {kPowerMetric},
+       .power_to_w = 1e-6,
+       // value_source alternatives measure the same thing: follow one.
+       .sum_series = false,
+       .vm_label = "",
+       .select = {},
+       .keep = {"scaph_host_", "scaph_socket_", "scaph_domain_", "scaph_self_"},
+       // "microwats": the typo some exporters ship (docs/exporters.md §1).
+       .keep_if = {{"scaph_process_power_consumption_microwat", "vmname"}},
+       .scope = "per VM (one exporter per VM; its host metrics are the VM)"},
+      {.kind = ExporterKind::node_exporter,
+       .name = "node_exporter",
+       // Package (cores + uncore) and DRAM, every socket: the RAPL domains that do not overlap.
+       // core/uncore are inside package, psys includes package: kept in samples.csv, not summed.
+       .energy_metrics = {"node_rapl_package_joules_total", "node_rapl_dram_joules_total"},
+       .energy_to_uj = 1e6,
+       .power_metrics = {},
+       .power_to_w = 1,
+       .sum_series = true,
+       .vm_label = "",
+       .select = {},
+       .keep = {"node_rapl_"},
+       .keep_if = {},
+       .scope = "whole host (the RAPL counters the exporter reads)"},
+      {.kind = ExporterKind::kepler,
+       .name = "kepler",
+       .energy_metrics = {"kepler_vm_cpu_joules_total"},
+       .energy_to_uj = 1e6,
+       .power_metrics = {"kepler_vm_cpu_watts"},
+       .power_to_w = 1,
+       .sum_series = true,
+       .vm_label = "vm_name",
+       // Same non-overlapping domains as node_exporter (Kepler aggregates sockets per zone).
+       .select = {{"zone", {"package", "dram"}}},
+       .keep = {"kepler_vm_"},
+       .keep_if = {},
+       .scope = "per VM (one Kepler on the host; the VM's series by vm_name)"},
+  };
+  return kinds;
+}
+
+const KindSpec& kind_spec(config::ExporterKind k) {
+  for (const auto& s : kind_specs())
+    if (s.kind == k) return s;
+  return kind_specs().front();
+}
+
+const KindSpec* kind_of_metric(std::string_view metric) {
+  for (const auto& s : kind_specs()) {
+    for (auto m : s.energy_metrics)
+      if (m == metric) return &s;
+    for (auto m : s.power_metrics)
+      if (m == metric) return &s;
+  }
+  return nullptr;
+}
+
+std::string wanted_metrics(const KindSpec& k, std::string_view vm) {
+  std::string filter;
+  if (!k.vm_label.empty() && !vm.empty())
+    filter += std::string(k.vm_label) + "=\"" + std::string(vm) + "\"";
+  for (const auto& f : k.select) {
+    if (!filter.empty()) filter += ",";
+    filter += std::string(f.label) + "=";
+    for (size_t i = 0; i < f.values.size(); ++i)
+      filter += (i ? "|" : "") + std::string(f.values[i]);
+  }
+  std::string s;
+  for (const auto* list : {&k.power_metrics, &k.energy_metrics})
+    for (auto m : *list) {
+      if (!s.empty()) s += " or ";
+      s += m;
+      if (!filter.empty()) s += "{" + filter + "}";
+    }
+  return s;
+}
+
+// ---------------------------------------------------------------- scrapes and gaps
+
+double ScrapeRecord::gap_seconds() const {
+  double s = 0;
+  for (const auto& g : gaps) s += g.seconds();
+  return s;
+}
+
+std::vector<ScrapeRecord> scrape_records(const std::vector<SampleRow>& rows) {
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const SampleRow*>> by_vm;
+  for (const auto& r : rows) {
+    if (r.metric != kUpMetric) continue;
+    auto [it, inserted] = by_vm.try_emplace(r.vm);
+    if (inserted) order.push_back(r.vm);
+    it->second.push_back(&r);
+  }
+  std::vector<ScrapeRecord> out;
+  std::vector<std::pair<std::string, std::string>> labels;
+  for (const auto& vm : order) {
+    auto& ups = by_vm[vm];
+    std::stable_sort(ups.begin(), ups.end(),
+                     [](const SampleRow* a, const SampleRow* b) { return a->t < b->t; });
+    ScrapeRecord rec;
+    rec.vm = vm;
+    rec.target = ups.front()->target;
+    rec.first = ups.front()->t;
+    rec.last = ups.back()->t;
+    double last_ok = NAN;
+    std::optional<Gap> open;
+    for (const SampleRow* r : ups) {
+      ++rec.scrapes;
+      if (r->value >= 0.5) {
+        ++rec.with_data;
+        if (open) {
+          open->to = r->t;
+          rec.gaps.push_back(std::move(*open));
+          open.reset();
+        }
+        last_ok = r->t;
+        continue;
+      }
+      if (!open) {
+        open.emplace();
+        // Data stops after the last good scrape; from the very start, at the first failure.
+        open->from = std::isnan(last_ok) ? r->t : last_ok;
+      }
+      ++open->failed;
+      labels.clear();
+      if (prom::parse_label_set(r->labels, labels))
+        for (const auto& [k, v] : labels)
+          if (k == "error") open->last_error = v;
+    }
+    if (open) {
+      open->to = rec.last;
+      open->open_end = true;
+      rec.gaps.push_back(std::move(*open));
+    }
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- combining series
+
+Series sum_series(const std::vector<Series>& parts) {
+  std::vector<const Series*> use;
+  for (const auto& p : parts)
+    if (p.size()) use.push_back(&p);
+  if (use.empty()) return {};
+  if (use.size() == 1) return *use[0];
+  // Gauges: a sum is only known where every part is.
+  double lo = -INFINITY, hi = INFINITY;
+  for (const auto* p : use) {
+    lo = std::max(lo, p->t.front());
+    hi = std::min(hi, p->t.back());
+  }
+  std::vector<double> ts;
+  for (const auto* p : use)
+    for (double t : p->t)
+      if (t >= lo && t <= hi) ts.push_back(t);
+  std::sort(ts.begin(), ts.end());
+  ts.erase(std::unique(ts.begin(), ts.end()), ts.end());
+  Series out;
+  for (double t : ts) {
+    double sum = 0;
+    for (const auto* p : use) sum += *interpolate(*p, t);
+    out.t.push_back(t);
+    out.v.push_back(sum);
+  }
+  return out;
+}
+
+namespace {
+
+// Cumulative-joules series summed: a part contributes nothing before its first sample and holds
+// its last value after its last one (the energy it counted does not go away when a series ends,
+// e.g. a Kepler VM series that changes `state`).
+Series sum_cumulative(const std::vector<Series>& parts) {
+  std::vector<const Series*> use;
+  for (const auto& p : parts)
+    if (p.size()) use.push_back(&p);
+  if (use.empty()) return {};
+  if (use.size() == 1) return *use[0];
+  std::vector<double> ts;
+  for (const auto* p : use) ts.insert(ts.end(), p->t.begin(), p->t.end());
+  std::sort(ts.begin(), ts.end());
+  ts.erase(std::unique(ts.begin(), ts.end()), ts.end());
+  Series out;
+  for (double t : ts) {
+    double sum = 0;
+    for (const auto* p : use) {
+      if (t < p->t.front()) continue;
+      sum += t > p->t.back() ? p->v.back() : *interpolate(*p, t);
+    }
+    out.t.push_back(t);
+    out.v.push_back(sum);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<VmSeries> build_series(const std::vector<SampleRow>& rows, const SpikeRule& rule,
                                    const CounterOptions& opts) {
-  std::vector<std::string> order;
+  // Per VM: its kind (the first whose metric appears), then its series keyed by metric + labels.
   struct Raw {
-    std::string power_labels, energy_labels;
-    bool have_power = false, have_energy = false;
-    Series power_uw, energy_uj;
+    const KindSpec* kind = nullptr;
+    std::vector<std::string> keys;  // first-seen order
+    std::map<std::string, std::pair<bool, Series>> series;  // key -> (is_energy, raw values)
+    std::string first_energy_metric, first_power_metric;    // for sum_series = false
   };
+  std::vector<std::string> order;
   std::map<std::string, Raw> by_vm;
+  std::vector<std::pair<std::string, std::string>> labels;
   for (const auto& r : rows) {
-    bool is_power = r.metric == kPowerMetric, is_energy = r.metric == kEnergyMetric;
-    if (!is_power && !is_energy) continue;
+    const KindSpec* k = kind_of_metric(r.metric);
+    if (!k) continue;
     auto [it, inserted] = by_vm.try_emplace(r.vm);
     if (inserted) order.push_back(r.vm);
     Raw& raw = it->second;
-    // Several label sets (value_source) of one metric: follow the first one seen.
-    std::string& labels = is_power ? raw.power_labels : raw.energy_labels;
-    bool& have = is_power ? raw.have_power : raw.have_energy;
-    if (!have) {
-      labels = r.labels;
-      have = true;
-    } else if (labels != r.labels) {
-      continue;
+    if (!raw.kind) raw.kind = k;
+    if (raw.kind != k) continue;  // one kind per VM
+    labels.clear();
+    if (!r.labels.empty() && !prom::parse_label_set(r.labels, labels)) continue;
+    auto label = [&](std::string_view name) -> std::optional<std::string_view> {
+      for (const auto& [n, v] : labels)
+        if (n == name) return std::string_view(v);
+      return std::nullopt;
+    };
+    bool is_energy = false;
+    if (!selects(*k, r.metric, r.vm, label, &is_energy)) continue;
+    std::string key = r.metric + r.labels;
+    auto [sit, fresh] = raw.series.try_emplace(key);
+    if (fresh) {
+      // Several label sets of one quantity (value_source): follow the first one seen.
+      std::string& first = is_energy ? raw.first_energy_metric : raw.first_power_metric;
+      if (!k->sum_series && !first.empty()) {
+        raw.series.erase(sit);
+        continue;
+      }
+      if (first.empty()) first = key;
+      raw.keys.push_back(key);
+      sit->second.first = is_energy;
     }
-    Series& s = is_power ? raw.power_uw : raw.energy_uj;
+    Series& s = sit->second.second;
     if (!std::isfinite(r.value)) continue;
     if (s.size() && r.t <= s.t.back()) continue;  // scrapes are in time order per target
     s.t.push_back(r.t);
     s.v.push_back(r.value);
   }
+  auto records = scrape_records(rows);
   std::vector<VmSeries> out;
   for (const auto& vm : order) {
     Raw& raw = by_vm[vm];
     VmSeries v;
     v.vm = vm;
-    v.watts = raw.power_uw;
-    for (double& x : v.watts.v) x /= 1e6;
-    v.spikes_rejected = reject_spikes(v.watts, rule);
-    v.joules = counter_to_joules(raw.energy_uj, opts, &v.counter);
+    v.kind = std::string(raw.kind->name);
+    std::vector<Series> watts, joules;
+    for (const auto& key : raw.keys) {
+      auto& [is_energy, s] = raw.series[key];
+      if (is_energy) {
+        Series uj = s;
+        for (double& x : uj.v) x *= raw.kind->energy_to_uj;
+        CounterStats st;
+        joules.push_back(counter_to_joules(uj, opts, &st));
+        v.counter.resets += st.resets;
+        v.counter.wraps += st.wraps;
+        v.counter.torn_reads += st.torn_reads;
+      } else {
+        Series w = s;
+        for (double& x : w.v) x *= raw.kind->power_to_w;
+        v.spikes_rejected += reject_spikes(w, rule);
+        watts.push_back(std::move(w));
+      }
+    }
+    v.watts = sum_series(watts);
+    v.joules = sum_cumulative(joules);
+    for (const auto& rec : records)
+      if (rec.vm == vm) v.gaps = rec.gaps;
     out.push_back(std::move(v));
   }
   return out;
@@ -343,7 +598,9 @@ std::string energy_csv(const std::vector<EnergyRow>& rows) {
   for (const auto& r : rows) {
     s += util::csv_field(r.app) + "," + std::to_string(r.repeat) + "," + util::csv_field(r.phase) +
          "," + util::csv_field(r.node) + "," + util::csv_field(r.vm) + "," +
-         util::format_fixed(r.start, 3) + "," + util::format_fixed(r.end, 3) + "," +
+         // start/end to the µs of events.jsonl: which phases coincide must be decidable from
+         // this file alone (tests/support/plot_data.h recomputes the bars from it).
+         util::format_fixed(r.start, 6) + "," + util::format_fixed(r.end, 6) + "," +
          util::format_fixed(r.end - r.start, 3) + "," + util::format_fixed(r.joules, 3) + "," +
          util::format_fixed(r.mean_watts(), 3) + "," + r.source + "," +
          util::format_fixed(r.joules_power, 3) + "," + util::format_fixed(r.joules_counter, 3) +

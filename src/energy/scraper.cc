@@ -13,6 +13,7 @@
 #include "continuum/energy/energy.h"
 #include "continuum/energy/prometheus.h"
 #include "continuum/record/events.h"
+#include "continuum/util/strings.h"
 
 namespace continuum::energy {
 namespace {
@@ -101,37 +102,59 @@ Exchange perform(Curl& c) {
   return x;
 }
 
+// The `up` row of one scrape (kUpMetric): 1 with the VM's energy data, else 0 and the reason.
+void append_up(std::string& rows, const SampleRow& base, bool ok, const std::string& err) {
+  SampleRow r = base;
+  r.metric = kUpMetric;
+  r.value = ok ? 1 : 0;
+  if (!ok) {
+    prom::Label l{"error", err};
+    r.labels = prom::canonical_labels(std::span<const prom::Label>(&l, 1));
+  }
+  rows += samples_csv_line(r);
+}
+
+struct Stamp {
+  double t = 0;
+  std::string wall;
+};
+Stamp midpoint(const Exchange& x, SteadyClock::time_point run_start) {
+  auto half = (x.mono1 - x.mono0) / 2;
+  return {std::chrono::duration<double>(x.mono0 + half - run_start).count(),
+          record::rfc3339_ns(
+              x.wall0 + std::chrono::duration_cast<std::chrono::system_clock::duration>(half))};
+}
+
 struct Parsed {
   size_t kept = 0;
   bool energy_sample = false;
   prom::ParseResult res;
 };
 
-// The kept samples of one answer as samples.csv lines in `rows` (cleared first; reused so its
-// buffer is).
-Parsed to_rows(prom::Parser& parser, const Target& target, const Exchange& x,
-               SteadyClock::time_point run_start, const std::string& body, std::string& rows) {
-  auto half = (x.mono1 - x.mono0) / 2;
-  double t = std::chrono::duration<double>(x.mono0 + half - run_start).count();
-  std::string wall = record::rfc3339_ns(
-      x.wall0 + std::chrono::duration_cast<std::chrono::system_clock::duration>(half));
+// The kept samples of one answer and its `up` row as samples.csv lines in `rows` (cleared first;
+// reused so its buffer is).
+Parsed to_rows(prom::Parser& parser, const Target& target, const KindSpec& kind, const Stamp& at,
+               std::string_view body, std::string& rows) {
   rows.clear();
   Parsed p;
   SampleRow r;
-  r.time = wall;
-  r.t = t;
+  r.time = at.wall;
+  r.t = at.t;
   r.vm = target.vm;
   r.target = target.url;
   p.res = parser.parse(body, [&](const prom::Sample& s) {
-    bool has_vm = s.label("vmname").has_value();
-    if (!keep_metric(s.name, has_vm)) return;
-    if (s.name == kPowerMetric || s.name == kEnergyMetric) p.energy_sample = true;
+    if (!keep_sample(kind, s, target.vm)) return;
+    if (selects(kind, s.name, target.vm, [&](std::string_view n) { return s.label(n); }))
+      p.energy_sample = true;
     r.metric.assign(s.name);
     r.labels = prom::canonical_labels(s.labels);
     r.value = s.value;
     rows += samples_csv_line(r);
     ++p.kept;
   });
+  r.labels.clear();
+  append_up(rows, r, p.energy_sample, p.energy_sample ? "" : "answered without " +
+                                                               wanted_metrics(kind, target.vm));
   return p;
 }
 
@@ -155,7 +178,12 @@ std::vector<Target> make_targets(const config::Energy& e, const plan::Plan& p,
     const auto& n = p.nodes[i];
     Target t;
     t.vm = n.name;
-    if (e.exporter == config::Exporter::guest) {
+    t.kind = e.exporter_kind;
+    if (e.exporter_kind == config::ExporterKind::kepler) {
+      // One Kepler on the host sees every VM's qemu process and names it (vm_name).
+      t.url = "http://" + url_host(e.host_address) + ":" + std::to_string(e.host_port_base) +
+              with_slash(e.path);
+    } else if (e.exporter == config::Exporter::guest) {
       std::string ip = n.ip;
       if (d) {
         if (const auto* dn = d->find(n.id); dn && !dn->ip.empty()) ip = dn->ip;
@@ -171,11 +199,58 @@ std::vector<Target> make_targets(const config::Energy& e, const plan::Plan& p,
 }
 
 bool keep_metric(std::string_view name, bool has_vmname) {
-  for (std::string_view prefix : {"scaph_host_", "scaph_socket_", "scaph_domain_", "scaph_self_"})
+  const KindSpec& k = kind_spec(config::ExporterKind::scaphandre);
+  for (auto prefix : k.keep)
     if (name.starts_with(prefix)) return true;
-  // "microwats": the typo some exporters ship (docs/exporters.md §1).
-  if (name.starts_with("scaph_process_power_consumption_microwat")) return has_vmname;
+  for (const auto& c : k.keep_if)
+    if (name.starts_with(c.prefix)) return has_vmname;
   return false;
+}
+
+bool keep_sample(const KindSpec& k, const prom::Sample& s, std::string_view vm) {
+  if (!k.vm_label.empty()) {
+    // A shared exporter: only this VM's series (the others are the other targets').
+    auto v = s.label(k.vm_label);
+    if (v && *v != vm) return false;
+  }
+  for (auto prefix : k.keep)
+    if (s.name.starts_with(prefix)) return true;
+  for (const auto& c : k.keep_if) {
+    if (!s.name.starts_with(c.prefix)) continue;
+    // An empty value is no label (Prometheus' rule): node-exporter's textfile collector gives
+    // every sample of a family all the family's label names, empty where a line had none.
+    auto v = s.label(c.needs_label);
+    return v && !v->empty();
+  }
+  return false;
+}
+
+ScrapeRows rows_from_exposition(const Target& target, std::string_view body, double t,
+                                const std::string& wall) {
+  prom::Parser parser;
+  std::string text;
+  Parsed p = to_rows(parser, target, kind_spec(target.kind), {t, wall}, body, text);
+  ScrapeRows out;
+  out.energy_sample = p.energy_sample;
+  out.parse_errors = p.res.errors.size();
+  // Back through the CSV reader: what is tested is what lands in samples.csv.
+  std::vector<std::string> f;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    SampleRow r;
+    if (!util::csv_split(line, f) || f.size() != 7) continue;
+    r.time = f[0];
+    r.t = std::stod(f[1]);
+    r.vm = f[2];
+    r.target = f[3];
+    r.metric = f[4];
+    r.labels = f[5];
+    r.value = std::stod(f[6]);
+    out.rows.push_back(std::move(r));
+  }
+  return out;
 }
 
 Scraper::Scraper(ScraperOptions opts) : opts_(std::move(opts)) {}
@@ -211,7 +286,8 @@ Status Scraper::start(const std::vector<Target>& targets, const std::filesystem:
   }
   started_ = std::chrono::steady_clock::now();
   stopped_ = {};
-  spdlog::info("energy: scraping {} exporter(s) every {} s", targets_.size(), opts_.interval);
+  spdlog::info("energy: scraping {} exporter(s) every {} s ({})", targets_.size(), opts_.interval,
+               targets_.empty() ? "" : std::string(kind_spec(targets_[0].kind).name));
   for (size_t i = 0; i < targets_.size(); ++i) threads_.emplace_back([this, i] { run_target(i); });
   return {};
 }
@@ -339,7 +415,7 @@ void Scraper::count_answer(size_t i, const std::string& url, size_t kept, size_t
   if (energy_sample)
     ++st.energy_scrapes;
   else
-    st.last_error = std::string("answered without ") + kPowerMetric + " or " + kEnergyMetric;
+    st.last_error = "answered without " + wanted_metrics(kind_spec(targets_[i].kind), targets_[i].vm);
   if (down) spdlog::info("energy: {} answers again", url);
   down = false;
 }
@@ -357,6 +433,7 @@ void Scraper::count_failure(size_t i, const Target& target, const std::string& e
 
 void Scraper::run_target(size_t i) {
   const Target target = targets_[i];
+  const KindSpec& kind = kind_spec(target.kind);
   if (!opts_.netns.empty() && !enter_netns(i, target.url)) return;
   Curl c;
   if (!open_curl(c, target.url, opts_.timeout)) {
@@ -376,14 +453,23 @@ void Scraper::run_target(size_t i) {
       if (cv_.wait_until(lock, next, [this] { return stopping_; })) break;
     }
     Exchange x = perform(c);
+    const Stamp at = midpoint(x, run_start_);
     if (x.err.empty()) {
-      Parsed got = to_rows(parser, target, x, run_start_, c.body, rows);
+      Parsed got = to_rows(parser, target, kind, at, c.body, rows);
       write_rows(rows);
       if (!got.res.ok())
         spdlog::debug("energy: {}: {} malformed line(s): {}", target.url, got.res.errors.size(),
                       got.res.summary(3));
       count_answer(i, target.url, got.kept, got.res.errors.size(), got.energy_sample, down);
     } else {
+      rows.clear();
+      SampleRow r;
+      r.time = at.wall;
+      r.t = at.t;
+      r.vm = target.vm;
+      r.target = target.url;
+      append_up(rows, r, false, x.err);
+      write_rows(rows);
       count_failure(i, target, x.err, down);
     }
     next = next_tick(next, period);

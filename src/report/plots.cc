@@ -41,7 +41,8 @@ std::string dq(std::string s) {
 std::string num(double v) {
   if (std::isnan(v)) return "NaN";
   char b[48];
-  std::snprintf(b, sizeof b, "%.6g", v);
+  // Ten digits: the data files are checked against energy.csv and samples.csv (tests/support).
+  std::snprintf(b, sizeof b, "%.10g", v);
   return b;
 }
 
@@ -139,20 +140,34 @@ Timeline average_timeline(const std::vector<energy::VmSeries>& vms,
   if (!(step > 0)) step = 1.0;
   for (double g = 0; g <= len + 1e-9; g += step) tl.t.push_back(g);
   tl.watts.assign(vms.size(), std::vector<double>(tl.t.size(), NAN));
+  tl.n.assign(vms.size(), std::vector<int>(tl.t.size(), 0));
+  tl.repeat_coverage.assign(vms.size(), std::vector<double>(spans.size(), 0));
   for (size_t v = 0; v < vms.size(); ++v) {
+    std::vector<size_t> inside(spans.size(), 0), with_data(spans.size(), 0);
     for (size_t i = 0; i < tl.t.size(); ++i) {
       double sum = 0;
       int n = 0;
-      for (const auto& [r, s] : spans) {
+      size_t ri = 0;
+      for (auto it = spans.begin(); it != spans.end(); ++it, ++ri) {
+        const auto& s = it->second;
         double abs_t = s.first + tl.t[i];
         if (abs_t > s.second + 1e-9) continue;
+        ++inside[ri];
+        // Across an exporter outage there is no data: interpolating over it would draw a line
+        // the exporter never measured.
+        if (vms[v].in_gap(abs_t)) continue;
         if (auto x = energy::interpolate(power[v], abs_t)) {
           sum += *x;
           ++n;
+          ++with_data[ri];
         }
       }
       if (n) tl.watts[v][i] = sum / n;
+      tl.n[v][i] = n;
     }
+    for (size_t r = 0; r < spans.size(); ++r)
+      tl.repeat_coverage[v][r] =
+          inside[r] ? static_cast<double>(with_data[r]) / static_cast<double>(inside[r]) : 0;
   }
   if (!synthetic) {
     // Bands: phases within repeats, mean offsets; a phase covering the whole repeat is the frame.
@@ -182,6 +197,39 @@ Timeline average_timeline(const std::vector<energy::VmSeries>& vms,
   return tl;
 }
 
+namespace {
+// A repeat counts as complete for a VM when it had data at every grid point of the repeat.
+constexpr double kComplete = 0.999;
+}  // namespace
+
+bool Timeline::complete() const {
+  for (const auto& per_vm : repeat_coverage)
+    for (double c : per_vm)
+      if (c < kComplete) return false;
+  return true;
+}
+
+std::string Timeline::legend(size_t v) const {
+  const std::string& vm = vms[v];
+  if (v >= repeat_coverage.size()) return vm;
+  int full = 0, partial = 0, none = 0;
+  for (double c : repeat_coverage[v]) {
+    if (c >= kComplete)
+      ++full;
+    else if (c > 0)
+      ++partial;
+    else
+      ++none;
+  }
+  const int total = full + partial + none;
+  if (full == total) return total > 1 ? vm + " (" + std::to_string(total) + " repeats)" : vm;
+  std::string s = vm + " (" + std::to_string(full) + " of " + std::to_string(total) +
+                  (total == 1 ? " repeat" : " repeats") + " complete";
+  if (partial) s += ", " + std::to_string(partial) + " with gaps";
+  if (none) s += ", " + std::to_string(none) + " without data";
+  return s + ")";
+}
+
 std::vector<EnergyStat> energy_stats(const std::vector<energy::EnergyRow>& rows) {
   std::vector<EnergyStat> out;
   std::map<std::pair<std::string, std::string>, size_t> idx;
@@ -198,8 +246,10 @@ std::vector<EnergyStat> energy_stats(const std::vector<energy::EnergyRow>& rows)
     if (repeats && r.repeat < 0) continue;
     if (r.phase != "total") {
       auto t = total_span.find(r.repeat);
-      if (t != total_span.end() && std::abs(t->second.first - r.start) < 1e-6 &&
-          std::abs(t->second.second - r.end) < 1e-6)
+      // Within a millisecond (energy.csv's precision): phases emitted back to back with the
+      // repeat's own start/end events are the repeat.
+      if (t != total_span.end() && std::abs(t->second.first - r.start) < 1e-3 &&
+          std::abs(t->second.second - r.end) < 1e-3)
         continue;
     }
     auto key = std::make_pair(r.phase, r.vm);
@@ -218,12 +268,16 @@ std::vector<EnergyStat> energy_stats(const std::vector<energy::EnergyRow>& rows)
 Expected<PlotFiles> plot_power_timeline(const Timeline& tl, const std::string& app,
                                         const fs::path& plots_dir) {
   if (tl.vms.empty() || tl.t.empty()) return make_error("no power samples to plot");
+  // Columns (plots.h): t_s, then per VM its mean watts and how many repeats were averaged.
   std::string data = "# t_s";
-  for (const auto& v : tl.vms) data += " " + dq(v);
+  for (const auto& v : tl.vms) data += " " + dq(v) + " " + dq(v + ":n");
   data += "\n";
   for (size_t i = 0; i < tl.t.size(); ++i) {
     data += num(tl.t[i]);
-    for (size_t v = 0; v < tl.vms.size(); ++v) data += " " + num(tl.watts[v][i]);
+    for (size_t v = 0; v < tl.vms.size(); ++v) {
+      int n = v < tl.n.size() ? tl.n[v][i] : (std::isnan(tl.watts[v][i]) ? 0 : tl.repeats);
+      data += " " + num(tl.watts[v][i]) + " " + std::to_string(n);
+    }
     data += "\n";
   }
   TRY_STATUS(util::write_file_atomic(plots_dir / "data" / "power_timeline.dat", data));
@@ -233,11 +287,15 @@ Expected<PlotFiles> plot_power_timeline(const Timeline& tl, const std::string& a
     for (double x : w)
       if (std::isfinite(x)) ymax = std::max(ymax, x);
   std::string title = "Power per VM over time: " + (app.empty() ? std::string("run") : app);
-  title += tl.repeats > 1 ? " (mean of " + std::to_string(tl.repeats) + " repeats)" : "";
+  if (tl.repeats > 1)
+    title += tl.complete() ? " (mean of " + std::to_string(tl.repeats) + " repeats)"
+                           : " (mean of the repeats with data at each point: per VM in the legend)";
   std::string b;
   b += "set title " + gq(title) + " font ',13'\n";
   b += "set xlabel 'Time since repeat start (s)'\nset ylabel 'Power (W)'\n";
-  b += "set datafile missing 'NaN'\nset grid ytics lc rgb '#d0d0d0'\n";
+  // No `set datafile missing 'NaN'`: with it gnuplot joins the points around a NaN; without it
+  // a NaN (no repeat had data there) breaks the line, so a gap shows as a gap.
+  b += "set grid ytics lc rgb '#d0d0d0'\n";
   b += "set key outside right top title 'VM'\nset border 3\nset xtics nomirror\nset ytics "
        "nomirror\n";
   b += "set xrange [0:" + num(tl.t.back()) + "]\n";
@@ -255,8 +313,8 @@ Expected<PlotFiles> plot_power_timeline(const Timeline& tl, const std::string& a
   b += "plot ";
   for (size_t v = 0; v < tl.vms.size(); ++v) {
     if (v) b += ", \\\n     ";
-    b += "'data/power_timeline.dat' using 1:" + std::to_string(v + 2) +
-         " with lines lw 2 lc rgb '" + color(v) + "' title " + gq(tl.vms[v]);
+    b += "'data/power_timeline.dat' using 1:" + std::to_string(2 + 2 * v) +
+         " with lines lw 2 lc rgb '" + color(v) + "' title " + gq(tl.legend(v));
   }
   b += "\n";
   return draw(plots_dir, "power_timeline", b, 1200, 560);
@@ -275,39 +333,52 @@ Expected<PlotFiles> plot_energy_bars(const std::vector<EnergyStat>& stats, const
     repeats = std::max(repeats, s.n);
   }
   if (vms.empty()) return make_error("no energy figures to plot");
-  // Left panel: total per VM.
-  std::string total = "# vm mean min max\n";
+  // A VM whose bars rest on fewer repeats than the others says so (an exporter that died).
+  auto label = [&](const std::string& vm) {
+    int n = 0;
+    for (const auto& s : stats)
+      if (s.vm == vm) n = std::max(n, s.n);
+    return n < repeats ? vm + " (" + std::to_string(n) + " of " + std::to_string(repeats) +
+                             " repeats)"
+                       : vm;
+  };
+  // Left panel: total per VM; column 6 is the tic label.
+  std::string total = "# vm mean min max n label\n";
   bool have_total = false;
   for (const auto& vm : vms) {
     auto it = by.find({"total", vm});
     if (it == by.end()) continue;
     have_total = true;
     total += dq(vm) + " " + num(it->second->mean) + " " + num(it->second->min) + " " +
-             num(it->second->max) + "\n";
+             num(it->second->max) + " " + std::to_string(it->second->n) + " " + dq(label(vm)) +
+             "\n";
   }
   TRY_STATUS(util::write_file_atomic(plots_dir / "data" / "energy_total.dat", total));
   // Right panel: per phase, one cluster per phase, one bar per VM.
   std::string per = "# phase";
-  for (const auto& vm : vms) per += " " + dq(vm + " mean") + " min max";
+  for (const auto& vm : vms) per += " " + dq(vm + " mean") + " min max n";
   per += "\n";
   for (const auto& ph : phases) {
     per += dq(ph);
     for (const auto& vm : vms) {
       auto it = by.find({ph, vm});
       if (it == by.end())
-        per += " NaN NaN NaN";
+        per += " NaN NaN NaN 0";
       else
-        per +=
-            " " + num(it->second->mean) + " " + num(it->second->min) + " " + num(it->second->max);
+        per += " " + num(it->second->mean) + " " + num(it->second->min) + " " +
+               num(it->second->max) + " " + std::to_string(it->second->n);
     }
     per += "\n";
   }
   TRY_STATUS(util::write_file_atomic(plots_dir / "data" / "energy_phase.dat", per));
 
   std::string what = app.empty() ? std::string("run") : app;
-  std::string rep = repeats > 1
-                        ? "mean, error bars min-max over " + std::to_string(repeats) + " repeats"
-                        : "one repeat";
+  bool uneven = false;
+  for (const auto& s : stats) uneven |= s.n != repeats;
+  std::string rep = repeats > 1 ? "mean, error bars min-max over " +
+                                      std::string(uneven ? "each VM's repeats, up to " : "") +
+                                      std::to_string(repeats) + " repeats"
+                                : "one repeat";
   bool two = have_total && !phases.empty();
   std::string b;
   b += "set datafile missing 'NaN'\nset style data histograms\n";
@@ -323,7 +394,7 @@ Expected<PlotFiles> plot_energy_bars(const std::vector<EnergyStat>& stats, const
     b += "set title " + gq(two ? "Whole repeat" : "Energy per VM: " + what + " (" + rep + ")") +
          "\n";
     b += "set xlabel 'VM'\nset key off\n";
-    b += "plot 'data/energy_total.dat' using 2:3:4:xtic(1) lc rgb '" + std::string(color(0)) +
+    b += "plot 'data/energy_total.dat' using 2:3:4:xtic(6) lc rgb '" + std::string(color(0)) +
          "' title 'total'\n";
   }
   if (!phases.empty()) {
@@ -333,10 +404,10 @@ Expected<PlotFiles> plot_energy_bars(const std::vector<EnergyStat>& stats, const
     b += "plot ";
     for (size_t v = 0; v < vms.size(); ++v) {
       if (v) b += ", \\\n     ";
-      std::string c0 = std::to_string(2 + 3 * v), c1 = std::to_string(3 + 3 * v),
-                  c2 = std::to_string(4 + 3 * v);
+      std::string c0 = std::to_string(2 + 4 * v), c1 = std::to_string(3 + 4 * v),
+                  c2 = std::to_string(4 + 4 * v);
       b += "'data/energy_phase.dat' using " + c0 + ":" + c1 + ":" + c2 +
-           (v == 0 ? ":xtic(1)" : "") + " lc rgb '" + color(v) + "' title " + gq(vms[v]);
+           (v == 0 ? ":xtic(1)" : "") + " lc rgb '" + color(v) + "' title " + gq(label(vms[v]));
     }
     b += "\n";
   }

@@ -34,6 +34,43 @@ std::string app_name(const std::vector<record::PhaseInterval>& phases, const fs:
   return us == std::string::npos ? d : d.substr(us + 1);
 }
 
+std::string pct(double share) { return util::format_fixed(100 * share, 0) + " %"; }
+
+// The exporters' outages, from the `up` rows of samples.csv: a VM whose line or bars rest on
+// fewer repeats must say why, here and not only as a count in a table.
+std::string gaps_section(const std::vector<energy::ScrapeRecord>& recs) {
+  if (recs.empty()) return "";
+  std::string md = "\n### Exporter gaps\n\n";
+  md +=
+      "Per VM, the scrapes of its exporter (`up` rows of `energy/samples.csv`: 1 when a scrape "
+      "gave the VM's energy data). Times are seconds since the run start; a gap runs from the "
+      "last scrape with data to the next one. Whether the run passed is `[energy] min_coverage`'s "
+      "verdict (exit code 1 below it).\n\n";
+  md += "| VM | exporter | scrapes with data | gaps | without data (s) | share of window |\n";
+  md += "|---|---|---:|---:|---:|---:|\n";
+  bool any = false;
+  for (const auto& r : recs) {
+    double share = r.window() > 0 ? r.gap_seconds() / r.window() : (r.with_data ? 0.0 : 1.0);
+    md += "| " + r.vm + " | " + r.target + " | " + std::to_string(r.with_data) + " of " +
+          std::to_string(r.scrapes) + " | " + std::to_string(r.gaps.size()) + " | " +
+          fixed(r.gap_seconds(), 1) + " | " + pct(share) + " |\n";
+    any |= !r.gaps.empty();
+  }
+  if (!any) return md + "\nEvery exporter gave data at every scrape.\n";
+  md += "\n";
+  for (const auto& r : recs) {
+    for (const auto& g : r.gaps) {
+      double share = r.window() > 0 ? g.seconds() / r.window() : 1.0;
+      md += "- **" + r.vm + "**: no data from " + fixed(g.from, 1) + " s to " + fixed(g.to, 1) +
+            " s (" + fixed(g.seconds(), 1) + " s, " + pct(share) + " of its " +
+            fixed(r.window(), 1) + " s scrape window; " + std::to_string(g.failed) +
+            " scrape(s) without data" + (g.open_end ? ", never came back" : "") +
+            "); last error: " + (g.last_error.empty() ? "(none recorded)" : g.last_error) + "\n";
+    }
+  }
+  return md;
+}
+
 }  // namespace
 
 std::vector<double> read_latencies(const fs::path& run_dir) {
@@ -90,6 +127,7 @@ Expected<RenderResult> render(const fs::path& run_dir, const RenderOptions& opts
               " torn read(s), " + std::to_string(v.counter.resets) + " reset(s), " +
               std::to_string(v.counter.wraps) + " wrap(s)\n";
     }
+    std::string timeline_note;
     if (vms.empty()) {
       res.warnings.push_back(samples_file.string() + " has no power or energy samples");
     } else {
@@ -97,6 +135,10 @@ Expected<RenderResult> render(const fs::path& run_dir, const RenderOptions& opts
       auto f = TRY(plot_power_timeline(tl, app, plots_dir));
       res.files.push_back(f.png);
       res.files.push_back(f.svg);
+      if (!tl.complete() && tl.repeats > 1) {
+        timeline_note = "\nThe power timeline's lines do not all average every repeat:\n";
+        for (size_t v = 0; v < tl.vms.size(); ++v) timeline_note += "- " + tl.legend(v) + "\n";
+      }
     }
     auto stats = energy_stats(rows);
     if (!stats.empty()) {
@@ -111,6 +153,8 @@ Expected<RenderResult> render(const fs::path& run_dir, const RenderOptions& opts
               " | " + fixed(s.max, 1) + " | " + std::to_string(s.n) + " |\n";
       md += "\nPer-repeat values: `energy/energy.csv`; raw samples: `energy/samples.csv`.\n";
     }
+    md += timeline_note;
+    md += gaps_section(energy::scrape_records(samples));
   } else if (opts.energy_enabled) {
     res.warnings.push_back(samples_file.string() + " missing: no energy figures");
     md += "No energy samples in this run.\n";

@@ -3,8 +3,10 @@
 // rewrites atomically every few milliseconds to follow a known power profile. Two exporters on
 // consecutive ports stand for two VMs (the host_port_base + i convention). The scraper collects
 // them while the test emits phase events; the joules computed per phase must match the integral
-// of the profile within 1 %, from the power gauge and from the energy counter alike. Exporters are
-// stopped by PID.
+// of the profile within 1 %, from the power gauge and from the energy counter alike. A third case
+// kills one exporter (by its PID) in the middle of the second of three repeats: the scraper goes
+// on, samples.csv records the gap (`up` rows), the report names it and the legend says what each
+// line averages, and the coverage rule fails the dead one. Exporters are stopped by PID.
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gtest/gtest.h>
@@ -19,13 +21,17 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "continuum/energy/energy.h"
 #include "continuum/energy/scraper.h"
 #include "continuum/record/events.h"
+#include "continuum/report/render.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
+#include "continuum/util/strings.h"
+#include "support/plot_data.h"
 
 extern char** environ;
 
@@ -224,9 +230,16 @@ TEST_F(ExporterTest, ScrapedJoulesMatchKnownPowerProfileWithinOnePercent) {
 
   auto rows = energy::read_samples(dir_ / "run" / "energy" / "samples.csv");
   ASSERT_TRUE(rows.ok()) << rows.error().message;
+  size_t dead_up = 0;
   for (const auto& r : *rows) {
-    EXPECT_TRUE(r.metric.starts_with("scaph_")) << r.metric;  // node-exporter's own go_* dropped
+    // node-exporter's own go_* dropped; one `up` row per scrape.
+    EXPECT_TRUE(r.metric.starts_with("scaph_") || r.metric == energy::kUpMetric) << r.metric;
+    if (r.metric == energy::kUpMetric && r.vm == "dead_vm") {
+      EXPECT_EQ(r.value, 0);
+      ++dead_up;
+    }
   }
+  EXPECT_EQ(dead_up, st[2].scrapes_failed);
   auto events = record::read_events(dir_ / "run" / "events.jsonl");
   ASSERT_TRUE(events.ok());
   auto phases = record::phase_intervals(*events);
@@ -308,4 +321,189 @@ TEST_F(ExporterTest, EnergyRunWithoutDataFailsNamingTheExporterAndReason) {
   alone.stop();
   Status ok = energy::check_coverage(alone, 0.2, 0.5);
   EXPECT_TRUE(ok.ok()) << ok.error().message;
+}
+
+TEST_F(ExporterTest, ExporterKilledMidRunLeavesAVisibleGapAndFailsCoverage) {
+  if (!util::have_program("gnuplot")) GTEST_SKIP() << "gnuplot-nox not installed";
+  const Profile prof[2] = {{30, 5, 2.0}, {18, 3, 2.0}};
+  auto run_start = steady_clock::now();
+  auto since = [&] { return duration<double>(steady_clock::now() - run_start).count(); };
+  std::atomic<bool> stop{false};
+  auto write_all = [&] {
+    double s = since();
+    for (int k = 0; k < 2; ++k) {
+      auto f = dir_ / ("textfile" + std::to_string(k)) / "scaphandre.prom";
+      ASSERT_TRUE(util::write_file_atomic(f, prom_text(prof[k].power(s), prof[k].energy(s))).ok());
+    }
+  };
+  write_all();
+  std::thread writer([&] {
+    while (!stop) {
+      write_all();
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+  });
+  for (int k = 0; k < 2; ++k) {
+    auto url = "http://127.0.0.1:" + std::to_string(port_ + k) + "/metrics";
+    auto deadline = steady_clock::now() + seconds(20);
+    while (!http_ok(url) && steady_clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(50));
+    ASSERT_TRUE(http_ok(url)) << url << " never answered";
+  }
+
+  plan::Plan plan;
+  plan.nodes.resize(2);
+  plan.nodes[0].name = "cloud_controller_t";
+  plan.nodes[1].name = "cloud0_t";
+  config::Energy ecfg;
+  ecfg.host_port_base = port_;
+  auto targets = energy::make_targets(ecfg, plan);
+  const auto run = dir_ / "run-kill";
+  auto log = record::EventLog::open(run / "events.jsonl", run_start);
+  ASSERT_TRUE(log.ok());
+  // A generous timeout: on a loaded machine a slow answer must not look like a gap. The killed
+  // exporter refuses connections at once.
+  energy::Scraper scraper({.interval = 0.2, .timeout = 2.0, .netns = ""});
+  ASSERT_TRUE(scraper.start(targets, run, run_start).ok());
+  // Phases are counted in cloud_controller_t's answered scrapes (polled with a deadline).
+  auto wait_ok = [&](size_t vm, size_t n) {
+    auto deadline = steady_clock::now() + seconds(60);
+    while (steady_clock::now() < deadline) {
+      if (scraper.stats()[vm].scrapes_ok >= n) return true;
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_ok(0, 2) && wait_ok(1, 2));
+  double kill_t = 0;
+  size_t ok_at_kill = 0;
+  for (int k = 0; k < 3; ++k) {
+    (*log)->emit("repeat", "start", "energy_it", k);
+    (*log)->emit("application", "start", "energy_it", k);
+    size_t base = scraper.stats()[0].scrapes_ok;
+    if (k == 1) {
+      ASSERT_TRUE(wait_ok(0, base + 3));
+      // The exporter dies without a goodbye, in the middle of the scraping.
+      ASSERT_EQ(kill(pids_[1], SIGKILL), 0);
+      ASSERT_EQ(waitpid(pids_[1], nullptr, 0), pids_[1]);
+      pids_.pop_back();
+      kill_t = since();
+      ok_at_kill = scraper.stats()[0].scrapes_ok;
+    }
+    ASSERT_TRUE(wait_ok(0, base + 16));
+    (*log)->emit("application", "end", "energy_it", k);
+    (*log)->emit("repeat", "end", "energy_it", k);
+  }
+  ASSERT_TRUE(wait_ok(0, scraper.stats()[0].scrapes_ok + 2));
+  scraper.stop();
+  stop = true;
+  writer.join();
+
+  // The scraper went on: the live exporter was scraped after the kill as before, never failing.
+  auto st = scraper.stats();
+  EXPECT_EQ(st[0].scrapes_failed, 0u) << st[0].last_error;
+  EXPECT_GE(st[0].scrapes_ok, ok_at_kill + 18);
+  EXPECT_GE(st[1].scrapes_failed, 10u);
+  const std::string dead_port = "port " + std::to_string(port_ + 1);
+  EXPECT_NE(st[1].last_error.find(dead_port), std::string::npos) << st[1].last_error;
+
+  // samples.csv: one `up` row per scrape; the dead exporter's are 1 before the kill and 0 with
+  // curl's reason after it (a scrape in flight at the kill may go either way).
+  auto rows = energy::read_samples(run / "energy" / "samples.csv");
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  size_t up0_after = 0, up1_before = 0, up1_after = 0, up1_ok = 0;
+  for (const auto& r : *rows) {
+    if (r.metric != energy::kUpMetric) continue;
+    if (r.vm == "cloud_controller_t") {
+      EXPECT_EQ(r.value, 1) << r.t << " " << r.labels;
+      up0_after += r.t > kill_t;
+    } else {
+      up1_ok += r.value == 1;
+      if (r.t < kill_t - 0.3) {
+        EXPECT_EQ(r.value, 1) << r.t;
+        ++up1_before;
+      } else if (r.t > kill_t + 0.3) {
+        EXPECT_EQ(r.value, 0) << r.t;
+        EXPECT_NE(r.labels.find(dead_port), std::string::npos) << r.labels;
+        ++up1_after;
+      }
+    }
+  }
+  EXPECT_GE(up0_after, 18u);
+  EXPECT_GE(up1_before, 10u);
+  EXPECT_GE(up1_after, 10u);
+  EXPECT_EQ(up1_ok, st[1].energy_scrapes);  // the rows are the scraper's own count
+  auto recs = energy::scrape_records(*rows);
+  ASSERT_EQ(recs.size(), 2u);
+  // In first-seen order: whichever thread wrote first.
+  const auto& live_rec = recs[0].vm == "cloud_controller_t" ? recs[0] : recs[1];
+  const auto& dead_rec = recs[0].vm == "cloud0_t" ? recs[0] : recs[1];
+  ASSERT_EQ(dead_rec.vm, "cloud0_t");
+  EXPECT_TRUE(live_rec.gaps.empty());
+  ASSERT_EQ(dead_rec.gaps.size(), 1u);
+  const auto& gap = dead_rec.gaps[0];
+  EXPECT_TRUE(gap.open_end);
+  EXPECT_GT(gap.from, kill_t - 0.5);  // the last scrape with data, just before the kill
+  EXPECT_LE(gap.from, kill_t);
+  EXPECT_DOUBLE_EQ(gap.to, dead_rec.last);
+  EXPECT_NE(gap.last_error.find(dead_port), std::string::npos) << gap.last_error;
+
+  // The report: the gap named with its times and the exporter's last error; each line's legend
+  // says how many repeats it averages; every plotted number matches the run's records.
+  auto rendered = report::render(run);
+  ASSERT_TRUE(rendered.ok()) << rendered.error().message;
+  const auto& md = rendered->summary_md;
+  EXPECT_NE(md.find("### Exporter gaps"), std::string::npos) << md;
+  EXPECT_NE(md.find("**cloud0_t**: no data from " + util::format_fixed(gap.from, 1) + " s to " +
+                    util::format_fixed(gap.to, 1) + " s"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("never came back); last error: " + gap.last_error), std::string::npos) << md;
+  EXPECT_EQ(md.find("**cloud_controller_t**"), std::string::npos) << md;
+  auto svg = util::read_file(run / "plots" / "power_timeline.svg");
+  ASSERT_TRUE(svg.ok());
+  EXPECT_NE(svg->find("cloud_controller_t (3 repeats)"), std::string::npos);
+  EXPECT_NE(svg->find("cloud0_t (1 of 3 repeats complete, 1 with gaps, 1 without data)"),
+            std::string::npos);
+  EXPECT_EQ(svg->find("(mean of 3 repeats)"), std::string::npos);
+  // The dead VM's line averages two repeats before the kill's offset and one after, never three.
+  auto dat = test_support::plot_data_detail::read_dat(run / "plots" / "data" / "power_timeline.dat");
+  ASSERT_TRUE(dat);
+  std::map<std::string, int> n_seen;
+  // Header: t_s, then "<vm>" "<vm>:n" per VM (in first-seen order).
+  ASSERT_EQ(dat->header.size(), 5u);
+  const size_t live_n = dat->header[1] == "cloud_controller_t" ? 2 : 4;
+  const size_t dead_n = 6 - live_n;
+  EXPECT_EQ(dat->header[dead_n - 1], "cloud0_t");
+  for (const auto& row : dat->rows) {
+    ASSERT_EQ(row.size(), 5u);
+    ++n_seen["live " + row[live_n]];
+    ++n_seen["dead " + row[dead_n]];
+  }
+  EXPECT_GE(n_seen["live 3"], 12);  // a repeat is 16 scrapes of 0.2 s; the grid step is one
+  EXPECT_GE(n_seen["dead 2"], 2);
+  EXPECT_GE(n_seen["dead 1"], 8);
+  EXPECT_EQ(n_seen["dead 3"], 0);
+  auto check = test_support::check_plot_data(run);
+  EXPECT_TRUE(check.ok()) << check.report();
+  EXPECT_GT(check.bars_checked, 0u);
+  EXPECT_GE(check.timeline_points_checked, 2u * 12u);
+
+  // The coverage rule decides the exit code: the dead exporter's VM is below the default
+  // min_coverage (it gave data for about 21 of 52 scrapes: 2 before, 16 in repeat 0, 3 in
+  // repeat 1), the live one is not.
+  std::vector<energy::CoverageVerdict> verdicts;
+  Status covered = energy::check_coverage(scraper, 0.2, ecfg.min_coverage, &verdicts);
+  ASSERT_FALSE(covered.ok());
+  EXPECT_EQ(covered.error().exit_code, continuum::ExitCode::failure);
+  ASSERT_EQ(verdicts.size(), 2u);
+  EXPECT_TRUE(verdicts[0].ok) << verdicts[0].coverage;
+  EXPECT_FALSE(verdicts[1].ok) << verdicts[1].coverage;
+  EXPECT_EQ(verdicts[1].obtained, up1_ok);
+  const auto& m = covered.error().message;
+  EXPECT_NE(m.find("cloud0_t: http://127.0.0.1:" + std::to_string(port_ + 1) + "/metrics gave " +
+                   std::to_string(up1_ok) + " of "),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(dead_port), std::string::npos) << m;
 }

@@ -4,6 +4,9 @@
 Three repeats of image_classification on three VMs with a known, slightly noisy power profile,
 Scaphandre-named samples (gauge + counter) scraped every second, one torn-read spike (#442) in
 the gauge and one torn read in the counter of cloud0_u, and endpoint logs with per-frame latency.
+Every scrape has its `up` row (1 = the VM's energy data came). endpoint0_u's exporter is down for
+8 s in repeat 2 (from 12 s to 20 s after that repeat's start: `up` 0 with a connection error and
+no samples), so its timeline line averages 2 repeats there and the summary names the gap.
 """
 import json, math, os, random, datetime
 
@@ -66,9 +69,15 @@ while t <= start + 2 * 45 + 41.5:
         if vm == "cloud0_u" and abs(t - (start + 45 + 20)) < 0.01:
             en = 0.0    # torn read of energy_uj
         lab = '"{value_source=""powercap_rapl_psys""}"'
+        self_cpu = random.uniform(0.5, 2)
+        if vm == "endpoint0_u" and start + 2 * 45 + 12 <= t < start + 2 * 45 + 20:
+            err = '"{error=""Failed to connect to 127.0.0.1 port 8082 after 0 ms: Couldn\'t connect to server""}"'
+            rows.append("%s,%.6f,%s,%s,up,%s,0" % (wall(ts), ts, vm, url, err))
+            continue
         rows.append("%s,%.6f,%s,%s,scaph_host_power_microwatts,%s,%.0f" % (wall(ts), ts, vm, url, lab, pw))
         rows.append("%s,%.6f,%s,%s,scaph_host_energy_microjoules,%s,%.0f" % (wall(ts), ts, vm, url, lab, en))
-        rows.append("%s,%.6f,%s,%s,scaph_self_cpu_usage_percent,,%.2f" % (wall(ts), ts, vm, url, random.uniform(0.5, 2)))
+        rows.append("%s,%.6f,%s,%s,scaph_self_cpu_usage_percent,,%.2f" % (wall(ts), ts, vm, url, self_cpu))
+        rows.append("%s,%.6f,%s,%s,up,,1" % (wall(ts), ts, vm, url))
     t += 1.0
 with open(os.path.join(here, "energy", "samples.csv"), "w") as f:
     f.write("\n".join(rows) + "\n")

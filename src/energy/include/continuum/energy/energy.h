@@ -7,20 +7,96 @@
 // Power gauges (µW) are integrated with the trapezoid rule; energy counters (µJ) are differenced
 // with counter resets and wraps handled. Scaphandre's torn reads (hubblo-org/scaphandre#442) show
 // up as one-sample spikes and are rejected before either is used (rules in docs/energy.md).
+#include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "continuum/config/config.h"
 #include "continuum/record/events.h"
 #include "continuum/util/expected.h"
 
 namespace continuum::energy {
 
-/// Metric names used for a VM's power and energy (docs/exporters.md §1). With one exporter per VM
-/// (host-side per-VM powercap tree, or the guest's `--vm` exporter) the "host" metrics are the VM.
+/// Metric names used for a VM's power and energy with Scaphandre (docs/exporters.md §1). With one
+/// exporter per VM (host-side per-VM powercap tree, or the guest's `--vm` exporter) the "host"
+/// metrics are the VM.
 inline constexpr const char* kPowerMetric = "scaph_host_power_microwatts";
 inline constexpr const char* kEnergyMetric = "scaph_host_energy_microjoules";
+
+/// The per-scrape record the scraper writes into samples.csv for every scrape of every target:
+/// value 1 when the scrape gave the VM's power or energy sample, 0 otherwise, with label `error`
+/// saying why (like Prometheus' `up`, but a 200 without the kind's metrics is 0 too). Gaps in a
+/// VM's data are read from these rows (scrape_records()).
+inline constexpr const char* kUpMetric = "up";
+
+/// A label filter: the series' label `label` must have one of `values`.
+struct LabelIn {
+  std::string_view label;
+  std::vector<std::string_view> values;
+};
+/// A metric kept in samples.csv only when it has label `needs_label` (Scaphandre's per-process
+/// power, only when it names a VM).
+struct KeepIf {
+  std::string_view prefix, needs_label;
+};
+
+/// How one exporter kind's metrics become a VM's energy ([energy] exporter_kind): data, one entry
+/// per kind in kind_specs(), read by the scraper (what to keep, what counts as an energy sample)
+/// and by build_series (which series to integrate or difference, in which unit, summed or not).
+/// docs/energy.md "Exporter kinds" has the table in prose.
+struct KindSpec {
+  config::ExporterKind kind = config::ExporterKind::scaphandre;
+  std::string_view name;                          ///< as [energy] exporter_kind spells it
+  std::vector<std::string_view> energy_metrics;   ///< counters
+  double energy_to_uj = 1;                        ///< µJ per raw counter unit (J: 1e6)
+  std::vector<std::string_view> power_metrics;    ///< gauges ({} when the kind has none)
+  double power_to_w = 1;                          ///< W per raw gauge unit (µW: 1e-6)
+  /// Several label sets of the selected metrics: summed (sockets, RAPL domains, zones) or only
+  /// the first one seen followed (Scaphandre's alternative `value_source`s of one quantity).
+  bool sum_series = false;
+  /// The label naming the VM when one exporter serves every VM (Kepler's `vm_name`: the libvirt
+  /// domain name, from qemu's `-name guest=`); "" when each VM has its own exporter.
+  std::string_view vm_label;
+  std::vector<LabelIn> select;              ///< filters on the energy/power series
+  std::vector<std::string_view> keep;       ///< metric prefixes kept in samples.csv
+  std::vector<KeepIf> keep_if;              ///< prefixes kept only with a label
+  std::string_view scope;                   ///< "per VM" or "whole host", for docs and messages
+};
+/// Every kind, in the order build_series tries them on a run's samples.
+const std::vector<KindSpec>& kind_specs();
+const KindSpec& kind_spec(config::ExporterKind k);
+/// The kind whose energy or power metric `metric` is (nullptr: none).
+const KindSpec* kind_of_metric(std::string_view metric);
+/// "scaph_host_power_microwatts or scaph_host_energy_microjoules": what a scrape must contain to
+/// count, for coverage messages (with the label filters and, for a shared exporter, the VM).
+std::string wanted_metrics(const KindSpec& k, std::string_view vm = "");
+/// Is (metric, labels) one of the series that make VM `vm`'s energy or power under `k`?
+/// `label` looks up a label value (nullopt when absent).
+template <typename LabelFn>
+bool selects(const KindSpec& k, std::string_view metric, std::string_view vm, LabelFn&& label,
+             bool* is_energy = nullptr) {
+  bool energy = false, power = false;
+  for (auto m : k.energy_metrics) energy |= metric == m;
+  for (auto m : k.power_metrics) power |= metric == m;
+  if (!energy && !power) return false;
+  if (!k.vm_label.empty()) {
+    std::optional<std::string_view> v = label(k.vm_label);
+    if (!v || *v != vm) return false;
+  }
+  for (const auto& f : k.select) {
+    std::optional<std::string_view> v = label(f.label);
+    if (!v) return false;
+    bool in = false;
+    for (auto want : f.values) in |= *v == want;
+    if (!in) return false;
+  }
+  if (is_energy) *is_energy = energy;
+  return true;
+}
 
 /// One row of samples.csv.
 struct SampleRow {
@@ -85,19 +161,51 @@ double difference(const Series& joules, double a, double b, double* covered = nu
 /// Power (W) from a cumulative-joules series, at the midpoints of consecutive samples.
 Series power_from_joules(const Series& joules);
 
+/// A stretch of a VM's scrape window without its energy data: between the last scrape that gave
+/// it and the next one that did (or the last scrape, when it never came back).
+struct Gap {
+  double from = 0, to = 0;  ///< s since run start (samples.csv `t`)
+  size_t failed = 0;        ///< scrapes in between that gave no data
+  std::string last_error;   ///< the `error` label of the last of them
+  bool open_end = false;    ///< the exporter never gave data again
+  double seconds() const { return to - from; }
+};
+/// Per VM, what the `up` rows of samples.csv say about its scrapes.
+struct ScrapeRecord {
+  std::string vm, target;
+  size_t scrapes = 0, with_data = 0;
+  double first = NAN, last = NAN;  ///< t of the first and last scrape
+  std::vector<Gap> gaps;
+  double window() const { return scrapes ? last - first : 0; }
+  double gap_seconds() const;
+};
+/// VMs in first-seen order; empty when samples.csv has no `up` rows (runs before they existed).
+std::vector<ScrapeRecord> scrape_records(const std::vector<SampleRow>& rows);
+
 /// All series of one VM built from its samples.
 struct VmSeries {
   std::string vm;
-  Series watts;   ///< gauge, spikes removed (empty if the exporter had no gauge)
-  Series joules;  ///< cumulative from the counter (empty if no counter)
+  std::string kind;  ///< KindSpec::name of the metrics found
+  Series watts;      ///< gauge (W), spikes removed (empty if the exporter had no gauge)
+  Series joules;     ///< cumulative from the counter (empty if no counter)
   size_t spikes_rejected = 0;
   CounterStats counter;
+  /// Where the VM had no data (from the `up` rows): plots do not draw across them.
+  std::vector<Gap> gaps;
   /// Power for plots: the gauge if present, else derived from the counter.
   Series power() const;
+  /// Is t strictly inside one of the gaps?
+  bool in_gap(double t) const;
 };
-/// Groups samples by VM (first label set seen per metric). VMs in first-seen order.
+/// Groups samples by VM. Per VM the kind is the first of kind_specs() whose metrics appear; its
+/// series are chosen, scaled and combined as its KindSpec says (Scaphandre: the first label set
+/// seen per metric; node_exporter and Kepler: the selected label sets summed). VMs in first-seen
+/// order.
 std::vector<VmSeries> build_series(const std::vector<SampleRow>& rows, const SpikeRule& rule = {},
                                    const CounterOptions& opts = {});
+/// Sum of series, on the union of their timestamps within the range all of them cover (each
+/// interpolated linearly). One series is returned as is.
+Series sum_series(const std::vector<Series>& parts);
 
 /// One row of energy.csv.
 struct EnergyRow {

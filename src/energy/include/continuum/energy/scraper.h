@@ -11,7 +11,8 @@
 //
 // One thread per target scrapes at a fixed cadence (ticks missed during a slow scrape are skipped,
 // not bunched up). Samples go raw to <run>/energy/samples.csv, timestamped at the midpoint of the
-// HTTP exchange on the same monotonic clock as events.jsonl. A target that fails is logged (once
+// HTTP exchange on the same monotonic clock as events.jsonl, with one `up` row per scrape (1: the
+// VM's energy data came, 0: it did not, and why) so that gaps stay visible afterwards. A target that fails is logged (once
 // when it goes down, once when it comes back) and retried every tick; it never stops the benchmark.
 // Afterwards judge_coverage() says whether each VM got enough samples: `continuum CONFIG` fails an
 // energy run (exit 1, results kept) when one did not.
@@ -27,6 +28,8 @@
 #include <vector>
 
 #include "continuum/config/config.h"
+#include "continuum/energy/energy.h"
+#include "continuum/energy/prometheus.h"
 #include "continuum/infra/deployment.h"
 #include "continuum/plan/plan.h"
 #include "continuum/util/expected.h"
@@ -36,20 +39,40 @@ namespace continuum::energy {
 struct Target {
   std::string vm;   ///< VM (domain) name, the key of every sample
   std::string url;  ///< http://host:port/path
+  /// Which metrics are this VM's energy ([energy] exporter_kind; kind_spec()).
+  config::ExporterKind kind = config::ExporterKind::scaphandre;
 };
 
-/// One target per plan node, in plan order. exporter=host: http://host_address:(host_port_base+i)
-/// + path (one Scaphandre per VM on consecutive ports, as the original energy work ran them);
-/// exporter=guest: http://<vm ip>:guest_port + path (the deployment's address if given, else the
-/// plan's).
+/// One target per plan node, in plan order, of kind `e.exporter_kind`. exporter=host:
+/// http://host_address:(host_port_base+i) + path (one exporter per VM on consecutive ports, as
+/// the original energy work ran Scaphandre); exporter=guest: http://<vm ip>:guest_port + path
+/// (the deployment's address if given, else the plan's). Kepler is one exporter on the host that
+/// names every VM (label vm_name): every VM's target is http://host_address:host_port_base + path.
 std::vector<Target> make_targets(const config::Energy& e, const plan::Plan& p,
                                  const infra::Deployment* d = nullptr);
 
-/// Which scraped samples are kept in samples.csv: the host/socket/domain power and energy
-/// metrics, Scaphandre's self-overhead metrics, and per-process power only when it names a VM
-/// (`vmname`, hypervisor mode). Everything else (node-exporter's go_*, per-process rows of every
-/// guest process) would make the file grow by megabytes per minute for nothing the report uses.
+/// Which scraped samples are kept in samples.csv under Scaphandre: the host/socket/domain power
+/// and energy metrics, Scaphandre's self-overhead metrics, and per-process power only when it
+/// names a VM (`vmname`, hypervisor mode). Everything else (node-exporter's go_*, per-process rows
+/// of every guest process) would make the file grow by megabytes per minute for nothing the
+/// report uses. keep_sample() is the same for any kind.
 bool keep_metric(std::string_view name, bool has_vmname);
+
+/// Kept in samples.csv for VM `vm` under kind `k`: a metric with one of k.keep's prefixes (or
+/// k.keep_if's, with its label), and, when the exporter is shared (k.vm_label), only the VM's own
+/// series.
+bool keep_sample(const KindSpec& k, const prom::Sample& s, std::string_view vm);
+
+/// What one scrape's answer becomes: the kept samples as samples.csv rows plus the `up` row.
+struct ScrapeRows {
+  std::vector<SampleRow> rows;
+  bool energy_sample = false;  ///< it had the VM's power or energy metric (the kind's)
+  size_t parse_errors = 0;
+};
+/// The scraper's conversion of one exposition (answered at t / wall) for `target`: exposed so that
+/// each kind's mapping can be tested on real exposition text.
+ScrapeRows rows_from_exposition(const Target& target, std::string_view body, double t,
+                                const std::string& wall);
 
 struct ScraperOptions {
   double interval = 1.0;  ///< s between scrape starts
@@ -62,8 +85,8 @@ struct ScraperOptions {
 struct TargetStats {
   std::string vm, url;
   size_t scrapes_ok = 0, scrapes_failed = 0, samples = 0, parse_errors = 0;
-  /// Scrapes that gave this VM's power or energy (kPowerMetric / kEnergyMetric): what the
-  /// energy figures are made of. An exporter can answer 200 without them.
+  /// Scrapes that gave this VM's power or energy (its kind's metrics, wanted_metrics()): what
+  /// the energy figures are made of. An exporter can answer 200 without them.
   size_t energy_scrapes = 0;
   std::string last_error;  ///< why the last scrape failed or gave no energy sample
 };
