@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "continuum/energy/energy.h"
@@ -506,4 +507,112 @@ TEST_F(ExporterTest, ExporterKilledMidRunLeavesAVisibleGapAndFailsCoverage) {
             std::string::npos)
       << m;
   EXPECT_NE(m.find(dead_port), std::string::npos) << m;
+}
+
+TEST_F(ExporterTest, NodeExporterRaplCollectorOnAFakeSysfsGivesPackagePlusDramJoules) {
+  // exporter_kind = node_exporter against Debian's real prometheus-node-exporter and its rapl
+  // collector. This machine has no RAPL (it is a VM), so the collector reads a FAKE powercap tree
+  // (--path.sysfs): two sockets' package and dram zones, a core zone inside package-0 and a psys
+  // zone. The test advances every zone's energy_uj by a known step, atomically, and waits for two
+  // scrapes of each state (the second one began after the write), so the scraped energy is known
+  // exactly whatever the machine's load. Package 1 starts 50 J below max_energy_range_uj and
+  // wraps on the third step. The VM's joules must be the steps of package + dram only (57 J a
+  // step; core is inside package, psys includes it).
+  const double kRange = 262143328850.0;  // µJ, the usual RAPL max_energy_range_uj
+  struct Zone {
+    std::string dir, name;
+    double start_uj, step_j;
+    bool counted;
+  };
+  const std::vector<Zone> zones = {
+      {"intel-rapl:0", "package-0", 1e9, 30, true},
+      {"intel-rapl:1", "package-1", kRange - 50e6, 20, true},
+      {"intel-rapl:0:1", "dram", 5e8, 4, true},
+      {"intel-rapl:1:1", "dram", 7e8, 3, true},
+      {"intel-rapl:0:0", "core", 3e9, 15, false},
+      {"intel-rapl:2", "psys", 2e9, 100, false},
+  };
+  const auto sys = dir_ / "fake-sys";
+  auto write_state = [&](int k) {
+    for (const auto& z : zones) {
+      double uj = std::fmod(z.start_uj + k * z.step_j * 1e6, kRange);
+      ASSERT_TRUE(util::write_file_atomic(sys / "class" / "powercap" / z.dir / "energy_uj",
+                                          std::to_string(static_cast<long long>(uj)) + "\n")
+                      .ok());
+    }
+  };
+  for (const auto& z : zones) {
+    auto d = sys / "class" / "powercap" / z.dir;
+    fs::create_directories(d);
+    ASSERT_TRUE(util::write_file_atomic(d / "name", z.name + "\n").ok());
+    ASSERT_TRUE(util::write_file_atomic(d / "max_energy_range_uj", "262143328850\n").ok());
+  }
+  write_state(0);
+  int port = free_port_pair();
+  ASSERT_GT(port, 0);
+  pid_t pid = spawn({"prometheus-node-exporter",
+                     "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                     "--collector.disable-defaults", "--collector.rapl",
+                     "--path.sysfs=" + sys.string()});
+  ASSERT_GT(pid, 0);
+  pids_.push_back(pid);  // stopped by PID in TearDown
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
+  auto deadline = steady_clock::now() + seconds(20);
+  while (!http_ok(url) && steady_clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE(http_ok(url)) << url << " never answered";
+
+  plan::Plan plan;
+  plan.nodes.resize(1);
+  plan.nodes[0].name = "host_t";
+  config::Energy ecfg;
+  ecfg.exporter_kind = config::ExporterKind::node_exporter;
+  ecfg.host_port_base = port;
+  auto targets = energy::make_targets(ecfg, plan);
+  ASSERT_EQ(targets[0].url, url);
+  const auto run = dir_ / "run-rapl";
+  energy::Scraper scraper({.interval = 0.1, .timeout = 2.0, .netns = ""});
+  ASSERT_TRUE(scraper.start(targets, run, steady_clock::now()).ok());
+  auto wait_ok = [&](size_t n) {
+    auto until = steady_clock::now() + seconds(60);
+    while (steady_clock::now() < until) {
+      if (scraper.stats()[0].energy_scrapes >= n) return true;
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return false;
+  };
+  const int kSteps = 12;
+  ASSERT_TRUE(wait_ok(2));
+  for (int k = 1; k <= kSteps; ++k) {
+    size_t seen = scraper.stats()[0].energy_scrapes;
+    write_state(k);
+    ASSERT_TRUE(wait_ok(seen + 2)) << "step " << k;
+  }
+  scraper.stop();
+  EXPECT_EQ(scraper.stats()[0].scrapes_failed, 0u) << scraper.stats()[0].last_error;
+  EXPECT_TRUE(energy::check_coverage(scraper, 0.1, 0.5).ok());
+
+  auto rows = energy::read_samples(run / "energy" / "samples.csv");
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  std::set<std::string> metrics;
+  for (const auto& r : *rows) metrics.insert(r.metric);
+  EXPECT_EQ(metrics, (std::set<std::string>{"node_rapl_core_joules_total",
+                                            "node_rapl_dram_joules_total",
+                                            "node_rapl_package_joules_total",
+                                            "node_rapl_psys_joules_total", "up"}));
+  auto vms = energy::build_series(*rows);
+  ASSERT_EQ(vms.size(), 1u);
+  EXPECT_EQ(vms[0].kind, "node_exporter");
+  EXPECT_EQ(vms[0].counter.wraps, 1u);
+  EXPECT_EQ(vms[0].counter.resets, 0u);
+  EXPECT_EQ(vms[0].counter.torn_reads, 0u);
+  ASSERT_GE(vms[0].joules.size(), 2u * kSteps);
+  // From state 0 (first scrape) to state kSteps (last scrape): exactly kSteps × 57 J.
+  EXPECT_NEAR(vms[0].joules.v.back() - vms[0].joules.v.front(), kSteps * 57.0, 1e-6);
+  // And through the same path the report takes: one interval over the whole scrape.
+  auto out = energy::attribute(vms, {{"benchmark", "rapl_it", "", 0, vms[0].joules.t.front(),
+                                      vms[0].joules.t.back()}});
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out[0].source, "counter");
+  EXPECT_NEAR(out[0].joules, kSteps * 57.0, 1e-6);
 }
