@@ -378,8 +378,8 @@ std::string coverage_failure(const std::vector<CoverageVerdict>& verdicts, doubl
              bad, verdicts.size(), min_coverage) +
          s +
          "  Check that each exporter runs and answers at its URL (exporter, host_address, "
-         "host_port_base, "
-         "guest_port, path in [energy]); the results are kept.";
+         "host_port_base, guest_port, path in [energy]) and serves the metrics of "
+         "[energy] exporter_kind; the results are kept.";
 }
 
 void Scraper::write_rows(const std::string& rows) {

@@ -289,15 +289,16 @@ Expected<PlotFiles> plot_power_timeline(const Timeline& tl, const std::string& a
   std::string title = "Power per VM over time: " + (app.empty() ? std::string("run") : app);
   if (tl.repeats > 1)
     title += tl.complete() ? " (mean of " + std::to_string(tl.repeats) + " repeats)"
-                           : " (mean of the repeats with data at each point: per VM in the legend)";
+                           : " (mean of the repeats with data; count per VM in the legend)";
   std::string b;
   b += "set title " + gq(title) + " font ',13'\n";
   b += "set xlabel 'Time since repeat start (s)'\nset ylabel 'Power (W)'\n";
   // No `set datafile missing 'NaN'`: with it gnuplot joins the points around a NaN; without it
   // a NaN (no repeat had data there) breaks the line, so a gap shows as a gap.
   b += "set grid ytics lc rgb '#d0d0d0'\n";
-  b += "set key outside right top title 'VM'\nset border 3\nset xtics nomirror\nset ytics "
-       "nomirror\n";
+  // Legend entries that explain missing repeats are long: below the plot they do not squeeze it.
+  b += tl.complete() ? "set key outside right top title 'VM'\n" : "set key below\n";
+  b += "set border 3\nset xtics nomirror\nset ytics nomirror\n";
   b += "set xrange [0:" + num(tl.t.back()) + "]\n";
   // Headroom above the lines for the phase labels.
   b += "set yrange [0:" + num(ymax > 0 ? ymax * 1.18 : 1) + "]\n";

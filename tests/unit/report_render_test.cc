@@ -293,7 +293,7 @@ TEST(ReportRender, PowerTimelineIsTheMeanOfTheRepeatsAtSampledOffsets) {
   EXPECT_NE(svg->find("endpoint0_u (2 of 3 repeats complete, 1 with gaps)"), std::string::npos);
   EXPECT_NE(svg->find("cloud0_u (3 repeats)"), std::string::npos);
   EXPECT_EQ(svg->find("(mean of 3 repeats)"), std::string::npos);
-  EXPECT_NE(svg->find("per VM in the legend"), std::string::npos);
+  EXPECT_NE(svg->find("count per VM in the legend"), std::string::npos);
   const auto& md = r->summary_md;
   EXPECT_NE(md.find("### Exporter gaps"), std::string::npos) << md;
   EXPECT_NE(md.find("| endpoint0_u | http://127.0.0.1:8082/metrics | 125 of 133 | 1 | 9.0 |"),
