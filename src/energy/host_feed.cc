@@ -56,8 +56,9 @@ Expected<std::FILE*> open_record(const fs::path& path) {
   std::error_code ec;
   if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
   std::FILE* f = std::fopen(path.c_str(), "ae");
-  if (!f) return make_error("energy host feed: cannot open " + path.string() + ": " +
-                            std::strerror(errno));
+  if (!f)
+    return make_error("energy host feed: cannot open " + path.string() + ": " +
+                      std::strerror(errno));
   if (std::ftell(f) == 0) {
     std::string h = std::string(kFeedCsvHeader) + "\n";
     if (std::fwrite(h.data(), 1, h.size(), f) != h.size() || std::fflush(f) != 0) {
@@ -147,10 +148,10 @@ Status HostFeed::step() {
     TRY_STATUS(util::write_file_atomic(dir / "energy_uj", buf));
     if (record_) {
       // Taken after the rename: from t on, a read in the guest gives this value.
-      double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - opts_.run_start)
-                     .count();
-      rows += util::format_fixed(t, 6) + "," + util::csv_field(vm) + "," + std::to_string(uj) +
-              "\n";
+      double t =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - opts_.run_start).count();
+      rows +=
+          util::format_fixed(t, 6) + "," + util::csv_field(vm) + "," + std::to_string(uj) + "\n";
     }
   }
   // One write per step, flushed: a reader (or a crash) sees whole steps.
@@ -165,8 +166,8 @@ Status HostFeed::start() {
   stopping_ = false;
   thread_ = std::thread([this] {
     auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(
-            opts_.max_step > 0 ? std::min(opts_.interval, opts_.max_step) : opts_.interval));
+        std::chrono::duration<double>(opts_.max_step > 0 ? std::min(opts_.interval, opts_.max_step)
+                                                         : opts_.interval));
     auto next = std::chrono::steady_clock::now() + period;
     bool failing = false;
     for (;;) {

@@ -7,6 +7,17 @@
 
 namespace continuum::infra {
 
+std::string image_variant(const config::Config& cfg) {
+  if (!cfg.infrastructure.image_variant.empty()) return cfg.infrastructure.image_variant;
+  // The offline image with a container engine only where the benchmark runs containers: it is
+  // twice the size and takes longer to build.
+  if (config::runs_in_containers(cfg)) return "docker";
+  // Scaphandre inside the guests: only Debian 13 packages it, so those guests boot the energy
+  // variant; with the host exporter nothing energy-related runs in the guests.
+  if (cfg.energy.enabled && cfg.energy.exporter == config::Exporter::guest) return "energy";
+  return "default";
+}
+
 ApplyOptions apply_options(const config::Config& cfg, const std::filesystem::path& output_dir) {
   const auto& in = cfg.infrastructure;
   ApplyOptions o;
@@ -17,10 +28,8 @@ ApplyOptions apply_options(const config::Config& cfg, const std::filesystem::pat
   o.virtiofs_host_dir = in.virtiofs_host_dir;
   o.virtiofs_guest_dir = in.virtiofs_guest_dir;
   o.private_key = util::expand_user(in.ssh_key.empty() ? "~/.ssh/id_rsa_continuum" : in.ssh_key);
-  // The offline image with a container engine only where the benchmark runs containers: it is
-  // twice the size and takes longer to build.
   ImageOptions img;
-  img.variant = config::runs_in_containers(cfg) ? "docker" : "default";
+  img.variant = image_variant(cfg);
   o.base_image = [in, img]() { return ensure_base_image(in, img); };
   auto timeout = o.boot_timeout;
   o.wait_ready = [timeout](const std::vector<ReadyTarget>& targets) {

@@ -285,11 +285,16 @@ fs::path image_cache_dir(const config::Infrastructure& infra) {
 }
 
 Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path& app_dir) {
-  if (variant != "default" && variant != "cloudinit" && variant != "docker")
-    return make_error("unknown image variant '" + variant + "' (known: default, cloudinit, docker)",
-                      ExitCode::usage);
+  if (variant != "default" && variant != "cloudinit" && variant != "docker" && variant != "energy")
+    return make_error(
+        "unknown image variant '" + variant + "' (known: default, cloudinit, docker, energy)",
+        ExitCode::usage);
   ImageRecipe r;
   r.variant = variant;
+  // Scaphandre and netperf are packaged only from Debian 13 on; netperf's binaries need glibc
+  // 2.38 (bookworm has 2.36), so the energy variant is a trixie system rather than bookworm with
+  // binaries borrowed from trixie (docs/images.md has the measurements).
+  if (variant == "energy") r.suite = "trixie";
   // What the phases after boot expect in every guest: sshd, python3 for Ansible, tc (iproute2)
   // and kmod for netem's qdisc modules, ping for the RTT matrix, mosquitto for the benchmark.
   r.packages = {"systemd-sysv",    "udev",    "dbus",      "kmod",
@@ -302,6 +307,11 @@ Expected<ImageRecipe> offline_recipe(const std::string& variant, const fs::path&
   // apparmor: the guest kernel has AppArmor on, and Docker then loads its container profile with
   // apparmor_parser (docker.io only recommends the package).
   if (variant == "docker") r.packages.insert(r.packages.end(), {"docker.io", "apparmor"});
+  // Real Scaphandre in the guests (`scaphandre --vm prometheus`, playbooks/scaphandre), the
+  // network benchmarks' tools, and PostgreSQL for the query-only energy example (installed, not
+  // started at boot: the hook disables it and the example's setup starts it).
+  if (variant == "energy")
+    r.packages.insert(r.packages.end(), {"scaphandre", "netperf", "iperf3", "postgresql"});
   r.hook = kImageHook;
   std::error_code ec;
   if (!app_dir.empty() && fs::is_directory(app_dir, ec)) {

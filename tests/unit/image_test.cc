@@ -73,6 +73,50 @@ TEST(ImageRecipe, HashIsStableAndCoversVariantAndGuestPrograms) {
   EXPECT_NE(a->hook.find("switch_root"), std::string::npos);
 }
 
+// The energy variant: Debian 13 (Scaphandre and netperf are packaged only there), everything the
+// default image has plus Scaphandre, the network tools and PostgreSQL (installed, not started).
+TEST(ImageRecipe, EnergyVariantIsTrixieWithScaphandreAndTheDefaultPackages) {
+  TempDir tmp;
+  auto d = infra::offline_recipe("default", tmp.path() / "no-app");
+  auto e = infra::offline_recipe("energy", tmp.path() / "no-app");
+  ASSERT_TRUE(d.ok() && e.ok());
+  EXPECT_EQ(d->suite, "bookworm");
+  EXPECT_EQ(e->suite, "trixie");
+  EXPECT_NE(e->hash, d->hash);
+  for (const auto& p : d->packages)
+    EXPECT_NE(std::find(e->packages.begin(), e->packages.end(), p), e->packages.end()) << p;
+  for (const char* p : {"scaphandre", "netperf", "iperf3", "postgresql"}) {
+    EXPECT_NE(std::find(e->packages.begin(), e->packages.end(), p), e->packages.end()) << p;
+    EXPECT_EQ(std::find(d->packages.begin(), d->packages.end(), p), d->packages.end()) << p;
+  }
+  EXPECT_EQ(std::find(e->packages.begin(), e->packages.end(), "cloud-init"), e->packages.end());
+  // PostgreSQL is left for the example's setup to start; trixie's xz-compressed modules are
+  // unpacked for the busybox initrd.
+  EXPECT_NE(e->hook.find("systemctl disable -q postgresql.service"), std::string::npos);
+  EXPECT_NE(e->hook.find("xzcat"), std::string::npos);
+}
+
+// Which variant a run's guests boot: the configured one wins, then mist's Docker, then Scaphandre
+// in the guests.
+TEST(ImageRecipe, RunVariantFollowsTheConfiguration) {
+  config::Config cfg;
+  EXPECT_EQ(infra::image_variant(cfg), "default");
+  cfg.energy.enabled = true;
+  EXPECT_EQ(infra::image_variant(cfg), "default") << "host exporter: nothing in the guests";
+  cfg.energy.exporter = config::Exporter::guest;
+  EXPECT_EQ(infra::image_variant(cfg), "energy");
+  cfg.benchmark.emplace();
+  cfg.benchmark->application = config::Application::image_classification;
+  cfg.benchmark->resource_manager = config::ResourceManager::mist;
+  EXPECT_EQ(infra::image_variant(cfg), "docker");
+  cfg.infrastructure.image_variant = "cloudinit";
+  EXPECT_EQ(infra::image_variant(cfg), "cloudinit");
+  cfg.benchmark.reset();
+  cfg.infrastructure.image_variant = "";
+  cfg.energy.enabled = false;
+  EXPECT_EQ(infra::image_variant(cfg), "default") << "exporter = guest without [energy] enabled";
+}
+
 TEST(ImageRecipe, UnknownVariantIsAUsageError) {
   auto r = infra::offline_recipe("fancy", "");
   ASSERT_FALSE(r.ok());

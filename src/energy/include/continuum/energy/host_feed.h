@@ -16,8 +16,8 @@
 // the guests' reports can be checked against what they were given.
 #include <chrono>
 #include <condition_variable>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -51,7 +51,7 @@ struct HostFeedOptions {
   std::filesystem::path share_root =
       "/var/lib/libvirt/scaphandre";  ///< <share_root>/<vm>/ is the virtiofs share
   std::vector<std::string> vms;       ///< domain names to feed
-  double interval = 1.0;  ///< s between steps, at most max_step
+  double interval = 1.0;              ///< s between steps, at most max_step
   /// The feed steps every min(interval, max_step) s. The guest's Scaphandre differences its own
   /// reads (at least 2 s apart) and the scraper's counter is read between steps: a counter that
   /// moves in coarse steps aliases (a read just before or just after a step is a whole step

@@ -32,8 +32,9 @@ struct BaseImage {
 };
 
 struct ImageOptions {
-  std::string variant = "default";  ///< offline recipe variant: default | cloudinit | docker
-  bool force = false;               ///< rebuild / re-download even when cached
+  /// offline recipe variant: default | cloudinit | docker | energy (Debian 13, Scaphandre)
+  std::string variant = "default";
+  bool force = false;  ///< rebuild / re-download even when cached
   /// Cache directory; "" = image_cache_dir(infra).
   std::filesystem::path cache_dir;
   /// Directory with built guest programs (continuum-*) to copy into the offline image;
@@ -47,7 +48,7 @@ struct ImageOptions {
 /// The offline image recipe: everything its content depends on.
 struct ImageRecipe {
   std::string variant;
-  std::string suite = "bookworm";
+  std::string suite = "bookworm";  ///< Debian suite; trixie for the energy variant
   std::vector<std::string> packages;
   std::string hook;                              ///< customize-hook script (sh)
   std::vector<std::filesystem::path> app_files;  ///< copied into /usr/local/bin
@@ -60,6 +61,11 @@ std::filesystem::path image_cache_dir(const config::Infrastructure& infra);
 /// The recipe of an offline variant; an unknown variant is an Error (exit code 2).
 Expected<ImageRecipe> offline_recipe(const std::string& variant,
                                      const std::filesystem::path& app_dir);
+
+/// The offline variant a run's guests boot: [infrastructure] image_variant when set, else
+/// docker for resource_manager = mist, energy for [energy] exporter = guest (Scaphandre in the
+/// guests), else default. (Defined with apply_options, which uses it.)
+std::string image_variant(const config::Config& cfg);
 
 /// Returns the cached offline image for `opts.variant`, building it first when absent or forced.
 Expected<BaseImage> ensure_offline_image(const ImageOptions& opts);
