@@ -104,8 +104,9 @@ int main(int argc, char** argv) {
           ->required()
           ->check(CLI::IsMember({"build", "list"}));
       s->add_option("--variant", o.image_variant,
-                    "Image recipe variant: default, cloudinit, or docker (also builds the "
-                    "application's container images, for resource_manager = mist)")
+                    "Image recipe variant: default, cloudinit, docker (also builds the "
+                    "application's container images, for resource_manager = mist), or energy "
+                    "(Debian 13 with Scaphandre, for [energy] exporter = guest)")
           ->capture_default_str();
       s->add_flag("--force", o.force, "Rebuild even when a cached image matches the recipe");
       s->add_option(
