@@ -41,8 +41,9 @@ std::string dq(std::string s) {
 std::string num(double v) {
   if (std::isnan(v)) return "NaN";
   char b[48];
-  // Ten digits: the data files are checked against energy.csv and samples.csv (tests/support).
-  std::snprintf(b, sizeof b, "%.10g", v);
+  // Twelve digits: the data files are checked against energy.csv and samples.csv
+  // (tests/support/plot_data.h), offsets of long repeats included.
+  std::snprintf(b, sizeof b, "%.12g", v);
   return b;
 }
 

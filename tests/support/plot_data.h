@@ -165,7 +165,7 @@ inline std::map<std::pair<std::string, std::string>, Stat> bar_values(
 
 inline void compare_bar(PlotDataCheck& c, const std::string& where, const Stat* want, double mean,
                         double min, double max, double n) {
-  // energy.csv has joules to 3 decimals, the .dat 10 significant digits of the unrounded values.
+  // energy.csv has joules to 3 decimals, the .dat 12 significant digits of the unrounded values.
   auto ok = [](double got, double w) { return close(got, w, 1.5e-3, 1e-8); };
   if (!want) {
     if (!std::isnan(mean)) c.failures.push_back(where + ": a bar (" + fmt(mean) +
@@ -358,7 +358,8 @@ inline PlotDataCheck check_power_timeline(const std::filesystem::path& run_dir) 
       double got = to_num(row[1 + 2 * v]);
       double got_n = to_num(row[2 + 2 * v]);
       ++c.timeline_points_checked;
-      if (!close(got, want, 1e-6, 1e-7) || got_n != n)
+      // The .dat has 12 digits of the offset and of the watts.
+      if (!close(got, want, 1e-6, 1e-6) || got_n != n)
         c.failures.push_back("power_timeline.dat t=" + row[0] + " " + vms[v] + ": " + fmt(got) +
                              " W over " + fmt(got_n) + " repeat(s), samples.csv gives " +
                              fmt(want) + " W over " + std::to_string(n));
