@@ -1,8 +1,8 @@
 // What scraping costs continuum: its own CPU time while energy::Scraper scrapes N real
 // prometheus-node-exporter processes (textfile collector only, on loopback) that serve a
 // Scaphandre-sized exposition (host, sockets, RAPL domains, a few hundred processes with long
-// cmdline labels, as `scaphandre prometheus` serves on a busy host), at interval 1 s. Prints, per N,
-// continuum's CPU % per exporter = CPU seconds of this process / wall seconds / N, next to the
+// cmdline labels, as `scaphandre prometheus` serves on a busy host), at interval 1 s. Prints, per
+// N, continuum's CPU % per exporter = CPU seconds of this process / wall seconds / N, next to the
 // exporters' own CPU % (context: what each node-exporter spends answering).
 //   build/bench/bench_scrape_cost [seconds=20] [N...=1 4 8]
 // The exporters are this program's children, stopped by PID.
@@ -11,12 +11,11 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdio>
@@ -72,13 +71,14 @@ std::string scaphandre_exposition(int procs) {
     for (int p = 0; p < procs; ++p) {
       bool vm = p % 25 == 0;
       std::string exe = vm ? "qemu-system-x86_64" : exes[p % 6];
-      std::string cmd = vm ? "qemu-system-x86_64 -name guest=cloud" + std::to_string(p) +
-                                 "_u,debug-threads=on -S -machine pc-q35-7.2,usb=off -smp 2 -m 2048"
-                           : exe + " --worker " + std::to_string(p) + " --config /etc/" + exe +
-                                 "/main.conf";
+      std::string cmd =
+          vm ? "qemu-system-x86_64 -name guest=cloud" + std::to_string(p) +
+                   "_u,debug-threads=on -S -machine pc-q35-7.2,usb=off -smp 2 -m 2048"
+             : exe + " --worker " + std::to_string(p) + " --config /etc/" + exe + "/main.conf";
       s += std::string(m) + "{cmdline=\"" + cmd + "\",exe=\"" + exe + "\",pid=\"" +
-           std::to_string(1000 + p) + "\"" + (vm ? ",vmname=\"cloud" + std::to_string(p) + "_u\"" : "") +
-           "} " + std::to_string(rng() % 5000000) + "\n";
+           std::to_string(1000 + p) + "\"" +
+           (vm ? ",vmname=\"cloud" + std::to_string(p) + "_u\"" : "") + "} " +
+           std::to_string(rng() % 5000000) + "\n";
     }
   }
   return s;
@@ -141,7 +141,8 @@ bool answers(const std::string& url) {
 
 int main(int argc, char** argv) {
   if (!util::have_program("prometheus-node-exporter")) {
-    std::fprintf(stderr, "prometheus-node-exporter not installed (scripts/bootstrap installs it)\n");
+    std::fprintf(stderr,
+                 "prometheus-node-exporter not installed (scripts/bootstrap installs it)\n");
     return 1;
   }
   spdlog::set_level(spdlog::level::warn);  // the scraper's per-target lines would drown the table

@@ -433,7 +433,7 @@ std::vector<VmSeries> build_series(const std::vector<SampleRow>& rows, const Spi
   // Per VM: its kind (the first whose metric appears), then its series keyed by metric + labels.
   struct Raw {
     const KindSpec* kind = nullptr;
-    std::vector<std::string> keys;  // first-seen order
+    std::vector<std::string> keys;                          // first-seen order
     std::map<std::string, std::pair<bool, Series>> series;  // key -> (is_energy, raw values)
     std::string first_energy_metric, first_power_metric;    // for sum_series = false
   };

@@ -153,8 +153,8 @@ Parsed to_rows(prom::Parser& parser, const Target& target, const KindSpec& kind,
     ++p.kept;
   });
   r.labels.clear();
-  append_up(rows, r, p.energy_sample, p.energy_sample ? "" : "answered without " +
-                                                               wanted_metrics(kind, target.vm));
+  append_up(rows, r, p.energy_sample,
+            p.energy_sample ? "" : "answered without " + wanted_metrics(kind, target.vm));
   return p;
 }
 
@@ -415,7 +415,8 @@ void Scraper::count_answer(size_t i, const std::string& url, size_t kept, size_t
   if (energy_sample)
     ++st.energy_scrapes;
   else
-    st.last_error = "answered without " + wanted_metrics(kind_spec(targets_[i].kind), targets_[i].vm);
+    st.last_error =
+        "answered without " + wanted_metrics(kind_spec(targets_[i].kind), targets_[i].vm);
   if (down) spdlog::info("energy: {} answers again", url);
   down = false;
 }

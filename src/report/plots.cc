@@ -340,9 +340,9 @@ Expected<PlotFiles> plot_energy_bars(const std::vector<EnergyStat>& stats, const
     int n = 0;
     for (const auto& s : stats)
       if (s.vm == vm) n = std::max(n, s.n);
-    return n < repeats ? vm + " (" + std::to_string(n) + " of " + std::to_string(repeats) +
-                             " repeats)"
-                       : vm;
+    return n < repeats
+               ? vm + " (" + std::to_string(n) + " of " + std::to_string(repeats) + " repeats)"
+               : vm;
   };
   // Left panel: total per VM; column 6 is the tic label.
   std::string total = "# vm mean min max n label\n";

@@ -468,7 +468,8 @@ TEST_F(ExporterTest, ExporterKilledMidRunLeavesAVisibleGapAndFailsCoverage) {
             std::string::npos);
   EXPECT_EQ(svg->find("(mean of 3 repeats)"), std::string::npos);
   // The dead VM's line averages two repeats before the kill's offset and one after, never three.
-  auto dat = test_support::plot_data_detail::read_dat(run / "plots" / "data" / "power_timeline.dat");
+  auto dat =
+      test_support::plot_data_detail::read_dat(run / "plots" / "data" / "power_timeline.dat");
   ASSERT_TRUE(dat);
   std::map<std::string, int> n_seen;
   // Header: t_s, then "<vm>" "<vm>:n" per VM (in first-seen order).
@@ -550,10 +551,9 @@ TEST_F(ExporterTest, NodeExporterRaplCollectorOnAFakeSysfsGivesPackagePlusDramJo
   write_state(0);
   int port = free_port_pair();
   ASSERT_GT(port, 0);
-  pid_t pid = spawn({"prometheus-node-exporter",
-                     "--web.listen-address=127.0.0.1:" + std::to_string(port),
-                     "--collector.disable-defaults", "--collector.rapl",
-                     "--path.sysfs=" + sys.string()});
+  pid_t pid =
+      spawn({"prometheus-node-exporter", "--web.listen-address=127.0.0.1:" + std::to_string(port),
+             "--collector.disable-defaults", "--collector.rapl", "--path.sysfs=" + sys.string()});
   ASSERT_GT(pid, 0);
   pids_.push_back(pid);  // stopped by PID in TearDown
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
@@ -596,10 +596,9 @@ TEST_F(ExporterTest, NodeExporterRaplCollectorOnAFakeSysfsGivesPackagePlusDramJo
   ASSERT_TRUE(rows.ok()) << rows.error().message;
   std::set<std::string> metrics;
   for (const auto& r : *rows) metrics.insert(r.metric);
-  EXPECT_EQ(metrics, (std::set<std::string>{"node_rapl_core_joules_total",
-                                            "node_rapl_dram_joules_total",
-                                            "node_rapl_package_joules_total",
-                                            "node_rapl_psys_joules_total", "up"}));
+  EXPECT_EQ(metrics, (std::set<std::string>{
+                         "node_rapl_core_joules_total", "node_rapl_dram_joules_total",
+                         "node_rapl_package_joules_total", "node_rapl_psys_joules_total", "up"}));
   auto vms = energy::build_series(*rows);
   ASSERT_EQ(vms.size(), 1u);
   EXPECT_EQ(vms[0].kind, "node_exporter");
@@ -610,8 +609,8 @@ TEST_F(ExporterTest, NodeExporterRaplCollectorOnAFakeSysfsGivesPackagePlusDramJo
   // From state 0 (first scrape) to state kSteps (last scrape): exactly kSteps × 57 J.
   EXPECT_NEAR(vms[0].joules.v.back() - vms[0].joules.v.front(), kSteps * 57.0, 1e-6);
   // And through the same path the report takes: one interval over the whole scrape.
-  auto out = energy::attribute(vms, {{"benchmark", "rapl_it", "", 0, vms[0].joules.t.front(),
-                                      vms[0].joules.t.back()}});
+  auto out = energy::attribute(
+      vms, {{"benchmark", "rapl_it", "", 0, vms[0].joules.t.front(), vms[0].joules.t.back()}});
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out[0].source, "counter");
   EXPECT_NEAR(out[0].joules, kSteps * 57.0, 1e-6);

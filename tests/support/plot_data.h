@@ -168,8 +168,9 @@ inline void compare_bar(PlotDataCheck& c, const std::string& where, const Stat* 
   // energy.csv has joules to 3 decimals, the .dat 12 significant digits of the unrounded values.
   auto ok = [](double got, double w) { return close(got, w, 1.5e-3, 1e-8); };
   if (!want) {
-    if (!std::isnan(mean)) c.failures.push_back(where + ": a bar (" + fmt(mean) +
-                                                " J) with no qualifying rows in energy.csv");
+    if (!std::isnan(mean))
+      c.failures.push_back(where + ": a bar (" + fmt(mean) +
+                           " J) with no qualifying rows in energy.csv");
     return;
   }
   ++c.bars_checked;

@@ -356,7 +356,8 @@ std::string node_exporter_text(double pkg0, double pkg1, double dram0, double dr
          "# TYPE node_rapl_package_joules_total counter\n"
          "node_rapl_package_joules_total{index=\"0\",path=\"/sys/class/powercap/intel-rapl:0\"} " +
          n(pkg0) +
-         "\nnode_rapl_package_joules_total{index=\"1\",path=\"/sys/class/powercap/intel-rapl:1\"} " +
+         "\nnode_rapl_package_joules_total{index=\"1\",path=\"/sys/class/powercap/"
+         "intel-rapl:1\"} " +
          n(pkg1) +
          "\n# HELP node_rapl_psys_joules_total Current RAPL psys value in joules\n"
          "# TYPE node_rapl_psys_joules_total counter\n"
@@ -372,8 +373,9 @@ std::string node_exporter_text(double pkg0, double pkg1, double dram0, double dr
 std::string kepler_text(double cloud_pkg, double cloud_dram, double cloud_core, double edge_pkg,
                         double cloud_watts) {
   auto vm = [](const char* name, const char* zone, double v, const char* metric) {
-    return std::string(metric) + "{hypervisor=\"kvm\",node_name=\"host1\",state=\"running\","
-                                 "vm_id=\"5c0e7a2e-0b1d-4a53-9f0a-" +
+    return std::string(metric) +
+           "{hypervisor=\"kvm\",node_name=\"host1\",state=\"running\","
+           "vm_id=\"5c0e7a2e-0b1d-4a53-9f0a-" +
            std::string(name).substr(0, 4) + "00000000\",vm_name=\"" + name + "\",zone=\"" + zone +
            "\"} " + util::format_fixed(v, 6) + "\n";
   };
@@ -459,12 +461,11 @@ TEST(EnergyKinds, NodeExporterSumsPackageAndDramOverSocketsInJoules) {
   // Package 1 wraps at max_energy_range_uj (262143.328850 J) between t=1 and t=2.
   const double R = 262143.328850;
   std::vector<bool> energy;
-  auto rows = scrape_texts(
-      t,
-      {node_exporter_text(1000, R - 50, 200, 300, 700, 5000),
-       node_exporter_text(1040, R - 20, 205, 304, 730, 5100),
-       node_exporter_text(1080, 10, 210, 308, 760, 5200)},
-      &energy);
+  auto rows = scrape_texts(t,
+                           {node_exporter_text(1000, R - 50, 200, 300, 700, 5000),
+                            node_exporter_text(1040, R - 20, 205, 304, 730, 5100),
+                            node_exporter_text(1080, 10, 210, 308, 760, 5200)},
+                           &energy);
   EXPECT_EQ(energy, (std::vector<bool>{true, true, true}));
   for (const auto& r : rows)
     EXPECT_TRUE(r.metric.starts_with("node_rapl_") || r.metric == kUpMetric) << r.metric;

@@ -167,7 +167,8 @@ double num(const std::string& s) { return test_support::plot_data_detail::to_num
 // Linear interpolation of (t, v) at x; NaN outside.
 double lerp(const std::vector<double>& t, const std::vector<double>& v, double x) {
   for (size_t i = 1; i < t.size(); ++i)
-    if (t[i - 1] <= x && x <= t[i]) return v[i - 1] + (x - t[i - 1]) / (t[i] - t[i - 1]) * (v[i] - v[i - 1]);
+    if (t[i - 1] <= x && x <= t[i])
+      return v[i - 1] + (x - t[i - 1]) / (t[i] - t[i - 1]) * (v[i] - v[i - 1]);
   return NAN;
 }
 
@@ -257,8 +258,9 @@ TEST(ReportRender, PowerTimelineIsTheMeanOfTheRepeatsAtSampledOffsets) {
     // cloud_controller_u: no spike, no gap: the plain mean of the three repeats.
     {
       const auto& [ts, w] = gauge["cloud_controller_u"];
-      double want = (lerp(ts, w, starts[0] + t) + lerp(ts, w, starts[1] + t) +
-                     lerp(ts, w, starts[2] + t)) / 3;
+      double want =
+          (lerp(ts, w, starts[0] + t) + lerp(ts, w, starts[1] + t) + lerp(ts, w, starts[2] + t)) /
+          3;
       EXPECT_NEAR(num(row[1]), want, 1e-6) << "t=" << t;
       EXPECT_EQ(row[2], "3");
       ++checked;

@@ -50,21 +50,21 @@ struct KeepIf {
 /// docs/energy.md "Exporter kinds" has the table in prose.
 struct KindSpec {
   config::ExporterKind kind = config::ExporterKind::scaphandre;
-  std::string_view name;                          ///< as [energy] exporter_kind spells it
-  std::vector<std::string_view> energy_metrics;   ///< counters
-  double energy_to_uj = 1;                        ///< µJ per raw counter unit (J: 1e6)
-  std::vector<std::string_view> power_metrics;    ///< gauges ({} when the kind has none)
-  double power_to_w = 1;                          ///< W per raw gauge unit (µW: 1e-6)
+  std::string_view name;                         ///< as [energy] exporter_kind spells it
+  std::vector<std::string_view> energy_metrics;  ///< counters
+  double energy_to_uj = 1;                       ///< µJ per raw counter unit (J: 1e6)
+  std::vector<std::string_view> power_metrics;   ///< gauges ({} when the kind has none)
+  double power_to_w = 1;                         ///< W per raw gauge unit (µW: 1e-6)
   /// Several label sets of the selected metrics: summed (sockets, RAPL domains, zones) or only
   /// the first one seen followed (Scaphandre's alternative `value_source`s of one quantity).
   bool sum_series = false;
   /// The label naming the VM when one exporter serves every VM (Kepler's `vm_name`: the libvirt
   /// domain name, from qemu's `-name guest=`); "" when each VM has its own exporter.
   std::string_view vm_label;
-  std::vector<LabelIn> select;              ///< filters on the energy/power series
-  std::vector<std::string_view> keep;       ///< metric prefixes kept in samples.csv
-  std::vector<KeepIf> keep_if;              ///< prefixes kept only with a label
-  std::string_view scope;                   ///< "per VM" or "whole host", for docs and messages
+  std::vector<LabelIn> select;         ///< filters on the energy/power series
+  std::vector<std::string_view> keep;  ///< metric prefixes kept in samples.csv
+  std::vector<KeepIf> keep_if;         ///< prefixes kept only with a label
+  std::string_view scope;              ///< "per VM" or "whole host", for docs and messages
 };
 /// Every kind, in the order build_series tries them on a run's samples.
 const std::vector<KindSpec>& kind_specs();

@@ -12,10 +12,10 @@
 // One thread per target scrapes at a fixed cadence (ticks missed during a slow scrape are skipped,
 // not bunched up). Samples go raw to <run>/energy/samples.csv, timestamped at the midpoint of the
 // HTTP exchange on the same monotonic clock as events.jsonl, with one `up` row per scrape (1: the
-// VM's energy data came, 0: it did not, and why) so that gaps stay visible afterwards. A target that fails is logged (once
-// when it goes down, once when it comes back) and retried every tick; it never stops the benchmark.
-// Afterwards judge_coverage() says whether each VM got enough samples: `continuum CONFIG` fails an
-// energy run (exit 1, results kept) when one did not.
+// VM's energy data came, 0: it did not, and why) so that gaps stay visible afterwards. A target
+// that fails is logged (once when it goes down, once when it comes back) and retried every tick; it
+// never stops the benchmark. Afterwards judge_coverage() says whether each VM got enough samples:
+// `continuum CONFIG` fails an energy run (exit 1, results kept) when one did not.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
