@@ -206,7 +206,7 @@ Status network(Run& r) {
 Status energy_feed(Run& r) {
   r.host_feed = TRY(start_host_feed(r.cfg, r.apply_opt, r.deployment, r.start));
   spdlog::info("energy: host feed writing {}/<vm>/intel-rapl:0/energy_uj every {} s",
-               r.apply_opt.virtiofs_host_dir.string(), util::format_number(r.cfg.energy.interval));
+               r.apply_opt.virtiofs_host_dir.string(), util::format_number(r.host_feed->period()));
   return {};
 }
 

@@ -166,8 +166,7 @@ Status HostFeed::start() {
   stopping_ = false;
   thread_ = std::thread([this] {
     auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>(opts_.max_step > 0 ? std::min(opts_.interval, opts_.max_step)
-                                                         : opts_.interval));
+        std::chrono::duration<double>(this->period()));
     auto next = std::chrono::steady_clock::now() + period;
     bool failing = false;
     for (;;) {
@@ -191,6 +190,10 @@ void HostFeed::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+double HostFeed::period() const {
+  return opts_.max_step > 0 ? std::min(opts_.interval, opts_.max_step) : opts_.interval;
 }
 
 std::map<std::string, double> HostFeed::energy_uj() const {

@@ -76,6 +76,8 @@ class HostFeed {
   /// step() every min(interval, max_step) on a background thread; errors are logged, not fatal.
   Status start();
   void stop();
+  /// Seconds between the background steps: min(interval, max_step).
+  double period() const;
   /// Energy written so far per VM (µJ).
   std::map<std::string, double> energy_uj() const;
 
