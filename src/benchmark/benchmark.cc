@@ -513,6 +513,7 @@ RepeatResult run_repeat(const Phase& p, int k, int repeats) {
   if (p.events) p.events->emit("repeat", "start", p.application, k);
   if (p.runs_app()) run_application(p, k, rep);
   for (const auto& w : p.cfg.workloads) {
+    if (w.setup) continue;  // ran once before the first repeat
     if (is_interrupted(p.interrupted)) break;
     spdlog::info("Workload {} (repeat {})", w.name, k);
     auto runs = run_workload(w, k, p.d, p.run_dir, p.hooks.connect, p.events, p.interrupted);
@@ -522,6 +523,30 @@ RepeatResult run_repeat(const Phase& p, int k, int repeats) {
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (p.events) p.events->emit("repeat", "end", p.application, k, "", {{"seconds", rep.seconds}});
   return rep;
+}
+
+/// The setup workloads, once, before the first repeat (repeat -1 in results and events). The
+/// repeats measure what the setup prepared: without it they would measure an error path.
+Status run_setup(const Phase& p) {
+  for (const auto& w : p.cfg.workloads) {
+    if (!w.setup) continue;
+    if (is_interrupted(p.interrupted))
+      return make_error("benchmark interrupted during setup", ExitCode::interrupted);
+    spdlog::info("Setup workload {}", w.name);
+    auto runs = run_workload(w, -1, p.d, p.run_dir, p.hooks.connect, p.events, p.interrupted);
+    for (const auto& r : runs) {
+      if (r.warmup || r.ok()) continue;
+      std::string why = !r.error.empty() ? r.error
+                        : r.timed_out    ? "timed out"
+                                         : "exit status " + std::to_string(r.exit_code);
+      return make_error("setup workload " + w.name + " failed on " +
+                            (r.node.empty() ? std::string("its nodes") : r.node) + ": " + why +
+                            (r.err_file.empty() ? "" : " (stderr: " + r.err_file + ")") +
+                            "; the repeats were not run",
+                        is_interrupted(p.interrupted) ? ExitCode::interrupted : ExitCode::failure);
+    }
+  }
+  return {};
 }
 
 // Each repeat's data is on disk as soon as it exists (a crash later loses nothing).
@@ -565,6 +590,12 @@ Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan,
   const double pause = cfg.benchmark ? cfg.benchmark->repeat_pause : 0;
   if (events)
     events->emit("benchmark", "start", result.application, -1, "", {{"repeats", repeats}});
+  if (auto st = run_setup(p); !st) {
+    if (events)
+      events->emit("benchmark", "end", result.application, -1, "",
+                   {{"failures", 1}, {"interrupted", is_interrupted(interrupted)}});
+    return st.error();
+  }
   for (int k = 0; k < repeats; ++k) {
     if (!wait_for_repeat(p, k, pause)) break;
     result.repeats.push_back(run_repeat(p, k, repeats));

@@ -133,8 +133,10 @@ WorkloadRun new_run(const WorkloadJob& job, const infra::DeployedNode& node, int
   r.repeat = job.repeat;
   r.warmup = i < w.warmup;
   r.index = r.warmup ? i : i - w.warmup;
-  const std::string stem = r.warmup ? fmt::format("{}-warmup{}", job.repeat, r.index)
-                                    : fmt::format("{}-{}", job.repeat, r.index);
+  // A setup workload runs outside the repeats (repeat -1): "setup-0.out", not "-1-0.out".
+  const std::string rep = job.repeat < 0 ? std::string("setup") : std::to_string(job.repeat);
+  const std::string stem =
+      r.warmup ? fmt::format("{}-warmup{}", rep, r.index) : fmt::format("{}-{}", rep, r.index);
   const auto rel = job.rel_dir / safe_component(node.id);
   r.out_file = (rel / (stem + ".out")).string();
   r.err_file = (rel / (stem + ".err")).string();
@@ -233,7 +235,7 @@ std::vector<WorkloadRun> run_workload(const config::SshWorkload& w, int repeat,
                                       const std::filesystem::path& run_dir,
                                       const RemoteFactory& connect, record::EventLog* events,
                                       const std::atomic<bool>* interrupted) {
-  const std::string phase = "workload:" + w.name;
+  const std::string phase = (w.setup ? "setup:" : "workload:") + w.name;
   auto nodes = resolve_nodes(w.nodes, d);
   auto command = render_workload_command(w);
   if (!nodes.ok() || !command.ok()) {

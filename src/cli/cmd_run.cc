@@ -33,6 +33,7 @@
 #include "continuum/util/interrupt.h"
 #include "continuum/util/strings.h"
 #include "environment.h"
+#include "exporter_step.h"
 
 namespace continuum::cli {
 namespace {
@@ -123,6 +124,9 @@ struct Run {
   bool deployed = false;
   std::unique_ptr<energy::HostFeed> host_feed;
   std::unique_ptr<ContainerService> containers;
+  std::unique_ptr<ExporterService> exporters;
+  /// [energy] scope = run: the scraper that runs from the VMs being up to the end of the phases.
+  std::unique_ptr<energy::Scraper> run_scraper;
   std::string network_table, benchmark_md, report_md;
   PhaseTimes times;
   /// Set by a phase when its failure has a more specific name than the table's.
@@ -169,7 +173,9 @@ Status reachability(Run& r) {
 /// different VMs (src/infra/include/continuum/infra/clock.h). Before netem, whose jitter would
 /// blur it.
 Status clocks(Run& r) {
+  r.events->emit("clocks", "start");
   infra::sync_clocks(r.deployment, r.dir, r.events);
+  r.events->emit("clocks", "end");
   return {};
 }
 
@@ -213,7 +219,39 @@ Status energy_feed(Run& r) {
 /// 2c. resource_manager = mist: the application's images, the run's registry, the pushes; the
 /// software phase's docker playbook pulls them into the guests.
 Status containers_phase(Run& r) {
-  r.containers = TRY(ContainerService::start(r.cfg, r.plan, r.deployment, r.events));
+  r.events->emit("containers", "start");
+  auto c = ContainerService::start(r.cfg, r.plan, r.deployment, r.events);
+  r.events->emit("containers", "end", "", -1, "", {{"ok", c.ok()}});
+  r.containers = TRY(std::move(c));
+  return {};
+}
+
+/// 1c. [energy] exporter_command: the per-VM host exporters, once the VMs (and their shares) exist.
+Status exporters_phase(Run& r) {
+  r.exporters = TRY(ExporterService::start(r.cfg, r.plan, r.deployment, r.events));
+  return {};
+}
+
+/// The energy scraper over the exporters' targets.
+energy::ScraperOptions scraper_options(const Run& r) {
+  // Guest exporters live in the run's network namespace; Kepler is one exporter on the host.
+  const bool in_guests = r.cfg.energy.exporter == config::Exporter::guest &&
+                         r.cfg.energy.exporter_kind != config::ExporterKind::kepler;
+  return energy::ScraperOptions{r.cfg.energy.interval, r.cfg.energy.scrape_timeout,
+                                in_guests ? r.deployment.netns : ""};
+}
+
+/// [energy] scope = run: scraping starts as soon as the exporters can answer (host exporters:
+/// right after the VMs are up; Scaphandre in the guests: once the software phase started it) and
+/// runs until every phase is done, so that every interval of the event log gets its energy.
+Status start_run_scraper(Run& r) {
+  r.run_scraper = std::make_unique<energy::Scraper>(scraper_options(r));
+  auto targets = energy::make_targets(r.cfg.energy, r.plan, &r.deployment);
+  if (auto st = r.run_scraper->start(targets, r.dir, r.start); !st)
+    return make_error("energy: scraper not started: " + st.error().message);
+  spdlog::info("energy: scraping {} exporter(s) every {} s until the end of the run",
+               targets.size(), util::format_number(r.cfg.energy.interval));
+  r.events->emit("energy", "scrape_start", "", -1, "", {{"scope", "run"}});
   return {};
 }
 
@@ -261,9 +299,9 @@ Status energy_coverage(Run& r, const energy::Scraper& scraper) {
 /// 4. Benchmark, with the energy scraper around it. An energy experiment without its scraper
 /// would measure nothing: no benchmark then.
 Status benchmark_phase(Run& r) {
-  energy::Scraper scraper(energy::ScraperOptions{
-      r.cfg.energy.interval, r.cfg.energy.scrape_timeout,
-      r.cfg.energy.exporter == config::Exporter::guest ? r.deployment.netns : ""});
+  // scope = run: the run's scraper is already going and is judged at the end of the run.
+  if (r.run_scraper) return benchmark_and_save(r);
+  energy::Scraper scraper(scraper_options(r));
   if (r.cfg.energy.enabled) {
     auto targets = energy::make_targets(r.cfg.energy, r.plan, &r.deployment);
     if (auto st = scraper.start(targets, r.dir, r.start); !st) {
@@ -291,25 +329,64 @@ bool installs_software(const Run& r) { return !r.cfg.infrastructure.infra_only; 
 bool emulates_network(const Run& r) { return r.cfg.infrastructure.network_emulation; }
 bool feeds_energy(const Run& r) { return r.cfg.energy.enabled && r.cfg.energy.host_feed; }
 bool runs_containers(const Run& r) { return config::runs_in_containers(r.cfg); }
+bool starts_exporters(const Run& r) {
+  return r.cfg.energy.enabled && r.cfg.energy.exporter == config::Exporter::host &&
+         !r.cfg.energy.exporter_command.empty();
+}
+bool scrapes_run(const Run& r) {
+  return r.cfg.energy.enabled && r.cfg.energy.scope == config::EnergyScope::run;
+}
+bool scrapes_run_from_host(const Run& r) {
+  return scrapes_run(r) && r.cfg.energy.exporter == config::Exporter::host;
+}
+// Scaphandre in the guests answers once the software phase has started it (without software, no
+// one starts it: then from the start, as for host exporters).
+bool scrapes_run_from_guest(const Run& r) {
+  return scrapes_run(r) && r.cfg.energy.exporter == config::Exporter::guest &&
+         !r.cfg.infrastructure.infra_only;
+}
+bool scrapes_run_from_boot(const Run& r) {
+  return scrapes_run_from_host(r) || (scrapes_run(r) && r.cfg.infrastructure.infra_only);
+}
 bool benchmarks(const Run& r) {
   return r.cfg.benchmark && !r.cfg.infrastructure.infra_only &&
          !r.cfg.benchmark->resource_manager_only;
 }
 
-// The pipeline (docs/run.md). Order matters: reachability before anything installs, clocks before
-// netem, the energy feed before the software that reads it.
+// The pipeline (docs/run.md). Order matters: the energy feed before the exporters that read it,
+// the exporters before the whole-run scraper, reachability before anything installs, clocks
+// before netem.
 constexpr Phase kPhases[] = {
     {"infrastructure", "infrastructure failed", true, always, infrastructure},
+    {"energy feed", "energy host feed failed", false, feeds_energy, energy_feed},
+    {"exporters", "energy exporters failed", true, starts_exporters, exporters_phase},
+    {"energy scraper", "energy scraper failed", false, scrapes_run_from_boot, start_run_scraper},
     {"reachability", "guests cannot reach the playbooks' download sources", true, installs_software,
      reachability},
     {"clocks", "clock alignment failed", true, always, clocks},
     {"environment", "environment not recorded", false, always, environment},
     {"network", "network emulation failed", true, emulates_network, network},
-    {"energy feed", "energy host feed failed", false, feeds_energy, energy_feed},
     {"containers", "container images or registry failed", true, runs_containers, containers_phase},
     {"software", "software installation failed", true, installs_software, software_phase},
+    {"energy scraper", "energy scraper failed", false, scrapes_run_from_guest, start_run_scraper},
     {"benchmark", "benchmark failed", true, benchmarks, benchmark_phase},
 };
+
+/// [energy] scope = run: stops the run's scraper once the phases are done and judges its
+/// coverage; a run that succeeded so far fails when a VM's energy data is missing.
+ExitCode finish_run_scraper(Run& r, ExitCode rc) {
+  if (!r.run_scraper) return rc;
+  r.run_scraper->stop();
+  r.events->emit("energy", "scrape_end", "", -1, "",
+                 {{"scope", "run"}, {"seconds", r.run_scraper->window_seconds()}});
+  if (rc == ExitCode::interrupted || r.run_scraper->window_seconds() <= 0) return rc;
+  auto covered = energy_coverage(r, *r.run_scraper);
+  if (covered) return rc;
+  spdlog::error("{}", covered.error().message);
+  if (rc != ExitCode::ok) return rc;  // the earlier failure is the outcome
+  r.outcome = "energy data missing";
+  return ExitCode::failure;
+}
 
 /// Runs the table; returns how the run ends so far and names the outcome.
 ExitCode run_phases(Run& r) {
@@ -336,6 +413,22 @@ ExitCode run_phases(Run& r) {
   }
   r.outcome = "success";
   return ExitCode::ok;
+}
+
+/// summary.md: what each exporter continuum started cost, and which died before the end.
+std::string exporters_md(const std::vector<energy::ExporterUsage>& usage) {
+  if (usage.empty()) return "";
+  std::string md =
+      "\n### Exporters started by continuum\n\n| VM | PID | CPU (% of one core) | seconds | "
+      "ended |\n|---|---:|---:|---:|---|\n";
+  for (const auto& u : usage)
+    md += "| " + u.vm + " | " + std::to_string(u.pid) + " | " +
+          util::format_fixed(u.cpu_percent(), 2) + " | " + util::format_fixed(u.wall_seconds, 1) +
+          " | " +
+          (u.died_with ? "**exited early** (status " + std::to_string(*u.died_with) + ")"
+                       : std::string("stopped by continuum")) +
+          " |\n";
+  return md;
 }
 
 /// 5. Report: energy per phase and plots from what was saved (also after a failure: partial data
@@ -395,7 +488,8 @@ Expected<std::pair<config::Config, plan::Plan>> load_and_plan(const Options& o) 
 /// The run directory with its first files: config.cfg, plan.json, the log and the event log.
 Expected<std::unique_ptr<record::EventLog>> open_run_dir(const Options& o, const plan::Plan& p,
                                                          infra::RunLock& lock, fs::path* dir,
-                                                         Clock::time_point start) {
+                                                         Clock::time_point start,
+                                                         const std::string& experiment) {
   *dir = fs::absolute(
       TRY(record::create_run_dir(o.output_dir, p.config_name, std::chrono::system_clock::now())));
   TRY_STATUS(lock.attach_run_dir(*dir));
@@ -406,7 +500,7 @@ Expected<std::unique_ptr<record::EventLog>> open_run_dir(const Options& o, const
       spdlog::warn("{}", st.error().message);
   }
   TRY_STATUS(util::write_file_atomic(*dir / "plan.json", plan::to_json(p).dump(2) + "\n"));
-  return record::EventLog::open(*dir / "events.jsonl", start);
+  return record::EventLog::open(*dir / "events.jsonl", start, experiment);
 }
 
 }  // namespace
@@ -428,7 +522,7 @@ int cmd_run(const Options& o) {
     return exit_status(run_lock.error().exit_code);
   }
   Run r(cfg, p);
-  auto events = open_run_dir(o, p, *run_lock, &r.dir, r.start);
+  auto events = open_run_dir(o, p, *run_lock, &r.dir, r.start, cfg.experiment);
   if (!events) {
     spdlog::error("{}", events.error().message);
     return exit_status(ExitCode::failure);
@@ -439,9 +533,12 @@ int cmd_run(const Options& o) {
   r.events->emit("run", "start", p.application, -1, "", {{"config", cfg.file.string()}});
 
   ExitCode rc = run_phases(r);
+  rc = finish_run_scraper(r, rc);
+  if (r.exporters) r.exporters->stop();
   if (r.host_feed) r.host_feed->stop();
   if (r.containers) r.containers->stop();
   report_phase(r);
+  if (r.exporters) r.report_md += exporters_md(r.exporters->usage());
   if (!teardown_phase(r) && rc == ExitCode::ok) rc = ExitCode::failure;
 
   r.events->emit("run", "end", p.application, -1, "",

@@ -43,6 +43,11 @@ const Names<Application> kApplicationNames = {
     {"mem_usage", Application::mem_usage},
     {"stress", Application::stress}};
 const Names<Exporter> kExporterNames = {{"host", Exporter::host}, {"guest", Exporter::guest}};
+const Names<EnergyScope> kScopeNames = {{"benchmark", EnergyScope::benchmark},
+                                        {"run", EnergyScope::run}};
+const Names<ExporterKind> kExporterKindNames = {{"scaphandre", ExporterKind::scaphandre},
+                                                {"node_exporter", ExporterKind::node_exporter},
+                                                {"kepler", ExporterKind::kepler}};
 
 template <typename E>
 std::string_view name_in(const Names<E>& names, E v) {
@@ -71,6 +76,8 @@ std::string_view name(Provider v) { return name_in(kProviderNames, v); }
 std::string_view name(ResourceManager v) { return name_in(kResourceManagerNames, v); }
 std::string_view name(Application v) { return name_in(kApplicationNames, v); }
 std::string_view name(Exporter v) { return name_in(kExporterNames, v); }
+std::string_view name(EnergyScope v) { return name_in(kScopeNames, v); }
+std::string_view name(ExporterKind v) { return name_in(kExporterKindNames, v); }
 
 template <typename E>
 std::optional<E> named_in(const Names<E>& names, std::string_view spelling,
@@ -92,6 +99,23 @@ std::optional<Application> application_named(std::string_view s) {
 }
 std::optional<Exporter> exporter_named(std::string_view s) {
   return named_in(kExporterNames, s, std::optional<Exporter>());
+}
+
+bool is_env_assignment(std::string_view w) {
+  const size_t eq = w.find('=');
+  if (eq == std::string_view::npos || eq == 0 || (w[0] >= '0' && w[0] <= '9')) return false;
+  for (size_t i = 0; i < eq; ++i) {
+    const char c = w[i];
+    if (!(c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+      return false;
+  }
+  return true;
+}
+
+std::string exporter_program(const std::vector<std::string>& command) {
+  for (const auto& w : command)
+    if (!is_env_assignment(w)) return w;
+  return "";
 }
 
 bool uses_kubeadm(ResourceManager rm) {
@@ -144,25 +168,13 @@ const std::vector<std::string> kTiers = {"cloud", "edge", "endpoint"};
 // Network pairs: upstream's five plus endpoint<->endpoint (new).
 const std::vector<std::string> kPairs = {"cloud",          "edge",          "cloud_edge",
                                          "cloud_endpoint", "edge_endpoint", "endpoint"};
-const std::vector<std::string> kQemuKeys = {"libvirt_uri",
-                                            "accelerator",
-                                            "base_image",
-                                            "base_image_sha256",
-                                            "network_mode",
-                                            "bridge_name",
-                                            "virtiofs",
-                                            "virtiofs_host_dir",
-                                            "virtiofs_guest_dir",
-                                            "ssh_key",
-                                            "boot_timeout",
-                                            "guest_internet",
-                                            "guest_http_proxy",
-                                            "guest_https_proxy",
-                                            "guest_no_proxy",
-                                            "guest_apt_proxy",
-                                            "guest_apt_mirror",
-                                            "reachability_check",
-                                            "reachability_timeout"};
+const std::vector<std::string> kQemuKeys = {
+    "libvirt_uri",         "accelerator",       "base_image",         "base_image_sha256",
+    "network_mode",        "bridge_name",       "image_variant",      "virtiofs",
+    "virtiofsd",           "virtiofs_host_dir", "virtiofs_guest_dir", "ssh_key",
+    "boot_timeout",        "guest_internet",    "guest_http_proxy",   "guest_https_proxy",
+    "guest_no_proxy",      "guest_apt_proxy",   "guest_apt_mirror",   "reachability_check",
+    "reachability_timeout"};
 
 // Known keys per section kind -> when they are used (shown when a key is ignored).
 std::map<std::string, std::string> infrastructure_universe() {
@@ -218,11 +230,14 @@ const std::map<std::string, std::string>& universe(const std::string& kind) {
     m["execution_model"] = {{"model", "always"}};
     for (const char* k :
          {"enabled", "exporter", "host_address", "host_port_base", "guest_port", "path", "interval",
-          "scrape_timeout", "host_feed", "powercap_path", "min_coverage"})
+          "scrape_timeout", "host_feed", "powercap_path", "min_coverage", "scope", "exporter_kind",
+          "exporter_command", "exporter_start_timeout"})
       m["energy"][k] = "enabled = True";
+    m["experiment"]["name"] = "always";
     for (const char* k : {"latency_avg", "latency_var", "throughput", "loss"})
       m["link"][k] = "network_emulation = True";
-    for (const char* k : {"command", "nodes", "repeat", "warmup", "timeout", "env", "parallel"})
+    for (const char* k :
+         {"command", "nodes", "repeat", "warmup", "timeout", "env", "parallel", "setup"})
       m["workload"][k] = "always";
     return m;
   }();
@@ -390,6 +405,8 @@ class Loader {
   void workloads();
   void links();
   void energy();
+  void exporter_command(Sec& s);
+  void experiment();
 
   Ctx& ctx_;
   Config& cfg_;
@@ -397,14 +414,15 @@ class Loader {
   const IniSection* bench_ = nullptr;
   const IniSection* em_ = nullptr;
   const IniSection* energy_ = nullptr;
+  const IniSection* experiment_ = nullptr;
   std::vector<const IniSection*> links_;
   std::vector<const IniSection*> workloads_;
   bool rm_only_ = false;
 };
 
 void Loader::classify_sections(const detail::IniFile& ini) {
-  const std::vector<std::string> names = {"infrastructure", "benchmark", "execution_model",
-                                          "energy",         "link",      "workload"};
+  const std::vector<std::string> names = {
+      "infrastructure", "benchmark", "execution_model", "energy", "link", "workload", "experiment"};
   for (const auto& s : ini.sections) {
     if (s.duplicate) continue;
     const std::string& h = s.header;
@@ -416,6 +434,8 @@ void Loader::classify_sections(const detail::IniFile& ini) {
       em_ = &s;
     else if (h == "energy")
       energy_ = &s;
+    else if (h == "experiment")
+      experiment_ = &s;
     else {
       auto words = util::split(h, ' ');
       if (words[0] == "link") {
@@ -578,7 +598,20 @@ void Loader::provider_keys(Sec& s) {
       i.bridge_name.find_first_of(" /") != std::string::npos)
     s.fail("bridge_name",
            "not a network interface name; allowed: 1 to 15 characters without spaces or /");
+  // The seed's energy notes spell the switch `virtiofsd`; both mean the per-VM share.
+  const bool has_fs = s.has("virtiofs");
+  bool fsd = false;
   s.get_bool("virtiofs", i.virtiofs);
+  if (s.get_bool("virtiofsd", fsd)) {
+    if (has_fs && fsd != i.virtiofs)
+      s.fail("virtiofsd", "contradicts virtiofs (the same switch under its other name); set one");
+    i.virtiofs = fsd;
+  }
+  if (s.get_choice("image_variant", i.image_variant,
+                   {"default", "cloudinit", "docker", "energy"}) &&
+      !i.base_image.empty())
+    s.fail("image_variant",
+           "chooses the offline image's recipe, but base_image is set; remove one of them");
   s.get_string("virtiofs_host_dir", i.virtiofs_host_dir);
   if (!is_absolute(i.virtiofs_host_dir))
     s.fail("virtiofs_host_dir", "not an absolute path; allowed: a path starting with /");
@@ -907,6 +940,7 @@ void Loader::workloads() {
     s.get_int("repeat", w.repeat, 1);
     s.get_int("warmup", w.warmup, 0);
     s.get_double("timeout", w.timeout, 0, kInf, {}, true);
+    s.get_bool("setup", w.setup);
     std::vector<std::string> env;
     if (s.get_list("env", env)) {
       for (const auto& kv : env) {
@@ -993,6 +1027,13 @@ void Loader::energy() {
     if (!is_absolute(e.powercap_path))
       s.fail("powercap_path", "not an absolute path; allowed: a path starting with /");
     s.get_double("min_coverage", e.min_coverage, 0, 1);
+    std::string v;
+    if (s.get_choice("scope", v, spellings(kScopeNames)))
+      e.scope = value_of(kScopeNames, v, EnergyScope::benchmark);
+    if (s.get_choice("exporter_kind", v, spellings(kExporterKindNames)))
+      e.exporter_kind = value_of(kExporterKindNames, v, ExporterKind::scaphandre);
+    exporter_command(s);
+    s.get_double("exporter_start_timeout", e.exporter_start_timeout, 0, 3600, {}, true);
     const Infrastructure& i = cfg_.infrastructure;
     int vms = i.cloud.nodes + i.edge.nodes + i.endpoint.nodes;
     if (e.exporter == Exporter::host && e.host_port_base + vms - 1 > 65535)
@@ -1001,6 +1042,51 @@ void Loader::energy() {
       s.fail(e.exporter == Exporter::guest ? "exporter" : "host_feed",
              "needs virtiofs = True in [infrastructure] (the guest reads its energy from the "
              "shared folder)");
+  }
+  s.finish();
+}
+
+void Loader::exporter_command(Sec& s) {
+  Energy& e = cfg_.energy;
+  std::string text;
+  if (!s.get_string("exporter_command", text)) return;
+  std::string err;
+  auto words = util::split_command(text, &err);
+  if (!words) return s.fail("exporter_command", err);
+  if (words->empty())
+    return s.fail("exporter_command",
+                  "empty; allowed: the command that starts one VM's exporter, e.g. scaphandre "
+                  "prometheus --bind {address}:{port} --fs {share}");
+  if (e.exporter != Exporter::host)
+    return s.fail("exporter_command",
+                  "starts exporters on this host, one per VM; with exporter = guest the guests run "
+                  "Scaphandre themselves (the scaphandre playbook starts it)");
+  std::map<std::string, std::string> probe;
+  for (const char* p : kExporterPlaceholders) probe[p] = "x";
+  for (const auto& w : *words)
+    if (!util::expand_placeholders(w, probe, &err)) return s.fail("exporter_command", err);
+  if (e.exporter_kind == ExporterKind::kepler)
+    return s.fail("exporter_command",
+                  "starts one exporter per VM, but Kepler is one exporter for the whole host that "
+                  "names each VM; start Kepler yourself (docs/energy.md)");
+  const std::string program = exporter_program(*words);
+  if (program.empty())
+    return s.fail("exporter_command", "only NAME=value words; the program is missing");
+  if (program.find('{') != std::string::npos)
+    return s.fail("exporter_command", "the program name cannot hold a placeholder");
+  e.exporter_command = std::move(*words);
+}
+
+void Loader::experiment() {
+  Sec s(ctx_, experiment_, "experiment");
+  s.set_universe(&universe("experiment"));
+  cfg_.experiment = cfg_.file.stem().string();
+  if (s.get_string("name", cfg_.experiment)) {
+    const std::string& n = cfg_.experiment;
+    if (n.empty() || n.size() > 128 || std::any_of(n.begin(), n.end(), [](unsigned char c) {
+          return c < 0x20 || c == 0x7f || c == '/';
+        }))
+      s.fail("name", "not an experiment name; allowed: 1 to 128 printable characters without /");
   }
   s.finish();
 }
@@ -1052,6 +1138,7 @@ void Loader::run(const detail::IniFile& ini) {
   workloads();
   links();
   energy();
+  experiment();
 }
 
 bool valid_utf8(std::string_view s, size_t& bad) {

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "continuum/util/process.h"
 #include "continuum/util/strings.h"
 
 namespace continuum::config {
@@ -22,6 +23,12 @@ class Messages {
               const std::string& why) {
     refusals_.push_back({line(section, key),
                          head(section, key, fallback) + ": not supported by this build: " + why});
+  }
+  /// What this build could run but this host lacks (a program the configuration names).
+  void unavailable(const std::string& section, const std::string& key, const std::string& fallback,
+                   const std::string& why) {
+    refusals_.push_back(
+        {line(section, key), head(section, key, fallback) + ": cannot run on this host: " + why});
   }
   void no_effect(const std::string& section, const std::string& key, const std::string& why) {
     notes_.push_back({line(section, key),
@@ -308,11 +315,23 @@ void benchmark_rules(const Config& c, Messages& m) {
 
 }  // namespace
 
+// The exporters continuum starts: a program that is not on this host would fail the run after the
+// VMs were created.
+void energy_rules(const Config& cfg, Messages& m) {
+  const Energy& e = cfg.energy;
+  if (!e.enabled || e.exporter_command.empty()) return;
+  const std::string program = exporter_program(e.exporter_command);
+  if (!util::have_program(program))
+    m.unavailable("energy", "exporter_command", util::shell_join(e.exporter_command),
+                  "its program `" + program + "` is not on this host (not an executable in PATH)");
+}
+
 Preflight preflight(const Config& cfg) {
   Preflight p;
   Messages m(cfg, p);
   infrastructure_rules(cfg, m);
   benchmark_rules(cfg, m);
+  energy_rules(cfg, m);
   m.finish();
   return p;
 }

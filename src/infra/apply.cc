@@ -22,7 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr const char* kShareTag = "continuum";
+constexpr const char* kShareTag = config::kVirtiofsTag;
 
 using util::check_interrupt;
 

@@ -75,6 +75,7 @@ std::vector<PlaybookStep> playbook_steps(const config::Config& cfg) {
     add("scaphandre", "scaphandre/scaphandre.yml", {"base"});
     out.back().vars["scaphandre_port"] = std::to_string(cfg.energy.guest_port);
     out.back().vars["scaphandre_powercap_path"] = cfg.infrastructure.virtiofs_guest_dir;
+    out.back().vars["scaphandre_share_tag"] = config::kVirtiofsTag;
   }
   // Only image_classification deploys a program into the guests; the kubecontrol apps (empty,
   // stress, ...) are Kubernetes objects. It is benchmark preparation: skipped with

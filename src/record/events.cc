@@ -27,9 +27,9 @@ std::string rfc3339_ns(std::chrono::system_clock::time_point tp) {
 }
 
 nlohmann::json to_json(const Event& e) {
-  return nlohmann::json{
-      {"time", e.time},   {"t", e.t},         {"app", e.app},   {"repeat", e.repeat},
-      {"phase", e.phase}, {"event", e.event}, {"node", e.node}, {"details", e.details}};
+  return nlohmann::json{{"time", e.time},   {"t", e.t},           {"experiment", e.experiment},
+                        {"app", e.app},     {"repeat", e.repeat}, {"phase", e.phase},
+                        {"event", e.event}, {"node", e.node},     {"details", e.details}};
 }
 
 Expected<Event> event_from_json(const nlohmann::json& j) {
@@ -38,6 +38,7 @@ Expected<Event> event_from_json(const nlohmann::json& j) {
   try {
     e.time = j.at("time").get<std::string>();
     e.t = j.at("t").get<double>();
+    e.experiment = j.value("experiment", "");
     e.app = j.value("app", "");
     e.repeat = j.value("repeat", -1);
     e.phase = j.at("phase").get<std::string>();
@@ -51,12 +52,13 @@ Expected<Event> event_from_json(const nlohmann::json& j) {
 }
 
 Expected<std::unique_ptr<EventLog>> EventLog::open(const std::filesystem::path& path,
-                                                   std::chrono::steady_clock::time_point start) {
+                                                   std::chrono::steady_clock::time_point start,
+                                                   std::string experiment) {
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
   std::FILE* f = std::fopen(path.c_str(), "ae");
   if (!f) return make_error(path.string() + ": cannot open event log");
-  return std::unique_ptr<EventLog>(new EventLog(f, start));
+  return std::unique_ptr<EventLog>(new EventLog(f, start, std::move(experiment)));
 }
 
 EventLog::~EventLog() {
@@ -68,6 +70,7 @@ void EventLog::emit(Event e) {
   auto now_mono = std::chrono::steady_clock::now();
   e.time = rfc3339_ns(now_sys);
   e.t = std::chrono::duration<double>(now_mono - start_).count();
+  if (e.experiment.empty()) e.experiment = experiment_;
   std::string line = to_json(e).dump() + "\n";
   std::lock_guard lock(mu_);
   std::fwrite(line.data(), 1, line.size(), f_);

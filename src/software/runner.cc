@@ -218,7 +218,7 @@ void record_result(Scheduler& s, size_t i, Expected<PlaybookResult> r) {
                   st.ok, st.changed, st.unreachable, st.failed, st.skipped);
   if (!res.ok()) s.errors.push_back(describe_failure(res));
   if (s.events)
-    s.events->emit("software", "playbook_end", "", -1, "",
+    s.events->emit("playbook:" + res.name, "end", "", -1, "",
                    {{"playbook", res.name},
                     {"seconds", res.seconds},
                     {"ok", res.ok()},
@@ -232,7 +232,8 @@ void start_playbook(Scheduler& s, size_t i) {
   ++s.running;
   spdlog::info("software: starting playbook {} ({})", s.runs[i].name, s.runs[i].file.string());
   if (s.events)
-    s.events->emit("software", "playbook_start", "", -1, "", {{"playbook", s.runs[i].name}});
+    s.events->emit("playbook:" + s.runs[i].name, "start", "", -1, "",
+                   {{"playbook", s.runs[i].name}});
   s.threads.emplace_back([&s, i] {
     auto r = run_playbook(s.opt, s.runs[i]);
     std::lock_guard g(s.mu);

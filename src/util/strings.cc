@@ -72,6 +72,92 @@ std::string shell_join(const std::vector<std::string>& argv) {
   return r;
 }
 
+std::optional<std::vector<std::string>> split_command(std::string_view s, std::string* error) {
+  std::vector<std::string> words;
+  std::string cur;
+  bool in_word = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) words.push_back(std::move(cur));
+      cur.clear();
+      in_word = false;
+    } else if (c == '\'') {
+      const size_t end = s.find('\'', i + 1);
+      if (end == std::string_view::npos) {
+        if (error) *error = "unclosed ' quote";
+        return std::nullopt;
+      }
+      cur.append(s.substr(i + 1, end - i - 1));
+      i = end;
+      in_word = true;
+    } else if (c == '"') {
+      size_t j = i + 1;
+      for (; j < s.size() && s[j] != '"'; ++j) {
+        if (s[j] == '\\' && j + 1 < s.size() &&
+            std::string_view("\"\\$`").find(s[j + 1]) != std::string_view::npos)
+          ++j;
+        cur += s[j];
+      }
+      if (j >= s.size()) {
+        if (error) *error = "unclosed \" quote";
+        return std::nullopt;
+      }
+      i = j;
+      in_word = true;
+    } else if (c == '\\') {
+      if (i + 1 >= s.size()) {
+        if (error) *error = "trailing backslash";
+        return std::nullopt;
+      }
+      cur += s[++i];
+      in_word = true;
+    } else {
+      cur += c;
+      in_word = true;
+    }
+  }
+  if (in_word) words.push_back(std::move(cur));
+  return words;
+}
+
+std::optional<std::string> expand_placeholders(std::string_view word,
+                                               const std::map<std::string, std::string>& vars,
+                                               std::string* error) {
+  std::string out;
+  for (size_t i = 0; i < word.size(); ++i) {
+    const char c = word[i];
+    if ((c == '{' || c == '}') && i + 1 < word.size() && word[i + 1] == c) {
+      out += c;
+      ++i;
+    } else if (c == '{') {
+      const size_t end = word.find('}', i + 1);
+      if (end == std::string_view::npos) {
+        if (error) *error = "unmatched { in \"" + std::string(word) + "\"";
+        return std::nullopt;
+      }
+      const std::string name(word.substr(i + 1, end - i - 1));
+      auto it = vars.find(name);
+      if (it == vars.end()) {
+        if (error) {
+          std::string known;
+          for (const auto& [k, _] : vars) known += (known.empty() ? "{" : ", {") + k + "}";
+          *error = "unknown placeholder {" + name + "}; allowed: " + known;
+        }
+        return std::nullopt;
+      }
+      out += it->second;
+      i = end;
+    } else if (c == '}') {
+      if (error) *error = "unmatched } in \"" + std::string(word) + "\"";
+      return std::nullopt;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;

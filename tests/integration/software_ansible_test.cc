@@ -312,12 +312,10 @@ TEST_F(SoftwareAnsible, BaseAndMosquittoPlaybooksLeaveABrokerAnsweringOnTheTarge
   ASSERT_TRUE(ev.ok());
   std::vector<std::string> seen;
   for (const auto& e : *ev)
-    seen.push_back(e.event + (e.details.contains("playbook")
-                                  ? ":" + e.details["playbook"].get<std::string>()
-                                  : ""));
-  EXPECT_EQ(seen.front(), "start");
-  EXPECT_EQ(seen.back(), "end");
-  EXPECT_NE(std::find(seen.begin(), seen.end(), "playbook_end:mosquitto"), seen.end());
+    seen.push_back(e.phase + " " + e.event);
+  EXPECT_EQ(seen.front(), "software start");
+  EXPECT_EQ(seen.back(), "software end");
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "playbook:mosquitto end"), seen.end());
 
   // Running the phase again is idempotent: nothing changes in the broker's configuration and
   // the daemon keeps running (the start task reports "running").

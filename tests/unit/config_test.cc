@@ -821,6 +821,68 @@ TEST_F(ConfigTest, EnergyMinCoverage) {
       << m;
 }
 
+TEST_F(ConfigTest, SeedEnergyKeysAndExporterCommand) {
+  // The seed's spelling of the share switch, its values as defaults, and the run-wide scope.
+  std::string seed =
+      std::string(kCloud).replace(kCloud.find("[benchmark]"), 0, "virtiofsd = true\n");
+  Config c = ok(seed + R"([energy]
+enabled = True
+scope = run
+exporter_kind = node_exporter
+exporter_command = SCAPHANDRE_POWERCAP_PATH={share} scaphandre prometheus --address {address} --port {port} 'lit {{x}}'
+exporter_start_timeout = 12
+[experiment]
+name = tpch no kube
+)");
+  EXPECT_TRUE(c.infrastructure.virtiofs);
+  EXPECT_EQ(c.infrastructure.virtiofs_host_dir, "/var/lib/libvirt/scaphandre");
+  EXPECT_EQ(c.infrastructure.virtiofs_guest_dir, "/var/scaphandre");
+  EXPECT_EQ(c.energy.scope, continuum::config::EnergyScope::run);
+  EXPECT_EQ(c.energy.exporter_kind, continuum::config::ExporterKind::node_exporter);
+  EXPECT_EQ(
+      c.energy.exporter_command,
+      (std::vector<std::string>{"SCAPHANDRE_POWERCAP_PATH={share}", "scaphandre", "prometheus",
+                                "--address", "{address}", "--port", "{port}", "lit {{x}}"}));
+  EXPECT_DOUBLE_EQ(c.energy.exporter_start_timeout, 12);
+  EXPECT_EQ(c.experiment, "tpch no kube");
+  // Without [experiment], the configuration's name.
+  EXPECT_EQ(ok(kCloud).experiment, "c");
+
+  std::string m = bad(kCloud + R"([energy]
+enabled = True
+exporter_command = scaphandre --port {prot}
+scope = always
+[experiment]
+name = a/b
+)");
+  EXPECT_NE(m.find(":20: [energy] exporter_command = scaphandre --port {prot}: unknown "
+                   "placeholder {prot}; allowed: {address}, {index}, {port}, {share}, {vm}"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(":21: [energy] scope = always"), std::string::npos) << m;
+  EXPECT_NE(m.find(":23: [experiment] name = a/b: not an experiment name"), std::string::npos) << m;
+  m = bad(kCloud + "[energy]\nenabled = True\nexporter_command = x 'open\n");
+  EXPECT_NE(m.find(":20: [energy] exporter_command = x 'open: unclosed ' quote"), std::string::npos)
+      << m;
+  std::string guest =
+      std::string(kCloud).replace(kCloud.find("[benchmark]"), 0, "virtiofs = True\n");
+  m = bad(guest + "[energy]\nenabled = True\nexporter = guest\nexporter_command = x {port}\n");
+  EXPECT_NE(m.find("exporter_command = x {port}: starts exporters on this host"), std::string::npos)
+      << m;
+  m = bad(std::string(kCloud).replace(kCloud.find("[benchmark]"), 0,
+                                      "virtiofs = False\nvirtiofsd = True\n"));
+  EXPECT_NE(m.find("virtiofsd = True: contradicts virtiofs"), std::string::npos) << m;
+  m = bad(std::string(kCloud).replace(kCloud.find("[benchmark]"), 0,
+                                      "base_image = /x.qcow2\nimage_variant = energy\n"));
+  EXPECT_NE(m.find("image_variant = energy: chooses the offline image's recipe, but base_image"),
+            std::string::npos)
+      << m;
+  EXPECT_EQ(
+      ok(std::string(kCloud).replace(kCloud.find("[benchmark]"), 0, "image_variant = energy\n"))
+          .infrastructure.image_variant,
+      "energy");
+}
+
 TEST_F(ConfigTest, BenchmarkRepeatKeys) {
   Config c = ok(kCloud +
                 "repeat = 4\nrepeat_pause = 2.5\nplaybook_timeout = 100\nbenchmark_timeout = 0\n");

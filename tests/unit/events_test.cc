@@ -21,7 +21,7 @@ TEST(EventLog, WritesOneFlushedJsonLinePerEventWithSchema) {
   fs::remove(p);
   auto start = std::chrono::steady_clock::now();
   {
-    auto log = EventLog::open(p, start);
+    auto log = EventLog::open(p, start, "queries no kube");
     ASSERT_TRUE(log.ok());
     (*log)->emit("benchmark", "start", "image_classification", 0);
     // Flushed before emit returns: readable while the log is still open.
@@ -35,8 +35,10 @@ TEST(EventLog, WritesOneFlushedJsonLinePerEventWithSchema) {
   int n = 0;
   while (std::getline(in, line)) {
     auto j = nlohmann::json::parse(line);
-    for (const char* k : {"time", "t", "app", "repeat", "phase", "event", "node", "details"})
+    for (const char* k :
+         {"time", "t", "experiment", "app", "repeat", "phase", "event", "node", "details"})
       EXPECT_TRUE(j.contains(k)) << k;
+    EXPECT_EQ(j["experiment"], "queries no kube");  // every event carries it
     EXPECT_TRUE(j["time"].get<std::string>().ends_with("Z"));
     EXPECT_EQ(j["time"].get<std::string>().size(),
               std::string("2026-11-29T10:00:00.123456789Z").size());
@@ -46,6 +48,7 @@ TEST(EventLog, WritesOneFlushedJsonLinePerEventWithSchema) {
   auto ev = read_events(p);
   ASSERT_TRUE(ev.ok());
   EXPECT_EQ((*ev)[1].node, "cloud0");
+  EXPECT_EQ((*ev)[1].experiment, "queries no kube");
   EXPECT_EQ((*ev)[1].details["frames"], 50);
   EXPECT_LE((*ev)[0].t, (*ev)[1].t);
 }
@@ -74,11 +77,11 @@ TEST(EventLog, TruncatedLastLineIsSkippedButCorruptMiddleLineIsAnError) {
 
 TEST(PhaseIntervals, PairsStartAndEndPerRepeat) {
   std::vector<Event> ev = {
-      {"", 0, "app", 0, "benchmark", "start", "", {}},
-      {"", 5, "app", 0, "benchmark", "end", "", {}},
-      {"", 6, "app", 1, "benchmark", "start", "", {}},
-      {"", 9, "app", 1, "benchmark", "end", "", {}},
-      {"", 10, "", -1, "report", "start", "", {}},
+      {"", 0, "app", 0, "benchmark", "start", "", {}, ""},
+      {"", 5, "app", 0, "benchmark", "end", "", {}, ""},
+      {"", 6, "app", 1, "benchmark", "start", "", {}, ""},
+      {"", 9, "app", 1, "benchmark", "end", "", {}, ""},
+      {"", 10, "", -1, "report", "start", "", {}, ""},
   };
   auto iv = phase_intervals(ev);
   ASSERT_EQ(iv.size(), 3u);

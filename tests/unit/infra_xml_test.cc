@@ -29,7 +29,7 @@ DomainParams params_for(const plan::Node& n, bool virtiofs, bool kernel) {
     p.initrd = "/var/cache/continuum/images/abc/initrd.img";
     p.cmdline = "root=/dev/vda rw console=ttyS0 net.ifnames=0";
   }
-  if (virtiofs) p.shares.push_back({"/var/lib/libvirt/scaphandre/" + n.name, "continuum"});
+  if (virtiofs) p.shares.push_back({"/var/lib/libvirt/scaphandre/" + n.name, config::kVirtiofsTag});
   return p;
 }
 

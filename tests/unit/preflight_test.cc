@@ -319,3 +319,20 @@ TEST(Preflight, KeysWithoutEffectAreNamed) {
           "resource_manager_only = True runs no application"))
       << all(p.notes);
 }
+
+TEST(Preflight, ExporterProgramMustBeOnThisHost) {
+  const std::string base =
+      kInfra +
+      "[benchmark]\nresource_manager = none\n[workload w]\ncommand = true\nnodes = cloud\n"
+      "[energy]\nenabled = True\n";
+  // Line 20: exporter_command. Its NAME=value words are the environment, not the program.
+  Preflight p = check(base + "exporter_command = A=1 continuum-no-such-exporter --port {port}\n");
+  EXPECT_FALSE(p.ok());
+  EXPECT_TRUE(has(p.refusals,
+                  "p.cfg:20: [energy] exporter_command = A=1 continuum-no-such-exporter --port "
+                  "{port}: cannot run on this host: its program `continuum-no-such-exporter` is "
+                  "not on this host"))
+      << all(p.refusals);
+  p = check(base + "exporter_command = A=1 sh -c 'exec true' {port}\n");
+  EXPECT_TRUE(p.ok()) << all(p.refusals);
+}

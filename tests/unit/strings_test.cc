@@ -55,3 +55,27 @@ TEST(Strings, CsvFieldsQuoteWhatWouldSplitTheRowAndSplitBack) {
   EXPECT_EQ(back, cells);
   EXPECT_FALSE(csv_split("\"unclosed,x", back));
 }
+
+TEST(SplitCommand, QuotesAsAShellWithoutExpansion) {
+  std::string err;
+  auto w = split_command(R"(a  'b c' "d \"e\" $HOME" f\ g ~ *)", &err);
+  ASSERT_TRUE(w) << err;
+  EXPECT_EQ(*w, (std::vector<std::string>{"a", "b c", "d \"e\" $HOME", "f g", "~", "*"}));
+  EXPECT_EQ(split_command("   ", &err)->size(), 0u);
+  EXPECT_FALSE(split_command("a 'b", &err));
+  EXPECT_EQ(err, "unclosed ' quote");
+  EXPECT_FALSE(split_command("a \"b", &err));
+  EXPECT_EQ(err, "unclosed \" quote");
+  EXPECT_FALSE(split_command("a\\", &err));
+  EXPECT_EQ(err, "trailing backslash");
+}
+
+TEST(ExpandPlaceholders, NamesAndEscapedBraces) {
+  std::map<std::string, std::string> vars = {{"vm", "cloud0"}, {"port", "8081"}};
+  std::string err;
+  EXPECT_EQ(*expand_placeholders("{vm}:{port}/{{x}}", vars, &err), "cloud0:8081/{x}");
+  EXPECT_FALSE(expand_placeholders("{nope}", vars, &err));
+  EXPECT_EQ(err, "unknown placeholder {nope}; allowed: {port}, {vm}");
+  EXPECT_FALSE(expand_placeholders("{vm", vars, &err));
+  EXPECT_FALSE(expand_placeholders("vm}", vars, &err));
+}

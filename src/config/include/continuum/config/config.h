@@ -42,11 +42,17 @@ enum class ResourceManager { none, kubernetes, kubeedge, mist, kubecontrol, kube
 enum class Application { none, image_classification, empty, empty_kata, mem_usage, stress };
 /// [energy] exporter: one exporter per VM on the host, or Scaphandre inside each guest.
 enum class Exporter { host, guest };
+/// [energy] scope: scrape during the benchmark only, or over the whole run (VMs up to teardown).
+enum class EnergyScope { benchmark, run };
+/// [energy] exporter_kind: which metrics are a VM's (or the host's) energy (src/energy).
+enum class ExporterKind { scaphandre, node_exporter, kepler };
 
 std::string_view name(Provider v);
 std::string_view name(ResourceManager v);
 std::string_view name(Application v);
 std::string_view name(Exporter v);
+std::string_view name(EnergyScope v);
+std::string_view name(ExporterKind v);
 
 /// The choice a configuration spells `s` ("" is none where none has no spelling); nullopt when
 /// there is no such choice.
@@ -118,9 +124,12 @@ struct Infrastructure {
   std::string accelerator = "auto";            ///< auto | kvm | tcg
   std::string base_image;                      ///< "" = offline image; path or http(s) URL
   std::string base_image_sha256;               ///< checksum for a URL base image
-  std::string network_mode = "managed";        ///< managed (libvirt network) | bridge
-  std::string bridge_name = "br0";             ///< bridge for network_mode = bridge
-  bool virtiofs = false;                       ///< per-VM shared folder
+  /// Offline image recipe (default | cloudinit | docker | energy); "" = chosen from what the run
+  /// needs (docker for mist, energy for Scaphandre in the guests).
+  std::string image_variant;
+  std::string network_mode = "managed";  ///< managed (libvirt network) | bridge
+  std::string bridge_name = "br0";       ///< bridge for network_mode = bridge
+  bool virtiofs = false;                 ///< per-VM shared folder (alias: virtiofsd)
   std::string virtiofs_host_dir = "/var/lib/libvirt/scaphandre";  ///< + /<vm>
   std::string virtiofs_guest_dir = "/var/scaphandre";
   std::string ssh_key;     ///< "~" expanded; load() fills $HOME/.ssh/id_rsa_continuum
@@ -178,6 +187,9 @@ struct SshWorkload {
   double timeout = 600;  ///< s per run
   std::map<std::string, std::string> env;
   bool parallel = false;  ///< run on all selected nodes at once
+  /// Runs once before the first benchmark repeat (loading data, starting a server), outside the
+  /// measured repeats: its own event phase setup:<name>; a failure stops the benchmark.
+  bool setup = false;
   Location where;
 };
 
@@ -196,7 +208,28 @@ struct Energy {
   /// Per VM, the fraction of expected scrapes (window / interval) that must produce a sample;
   /// below it the run fails (exit 1, results kept).
   double min_coverage = 0.5;
+  EnergyScope scope = EnergyScope::benchmark;
+  ExporterKind exporter_kind = ExporterKind::scaphandre;
+  /// exporter = host: the command that starts one VM's exporter, split into words (no shell);
+  /// each word may hold the placeholders of kExporterPlaceholders. Empty: the user starts them.
+  std::vector<std::string> exporter_command;
+  double exporter_start_timeout = 30;  ///< s until every started exporter answers
 };
+
+/// A leading word NAME=value of [energy] exporter_command: the exporter's environment, as a shell
+/// reads `NAME=value program ...`.
+bool is_env_assignment(std::string_view word);
+/// The program of [energy] exporter_command: its first word that is not NAME=value ("" if none).
+std::string exporter_program(const std::vector<std::string>& command);
+
+/// The mount tag of every VM's virtiofs share: in the domain XML, the seed's fstab, the scaphandre
+/// playbook and the docs. The seed's energy notes used `scaphandre`; so does everything here.
+inline constexpr const char* kVirtiofsTag = "scaphandre";
+
+/// The placeholders of [energy] exporter_command: the VM's domain name, its index in plan order,
+/// its port (host_port_base + index), its share directory (virtiofs_host_dir/<vm>) and
+/// host_address.
+inline const char* const kExporterPlaceholders[] = {"vm", "index", "port", "share", "address"};
 
 struct ExecutionModel {
   std::string model;  ///< openfaas
@@ -204,6 +237,9 @@ struct ExecutionModel {
 
 struct Config {
   std::filesystem::path file;
+  /// [experiment] name: carried by every event, so that logs of several experiments stay apart
+  /// once collected; defaults to the configuration file's name without .cfg.
+  std::string experiment;
   Infrastructure infrastructure;
   std::optional<Benchmark> benchmark;  ///< absent when infra_only
   std::optional<ExecutionModel> execution_model;

@@ -1,8 +1,9 @@
 #pragma once
 // The event log `<run>/events.jsonl` (docs/design.md §7): one JSON object per line, flushed as
 // written, so a crash leaves a usable log. Plots and energy attribution read phases from it.
-//   {"time":"2026-11-29T10:00:00.123456789Z","t":12.5,"app":"image_classification","repeat":0,
-//    "phase":"benchmark","event":"start","node":"","details":{}}
+//   {"time":"2026-11-29T10:00:00.123456789Z","t":12.5,"experiment":"bench_cloud",
+//    "app":"image_classification","repeat":0,"phase":"benchmark","event":"start","node":"",
+//    "details":{}}
 // `event` is "start" or "end" for phase/workload boundaries, or another word for point events.
 #include <chrono>
 #include <cstdio>
@@ -25,6 +26,9 @@ struct Event {
   std::string event;  ///< start | end | <point event>
   std::string node;   ///< node id, "" for the whole run
   nlohmann::json details = nlohmann::json::object();
+  /// [experiment] name: logs of several experiments stay apart once collected. Filled by
+  /// EventLog::emit; "" in logs written before it existed.
+  std::string experiment;
 };
 
 nlohmann::json to_json(const Event& e);
@@ -37,8 +41,10 @@ std::string rfc3339_ns(std::chrono::system_clock::time_point tp);
 class EventLog {
  public:
   /// Opens (appends to) `path`; `start` is the monotonic run start that `t` is measured from.
+  /// Every event it writes carries `experiment`.
   static Expected<std::unique_ptr<EventLog>> open(const std::filesystem::path& path,
-                                                  std::chrono::steady_clock::time_point start);
+                                                  std::chrono::steady_clock::time_point start,
+                                                  std::string experiment = "");
   ~EventLog();
   /// Fills time and t, writes one line.
   void emit(Event e);
@@ -47,9 +53,11 @@ class EventLog {
             nlohmann::json details = nlohmann::json::object());
 
  private:
-  EventLog(std::FILE* f, std::chrono::steady_clock::time_point start) : f_(f), start_(start) {}
+  EventLog(std::FILE* f, std::chrono::steady_clock::time_point start, std::string experiment)
+      : f_(f), start_(start), experiment_(std::move(experiment)) {}
   std::FILE* f_;
   std::chrono::steady_clock::time_point start_;
+  std::string experiment_;
   std::mutex mu_;
 };
 

@@ -1,4 +1,6 @@
 #pragma once
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +20,19 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep);
 std::string shell_quote(std::string_view word);
 /// Joins argv into one shell command line with every word quoted (only where needed).
 std::string shell_join(const std::vector<std::string>& argv);
+
+/// Splits a command line into words as a POSIX shell would for quoting only: blanks separate
+/// words; '...' keeps everything literally, "..." keeps everything but \" \\ \$ \`, a backslash
+/// outside quotes keeps the next character. Nothing is expanded ($, ~, globs, backquotes stay
+/// literal): the words go to execve, never to a shell. nullopt (with *error) for an unclosed quote
+/// or a trailing backslash.
+std::optional<std::vector<std::string>> split_command(std::string_view s, std::string* error);
+
+/// Replaces every {name} in `word` by vars[name]; {{ and }} are a literal brace. nullopt (with
+/// *error naming the placeholder) for a name not in `vars` or an unmatched brace.
+std::optional<std::string> expand_placeholders(std::string_view word,
+                                               const std::map<std::string, std::string>& vars,
+                                               std::string* error);
 
 /// Levenshtein distance, for "did you mean" suggestions.
 size_t edit_distance(std::string_view a, std::string_view b);
