@@ -40,7 +40,7 @@ using namespace continuum::e2e;
 namespace {
 
 /// A RAPL package counter at `dir`/energy_uj growing at `watts`, rewritten every 50 ms by a thread
-/// (temp + rename, so the feed never reads a torn value). value(t) is exact at any time point.
+/// (temp + rename, so the feed never reads a torn value); uj_at() is its value at any moment.
 class FakeRapl {
  public:
   FakeRapl(fs::path dir, double watts) : dir_(std::move(dir)), watts_(watts) {}
