@@ -139,7 +139,7 @@ TEST_F(EnergyQueries, ExampleRunsWithExportersStartedByContinuumAndEnergyOverThe
   auto text = util::read_file(example);
   ASSERT_TRUE(text.ok());
   const fs::path shares = work_ / "shares";
-  std::string cfg_text = text->substr(0, text->find("[energy]"));
+  std::string cfg_text = text->substr(0, text->find("\n[energy]\n") + 1);
   const std::string host_dir_line = "virtiofs_host_dir = /var/lib/libvirt/scaphandre";
   ASSERT_NE(cfg_text.find(host_dir_line), std::string::npos);
   cfg_text.replace(cfg_text.find(host_dir_line), host_dir_line.size(),
@@ -272,6 +272,14 @@ TEST_F(EnergyQueries, ExampleRunsWithExportersStartedByContinuumAndEnergyOverThe
   ASSERT_TRUE(summary.ok());
   EXPECT_NE(summary->find("Exporters started by continuum"), std::string::npos);
   destroyed_ = true;  // delete = True: the run removed its VMs
+
+  // Kept for a reader (the plots in docs/energy.md come from such a run): the run directory
+  // without its VM-specific state, outside the work directory that TearDown removes.
+  const fs::path keep = kWorkRoot / "last-runs" / "energy_queries";
+  fs::remove_all(keep);
+  fs::create_directories(keep);
+  for (const char* part : {"plots", "energy", "summary.md", "events.jsonl", "environment.json"})
+    fs::copy(run_dir_ / part, keep / part, fs::copy_options::recursive);
 }
 
 }  // namespace

@@ -116,7 +116,7 @@ class LibvirtNetnsTest : public ::testing::Test {
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespace, libvirtd)";
     for (const char* p : {"libvirtd", "virtlogd", "qemu-system-x86_64", "qemu-img", "mmdebstrap",
-                          "genisoimage", "ip"})
+                          "genisoimage", "ip", "tini"})
       if (!util::have_program(p) && !util::have_program(std::string("/usr/sbin/") + p))
         GTEST_SKIP() << p << " is not installed (scripts/bootstrap --deps)";
     auto deadline = Clock::now() + 300s;
@@ -140,12 +140,15 @@ class LibvirtNetnsTest : public ::testing::Test {
     ASSERT_EQ(run({"ip", "netns", "add", ns_}).exit_code, 0);
     ASSERT_EQ(run({"ip", "-n", ns_, "link", "set", "lo", "up"}).exit_code, 0);
     auto t0 = Clock::now();
-    virtlogd_ = spawn({"ip", "netns", "exec", ns_, "sh", "-c",
+    // Under `tini -s` (a child subreaper that reaps): QEMU processes that libvirt daemonizes are
+    // reparented to it and reaped at once. Reparented to a PID 1 that reaps slowly, they stay
+    // zombies and libvirtd waits on them: minutes per domain start on such machines.
+    virtlogd_ = spawn({"ip", "netns", "exec", ns_, "tini", "-s", "--", "sh", "-c",
                        std::string(kCgroupRemount) + "exec virtlogd -p " +
                            util::shell_quote((work_ / "virtlogd.pid").string())},
                       {});
     ASSERT_GT(virtlogd_, 0);
-    libvirtd_ = spawn({"ip", "netns", "exec", ns_, "sh", "-c",
+    libvirtd_ = spawn({"ip", "netns", "exec", ns_, "tini", "-s", "--", "sh", "-c",
                        std::string(kCgroupRemount) + "exec libvirtd -p " +
                            util::shell_quote((work_ / "libvirtd.pid").string())},
                       {"LIBVIRT_LOG_OUTPUTS=3:file:" + (work_ / "libvirtd.log").string()});
