@@ -449,9 +449,13 @@ void Scraper::run_target(size_t i) {
       std::chrono::duration<double>(opts_.interval));
   auto next = SteadyClock::now();
   for (;;) {
+    // On stop, one last scrape: the sampled range then reaches the stop, so the last phase
+    // (e.g. the last repeat, which ends just before) is covered to its end, not to the previous
+    // tick; nothing is extrapolated past the last sample.
+    bool last = false;
     {
       std::unique_lock lock(mu_);
-      if (cv_.wait_until(lock, next, [this] { return stopping_; })) break;
+      last = cv_.wait_until(lock, next, [this] { return stopping_; });
     }
     Exchange x = perform(c);
     const Stamp at = midpoint(x, run_start_);
@@ -473,6 +477,7 @@ void Scraper::run_target(size_t i) {
       write_rows(rows);
       count_failure(i, target, x.err, down);
     }
+    if (last) break;
     next = next_tick(next, period);
   }
   curl_slist_free_all(c.headers);

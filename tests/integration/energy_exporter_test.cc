@@ -33,6 +33,7 @@
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
 #include "support/plot_data.h"
+#include "support/ports.h"
 
 extern char** environ;
 
@@ -52,35 +53,6 @@ struct Profile {
     return base * s + amp * period / (2 * kPi) * (1 - std::cos(2 * kPi * s / period));
   }
 };
-
-bool port_free(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(fd);
-  return ok;
-}
-
-// Two consecutive free loopback ports, starting from one the kernel hands out.
-int free_port_pair() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bool bound = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                 getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-    int p = ntohs(a.sin_port);
-    close(fd);
-    if (!bound) continue;
-    if (p < 65000 && port_free(p) && port_free(p + 1)) return p;
-  }
-  return -1;
-}
 
 pid_t spawn(const std::vector<std::string>& args) {
   std::vector<char*> argv;
@@ -109,7 +81,7 @@ class ExporterTest : public ::testing::Test {
       GTEST_SKIP() << "prometheus-node-exporter not installed (scripts/bootstrap installs it)";
     dir_ = fs::temp_directory_path() / ("continuum-energy-it-" + std::to_string(getpid()));
     fs::remove_all(dir_);
-    port_ = free_port_pair();
+    port_ = test_support::free_port_pair();
     ASSERT_GT(port_, 0);
     for (int k = 0; k < 2; ++k) {
       auto tdir = dir_ / ("textfile" + std::to_string(k));
@@ -276,7 +248,7 @@ TEST_F(ExporterTest, EnergyRunWithoutDataFailsNamingTheExporterAndReason) {
       std::this_thread::sleep_for(milliseconds(50));
     ASSERT_TRUE(http_ok(url)) << url << " never answered";
   }
-  int dead_port = free_port_pair();  // free now; nothing of this test listens there
+  int dead_port = test_support::free_port_pair();  // free now; nothing of this test listens there
   ASSERT_GT(dead_port, 0);
   const std::string dead = "http://127.0.0.1:" + std::to_string(dead_port) + "/metrics";
 
@@ -549,7 +521,7 @@ TEST_F(ExporterTest, NodeExporterRaplCollectorOnAFakeSysfsGivesPackagePlusDramJo
     ASSERT_TRUE(util::write_file_atomic(d / "max_energy_range_uj", "262143328850\n").ok());
   }
   write_state(0);
-  int port = free_port_pair();
+  int port = test_support::free_port_pair();
   ASSERT_GT(port, 0);
   pid_t pid =
       spawn({"prometheus-node-exporter", "--web.listen-address=127.0.0.1:" + std::to_string(port),

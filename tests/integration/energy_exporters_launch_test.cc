@@ -20,38 +20,19 @@
 #include "continuum/util/background.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
+#include "support/ports.h"
 
 using namespace continuum;
 namespace fs = std::filesystem;
 
 namespace {
 
-bool port_free(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(fd);
-  return ok;
-}
-
-// Two consecutive free loopback ports, starting from one the kernel hands out.
-int free_port_pair() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bool bound = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-                 getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0;
-    int p = ntohs(a.sin_port);
-    close(fd);
-    if (bound && p < 65000 && port_free(p) && port_free(p + 1)) return p;
-  }
-  return -1;
+/// An OnStarted that records each started exporter's PID.
+energy::ExporterSet::OnStarted collect_pids(std::vector<pid_t>& pids) {
+  return [&pids](const energy::ExporterLaunch&, const util::ProcessIdentity& id) -> Status {
+    pids.push_back(id.pid);
+    return {};
+  };
 }
 
 class ExporterLaunch : public ::testing::Test {
@@ -62,7 +43,7 @@ class ExporterLaunch : public ::testing::Test {
     dir_ = fs::temp_directory_path() / ("continuum-exporters-" + std::to_string(getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "run");
-    port_ = free_port_pair();
+    port_ = test_support::free_port_pair();
     ASSERT_GT(port_, 0);
   }
   void TearDown() override {
@@ -168,32 +149,25 @@ TEST_F(ExporterLaunch, AnExporterThatExitsFailsTheStartNamingItAndStopsTheOthers
       "--web.listen-address={address}:{port} --collector.disable-defaults; echo "
       "bad flag >&2; exit 3'");
   std::vector<pid_t> pids;
-  auto set = energy::ExporterSet::start(
-      *energy::plan_exporters(c, p, dir_ / "run"), 20,
-      [&](const energy::ExporterLaunch&, const util::ProcessIdentity& id) -> Status {
-        pids.push_back(id.pid);
-        return {};
-      },
-      nullptr);
+  auto set = energy::ExporterSet::start(*energy::plan_exporters(c, p, dir_ / "run"), 20,
+                                        collect_pids(pids), nullptr);
   ASSERT_FALSE(set.ok());
   const std::string& m = set.error().message;
   EXPECT_NE(m.find("the exporter of " + p.nodes[1].name), std::string::npos) << m;
   EXPECT_NE(m.find("exited with status 3"), std::string::npos) << m;
   EXPECT_NE(m.find("bad flag"), std::string::npos) << m;  // the end of its log
-  ASSERT_EQ(pids.size(), 2u);
+  // VM 0's exporter was running when it was recorded; VM 1's may have exited before it could be
+  // (a process that is gone has no identity to record, and needs no stopping).
+  ASSERT_GE(pids.size(), 1u);
+  ASSERT_LE(pids.size(), 2u);
   for (pid_t pid : pids) EXPECT_FALSE(util::process_identity(pid)) << pid;
 }
 
 TEST_F(ExporterLaunch, OneThatNeverAnswersTimesOutAndIsStopped) {
   auto [c, p] = setup("sleep 600", 0.5);
   std::vector<pid_t> pids;
-  auto set = energy::ExporterSet::start(
-      *energy::plan_exporters(c, p, dir_ / "run"), 0.5,
-      [&](const energy::ExporterLaunch&, const util::ProcessIdentity& id) -> Status {
-        pids.push_back(id.pid);
-        return {};
-      },
-      nullptr);
+  auto set = energy::ExporterSet::start(*energy::plan_exporters(c, p, dir_ / "run"), 0.5,
+                                        collect_pids(pids), nullptr);
   ASSERT_FALSE(set.ok());
   EXPECT_NE(set.error().message.find("not answering after 0.5 s"), std::string::npos)
       << set.error().message;

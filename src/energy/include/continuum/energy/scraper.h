@@ -128,7 +128,9 @@ class Scraper {
   /// target. An Error only if the file cannot be opened or the scraper already runs.
   Status start(const std::vector<Target>& targets, const std::filesystem::path& run_dir,
                std::chrono::steady_clock::time_point run_start);
-  /// Stops and joins the threads (an in-flight request ends within its timeout), closes the file.
+  /// Stops and joins the threads, closes the file. Each target is scraped once more on the way
+  /// out (at most `timeout` s), so the samples reach the stop and the last phase before it is
+  /// covered to its end.
   void stop();
   bool running() const { return !threads_.empty(); }
   /// Per-target counters (safe to call while running).
