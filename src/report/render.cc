@@ -100,14 +100,26 @@ Expected<RenderResult> render(const fs::path& run_dir, const RenderOptions& opts
   RenderResult res;
   std::error_code ec;
   std::vector<record::PhaseInterval> phases;
+  std::string experiment;
   auto events_file = run_dir / "events.jsonl";
   if (fs::exists(events_file, ec)) {
     auto events = TRY(record::read_events(events_file));
     phases = record::phase_intervals(events);
+    for (const auto& e : events)
+      if (!e.experiment.empty()) {
+        experiment = e.experiment;
+        break;
+      }
   } else {
     res.warnings.push_back(events_file.string() + " missing: energy is not split into phases");
   }
-  const std::string app = app_name(phases, run_dir);
+  // The plots' titles name the experiment (what a reader compares), and the application when
+  // there is one; a run with workloads only is not named after its first workload.
+  std::string app = app_name(phases, run_dir);
+  bool has_app = false;
+  for (const auto& p : phases)
+    if ((p.phase == "benchmark" || p.phase == "application") && !p.app.empty()) has_app = true;
+  if (!experiment.empty()) app = has_app && app != experiment ? experiment + ": " + app : experiment;
   auto plots_dir = run_dir / "plots";
   std::string md = "## Energy\n\n";
 

@@ -38,9 +38,12 @@ inline std::vector<std::string> proc_argv(pid_t pid) {
 inline std::vector<pid_t> pids_where(
     const std::function<bool(const std::vector<std::string>&)>& match) {
   std::vector<pid_t> out;
+  // The error_code increment: the range-for's operator++ throws when readdir fails on /proc
+  // while processes come and go, and an exception in the caller's watcher thread aborts the test.
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = e.path().filename().string();
+  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     pid_t pid = static_cast<pid_t>(std::stol(name));
     auto argv = proc_argv(pid);
@@ -89,9 +92,12 @@ inline bool running(pid_t pid) {
 /// True while any process of group `pgid` runs (zombies do not count).
 inline bool group_alive(pid_t pgid) {
   if (pgid <= 0 || (::kill(-pgid, 0) != 0 && errno != EPERM)) return false;
+  // The error_code increment: the range-for's operator++ throws when readdir fails on /proc
+  // while processes come and go, and an exception in the caller's watcher thread aborts the test.
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = e.path().filename().string();
+  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     pid_t pid = static_cast<pid_t>(std::stol(name));
     auto [st, pgrp] = proc_state(pid);
