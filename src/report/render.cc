@@ -119,7 +119,8 @@ Expected<RenderResult> render(const fs::path& run_dir, const RenderOptions& opts
   bool has_app = false;
   for (const auto& p : phases)
     if ((p.phase == "benchmark" || p.phase == "application") && !p.app.empty()) has_app = true;
-  if (!experiment.empty()) app = has_app && app != experiment ? experiment + ": " + app : experiment;
+  if (!experiment.empty())
+    app = has_app && app != experiment ? experiment + ": " + app : experiment;
   auto plots_dir = run_dir / "plots";
   std::string md = "## Energy\n\n";
 

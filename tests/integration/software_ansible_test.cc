@@ -311,8 +311,7 @@ TEST_F(SoftwareAnsible, BaseAndMosquittoPlaybooksLeaveABrokerAnsweringOnTheTarge
   auto ev = record::read_events(run_dir / "events.jsonl");
   ASSERT_TRUE(ev.ok());
   std::vector<std::string> seen;
-  for (const auto& e : *ev)
-    seen.push_back(e.phase + " " + e.event);
+  for (const auto& e : *ev) seen.push_back(e.phase + " " + e.event);
   EXPECT_EQ(seen.front(), "software start");
   EXPECT_EQ(seen.back(), "software end");
   EXPECT_NE(std::find(seen.begin(), seen.end(), "playbook:mosquitto end"), seen.end());

@@ -70,8 +70,8 @@ std::string describe_failure(const PlaybookResult& r);
 /// opt.cancel is set nothing new starts, running ones are stopped, and the Error (exit code 130)
 /// names the playbooks stopped and those never started. Emits
 /// per playbook phase "playbook:<name>" events "start"/"end" (node "", details playbook, seconds,
-/// ok), an interval of its own in the energy attribution, when `events` is set. Returns every result (in completion order), or an Error describing the
-/// failures (exit code 1).
+/// ok), an interval of its own in the energy attribution, when `events` is set. Returns every
+/// result (in completion order), or an Error describing the failures (exit code 1).
 Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
                                               const std::vector<PlaybookRun>& runs,
                                               record::EventLog* events);
