@@ -49,8 +49,8 @@ Expected<std::unique_ptr<ExporterService>> ExporterService::start(const config::
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<ExporterService> s(new ExporterService());
   s->events_ = events;
-  s->set_ = TRY(energy::ExporterSet::start(std::move(launches), cfg.energy.exporter_start_timeout,
-                                           on_started, on_stopped, util::interrupt_flag()));
+  s->set_ = TRY(energy::ExporterSet::start(launches, cfg.energy.exporter_start_timeout, on_started,
+                                           on_stopped, util::interrupt_flag()));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json list = nlohmann::json::array();
   for (size_t i = 0; i < s->set_->launches().size(); ++i) {

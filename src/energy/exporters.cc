@@ -108,11 +108,9 @@ Expected<std::vector<ExporterLaunch>> plan_exporters(const config::Config& cfg, 
   return out;
 }
 
-Expected<std::unique_ptr<ExporterSet>> ExporterSet::start(std::vector<ExporterLaunch> launches,
-                                                          double timeout_s,
-                                                          const OnStarted& on_started,
-                                                          OnStopped on_stopped,
-                                                          const std::atomic<bool>* cancel) {
+Expected<std::unique_ptr<ExporterSet>> ExporterSet::start(
+    const std::vector<ExporterLaunch>& launches, double timeout_s, const OnStarted& on_started,
+    OnStopped on_stopped, const std::atomic<bool>* cancel) {
   std::unique_ptr<ExporterSet> set(new ExporterSet());
   set->on_stopped_ = std::move(on_stopped);
   for (auto& l : launches) {

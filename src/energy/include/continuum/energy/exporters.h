@@ -70,7 +70,7 @@ class ExporterSet {
   /// `timeout_s` in all. An exporter that exits or does not answer in time is an Error naming the
   /// VM, the command and the end of its log; the ones already started are stopped then. `cancel`
   /// (Ctrl-C) ends the wait the same way.
-  static Expected<std::unique_ptr<ExporterSet>> start(std::vector<ExporterLaunch> launches,
+  static Expected<std::unique_ptr<ExporterSet>> start(const std::vector<ExporterLaunch>& launches,
                                                       double timeout_s, const OnStarted& on_started,
                                                       OnStopped on_stopped,
                                                       const std::atomic<bool>* cancel = nullptr);
