@@ -16,22 +16,14 @@
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
+#include "support/temp_dir.h"
 
 using namespace continuum;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag)
-      : path(fs::temp_directory_path() /
-             ("continuum-compare-" + tag + "-" + std::to_string(getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using test_support::TempDir;
 
 /// Repeat k runs from 10 + 30k: application for 10 s, then workload:q for 10 s.
 double repeat_start(int k) { return 10.0 + 30.0 * k; }

@@ -18,22 +18,14 @@
 #include "continuum/util/hash.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
+#include "support/temp_dir.h"
 
 using namespace continuum;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag)
-      : path(fs::temp_directory_path() /
-             ("continuum-env-" + tag + "-" + std::to_string(getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using test_support::TempDir;
 
 std::string run_ok(const std::vector<std::string>& argv) {
   util::ProcessSpec spec;
