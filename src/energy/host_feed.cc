@@ -189,7 +189,11 @@ void HostFeed::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  thread_.join();
+  // One last step on the way out, as the scraper takes one last scrape before it: feed.csv then
+  // reaches past the last sample, so every sample lies inside what the feed recorded.
+  if (auto st = step(); !st) spdlog::warn("energy host feed: {}", st.error().message);
 }
 
 double HostFeed::period() const {
