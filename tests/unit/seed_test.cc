@@ -240,4 +240,26 @@ TEST(Seed, HostKeysAreFreshAndKnownHostsPinsThem) {
                      infra::known_hosts_line("192.168.100.3", 22, b->public_key));
 }
 
+// The keys are made in-process (libssh); sshd in the guest reads the private key file, so OpenSSH's
+// own tool must read it back and derive the same public key.
+TEST(Seed, InProcessHostKeyIsReadByOpenSsh) {
+  if (!util::have_program("ssh-keygen")) GTEST_SKIP() << "ssh-keygen not installed";
+  auto k = infra::generate_host_key("cloud0");
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  EXPECT_EQ(k->public_key.substr(0, 12), "ssh-ed25519 ");
+  EXPECT_EQ(k->public_key.substr(k->public_key.size() - 7), " cloud0");
+  TempDir tmp;
+  const fs::path f = tmp.path() / "ssh_host_ed25519_key";
+  ASSERT_TRUE(
+      util::write_file_atomic(f, k->private_key, fs::perms::owner_read | fs::perms::owner_write)
+          .ok());
+  util::ProcessSpec spec;
+  spec.argv = {"ssh-keygen", "-y", "-f", f.string()};
+  auto r = util::run_process(spec);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_EQ(r->out.substr(0, r->out.find_last_not_of(" \n") + 1),
+            k->public_key.substr(0, k->public_key.rfind(' ')));
+}
+
 }  // namespace

@@ -61,8 +61,8 @@ SeedFiles render_seed(const SeedSpec& spec);
 /// xorriso. Built under a temp name and renamed into place, so a half-written seed never exists.
 Status write_seed_image(const SeedFiles& files, const std::filesystem::path& image);
 
-/// Generates a fresh ed25519 key pair with ssh-keygen (comment `comment`), in a private temp dir
-/// that is removed afterwards.
+/// Generates a fresh ed25519 key pair in-process (libssh): the private key in OpenSSH format, the
+/// public key as one `ssh-ed25519 <base64> <comment>` line. Thread-safe; no files, no processes.
 Expected<SshKeyPair> generate_host_key(const std::string& comment);
 
 /// The user's key for VMs: reads `<private_key>.pub`, or, when the private key does not exist,
