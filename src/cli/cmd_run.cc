@@ -7,6 +7,8 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -21,7 +23,9 @@
 #include "continuum/infra/clock.h"
 #include "continuum/infra/destroy.h"
 #include "continuum/infra/environment_probe.h"
+#include "continuum/infra/hypervisor.h"
 #include "continuum/infra/netem.h"
+#include "continuum/infra/resource_check.h"
 #include "continuum/infra/run_lock.h"
 #include "continuum/plan/plan.h"
 #include "continuum/record/events.h"
@@ -69,8 +73,8 @@ std::string access_lines(const infra::Deployment& d) {
 
 std::string summary_md(const config::Config& cfg, const plan::Plan& p, const fs::path& run,
                        const PhaseTimes& times, const std::string& outcome,
-                       const std::string& network_table, const std::string& benchmark_md,
-                       const std::string& report_md) {
+                       const std::string& network_table, const std::string& resources_table,
+                       const std::string& benchmark_md, const std::string& report_md) {
   std::ostringstream s;
   s << "# continuum run: " << p.config_name << "\n\n";
   s << "- configuration: `" << cfg.file.string() << "` (copied to `config.cfg`)\n";
@@ -82,6 +86,9 @@ std::string summary_md(const config::Config& cfg, const plan::Plan& p, const fs:
   s << "\n## Plan\n\n```\n" << plan::summary(p) << "```\n";
   if (!network_table.empty())
     s << "\n## Network (configured vs measured)\n\n```\n" << network_table << "```\n";
+  if (!resources_table.empty())
+    s << "\n## VM resources (configured vs measured, infrastructure/resources.csv)\n\n```\n"
+      << resources_table << "```\n";
   if (!benchmark_md.empty()) s << "\n" << benchmark_md << "\n";
   if (!report_md.empty()) s << "\n" << report_md << "\n";
   s << "\n## Files\n\n"
@@ -127,7 +134,7 @@ struct Run {
   std::unique_ptr<ExporterService> exporters;
   /// [energy] scope = run: the scraper that runs from the VMs being up to the end of the phases.
   std::unique_ptr<energy::Scraper> run_scraper;
-  std::string network_table, benchmark_md, report_md;
+  std::string network_table, resources_table, benchmark_md, report_md;
   PhaseTimes times;
   /// Set by a phase when its failure has a more specific name than the table's.
   std::string outcome;
@@ -195,12 +202,42 @@ Status environment(Run& r) {
   return {};
 }
 
+/// 1c. Did each VM get what its tier asked for (vCPUs, memory, quota, pinning, disk limits)?
+/// A VM that did not is a warning in the log and summary.md, not a failed run: the numbers are
+/// still measured, and the report says on what.
+Status resources(Run& r) {
+  infra::SshNetemExecutor exec(r.deployment);
+  std::map<size_t, infra::HypervisorPtr> conns;
+  std::mutex mu;
+  infra::HypervisorFor hv = [&](size_t host) -> Expected<infra::HypervisorPtr> {
+    std::lock_guard lock(mu);
+    if (auto it = conns.find(host); it != conns.end()) return it->second;
+    auto h = TRY(infra::connect_libvirt(r.plan.hosts.at(host).libvirt_uri));
+    conns[host] = h;
+    return h;
+  };
+  auto rep = TRY(infra::check_resources(r.plan, exec, hv, r.dir, r.events));
+  r.resources_table = infra::format_resource_table(rep.rows);
+  if (!r.resources_table.empty())
+    spdlog::info("VM resources, configured vs measured:\n{}", r.resources_table);
+  for (const auto& w : rep.warnings) spdlog::warn("resources: {}", w);
+  return {};
+}
+
 /// 2. Network emulation, measured.
 Status network(Run& r) {
   auto nr = TRY(infra::apply_and_verify(r.plan, r.deployment, r.dir, r.events));
-  r.network_table = infra::format_table(nr.links);
+  r.network_table = nr.links.empty() ? std::string() : infra::format_table(nr.links);
   if (!r.network_table.empty())
     spdlog::info("network, configured vs measured:\n{}", r.network_table);
+  if (!nr.netperf.empty()) {
+    std::string t = infra::format_netperf_table(nr.netperf);
+    spdlog::info("netperf matrix ({} s per test):\n{}", r.plan.netperf_seconds, t);
+    r.network_table += (r.network_table.empty() ? "" : "\n") +
+                       fmt::format("netperf matrix (TCP_RR, TCP_STREAM; {} s per test)\n",
+                                   r.plan.netperf_seconds) +
+                       t;
+  }
   for (const auto& w : nr.warnings) spdlog::warn("{}", w);
   return {};
 }
@@ -326,7 +363,13 @@ Status benchmark_phase(Run& r) {
 
 bool always(const Run&) { return true; }
 bool installs_software(const Run& r) { return !r.cfg.infrastructure.infra_only; }
-bool emulates_network(const Run& r) { return r.cfg.infrastructure.network_emulation; }
+bool checks_resources(const Run& r) {
+  return r.cfg.infrastructure.resource_check &&
+         r.cfg.infrastructure.provider == config::Provider::qemu;
+}
+bool emulates_network(const Run& r) {
+  return r.cfg.infrastructure.network_emulation || r.cfg.infrastructure.netperf;
+}
 bool feeds_energy(const Run& r) { return r.cfg.energy.enabled && r.cfg.energy.host_feed; }
 bool runs_containers(const Run& r) { return config::runs_in_containers(r.cfg); }
 bool starts_exporters(const Run& r) {
@@ -365,6 +408,7 @@ constexpr Phase kPhases[] = {
      reachability},
     {"clocks", "clock alignment failed", true, always, clocks},
     {"environment", "environment not recorded", false, always, environment},
+    {"resources", "resource check failed", true, checks_resources, resources},
     {"network", "network emulation failed", true, emulates_network, network},
     {"containers", "container images or registry failed", true, runs_containers, containers_phase},
     {"software", "software installation failed", true, installs_software, software_phase},
@@ -545,7 +589,7 @@ int cmd_run(const Options& o) {
                  {{"outcome", r.outcome}, {"exit_code", exit_status(rc)}});
   if (auto st = util::write_file_atomic(
           r.dir / "summary.md", summary_md(cfg, p, r.dir, r.times, r.outcome, r.network_table,
-                                           r.benchmark_md, r.report_md));
+                                           r.resources_table, r.benchmark_md, r.report_md));
       !st)
     spdlog::warn("{}", st.error().message);
   spdlog::info("{} in {:.1f} s; run directory {}", r.outcome, seconds_since(r.start),

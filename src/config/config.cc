@@ -180,9 +180,9 @@ const std::vector<std::string> kQemuKeys = {
 std::map<std::string, std::string> infrastructure_universe() {
   std::map<std::string, std::string> u;
   const std::string always = "always";
-  for (const char* k :
-       {"provider", "infra_only", "cpu_pin", "external_physical_machines", "netperf", "base_path",
-        "prefixip", "middleip", "middleip_base", "delete", "network_emulation"})
+  for (const char* k : {"provider", "infra_only", "cpu_pin", "external_physical_machines",
+                        "netperf", "netperf_seconds", "resource_check", "base_path", "prefixip",
+                        "middleip", "middleip_base", "delete", "network_emulation"})
     u[k] = always;
   for (const auto& t : kTiers)
     for (const char* s : {"_nodes", "_cores", "_memory", "_quota", "_read_speed", "_write_speed"})
@@ -500,6 +500,8 @@ void Loader::infrastructure(Sec& s) {
              "`" + m + "` is not user@host; allowed: a comma list of user@host");
   }
   s.get_bool("netperf", i.netperf);
+  s.get_int("netperf_seconds", i.netperf_seconds, 1, 600);
+  s.get_bool("resource_check", i.resource_check);
   std::string base;
   if (s.get_string("base_path", base)) {
     i.base_path = util::expand_user(base).string();

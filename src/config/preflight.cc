@@ -100,13 +100,19 @@ void infrastructure_rules(const Config& c, Messages& m) {
         "have "
         "to be built on those hosts, and the run would fail there after starting the local VMs); "
         "remove the key to run every VM on this host");
-  if (i.netperf)
-    m.refuse(
-        "infrastructure", "netperf", "True",
-        "the netperf matrix is not implemented yet (the original ran netperf TCP_RR and TCP_STREAM "
-        "between all VMs and only logged the raw output); the emulated links are measured with "
-        "ping "
-        "instead (network_verify = True, infrastructure/network.csv); set netperf = False");
+  // netperf is packaged from Debian 13 on; of the offline images only `energy` is Debian 13.
+  if (i.netperf && i.base_image.empty() && !i.image_variant.empty() && i.image_variant != "energy")
+    m.refuse("infrastructure", "netperf", "True",
+             "the netperf matrix needs netperf in the guests, which only Debian 13 packages; the "
+             "image_variant " +
+                 i.image_variant +
+                 " is Debian 12 without it. Set image_variant = energy (Debian 13 with netperf "
+                 "and iperf3) or leave image_variant empty");
+  else if (i.netperf && i.base_image.empty() && i.image_variant.empty() && runs_in_containers(c))
+    m.refuse("infrastructure", "netperf", "True",
+             "the netperf matrix needs netperf in the guests, and this benchmark runs containers, "
+             "so the guests boot the docker image (Debian 12, no netperf); run the netperf matrix "
+             "in an infra_only run of the same infrastructure");
   if (i.provider == Provider::qemu && i.network_mode == "managed" && i.guest_internet == "none" &&
       downloads(c) && i.guest_http_proxy.empty() && i.guest_https_proxy.empty() &&
       i.guest_apt_proxy.empty() && i.guest_apt_mirror.empty())

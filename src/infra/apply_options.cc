@@ -15,6 +15,8 @@ std::string image_variant(const config::Config& cfg) {
   // Scaphandre inside the guests: only Debian 13 packages it, so those guests boot the energy
   // variant; with the host exporter nothing energy-related runs in the guests.
   if (cfg.energy.enabled && cfg.energy.exporter == config::Exporter::guest) return "energy";
+  // netperf likewise: Debian 13 only.
+  if (cfg.infrastructure.netperf) return "energy";
   return "default";
 }
 

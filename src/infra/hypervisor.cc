@@ -137,6 +137,35 @@ class LibvirtHypervisor : public Hypervisor {
     return names;
   }
 
+  Expected<std::vector<VcpuInfo>> vcpu_info(const std::string& name) override {
+    DomainHandle d;
+    d.p = virDomainLookupByName(conn_, name.c_str());
+    if (!d.p) return make_error(err("look up domain " + name + " on " + uri_));
+    virDomainInfo info;
+    if (virDomainGetInfo(d.p, &info) < 0)
+      return make_error(err("information of domain " + name + " on " + uri_));
+    virNodeInfo node;
+    if (virNodeGetInfo(conn_, &node) < 0) return make_error(err("node information of " + uri_));
+    const int host_cpus = static_cast<int>(VIR_NODEINFO_MAXCPUS(node));
+    const int maplen = VIR_CPU_MAPLEN(host_cpus);
+    const int n = static_cast<int>(info.nrVirtCpu);
+    std::vector<virVcpuInfo> vi(static_cast<size_t>(n));
+    std::vector<unsigned char> maps(static_cast<size_t>(n) * static_cast<size_t>(maplen));
+    int got = virDomainGetVcpus(d.p, vi.data(), n, maps.data(), maplen);
+    if (got < 0) return make_error(err("vCPUs of domain " + name + " on " + uri_));
+    std::vector<VcpuInfo> out;
+    for (int i = 0; i < got; ++i) {
+      VcpuInfo v;
+      v.number = static_cast<int>(vi[static_cast<size_t>(i)].number);
+      v.cpu_time_ns = vi[static_cast<size_t>(i)].cpuTime;
+      v.cpu = vi[static_cast<size_t>(i)].cpu;
+      for (int c = 0; c < host_cpus; ++c)
+        if (VIR_CPU_USABLE(maps.data(), maplen, i, c)) v.affinity.push_back(c);
+      out.push_back(std::move(v));
+    }
+    return out;
+  }
+
   Status define_network(const std::string& name, const std::string& xml) override {
     NetworkHandle n;
     n.p = virNetworkDefineXML(conn_, xml.c_str());
@@ -455,6 +484,17 @@ Expected<std::vector<std::string>> RecordingHypervisor::list_domains() {
   std::vector<std::string> v;
   for (auto& [n, s] : domains_) v.push_back(n);
   return v;
+}
+Expected<std::vector<VcpuInfo>> RecordingHypervisor::vcpu_info(const std::string& name) {
+  std::lock_guard lock(mu_);
+  log("vcpu_info " + name);
+  auto it = vcpus_.find(name);
+  if (it == vcpus_.end()) return make_error("vCPUs of " + name + ": not recorded (dry run)");
+  return it->second;
+}
+void RecordingHypervisor::set_vcpu_info(const std::string& name, std::vector<VcpuInfo> v) {
+  std::lock_guard lock(mu_);
+  vcpus_[name] = std::move(v);
 }
 Status RecordingHypervisor::define_network(const std::string& name, const std::string&) {
   std::lock_guard lock(mu_);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "continuum/infra/netem.h"
@@ -210,7 +211,27 @@ LinkResult configured(const plan::Plan& p, const std::map<std::string, NodeNetem
   return r;
 }
 
-void judge(LinkResult& r) {
+}  // namespace
+
+LossRange loss_range(int n, double expected_pct) {
+  if (n <= 0) return {0, 0};
+  // netem's loss is exact, but a host drops a ping now and then even on a bare path: the
+  // expectation is never below 0.1 %, so one lost ping in 40 is no alarm, two are.
+  double p = std::clamp(expected_pct / 100, 0.001, 1.0);
+  if (p >= 1) return {n, n};
+  constexpr double kTail = 0.005;  // each side: a 1 % two-sided test
+  std::vector<double> pmf(n + 1);
+  pmf[0] = std::pow(1 - p, n);
+  for (int k = 0; k < n; ++k) pmf[k + 1] = pmf[k] * (n - k) / (k + 1) * p / (1 - p);
+  LossRange r{0, n};
+  double below = 0;  // P(X < lo)
+  while (r.lo < n && below + pmf[r.lo] <= kTail) below += pmf[r.lo++];
+  double above = 0;  // P(X > hi)
+  while (r.hi > 0 && above + pmf[r.hi] <= kTail) above += pmf[r.hi--];
+  return r;
+}
+
+void judge_link(LinkResult& r) {
   std::string name = r.from + " -> " + r.to;
   std::optional<double> measured = r.measured.rtt_ms();
   if (!measured) {
@@ -226,18 +247,41 @@ void judge(LinkResult& r) {
   r.deviation_ms = *measured - r.expected_rtt_ms();
   r.deviation_pct = r.configured_rtt_ms > 0 ? 100.0 * r.deviation_ms / r.configured_rtt_ms : 0;
   double tol = rtt_tolerance_ms(r.configured_rtt_ms);
-  if (std::fabs(r.deviation_ms) <= tol) {
+  std::vector<std::string> why;
+  if (std::fabs(r.deviation_ms) > tol)
+    why.push_back(fmt::format(
+        "measured RTT {:.2f} ms vs configured {:.2f} ms{} ({:+.2f} ms, {:+.1f} %; tolerance "
+        "{:.2f} ms)",
+        *measured, r.configured_rtt_ms,
+        r.baseline_rtt_ms ? fmt::format(" + baseline {:.2f} ms", *r.baseline_rtt_ms)
+                          : std::string(),
+        r.deviation_ms, r.deviation_pct, tol));
+  // Loss: the pings lost must be what a binomial draw at the expected rate gives (the
+  // configured round-trip loss combined with what the bare path lost), so 2 % lost on a link
+  // configured lossless is flagged however the RTT looks.
+  const int n = r.measured.transmitted;
+  const int lost = n - r.measured.received;
+  const double base = r.baseline_loss_pct.value_or(0) / 100;
+  r.expected_loss_pct = 100.0 * (1 - (1 - r.configured_loss_pct / 100) * (1 - base));
+  const LossRange range = loss_range(n, r.expected_loss_pct);
+  r.loss_lo_pct = n > 0 ? 100.0 * range.lo / n : 0;
+  r.loss_hi_pct = n > 0 ? 100.0 * range.hi / n : 0;
+  if (n > 0 && (lost < range.lo || lost > range.hi))
+    why.push_back(fmt::format(
+        "{} of {} pings lost ({:.1f} %) vs configured {:.2f} %{} (accepted {}-{} lost at this "
+        "ping count)",
+        lost, n, 100.0 * lost / n, r.configured_loss_pct,
+        base > 0 ? fmt::format(" and {:.1f} % on the bare path", 100 * base) : std::string(),
+        range.lo, range.hi));
+  if (why.empty()) {
     r.status = "ok";
     return;
   }
   r.status = "warning";
-  r.message = fmt::format(
-      "link {}: measured RTT {:.2f} ms vs configured {:.2f} ms{} ({:+.2f} ms, {:+.1f} %; tolerance "
-      "{:.2f} ms)",
-      name, *measured, r.configured_rtt_ms,
-      r.baseline_rtt_ms ? fmt::format(" + baseline {:.2f} ms", *r.baseline_rtt_ms) : std::string(),
-      r.deviation_ms, r.deviation_pct, tol);
+  r.message = "link " + name + ": " + util::join(why, "; ");
 }
+
+namespace {
 
 std::string ping_script(const std::string& ip, int count, int interval_ms) {
   std::string c = std::to_string(count);
@@ -259,8 +303,12 @@ std::string one_line(std::string s) {
 
 std::string format_table(const std::vector<LinkResult>& links) {
   std::vector<std::vector<std::string>> rows;
+  bool throughput = false;
+  for (const auto& l : links) throughput |= l.measured_mbit.has_value();
   rows.push_back({"link", "configured RTT", "baseline", "measured RTT (median)", "avg", "min/max",
-                  "jitter (cfg/meas)", "loss", "deviation", "status"});
+                  "jitter (cfg/meas)", "loss (cfg/meas)", "deviation", "status"});
+  if (throughput)
+    for (const char* h : {"rate (cfg/bare/meas, Mbit/s)", "throughput"}) rows[0].push_back(h);
   for (const auto& l : links) {
     const auto& m = l.measured;
     rows.push_back({
@@ -272,10 +320,16 @@ std::string format_table(const std::vector<LinkResult>& links) {
         m.min_ms ? fmt::format("{:.1f}/{:.1f}", *m.min_ms, *m.max_ms) : "-",
         fmt::format("{:.1f}/{}", l.configured_jitter_ms,
                     m.mdev_ms ? fmt::format("{:.1f}", *m.mdev_ms) : "-"),
-        fmt::format("{:.0f} %", m.loss_pct),
+        fmt::format("{}/{:.1f} %", util::format_number(l.configured_loss_pct), m.loss_pct),
         m.rtt_ms() ? fmt::format("{:+.2f} ms", l.deviation_ms) : "-",
         l.status,
     });
+    if (throughput) {
+      auto v = [](const std::optional<double>& x) { return x ? fmt::format("{:.1f}", *x) : "-"; };
+      rows.back().push_back(v(l.configured_mbit) + "/" + v(l.baseline_mbit) + "/" +
+                            v(l.measured_mbit));
+      rows.back().push_back(l.throughput_status.empty() ? "-" : l.throughput_status);
+    }
   }
   std::vector<size_t> w(rows[0].size(), 0);
   for (const auto& r : rows)
@@ -297,7 +351,9 @@ std::string format_csv(const std::vector<LinkResult>& links) {
       "from,to,from_ip,to_ip,configured_rtt_ms,configured_jitter_ms,configured_loss_pct,"
       "baseline_rtt_ms,expected_rtt_ms,measured_rtt_ms,measured_avg_ms,measured_min_ms,measured_"
       "max_ms,jitter_ms,loss_pct,"
-      "deviation_ms,deviation_pct,status\n";
+      "deviation_ms,deviation_pct,status,expected_loss_pct,loss_accepted_low_pct,"
+      "loss_accepted_high_pct,baseline_loss_pct,configured_mbit,baseline_mbit,measured_mbit,"
+      "throughput_status\n";
   for (const auto& l : links) {
     const auto& m = l.measured;
     bool have = m.rtt_ms().has_value();
@@ -307,6 +363,10 @@ std::string format_csv(const std::vector<LinkResult>& links) {
                      num(m.rtt_ms()), num(m.avg_ms), num(m.min_ms), num(m.max_ms), num(m.mdev_ms),
                      m.loss_pct, have ? fmt::format("{:.3f}", l.deviation_ms) : "",
                      have ? fmt::format("{:.2f}", l.deviation_pct) : "", l.status);
+    s.pop_back();  // the newline: the loss and throughput columns follow
+    s += fmt::format(",{:.3f},{:.3f},{:.3f},{},{},{},{},{}\n", l.expected_loss_pct, l.loss_lo_pct,
+                     l.loss_hi_pct, num(l.baseline_loss_pct), num(l.configured_mbit),
+                     num(l.baseline_mbit), num(l.measured_mbit), l.throughput_status);
   }
   return s;
 }
@@ -332,6 +392,8 @@ struct ApplyRun {
   std::map<std::string, NodeNetem> nn;
   std::vector<std::optional<Error>> errors;
   bool measure = false;
+  bool netperf = false;
+  int netperf_seconds = 10;
 };
 
 template <typename Fn>
@@ -379,7 +441,7 @@ void find_interface(ApplyRun& run, size_t i) {
     return fail(run, i,
                 "no interface carries " + n.ip + " (ip -o -4 addr show: " + one_line(r->out) + ")");
   run.rep.nodes[i].interface = iface;
-  if (run.measure && run.opt.baseline_count > 0) {
+  if ((run.measure && run.opt.baseline_count > 0) || run.netperf) {
     auto reset =
         exec.run(n.id, reset_script(iface, exec.needs_sudo(n.id)), run.opt.command_timeout);
     if (!reset) return fail(run, i, reset.error().message);
@@ -431,9 +493,10 @@ void ping_matrix(ApplyRun& run, int pings, Store&& store) {
 Status measure_baseline(ApplyRun& run) {
   if (!run.measure || run.opt.baseline_count <= 0) return {};
   ping_matrix(run, run.opt.baseline_count, [&](LinkResult& l, Expected<PingStats> s) {
-    if (s)
+    if (s) {
       l.baseline_rtt_ms = s->rtt_ms();
-    else if (!util::interrupt_requested())
+      l.baseline_loss_pct = s->loss_pct;
+    } else if (!util::interrupt_requested())
       spdlog::warn("network: no baseline for {} -> {}: {}", l.from, l.to, s.error().message);
   });
   return interrupted(run);
@@ -499,9 +562,144 @@ Status measure_links(ApplyRun& run) {
       return;
     }
     l.measured = *s;
-    judge(l);
+    judge_link(l);
   });
   return interrupted(run);
+}
+
+// netperf: every step runs one test at a time over the whole matrix. Two streams at once would
+// share the host's cores (and a TCG guest's vCPU) and measure each other, not the links.
+
+std::string netperf_log(const NetperfPair& pr, const std::string& test) {
+  return pr.from + "_to_" + pr.to + "_" + test + ".txt";
+}
+
+// Runs one netperf test on `pr.from`; keeps its raw output (the original's only record) under
+// infrastructure/netperf/. An Error names the pair and quotes the tool.
+Expected<std::string> netperf_run(ApplyRun& run, const NetperfPair& pr, const std::string& test,
+                                  const std::vector<std::string>& argv) {
+  auto timeout = std::chrono::seconds(run.netperf_seconds + 60);
+  auto r = run.exec.run(pr.from, util::shell_join(argv) + " 2>&1", timeout);
+  if (!r) return make_error("netperf " + pr.from + " -> " + pr.to + ": " + r.error().message);
+  if (!run.run_dir.empty())
+    (void)util::write_file_atomic(
+        run.run_dir / "infrastructure" / "netperf" / netperf_log(pr, test),
+        "$ " + util::shell_join(argv) + "\n" + r->out + r->err);
+  if (r->cancelled) return make_error("netperf interrupted");
+  if (r->timed_out)
+    return make_error("netperf " + pr.from + " -> " + pr.to + " " + test + ": timed out");
+  return r->out + r->err;
+}
+
+// netserver on every node that is a target, then the bare path's throughput per pair (before
+// any qdisc), which the shaped throughput is judged against.
+Status netperf_prepare(ApplyRun& run) {
+  if (!run.netperf) return {};
+  auto pairs = netperf_pairs(run.p);
+  std::set<std::string> targets;
+  for (const auto& pr : pairs) targets.insert(pr.to);
+  std::vector<std::string> ids(targets.begin(), targets.end());
+  std::vector<std::optional<Error>> errs(ids.size());
+  util::parallel_for(ids.size(), util::kAllAtOnce, [&](size_t i) {
+    auto r = run.exec.run(ids[i], netserver_script(), run.opt.command_timeout);
+    if (!r)
+      errs[i] = r.error();
+    else if (r->exit_code != 0 && !r->cancelled)
+      errs[i] = make_error("netserver on " + run.exec.describe(ids[i]) + ": exit " +
+                           std::to_string(r->exit_code) + ": " + one_line(r->err + r->out));
+  });
+  TRY_STATUS(interrupted(run));
+  for (auto& e : errs)
+    if (e) return make_error("netperf = True: " + e->message);
+  for (const auto& pr : pairs) {
+    NetperfResult res;
+    res.pair = pr;
+    res.shaped = run.p.network_emulation;
+    if (res.shaped) {
+      const NetemClass* c = run.nn.at(pr.from).class_for(pr.to);
+      res.configured_mbit = c ? c->rate_mbit : kDefaultClassRateMbit;
+      LinkResult l = configured(run.p, run.nn, pr.from, pr.to);
+      res.configured_rtt_ms = l.configured_rtt_ms;
+      res.configured_loss_pct = l.configured_loss_pct;
+    }
+    run.rep.netperf.push_back(res);
+  }
+  if (!run.p.network_emulation) return {};
+  for (auto& res : run.rep.netperf) {
+    if (util::interrupt_requested()) break;
+    auto out = netperf_run(run, res.pair, "bare_TCP_STREAM",
+                           tcp_stream_command(res.pair.to_ip, run.netperf_seconds));
+    auto st = out ? parse_tcp_stream(*out) : Expected<StreamResult>(out.error());
+    if (st)
+      res.baseline_mbit = st->mbit_per_s;
+    else
+      spdlog::warn("netperf: no bare-path throughput for {} -> {}: {}", res.pair.from, res.pair.to,
+                   st.error().message);
+  }
+  return interrupted(run);
+}
+
+// The matrix with the qdiscs in place: TCP_RR then TCP_STREAM per pair, judged.
+Status netperf_measure(ApplyRun& run) {
+  if (!run.netperf) return {};
+  if (run.events)
+    run.events->emit("netperf", "start", "", -1, "",
+                     {{"pairs", run.rep.netperf.size()}, {"seconds", run.netperf_seconds}});
+  for (auto& res : run.rep.netperf) {
+    if (util::interrupt_requested()) break;
+    const auto& pr = res.pair;
+    std::vector<std::string> errs;
+    auto rr_out = netperf_run(run, pr, "TCP_RR", tcp_rr_command(pr.to_ip, run.netperf_seconds));
+    auto rr = rr_out ? parse_tcp_rr(*rr_out) : Expected<RrResult>(rr_out.error());
+    if (rr)
+      res.rr = *rr;
+    else
+      errs.push_back(rr.error().message);
+    auto st_out =
+        netperf_run(run, pr, "TCP_STREAM", tcp_stream_command(pr.to_ip, run.netperf_seconds));
+    auto st = st_out ? parse_tcp_stream(*st_out) : Expected<StreamResult>(st_out.error());
+    if (st)
+      res.stream = *st;
+    else
+      errs.push_back(st.error().message);
+    judge_throughput(res);
+    if (!errs.empty()) {
+      res.status = "error";
+      res.message = "pair " + pr.from + " -> " + pr.to + ": " + util::join(errs, "; ");
+    }
+    if (run.events) {
+      nlohmann::json f = {{"to", pr.to}, {"status", res.status}};
+      if (res.stream) f["stream_mbit"] = res.stream->mbit_per_s;
+      if (res.baseline_mbit) f["baseline_mbit"] = *res.baseline_mbit;
+      if (res.shaped) f["configured_mbit"] = res.configured_mbit;
+      if (res.rr) f["rr_mean_us"] = res.rr->mean_us;
+      run.events->emit("netperf", "measured", "", -1, pr.from, f);
+    }
+  }
+  TRY_STATUS(interrupted(run));
+  // network.csv's links get the throughput of their direction.
+  for (auto& l : run.rep.links)
+    for (const auto& res : run.rep.netperf)
+      if (res.pair.from == l.from && res.pair.to == l.to) {
+        if (res.shaped) l.configured_mbit = res.configured_mbit;
+        l.baseline_mbit = res.baseline_mbit;
+        if (res.stream) l.measured_mbit = res.stream->mbit_per_s;
+        l.throughput_status = res.status;
+      }
+  // platform-limited and loss-limited are what the platform and TCP can do, not a fault: said
+  // in the table and the log, not raised as warnings (which network_strict turns into errors).
+  for (const auto& res : run.rep.netperf) {
+    if (res.status == "warning" || res.status == "error")
+      run.rep.warnings.push_back("netperf: " + res.message);
+    else if (!res.message.empty())
+      spdlog::info("netperf: {}", res.message);
+  }
+  if (!run.run_dir.empty()) {
+    run.rep.netperf_csv = run.run_dir / "infrastructure" / "netperf.csv";
+    TRY_STATUS(util::write_file_atomic(run.rep.netperf_csv, format_netperf_csv(run.rep.netperf)));
+  }
+  if (run.events) run.events->emit("netperf", "end");
+  return {};
 }
 
 Status report_links(ApplyRun& run) {
@@ -517,9 +715,10 @@ Status report_links(ApplyRun& run) {
                         {"status", l.status}});
     if (l.status != "ok") rep.warnings.push_back(l.message);
   }
-  spdlog::debug("network: configured vs measured round-trip times ({} pings per link)\n{}",
-                run.opt.ping_count, format_table(rep.links));
-  if (!run.run_dir.empty()) {
+  if (run.measure)
+    spdlog::debug("network: configured vs measured round-trip times ({} pings per link)\n{}",
+                  run.opt.ping_count, format_table(rep.links));
+  if (run.measure && !run.run_dir.empty()) {
     rep.csv = run.run_dir / "infrastructure" / "network.csv";
     TRY_STATUS(util::write_file_atomic(rep.csv, format_csv(rep.links)));
   }
@@ -534,7 +733,8 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
                                          const std::filesystem::path& run_dir,
                                          record::EventLog* events, const NetemOptions& opt) {
   NetworkReport rep;
-  if (!p.network_emulation) return rep;
+  const bool netperf = opt.netperf.value_or(p.netperf);
+  if (!p.network_emulation && !netperf) return rep;
   bool verify = opt.verify.value_or(p.network_verify);
   bool strict = opt.strict.value_or(p.network_strict);
   if (events) events->emit("network", "start");
@@ -544,17 +744,21 @@ Expected<NetworkReport> apply_and_verify(const plan::Plan& p, NetemExecutor& exe
   for (const auto& n : p.nodes) run.nn.emplace(n.id, TRY(node_netem(p, n)));
   run.errors.resize(p.nodes.size());
   rep.nodes.resize(p.nodes.size());
-  run.measure = verify && !exec.dry_run();
+  run.measure = verify && p.network_emulation && !exec.dry_run();
+  run.netperf = netperf && !exec.dry_run();
+  run.netperf_seconds = opt.netperf_seconds.value_or(p.netperf_seconds);
 
   TRY_STATUS(find_interfaces(run));
   add_configured_links(run);
   TRY_STATUS(measure_baseline(run));
+  TRY_STATUS(netperf_prepare(run));
   TRY_STATUS(apply_qdiscs(run));
-  if (!run.measure) {
+  if (!run.measure && !run.netperf) {
     if (events) events->emit("network", "end");
     return rep;
   }
-  TRY_STATUS(measure_links(run));
+  if (run.measure) TRY_STATUS(measure_links(run));
+  TRY_STATUS(netperf_measure(run));
   TRY_STATUS(report_links(run));
   if (rep.warnings.empty()) return rep;
   if (strict) return make_error("network_strict: " + util::join(rep.warnings, "\n"));

@@ -148,6 +148,8 @@ nlohmann::json to_json(const Plan& p) {
               {"latency_is_rtt", p.latency_is_rtt},
               {"network_verify", p.network_verify},
               {"network_strict", p.network_strict},
+              {"netperf", p.netperf},
+              {"netperf_seconds", p.netperf_seconds},
               {"tier_links", tier_links},
               {"pair_links", pair_links},
               {"playbooks", playbooks},
@@ -223,6 +225,8 @@ Expected<Plan> from_json(const nlohmann::json& j) {
     p.latency_is_rtt = field<bool>(j, "latency_is_rtt", "");
     p.network_verify = field<bool>(j, "network_verify", "");
     p.network_strict = field<bool>(j, "network_strict", "");
+    p.netperf = j.value("netperf", false);  // absent in plans written before the netperf matrix
+    p.netperf_seconds = j.value("netperf_seconds", 10);
     const json& tl = array(j, "tier_links", "");
     for (size_t i = 0; i < tl.size(); ++i)
       p.tier_links.push_back(link_from(tl[i], "tier_links[" + std::to_string(i) + "]"));

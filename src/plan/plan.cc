@@ -119,6 +119,8 @@ Expected<Plan> make(const config::Config& cfg, const Environment& env) {
   p.latency_is_rtt = infra.latency_is_rtt;
   p.network_verify = infra.network_verify;
   p.network_strict = infra.network_strict;
+  p.netperf = infra.netperf;
+  p.netperf_seconds = infra.netperf_seconds;
   TRY_STATUS(detail::make_links(cfg, p));
 
   p.playbooks = playbook_steps(cfg);

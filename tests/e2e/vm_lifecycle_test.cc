@@ -5,6 +5,8 @@
 // the offline image, runs `ip netns exec NS continuum CONFIG` with an infra_only config of 1 cloud
 // + 1 endpoint VM with virtiofs and the energy host feed, logs in to each VM over SSH with the
 // pinned host key (from inside the namespace), checks hostname, address, cores, memory, sudo, the
+// pinning (cpu_pin = True: one vCPU each on host CPUs 0 and 1, as libvirt reports it in the run's
+// infrastructure/resources.csv),
 // virtiofs share in both directions and the host feed's powercap tree in it, runs `continuum
 // destroy RUN_DIR`, and asserts that no domain, network, overlay, seed or share of the run is left.
 // Daemons are stopped by the PIDs the test recorded; the namespace is deleted.
@@ -40,13 +42,15 @@ TEST_F(VmLifecycle, CloudAndEndpointBootAreReachableAndAreDestroyedWithoutATrace
   }
   timing("image_build_or_reuse", secs(Clock::now() - t_img));
 
-  // 2. The configuration: 1 cloud (2 vCPUs, 1 GB) + 1 endpoint (1 vCPU, 1 GB), virtiofs on.
+  // 2. The configuration: 1 cloud + 1 endpoint (1 vCPU, 1 GB each, pinned to this machine's two
+  // cores), virtiofs on. (2 vCPUs in one guest: e2e.NetperfTiers' edge.)
   fs::path shares = work_ / "shares";
   fs::path key = work_ / "id_continuum";
   fs::path cfg = work_ / "e2e_infra.cfg";
   std::ofstream(cfg)
       << "[infrastructure]\nprovider = qemu\ninfra_only = True\n"
-         "cloud_nodes = 1\ncloud_cores = 2\ncloud_memory = 1\ncloud_quota = 1.0\n"
+         "cpu_pin = True\n"
+         "cloud_nodes = 1\ncloud_cores = 1\ncloud_memory = 1\ncloud_quota = 1.0\n"
          "endpoint_nodes = 1\nendpoint_cores = 1\nendpoint_memory = 1\nendpoint_quota = 1.0\n"
          "base_path = "
       << kWorkRoot.string()
@@ -88,6 +92,17 @@ TEST_F(VmLifecycle, CloudAndEndpointBootAreReachableAndAreDestroyedWithoutATrace
   auto dep = nlohmann::json::parse(*dep_text);
   auto plan = nlohmann::json::parse(*util::read_file(run_dir_ / "plan.json"));
   ASSERT_EQ(dep["nodes"].size(), 2u);
+  // The pinning as libvirt reports it after boot: each vCPU only on its core, and running there.
+  auto res = util::read_file(run_dir_ / "infrastructure" / "resources.csv");
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  std::printf("%s", res->c_str());
+  EXPECT_NE(res->find("cloud0,pinning,vCPU0 on CPU 0,vCPU0 on CPU 0 (affinity 0),1.000,ok,"),
+            std::string::npos)
+      << *res;
+  EXPECT_NE(res->find("endpoint0,pinning,vCPU0 on CPU 1,vCPU0 on CPU 1 (affinity 1),1.000,ok,"),
+            std::string::npos)
+      << *res;
+  EXPECT_NE(res->find("cloud0,vcpus,1,1,1.000,ok,"), std::string::npos) << *res;
   // known_hosts was written before boot and pins exactly one ed25519 key per VM.
   auto kh = util::read_file(run_dir_ / "known_hosts");
   ASSERT_TRUE(kh.ok());

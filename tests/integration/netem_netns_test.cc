@@ -213,9 +213,12 @@ TEST(NetemNetnsTest, Preset4gRttsWithinTolerance) {
   EXPECT_TRUE(std::filesystem::exists(dir / "infrastructure" / "tc" / "cloud0.sh"));
 
   // Applying again replaces the qdiscs (the original failed on a second run).
-  auto again =
-      apply_and_verify(p, exec, dir, nullptr,
-                       NetemOptions{.ping_count = 3, .verify = false, .strict = std::nullopt});
+  auto again = apply_and_verify(p, exec, dir, nullptr,
+                                NetemOptions{.ping_count = 3,
+                                             .verify = false,
+                                             .strict = std::nullopt,
+                                             .netperf = std::nullopt,
+                                             .netperf_seconds = std::nullopt});
   EXPECT_TRUE(again.ok()) << again.error().message;
   std::filesystem::remove_all(dir.parent_path());
 }

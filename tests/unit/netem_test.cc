@@ -527,7 +527,8 @@ TEST(NetemVerifyTest, FakeExecutorReportsTableCsvAndWarnings) {
   ASSERT_TRUE(csv.ok());
   EXPECT_NE(
       csv->find("cloud_controller,endpoint0,192.168.100.2,192.168.100.4,90.000,7.071,0.000,0.300,"
-                "90.300,91.300,91.300,91.050,92.300,0.500,0.000,1.000,1.11,ok\n"),
+                "90.300,91.300,91.300,91.050,92.300,0.500,0.000,1.000,1.11,ok,0.000,0.000,10.000,0."
+                "000,,,,\n"),
       std::string::npos)
       << *csv;
   EXPECT_TRUE(std::filesystem::exists(dir / "infrastructure" / "tc" / "endpoint0.sh"));

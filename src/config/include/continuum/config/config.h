@@ -100,7 +100,9 @@ struct Infrastructure {
   bool cpu_pin = false;
   std::vector<std::string> external_physical_machines;  ///< user@host
   bool netperf = false;
-  std::string base_path;  ///< "~" expanded, trailing '/' removed
+  int netperf_seconds = 10;    ///< new: length of each netperf test (netperf's own default)
+  bool resource_check = true;  ///< new: check vCPUs, memory, quota, pinning, disk limits
+  std::string base_path;       ///< "~" expanded, trailing '/' removed
   std::string prefix_ip = "192.168";
   int middle_ip = 100;
   int middle_ip_base = 90;

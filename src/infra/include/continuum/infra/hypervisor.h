@@ -28,6 +28,14 @@ const char* domain_type(Accelerator a);
 
 enum class DomainState { absent, shutoff, running, other };
 
+/// One virtual CPU of a running domain, as the hypervisor sees it.
+struct VcpuInfo {
+  int number = 0;
+  unsigned long long cpu_time_ns = 0;  ///< host CPU time the vCPU's thread has used
+  int cpu = -1;                        ///< host CPU it last ran on
+  std::vector<int> affinity;           ///< host CPUs it may run on
+};
+
 class Hypervisor {
  public:
   virtual ~Hypervisor() = default;
@@ -44,6 +52,12 @@ class Hypervisor {
   virtual Expected<DomainState> domain_state(const std::string& name) = 0;
   /// Names of all domains (active and inactive).
   virtual Expected<std::vector<std::string>> list_domains() = 0;
+  /// The vCPUs of a running domain (virDomainGetVcpus): time used, placement, affinity. What the
+  /// resource check reads to measure a CPU quota and to see the pinning. Not every hypervisor
+  /// can tell: the default says so.
+  virtual Expected<std::vector<VcpuInfo>> vcpu_info(const std::string& name) {
+    return make_error("vCPU information of " + name + " is not available from " + uri());
+  }
 
   /// Defines a persistent network from XML.
   virtual Status define_network(const std::string& name, const std::string& xml) = 0;
@@ -95,6 +109,9 @@ class RecordingHypervisor : public Hypervisor {
   Status undefine_domain(const std::string& name) override;
   Expected<DomainState> domain_state(const std::string& name) override;
   Expected<std::vector<std::string>> list_domains() override;
+  /// The domain's vCPUs as set by set_vcpu_info (tests), else an error.
+  Expected<std::vector<VcpuInfo>> vcpu_info(const std::string& name) override;
+  void set_vcpu_info(const std::string& name, std::vector<VcpuInfo> v);
   Status define_network(const std::string& name, const std::string& xml) override;
   Status start_network(const std::string& name) override;
   Status destroy_network(const std::string& name) override;
@@ -121,6 +138,7 @@ class RecordingHypervisor : public Hypervisor {
   std::map<std::string, DomainState> domains_;
   std::map<std::string, bool> networks_;  ///< name -> active
   std::set<std::string> files_;
+  std::map<std::string, std::vector<VcpuInfo>> vcpus_;
 };
 
 }  // namespace continuum::infra

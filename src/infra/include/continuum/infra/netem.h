@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "continuum/infra/deployment.h"
+#include "continuum/infra/netperf.h"
 #include "continuum/plan/plan.h"
 #include "continuum/record/events.h"
 #include "continuum/util/expected.h"
@@ -178,7 +179,16 @@ struct LinkResult {
   /// Median RTT of the same pair before any qdisc was installed (the path's own latency: a
   /// fraction of a millisecond on KVM, a few milliseconds under TCG); absent when not measured.
   std::optional<double> baseline_rtt_ms;
+  /// Loss of the baseline pings: what the bare path drops, which the expected loss includes.
+  std::optional<double> baseline_loss_pct;
   PingStats measured;
+  /// Round-trip loss the measurement should show (configured combined with the baseline's), and
+  /// the range of measured loss a binomial draw of this many pings accepts (loss_range).
+  double expected_loss_pct = 0;
+  double loss_lo_pct = 0, loss_hi_pct = 0;
+  /// Throughput of this direction from the netperf matrix (netperf = True), else absent.
+  std::optional<double> configured_mbit, baseline_mbit, measured_mbit;
+  std::string throughput_status;
   /// The RTT the link should show: configured + baseline (configured alone without baseline).
   double expected_rtt_ms() const { return configured_rtt_ms + baseline_rtt_ms.value_or(0); }
   double deviation_ms = 0;   ///< measured.rtt_ms() - expected_rtt_ms()
@@ -189,6 +199,20 @@ struct LinkResult {
 
 /// Tolerance of the verification: max(2 ms, 20 % of the configured RTT).
 double rtt_tolerance_ms(double configured_rtt_ms);
+
+/// Lost pings out of `n` that are consistent with an expected loss of `expected_pct` (binomial,
+/// 0.5 % in each tail; the expectation is taken as at least 0.1 % because hosts drop the odd
+/// packet): lo..hi inclusive. 40 pings on a lossless link accept 0-1 lost, 100 pings 0-1; 40
+/// pings at 10 % accept 0-10.
+struct LossRange {
+  int lo = 0, hi = 0;
+};
+LossRange loss_range(int n, double expected_pct);
+
+/// Judges a measured link: the median RTT against configured + baseline within rtt_tolerance_ms,
+/// and the lost pings against loss_range. status ok | warning | unreachable; message names the
+/// link and every reason.
+void judge_link(LinkResult& r);
 
 struct NodeApplied {
   std::string node_id;
@@ -202,6 +226,9 @@ struct NetworkReport {
   std::vector<LinkResult> links;      ///< empty without verification
   std::vector<std::string> warnings;  ///< one per link out of tolerance (names it)
   std::filesystem::path csv;          ///< <run>/infrastructure/network.csv ("" when not written)
+  /// netperf = True: the matrix (netperf_pairs order) and <run>/infrastructure/netperf.csv.
+  std::vector<NetperfResult> netperf;
+  std::filesystem::path netperf_csv;
 };
 
 struct NetemOptions {
@@ -212,8 +239,10 @@ struct NetemOptions {
   /// Pings per link before the qdiscs are installed (the baseline); 0 skips the baseline.
   int baseline_count = 20;
   std::chrono::milliseconds command_timeout{std::chrono::seconds(120)};
-  /// Overrides Plan::network_verify / network_strict when set.
-  std::optional<bool> verify, strict;
+  /// Overrides Plan::network_verify / network_strict / netperf when set.
+  std::optional<bool> verify, strict, netperf;
+  /// Seconds per netperf test (overrides Plan::netperf_seconds when set).
+  std::optional<int> netperf_seconds;
 };
 
 /// The tier representatives and pairs that the RTT matrix measures: for every tier link, the

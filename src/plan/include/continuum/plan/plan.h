@@ -93,6 +93,8 @@ struct Plan {
   bool latency_is_rtt = false;  ///< configured latencies are round trips: apply half per end
   bool network_verify = true;   ///< measure the RTT matrix after applying netem
   bool network_strict = false;  ///< a measured link off by > max(2 ms, 20 %) is an error
+  bool netperf = false;         ///< the netperf TCP_RR/TCP_STREAM matrix after netem
+  int netperf_seconds = 10;
   /// One per tier pair with nodes on both sides (same tier: >= 2 nodes), in the order
   /// cloud-cloud, edge-edge, cloud-edge, cloud-endpoint, edge-endpoint, endpoint-endpoint.
   /// Empty without network_emulation. endpoint-endpoint has shaped = false unless endpoint_* keys
