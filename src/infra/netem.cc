@@ -194,6 +194,14 @@ Expected<std::vector<Argv>> tc_commands(const plan::Plan& p, const plan::Node& n
   return out;
 }
 
+Argv tc_class_rate_command(const std::string& interface, int number, double rate_mbit, bool sudo) {
+  Argv a;
+  if (sudo) a = {"sudo", "-n"};
+  a.insert(a.end(), {"tc", "class", "change", "dev", interface, "parent", "1:", "classid",
+                     "1:" + hex(number), "htb", "rate", util::format_number(rate_mbit) + "mbit"});
+  return a;
+}
+
 std::string reset_script(const std::string& interface, bool sudo) {
   Argv del;
   if (sudo) del = {"sudo", "-n"};

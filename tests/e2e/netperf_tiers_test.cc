@@ -8,9 +8,9 @@
 //  - network.csv: the three tier links' RTT and loss judged ok, with the throughput of their
 //    direction from the netperf matrix;
 //  - netperf.csv: the original's six ordered pairs (edge included), each with a TCP_RR latency near
-//    the configured RTT and a TCP_STREAM throughput within 20 % of the 5g rate where the platform
-//    can push it, or "platform-limited" (with the bare path's rate below the configured one) where
-//    it cannot;
+//    the configured RTT and a TCP_STREAM throughput within the tolerance of the 5g rate where the
+//    platform can push it, or "platform-limited" (what the platform pushes, bare or through netem
+//    without the rate limit, below the configured rate) where it cannot;
 //  - resources.csv: vCPUs and memory of every VM, the endpoint's quota of 0.5 as about half a
 //    core, the edge's write limit as about 20 MB/s, no pinning asked and none found;
 //  - summary.md has both tables, and nothing is left in libvirt (delete = True).
@@ -20,6 +20,7 @@
 
 #include <map>
 
+#include "continuum/infra/netperf.h"
 #include "e2e/harness.h"
 
 using namespace continuum;
@@ -113,11 +114,15 @@ TEST_F(NetperfTiers, EveryPairAndEveryLimitMeasuredAndJudged) {
     EXPECT_LE(rr_ms, cfg_rtt + std::max(5.0, 0.25 * cfg_rtt));
     EXPECT_GT(num(p, "rr_transactions_per_s"), 0);
     if (p.at("status") == "platform-limited") {
-      EXPECT_LT(bare, rate / 0.8);
-      EXPECT_GE(mbit, 0.8 * bare);
+      // What the platform pushes: the bare path, or the emulated path with the rate lifted
+      // (measured only for pairs that fell short), whichever is lower.
+      double ceiling = bare;
+      if (!p.at("unlimited_mbit").empty()) ceiling = std::min(bare, num(p, "unlimited_mbit"));
+      EXPECT_LT(ceiling, rate / 0.8);
+      EXPECT_GE(mbit, 0.75 * ceiling);
     } else {
       EXPECT_EQ(p.at("status"), "ok");
-      EXPECT_GE(mbit, 0.8 * rate);
+      EXPECT_GE(mbit, 0.75 * infra::kPayloadFraction * rate);
       EXPECT_LE(mbit, 1.1 * rate);
     }
   }

@@ -70,6 +70,12 @@ Status validate_interface(const std::string& name);
 Expected<std::vector<Argv>> tc_commands(const plan::Plan& plan, const plan::Node& node,
                                         const std::string& interface, bool sudo = false);
 
+/// `tc class change` of class `number` (NetemClass::number) on `interface` to `rate_mbit`: the
+/// netperf matrix lifts one class's rate for a moment to see what the platform pushes through the
+/// emulated delay alone, then puts the configured rate back.
+Argv tc_class_rate_command(const std::string& interface, int number, double rate_mbit,
+                           bool sudo = false);
+
 /// Per node, the tc commands it will get, rendered with shell_join, for `continuum plan`. The
 /// interface is found in the guest at run time and is shown as NIC.
 std::string netem_summary(const plan::Plan& plan);

@@ -5,9 +5,12 @@
 //
 // Throughput is judged against the configured htb rate only where the platform can push that
 // rate: every pair is first measured on the bare path (no qdisc), as the RTT check measures its
-// baseline. A TCG guest may push a few hundred Mbit/s, so "1000 Mbit/s between clouds" is then
-// reported as platform-limited instead of wrong. Pure functions here; the runs happen in
-// netem_apply.cc through a NetemExecutor.
+// baseline, and a pair that falls short once shaped is measured again through its emulated path
+// with the rate limit lifted (delay, jitter and loss kept): netem's per-packet timers cost a TCG
+// guest far more than the bare path shows (here: 1858 Mbit/s bare, 111 Mbit/s through a 15 ms
+// netem). Where even that path cannot carry the rate, "1000 Mbit/s between clouds" is reported as
+// platform-limited instead of wrong. Pure functions here; the runs happen in netem_apply.cc
+// through a NetemExecutor.
 #include <optional>
 #include <string>
 #include <vector>
@@ -68,6 +71,9 @@ struct NetperfResult {
   double configured_loss_pct = 0;  ///< round trip
   bool shaped = false;             ///< false without network emulation: nothing to judge against
   std::optional<double> baseline_mbit;  ///< TCP_STREAM before any qdisc: what the platform pushes
+  /// TCP_STREAM through the emulated path with the sender's rate limit lifted (measured only
+  /// when the shaped stream fell short): what the platform pushes through netem's delay.
+  std::optional<double> unlimited_mbit;
   std::optional<RrResult> rr;
   std::optional<StreamResult> stream;
   /// ok | platform-limited | loss-limited | warning | error | measured (nothing configured)
@@ -75,13 +81,22 @@ struct NetperfResult {
   std::string message;  ///< why, naming the pair, when status is not ok/measured
 };
 
-/// Fractions of the configured rate a shaped TCP stream must reach and may not exceed. htb counts
-/// whole frames, so TCP's goodput is ~94-96 % of the rate; the rest is the TCG host's noise.
-inline constexpr double kThroughputLow = 0.80;
+/// TCP payload per Ethernet frame that htb counts: 1448 of 1514 bytes (timestamps on). netperf
+/// reports payload, so a stream that fills the rate shows 95.6 % of it.
+inline constexpr double kPayloadFraction = 1448.0 / 1514.0;
+/// Fractions of what a shaped TCP stream can show (the configured rate times kPayloadFraction)
+/// that it must reach, and of the configured rate that it may not exceed. The low bound leaves
+/// room for netem's jitter, which reorders packets (TCP takes reordering as loss and backs off:
+/// 0.79-0.84 of the rate on the 5g preset's jittered links here), and a short test's slow start.
+inline constexpr double kThroughputLow = 0.75;
 inline constexpr double kThroughputHigh = 1.10;
-/// A configured rate above this fraction of the bare path's throughput is beyond what the platform
-/// can show: the measured rate is compared with the baseline instead.
+/// A configured rate above this fraction of what the platform pushes (bare path, or emulated path
+/// without the rate limit) is beyond what it can show: the measured rate is compared with that.
 inline constexpr double kPlatformFraction = 0.80;
+
+/// The most this platform was seen to push on the pair's path: the lower of the bare-path and
+/// the unlimited emulated-path throughput, whichever were measured.
+std::optional<double> platform_ceiling_mbit(const NetperfResult& r);
 
 /// TCP's ceiling under random loss (Mathis et al.: MSS / RTT * 1.22 / sqrt(p)), Mbit/s; infinite
 /// without loss or RTT.
