@@ -59,8 +59,25 @@ EOF
 chroot "$R" systemctl enable -q continuum-ssh-hostkey.service
 
 # mosquitto 2.0 listens on localhost only by default; the benchmark's clients are other VMs.
+# This file and the sysctls below have the bytes that playbooks/mosquitto/mosquitto.yml and
+# playbooks/base/base.yml write (a unit test compares them), so on this image those playbooks find
+# nothing to change and skip their module runs.
 mkdir -p "$R/etc/mosquitto/conf.d"
-printf 'listener 1883\nallow_anonymous true\n' > "$R/etc/mosquitto/conf.d/continuum.conf"
+cat > "$R/etc/mosquitto/conf.d/continuum.conf" <<'EOF'
+# Written by continuum (playbooks/mosquitto/mosquitto.yml)
+listener 1883
+allow_anonymous true
+max_queued_messages 100000
+EOF
+cat > "$R/etc/sysctl.d/60-continuum.conf" <<'EOF'
+# Written by continuum (playbooks/base/base.yml)
+net.ipv4.ip_forward = 1
+net.core.somaxconn = 4096
+EOF
+# Unprivileged ping (ICMP datagram sockets) for the login user, whose pings measure the network:
+# Debian 13's ping has neither setuid nor file capabilities when the image is built without
+# libcap2-bin, and then failed with "socktype: SOCK_RAW".
+printf 'net.ipv4.ping_group_range = 0 2147483647\n' > "$R/etc/sysctl.d/50-continuum-ping.conf"
 
 # continuum-seed: applies the continuum/ files of the NoCloud seed (label cidata). The seed disk
 # is found by probing the virtio disks after the root disk: their nodes exist as soon as the

@@ -16,6 +16,10 @@
 namespace fs = std::filesystem;
 using namespace continuum;
 
+namespace continuum::infra {
+extern const char* const kImageHook;  // src/infra/image_hook.cc
+}
+
 namespace {
 
 class TempDir {
@@ -115,6 +119,47 @@ TEST(ImageRecipe, RunVariantFollowsTheConfiguration) {
   cfg.infrastructure.image_variant = "";
   cfg.energy.enabled = false;
   EXPECT_EQ(infra::image_variant(cfg), "default") << "exporter = guest without [energy] enabled";
+}
+
+/// The YAML literal block `key: |` of a playbook: its lines with the block's indent removed.
+std::string literal_block(const std::string& yml, const std::string& key) {
+  size_t at = yml.find(key + ": |\n");
+  if (at == std::string::npos) return "";
+  std::string out;
+  size_t pos = yml.find('\n', at) + 1, indent = std::string::npos;
+  while (pos < yml.size()) {
+    size_t end = yml.find('\n', pos);
+    std::string line = yml.substr(pos, end - pos);
+    size_t lead = line.find_first_not_of(' ');
+    if (indent == std::string::npos) indent = lead;
+    if (lead == std::string::npos || lead < indent) break;
+    out += line.substr(indent) + "\n";
+    pos = end + 1;
+  }
+  return out;
+}
+
+// The offline image carries the files that the base and mosquitto playbooks write, byte for byte,
+// so those playbooks skip their copies (and the broker's restart) there: a change to one side
+// alone would quietly bring the module runs back.
+TEST(ImageRecipe, HookCarriesThePlaybooksFilesByteForByte) {
+  const std::string hook = infra::kImageHook;
+  auto base = util::read_file(fs::path(CONTINUUM_SOURCE_DIR) / "playbooks/base/base.yml");
+  auto mosq = util::read_file(fs::path(CONTINUUM_SOURCE_DIR) / "playbooks/mosquitto/mosquitto.yml");
+  ASSERT_TRUE(base.ok() && mosq.ok());
+  std::string sysctl = literal_block(*base, "base_sysctl_content");
+  std::string conf = literal_block(*mosq, "mosquitto_conf_content");
+  ASSERT_NE(sysctl.find("net.core.somaxconn"), std::string::npos) << sysctl;
+  const std::string port = "{{ mosquitto_port }}";
+  ASSERT_NE(conf.find(port), std::string::npos) << conf;
+  conf.replace(conf.find(port), port.size(), "1883");  // the default port, as the image has it
+  EXPECT_NE(hook.find("cat > \"$R/etc/sysctl.d/60-continuum.conf\" <<'EOF'\n" + sysctl + "EOF\n"),
+            std::string::npos)
+      << sysctl;
+  EXPECT_NE(
+      hook.find("cat > \"$R/etc/mosquitto/conf.d/continuum.conf\" <<'EOF'\n" + conf + "EOF\n"),
+      std::string::npos)
+      << conf;
 }
 
 TEST(ImageRecipe, UnknownVariantIsAUsageError) {
