@@ -239,6 +239,11 @@ Status network(Run& r) {
                        t;
   }
   for (const auto& w : nr.warnings) spdlog::warn("{}", w);
+  if (!nr.failures.empty())
+    return make_error(fmt::format(
+        "network: {} measurement(s) asked for could not be made "
+        "(tables and raw output in {}):\n{}",
+        nr.failures.size(), (r.dir / "infrastructure").string(), util::join(nr.failures, "\n")));
   return {};
 }
 

@@ -735,7 +735,9 @@ Status netperf_measure(ApplyRun& run) {
   // platform-limited and loss-limited are what the platform and TCP can do, not a fault: said
   // in the table and the log, not raised as warnings (which network_strict turns into errors).
   for (const auto& res : run.rep.netperf) {
-    if (res.status == "warning" || res.status == "error")
+    if (res.status == "error")
+      run.rep.failures.push_back("netperf: " + res.message);
+    else if (res.status == "warning")
       run.rep.warnings.push_back("netperf: " + res.message);
     else if (!res.message.empty())
       spdlog::info("netperf: {}", res.message);
@@ -759,7 +761,10 @@ Status report_links(ApplyRun& run) {
                         {"measured_rtt_ms", l.measured.rtt_ms() ? *l.measured.rtt_ms() : -1.0},
                         {"loss_pct", l.measured.loss_pct},
                         {"status", l.status}});
-    if (l.status != "ok") rep.warnings.push_back(l.message);
+    if (l.status == "error")
+      rep.failures.push_back(l.message);
+    else if (l.status != "ok")
+      rep.warnings.push_back(l.message);
   }
   if (run.measure)
     spdlog::debug("network: configured vs measured round-trip times ({} pings per link)\n{}",

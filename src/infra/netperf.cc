@@ -173,22 +173,26 @@ void judge_throughput(NetperfResult& r) {
         name, m, c, 100 * (m / c - 1));
     return;
   }
-  // What this path can show at all: the configured rate's payload, or what the platform pushes
-  // (a TCG guest's CPU, netem's timers) where that is less.
+  // Where the platform (a TCG guest's CPU, netem's and htb's timers) cannot push the configured
+  // rate even without the limit, the rate cannot be shown on it: reported with both figures, not
+  // judged, since what such a path carries swings with the host's load (36-835 Mbit/s between two
+  // runs of the same 1000 Mbit/s pair here) and says nothing about the shaping.
   const std::optional<double> ceiling = platform_ceiling_mbit(r);
-  const bool platform = ceiling && c > *ceiling * kPlatformFraction;
-  const double expected = platform ? std::min(*ceiling, c) : c * kPayloadFraction;
-  const char* where =
-      r.unlimited_mbit && (!r.baseline_mbit || *r.unlimited_mbit <= *r.baseline_mbit)
-          ? "through the emulated path without the rate limit"
-          : "on the bare path";
+  if (ceiling && c > *ceiling * kPlatformFraction) {
+    const char* where =
+        r.unlimited_mbit && (!r.baseline_mbit || *r.unlimited_mbit <= *r.baseline_mbit)
+            ? "through the emulated path without the rate limit"
+            : "on the bare path";
+    r.status = "platform-limited";
+    r.message = fmt::format(
+        "pair {}: configured {:.1f} Mbit/s, but this platform pushes {:.1f} Mbit/s {}; measured "
+        "{:.1f} Mbit/s",
+        name, c, *ceiling, where, m);
+    return;
+  }
+  const double expected = c * kPayloadFraction;
   if (m >= expected * kThroughputLow) {
-    r.status = platform ? "platform-limited" : "ok";
-    if (platform)
-      r.message = fmt::format(
-          "pair {}: configured {:.1f} Mbit/s, but this platform pushes {:.1f} Mbit/s {}; "
-          "measured {:.1f} Mbit/s",
-          name, c, *ceiling, where, m);
+    r.status = "ok";
     return;
   }
   const double mathis = mathis_limit_mbit(r.configured_rtt_ms, r.configured_loss_pct);
@@ -204,8 +208,8 @@ void judge_throughput(NetperfResult& r) {
   r.status = "warning";
   r.message = fmt::format(
       "pair {}: measured {:.1f} Mbit/s vs {} {:.1f} Mbit/s ({:+.0f} %; tolerance {:.0f} %)", name,
-      m, platform ? "what the platform pushes" : "the configured rate's payload", expected,
-      100 * (m / expected - 1), 100 * (1 - kThroughputLow));
+      m, "the configured rate's payload", expected, 100 * (m / expected - 1),
+      100 * (1 - kThroughputLow));
 }
 
 std::optional<double> platform_ceiling_mbit(const NetperfResult& r) {

@@ -505,6 +505,32 @@ class FakeExecutor : public NetemExecutor {
   std::mutex mu_;
 };
 
+// A ping that cannot run (Debian 13's unprivileged ping without capabilities printed
+// "socktype: SOCK_RAW" and no summary) measured nothing: a failure for the caller to fail the run
+// on, not one more warning that a run could end "success" with.
+TEST(NetemVerifyTest, LinkThatCouldNotBeMeasuredIsAFailureNotAWarning) {
+  plan::Plan p = bench_cloud();
+  class NoPing : public FakeExecutor {
+   public:
+    using FakeExecutor::FakeExecutor;
+    Expected<util::ExecResult> run(const std::string& id, const std::string& script,
+                                   std::chrono::milliseconds t) override {
+      if (script.find("ping") == std::string::npos) return FakeExecutor::run(id, script, t);
+      util::ExecResult r;
+      r.exit_code = 2;
+      r.err = "ping: socktype: SOCK_RAW\nping: socket: Operation not permitted\n";
+      return r;
+    }
+  } exec(p, {{"cloud_controller>cloud0", 0.4}, {"cloud_controller>endpoint0", 91.3}});
+  auto rep = apply_and_verify(p, exec, "", nullptr);
+  ASSERT_TRUE(rep.ok()) << rep.error().message;
+  ASSERT_EQ(rep->links.size(), 2u);
+  EXPECT_EQ(rep->links[0].status, "error");
+  EXPECT_TRUE(rep->warnings.empty()) << util::join(rep->warnings, "\n");
+  ASSERT_EQ(rep->failures.size(), 2u);
+  EXPECT_NE(rep->failures[0].find("SOCK_RAW"), std::string::npos) << rep->failures[0];
+}
+
 TEST(NetemVerifyTest, FakeExecutorReportsTableCsvAndWarnings) {
   plan::Plan p = bench_cloud();
   auto dir = std::filesystem::temp_directory_path() / ("netem-run-" + std::to_string(::getpid()));

@@ -231,7 +231,11 @@ struct NetworkReport {
   std::vector<NodeApplied> nodes;
   std::vector<LinkResult> links;      ///< empty without verification
   std::vector<std::string> warnings;  ///< one per link out of tolerance (names it)
-  std::filesystem::path csv;          ///< <run>/infrastructure/network.csv ("" when not written)
+  /// Measurements asked for that could not be made (a link's pings or a pair's netperf failed):
+  /// the caller fails the run on these after reporting, since a check that measured nothing is
+  /// not a passed check.
+  std::vector<std::string> failures;
+  std::filesystem::path csv;  ///< <run>/infrastructure/network.csv ("" when not written)
   /// netperf = True: the matrix (netperf_pairs order) and <run>/infrastructure/netperf.csv.
   std::vector<NetperfResult> netperf;
   std::filesystem::path netperf_csv;

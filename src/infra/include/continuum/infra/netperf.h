@@ -91,7 +91,7 @@ inline constexpr double kPayloadFraction = 1448.0 / 1514.0;
 inline constexpr double kThroughputLow = 0.75;
 inline constexpr double kThroughputHigh = 1.10;
 /// A configured rate above this fraction of what the platform pushes (bare path, or emulated path
-/// without the rate limit) is beyond what it can show: the measured rate is compared with that.
+/// without the rate limit) is beyond what it can show: reported as platform-limited, not judged.
 inline constexpr double kPlatformFraction = 0.80;
 
 /// The most this platform was seen to push on the pair's path: the lower of the bare-path and
