@@ -16,6 +16,7 @@
 #include "continuum/util/parallel.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
+#include "continuum/util/table.h"
 
 namespace continuum::infra {
 
@@ -331,19 +332,7 @@ std::string format_table(const std::vector<LinkResult>& links) {
       rows.back().push_back(l.throughput_status.empty() ? "-" : l.throughput_status);
     }
   }
-  std::vector<size_t> w(rows[0].size(), 0);
-  for (const auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
-  std::string s;
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 2, ' ');
-    }
-    s += std::string(util::trim(line)) + "\n";
-  }
-  return s;
+  return util::align_columns(rows);
 }
 
 std::string format_csv(const std::vector<LinkResult>& links) {

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "continuum/util/strings.h"
+#include "continuum/util/table.h"
 
 namespace continuum::infra {
 
@@ -244,19 +245,7 @@ std::string format_netperf_table(const std::vector<NetperfResult>& results) {
         r.status,
     });
   }
-  std::vector<size_t> w(rows[0].size(), 0);
-  for (const auto& row : rows)
-    for (size_t i = 0; i < row.size(); ++i) w[i] = std::max(w[i], row[i].size());
-  std::string s;
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(w[i] - row[i].size() + 2, ' ');
-    }
-    s += std::string(util::trim(line)) + "\n";
-  }
-  return s;
+  return util::align_columns(rows);
 }
 
 std::string format_netperf_csv(const std::vector<NetperfResult>& results) {

@@ -16,6 +16,7 @@
 #include "continuum/util/parallel.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
+#include "continuum/util/table.h"
 
 namespace continuum::infra {
 
@@ -195,19 +196,7 @@ std::string format_resource_table(const std::vector<ResourceRow>& rows) {
   std::vector<std::vector<std::string>> t;
   t.push_back({"vm", "check", "configured", "measured", "status"});
   for (const auto& r : rows) t.push_back({r.node, r.check, r.configured, r.measured, r.status});
-  std::vector<size_t> w(t[0].size(), 0);
-  for (const auto& row : t)
-    for (size_t i = 0; i < row.size(); ++i) w[i] = std::max(w[i], row[i].size());
-  std::string s;
-  for (const auto& row : t) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line += std::string(w[i] - row[i].size() + 2, ' ');
-    }
-    s += std::string(util::trim(line)) + "\n";
-  }
-  return s;
+  return util::align_columns(t);
 }
 
 std::string format_resource_csv(const std::vector<ResourceRow>& rows) {

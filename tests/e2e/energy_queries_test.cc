@@ -28,6 +28,7 @@
 
 #include "continuum/util/background.h"
 #include "e2e/harness.h"
+#include "support/csv.h"
 #include "support/plot_data.h"
 
 using namespace continuum;
@@ -109,19 +110,7 @@ class ProfileWriter {
   std::thread thread_;
 };
 
-std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
-  std::vector<std::vector<std::string>> rows;
-  auto t = util::read_file(p);
-  EXPECT_TRUE(t.ok()) << p;
-  if (!t.ok()) return rows;
-  for (const auto& line : util::split(*t, '\n')) {
-    if (util::trim(line).empty()) continue;
-    std::vector<std::string> f;
-    EXPECT_TRUE(util::csv_split(line, f)) << line;
-    rows.push_back(std::move(f));
-  }
-  return rows;
-}
+using test_support::read_csv;
 
 class EnergyQueries : public LibvirtNetnsTest {};
 

@@ -22,6 +22,7 @@
 
 #include "continuum/infra/netperf.h"
 #include "e2e/harness.h"
+#include "support/csv.h"
 
 using namespace continuum;
 using namespace continuum::e2e;
@@ -30,25 +31,7 @@ namespace {
 
 class NetperfTiers : public LibvirtNetnsTest {};
 
-/// CSV rows as header -> value maps.
-std::vector<std::map<std::string, std::string>> csv_maps(const fs::path& p) {
-  std::vector<std::map<std::string, std::string>> out;
-  auto t = util::read_file(p);
-  EXPECT_TRUE(t.ok()) << p;
-  if (!t.ok()) return out;
-  auto lines = util::split(std::string(util::trim(*t)), '\n');
-  if (lines.empty()) return out;
-  std::vector<std::string> head, f;
-  EXPECT_TRUE(util::csv_split(lines[0], head));
-  for (size_t i = 1; i < lines.size(); ++i) {
-    EXPECT_TRUE(util::csv_split(lines[i], f)) << lines[i];
-    EXPECT_EQ(f.size(), head.size()) << lines[i];
-    std::map<std::string, std::string> m;
-    for (size_t k = 0; k < head.size() && k < f.size(); ++k) m[head[k]] = f[k];
-    out.push_back(m);
-  }
-  return out;
-}
+using test_support::csv_maps;
 
 double num(const std::map<std::string, std::string>& m, const std::string& k) {
   auto it = m.find(k);
