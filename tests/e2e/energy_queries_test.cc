@@ -117,11 +117,8 @@ class EnergyQueries : public LibvirtNetnsTest {};
 TEST_F(EnergyQueries, ExampleRunsWithExportersStartedByContinuumAndEnergyOverTheWholeRun) {
   ::setenv("HOME", kWorkRoot.c_str(), 1);  // the image cache persists across runs, like a home
   ::unsetenv("CONTINUUM_GUEST_APP_DIR");
-  auto t_img = Clock::now();
-  auto img = run({CONTINUUM_BINARY, "image", "build", "--variant", "energy"}, 3600s,
-                 [](const std::string& l, bool) { std::printf("  [image] %s\n", l.c_str()); });
+  auto img = build_image("energy");
   ASSERT_EQ(img.exit_code, 0) << img.err;
-  timing("energy_image_build_or_reuse", secs(Clock::now() - t_img));
 
   // The example, with this machine's energy source instead of RAPL (see the top of the file).
   const fs::path example = fs::path(CONTINUUM_SOURCE_DIR) / "configuration" / "energy_queries.cfg";

@@ -90,6 +90,19 @@ inline pid_t spawn(const std::vector<std::string>& argv,
   return pid;
 }
 
+/// `continuum image build [--variant V]`: built, or found in the image cache under $HOME. Its
+/// lines are streamed as "  [image] ..."; the time is printed as E2E-TIMING
+/// image_build_<variant>_or_reuse.
+inline util::ProcessResult build_image(const std::string& variant = "default") {
+  std::vector<std::string> argv = {CONTINUUM_BINARY, "image", "build"};
+  if (variant != "default") argv.insert(argv.end(), {"--variant", variant});
+  auto t0 = Clock::now();
+  auto r = run(argv, 3600s,
+               [](const std::string& l, bool) { std::printf("  [image] %s\n", l.c_str()); });
+  timing("image_build_" + variant + "_or_reuse", secs(Clock::now() - t0));
+  return r;
+}
+
 /// SIGTERM, wait up to 15 s (libvirtd needs ~2 s), then SIGKILL. Only PIDs this test started.
 inline void stop_pid(pid_t pid) {
   if (pid <= 0) return;

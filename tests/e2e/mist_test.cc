@@ -127,11 +127,8 @@ TEST_F(Mist, ContainersFromTheRunsRegistryOnTheEdgeAndTheEndpoint) {
   // 0. As the README says for mist: the guest image with Docker and the application's container
   // images, built (or found in the cache) once, where Debian's mirror is reachable (the test's
   // namespace has no route out).
-  auto t_img = Clock::now();
-  auto img = run({CONTINUUM_BINARY, "image", "build", "--variant", "docker"}, 3600s,
-                 [](const std::string& l, bool) { std::printf("  [image] %s\n", l.c_str()); });
+  auto img = build_image("docker");
   ASSERT_EQ(img.exit_code, 0) << img.err;
-  timing("image_build_docker_or_reuse", secs(Clock::now() - t_img));
   for (const char* role : {"subscriber", "publisher", "combined"})
     EXPECT_NE(img.out.find(std::string("container image continuum/image_classification_") + role),
               std::string::npos)

@@ -45,11 +45,8 @@ double num(const std::map<std::string, std::string>& m, const std::string& k) {
 TEST_F(NetperfTiers, EveryPairAndEveryLimitMeasuredAndJudged) {
   ::setenv("HOME", kWorkRoot.c_str(), 1);  // the image cache persists across runs, like a home
   ::unsetenv("CONTINUUM_GUEST_APP_DIR");
-  auto t_img = Clock::now();
-  auto img = run({CONTINUUM_BINARY, "image", "build", "--variant", "energy"}, 3600s,
-                 [](const std::string& l, bool) { std::printf("  [image] %s\n", l.c_str()); });
+  auto img = build_image("energy");
   ASSERT_EQ(img.exit_code, 0) << img.err;
-  timing("energy_image_build_or_reuse", secs(Clock::now() - t_img));
 
   const fs::path cfg = fs::path(CONTINUUM_SOURCE_DIR) / "configuration" / "network_benchmark.cfg";
   const fs::path runs = work_ / "runs";

@@ -130,11 +130,8 @@ TEST_F(Quickstart, ReadmeMainJobRunsAllPhasesOnTcgVmsAndLeavesNothing) {
 
   // 1. The offline image with the guest programs (app/), as the README's first command makes it.
   ::unsetenv("CONTINUUM_GUEST_APP_DIR");
-  auto t_img = Clock::now();
-  auto img = run({CONTINUUM_BINARY, "image", "build"}, 3600s,
-                 [](const std::string& l, bool) { std::printf("  [image] %s\n", l.c_str()); });
+  auto img = build_image();
   ASSERT_EQ(img.exit_code, 0) << img.err;
-  timing("image_build_or_reuse", secs(Clock::now() - t_img));
 
   auto v = run({CONTINUUM_BINARY, "validate", cfg.string()});
   ASSERT_EQ(v.exit_code, 0) << v.out << v.err;

@@ -146,11 +146,8 @@ TEST_F(Scaphandre, GuestScaphandreReportsWhatTheHostFeedHandedEachVm) {
 
   // 0. The energy image, built (Debian 13 from the mirror; the namespace has no route out) or
   // found in the cache.
-  auto t_img = Clock::now();
-  auto img = run({CONTINUUM_BINARY, "image", "build", "--variant", "energy"}, 3600s,
-                 [](const std::string& l, bool) { std::printf("  [image] %s\n", l.c_str()); });
+  auto img = build_image("energy");
   ASSERT_EQ(img.exit_code, 0) << img.out << img.err;
-  timing("image_build_energy_or_reuse", secs(Clock::now() - t_img));
   ASSERT_NE(img.out.find("offline-energy-"), std::string::npos) << img.out;
 
   // 1. The fake RAPL counter: 40 W, whatever the VMs do. The feed hands each VM its CPU share.

@@ -12,6 +12,7 @@
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
+#include "support/plan_builders.h"
 
 namespace continuum::infra {
 namespace {
@@ -31,28 +32,8 @@ std::string tc_filter(int prio, const std::string& flow, const std::string& dst)
 
 using config::Tier;
 
-plan::Node node(const std::string& id, Tier t, const std::string& ip) {
-  plan::Node n;
-  n.id = id;
-  n.name = id + "_alice";
-  n.ssh_user = n.name;
-  n.tier = t;
-  n.ip = ip;
-  return n;
-}
-
-plan::Link link(const std::string& a, const std::string& b, double avg, double var, double mbit,
-                double loss = 0, bool shaped = true) {
-  plan::Link l;
-  l.a = a;
-  l.b = b;
-  l.latency_avg_ms = avg;
-  l.latency_var_ms = var;
-  l.throughput_mbit = mbit;
-  l.loss_pct = loss;
-  l.shaped = shaped;
-  return l;
-}
+using test_support::link;
+using test_support::node;
 
 /// What plan::make gives for configuration/bench_cloud.cfg (2 cloud incl. controller, 1
 /// endpoint, network_emulation = True, 4g): docs/original.md §8.3.

@@ -17,33 +17,15 @@
 #include "continuum/infra/netem.h"
 #include "continuum/util/files.h"
 #include "continuum/util/strings.h"
+#include "support/plan_builders.h"
 
 namespace continuum::infra {
 namespace {
 
 using config::Tier;
 
-plan::Node node(const std::string& id, Tier t, const std::string& ip) {
-  plan::Node n;
-  n.id = id;
-  n.name = id + "_alice";
-  n.ssh_user = n.name;
-  n.tier = t;
-  n.ip = ip;
-  return n;
-}
-
-plan::Link link(const std::string& a, const std::string& b, double avg, double var, double mbit,
-                double loss = 0) {
-  plan::Link l;
-  l.a = a;
-  l.b = b;
-  l.latency_avg_ms = avg;
-  l.latency_var_ms = var;
-  l.throughput_mbit = mbit;
-  l.loss_pct = loss;
-  return l;
-}
+using test_support::link;
+using test_support::node;
 
 /// One cloud, one edge, one endpoint with the 5g preset's tier links (what e2e.NetperfTiers
 /// boots).
