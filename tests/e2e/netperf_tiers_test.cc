@@ -132,7 +132,7 @@ TEST_F(NetperfTiers, EveryPairAndEveryLimitMeasuredAndJudged) {
 
   auto summary = util::read_file(run_dir_ / "summary.md");
   ASSERT_TRUE(summary.ok());
-  EXPECT_NE(summary->find("netperf matrix (TCP_RR, TCP_STREAM; 3 s per test)"), std::string::npos);
+  EXPECT_NE(summary->find("netperf matrix (TCP_RR, TCP_STREAM; 5 s per test)"), std::string::npos);
   EXPECT_NE(summary->find("## VM resources"), std::string::npos);
 
   // 4. delete = True: nothing left in libvirt.
