@@ -73,40 +73,27 @@ std::vector<NetperfPair> netperf_pairs(const plan::Plan& p) {
   return out;
 }
 
+namespace {
+
+// netperf's global options, then the test's own after "--": -o selects the output fields (one CSV
+// line, no banner with -P 0).
+std::vector<std::string> netperf_argv(const std::string& ip, int seconds, const char* test,
+                                      const char* fields, bool megabits) {
+  std::vector<std::string> a = {"netperf", "-P", "0"};
+  if (megabits) a.insert(a.end(), {"-f", "m"});
+  a.insert(a.end(), {"-H", ip, "-p", std::to_string(kNetserverPort), "-l", std::to_string(seconds),
+                     "-t", test, "--", "-o", fields});
+  return a;
+}
+
+}  // namespace
+
 std::vector<std::string> tcp_rr_command(const std::string& ip, int seconds) {
-  return {"netperf",
-          "-P",
-          "0",
-          "-H",
-          ip,
-          "-p",
-          std::to_string(kNetserverPort),
-          "-l",
-          std::to_string(seconds),
-          "-t",
-          "TCP_RR",
-          "--",
-          "-o",
-          kRrFields};
+  return netperf_argv(ip, seconds, "TCP_RR", kRrFields, false);
 }
 
 std::vector<std::string> tcp_stream_command(const std::string& ip, int seconds) {
-  return {"netperf",
-          "-P",
-          "0",
-          "-f",
-          "m",
-          "-H",
-          ip,
-          "-p",
-          std::to_string(kNetserverPort),
-          "-l",
-          std::to_string(seconds),
-          "-t",
-          "TCP_STREAM",
-          "--",
-          "-o",
-          "throughput,throughput_units,elapsed_time"};
+  return netperf_argv(ip, seconds, "TCP_STREAM", "throughput,throughput_units,elapsed_time", true);
 }
 
 std::string netserver_script() {
