@@ -204,7 +204,8 @@ Status environment(Run& r) {
 
 /// 1c. Did each VM get what its tier asked for (vCPUs, memory, quota, pinning, disk limits)?
 /// A VM that did not is a warning in the log and summary.md, not a failed run: the numbers are
-/// still measured, and the report says on what.
+/// still measured, and the report says on what. A check that could not be made at all fails the
+/// run (after the table), since a check that measured nothing did not pass.
 Status resources(Run& r) {
   infra::SshNetemExecutor exec(r.deployment);
   std::map<size_t, infra::HypervisorPtr> conns;
@@ -221,6 +222,11 @@ Status resources(Run& r) {
   if (!r.resources_table.empty())
     spdlog::info("VM resources, configured vs measured:\n{}", r.resources_table);
   for (const auto& w : rep.warnings) spdlog::warn("resources: {}", w);
+  if (!rep.failures.empty())
+    return make_error(
+        fmt::format("resources: {} check(s) could not be made (infrastructure/resources.csv; "
+                    "[infrastructure] resource_check = False skips them):\n{}",
+                    rep.failures.size(), util::join(rep.failures, "\n")));
   return {};
 }
 

@@ -360,7 +360,8 @@ Expected<ResourceReport> check_resources(const plan::Plan& p, NetemExecutor& exe
   }
   for (auto& c : per)
     for (auto& r : c.rows) {
-      if (r.status == "warning" || r.status == "error") rep.warnings.push_back(r.message);
+      if (r.status == "warning") rep.warnings.push_back(r.message);
+      if (r.status == "error") rep.failures.push_back(r.message);
       if (events) {
         nlohmann::json f = {{"check", r.check}, {"status", r.status}, {"measured", r.measured}};
         if (r.value) f["value"] = *r.value;
@@ -372,7 +373,9 @@ Expected<ResourceReport> check_resources(const plan::Plan& p, NetemExecutor& exe
     rep.csv = run_dir / "infrastructure" / "resources.csv";
     TRY_STATUS(util::write_file_atomic(rep.csv, format_resource_csv(rep.rows)));
   }
-  if (events) events->emit("resources", "end", "", -1, "", {{"warnings", rep.warnings.size()}});
+  if (events)
+    events->emit("resources", "end", "", -1, "",
+                 {{"warnings", rep.warnings.size()}, {"failures", rep.failures.size()}});
   return rep;
 }
 

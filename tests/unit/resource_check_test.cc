@@ -258,6 +258,36 @@ TEST(ResourceCheckRunTest, FakeHypervisorIgnoringTheQuotaIsAWarning) {
       << rep->warnings[1];
 }
 
+// A disk check whose dd cannot run measured nothing: a failure for the caller to fail the run on,
+// not a warning that the run could end "success" with.
+TEST(ResourceCheckRunTest, CheckThatCouldNotBeMadeIsAFailureNotAWarning) {
+  plan::Plan p = plan_with_limits();
+  class NoDirectIo : public FakeGuest {
+   public:
+    using FakeGuest::FakeGuest;
+    Expected<util::ExecResult> run(const std::string& id, const std::string& script,
+                                   std::chrono::milliseconds t) override {
+      if (script.find("oflag=direct") == std::string::npos) return FakeGuest::run(id, script, t);
+      util::ExecResult r;
+      r.exit_code = 1;
+      r.err = "dd: failed to open '/var/tmp/continuum-dd': Invalid argument\n";
+      return r;
+    }
+  } guest(20);
+  auto hv = std::make_shared<FakeClockHypervisor>(0.5, std::vector<int>{});
+  HypervisorFor for_host = [&](size_t) -> Expected<HypervisorPtr> { return HypervisorPtr(hv); };
+  ResourceCheckOptions opt;
+  opt.busy = std::chrono::milliseconds(300);
+  opt.window_start = std::chrono::milliseconds(20);
+  opt.window_end = std::chrono::milliseconds(220);
+  auto rep = check_resources(p, guest, for_host, "", nullptr, opt);
+  ASSERT_TRUE(rep.ok()) << rep.error().message;
+  EXPECT_TRUE(rep->warnings.empty()) << util::join(rep->warnings, "\n");
+  ASSERT_EQ(rep->failures.size(), 1u) << util::join(rep->failures, "\n");
+  EXPECT_NE(rep->failures[0].find("edge0"), std::string::npos) << rep->failures[0];
+  EXPECT_NE(rep->failures[0].find("Invalid argument"), std::string::npos) << rep->failures[0];
+}
+
 TEST(ResourceCheckLibvirtTest, TestDriverReportsVcpus) {
   // libvirt's in-process test driver: its predefined domain "test" runs with 2 vCPUs.
   auto hv = connect_libvirt("test:///default");

@@ -33,8 +33,11 @@ struct ResourceRow {
 
 struct ResourceReport {
   std::vector<ResourceRow> rows;
-  std::vector<std::string> warnings;  ///< one per row with status warning or error
-  std::filesystem::path csv;          ///< <run>/infrastructure/resources.csv ("" if not written)
+  std::vector<std::string> warnings;  ///< one per row with status warning
+  /// One per row with status error: a check that could not be made. The caller fails the run on
+  /// these after the table is written, as for the network's measurements.
+  std::vector<std::string> failures;
+  std::filesystem::path csv;  ///< <run>/infrastructure/resources.csv ("" if not written)
 };
 
 struct ResourceCheckOptions {
