@@ -177,6 +177,15 @@ class FakeGuest : public NetemExecutor {
   std::mutex mu_;
 };
 
+/// The busy loop shortened to 0.3 s (the fake hypervisor's clock makes the share exact anyway).
+ResourceCheckOptions short_busy_loop() {
+  ResourceCheckOptions opt;
+  opt.busy = std::chrono::milliseconds(300);
+  opt.window_start = std::chrono::milliseconds(20);
+  opt.window_end = std::chrono::milliseconds(220);
+  return opt;
+}
+
 plan::Plan plan_with_limits() {
   plan::Plan p;
   plan::Host h;
@@ -206,10 +215,7 @@ TEST(ResourceCheckRunTest, FakeGuestAndHypervisorMeasuresOnlyWhatIsLimited) {
   FakeGuest guest(20.4);
   auto hv = std::make_shared<FakeClockHypervisor>(0.5, std::vector<int>{});
   HypervisorFor for_host = [&](size_t) -> Expected<HypervisorPtr> { return HypervisorPtr(hv); };
-  ResourceCheckOptions opt;
-  opt.busy = std::chrono::milliseconds(300);
-  opt.window_start = std::chrono::milliseconds(20);
-  opt.window_end = std::chrono::milliseconds(220);
+  const ResourceCheckOptions opt = short_busy_loop();
   auto dir = std::filesystem::temp_directory_path() / ("resources-" + std::to_string(::getpid()));
   auto rep = check_resources(p, guest, for_host, dir, nullptr, opt);
   ASSERT_TRUE(rep.ok()) << rep.error().message;
@@ -243,10 +249,7 @@ TEST(ResourceCheckRunTest, FakeHypervisorIgnoringTheQuotaIsAWarning) {
   FakeGuest guest(60);  // the disk limit not applied either
   auto hv = std::make_shared<FakeClockHypervisor>(1.0, std::vector<int>{});
   HypervisorFor for_host = [&](size_t) -> Expected<HypervisorPtr> { return HypervisorPtr(hv); };
-  ResourceCheckOptions opt;
-  opt.busy = std::chrono::milliseconds(300);
-  opt.window_start = std::chrono::milliseconds(20);
-  opt.window_end = std::chrono::milliseconds(220);
+  const ResourceCheckOptions opt = short_busy_loop();
   auto rep = check_resources(p, guest, for_host, "", nullptr, opt);
   ASSERT_TRUE(rep.ok()) << rep.error().message;
   ASSERT_EQ(rep->warnings.size(), 2u) << util::join(rep->warnings, "\n");
@@ -276,10 +279,7 @@ TEST(ResourceCheckRunTest, CheckThatCouldNotBeMadeIsAFailureNotAWarning) {
   } guest(20);
   auto hv = std::make_shared<FakeClockHypervisor>(0.5, std::vector<int>{});
   HypervisorFor for_host = [&](size_t) -> Expected<HypervisorPtr> { return HypervisorPtr(hv); };
-  ResourceCheckOptions opt;
-  opt.busy = std::chrono::milliseconds(300);
-  opt.window_start = std::chrono::milliseconds(20);
-  opt.window_end = std::chrono::milliseconds(220);
+  const ResourceCheckOptions opt = short_busy_loop();
   auto rep = check_resources(p, guest, for_host, "", nullptr, opt);
   ASSERT_TRUE(rep.ok()) << rep.error().message;
   EXPECT_TRUE(rep->warnings.empty()) << util::join(rep->warnings, "\n");
