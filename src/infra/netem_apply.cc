@@ -326,7 +326,9 @@ std::string format_table(const std::vector<LinkResult>& links) {
         l.status,
     });
     if (throughput) {
-      auto v = [](const std::optional<double>& x) { return x ? fmt::format("{:.1f}", *x) : "-"; };
+      auto v = [](const std::optional<double>& x) {
+        return util::format_fixed(x.value_or(std::nan("")), 1, "-");
+      };
       rows.back().push_back(v(l.configured_mbit) + "/" + v(l.baseline_mbit) + "/" +
                             v(l.measured_mbit));
       rows.back().push_back(l.throughput_status.empty() ? "-" : l.throughput_status);

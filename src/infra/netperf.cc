@@ -207,8 +207,9 @@ std::optional<double> platform_ceiling_mbit(const NetperfResult& r) {
 
 namespace {
 
-std::string opt(const std::optional<double>& v, const char* f = "{:.1f}") {
-  return v ? fmt::format(fmt::runtime(f), *v) : std::string();
+/// A CSV number with `decimals` digits, empty when not measured (util::format_fixed's NaN).
+std::string opt(const std::optional<double>& v, int decimals) {
+  return util::format_fixed(v.value_or(std::nan("")), decimals);
 }
 
 }  // namespace
@@ -252,10 +253,9 @@ std::string format_netperf_csv(const std::vector<NetperfResult>& results) {
         "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", p.from, p.to,
         p.from_tier, p.to_tier, p.to_ip, r.shaped ? fmt::format("{:.3f}", r.configured_mbit) : "",
         r.shaped ? fmt::format("{:.3f}", r.configured_rtt_ms) : "",
-        r.shaped ? fmt::format("{:.3f}", r.configured_loss_pct) : "",
-        opt(r.baseline_mbit, "{:.3f}"), opt(r.unlimited_mbit, "{:.3f}"), opt(sm, "{:.3f}"),
-        opt(ss, "{:.2f}"), opt(a, "{:.2f}"), opt(b, "{:.2f}"), opt(c, "{:.2f}"), opt(d, "{:.2f}"),
-        opt(e, "{:.2f}"), opt(f, "{:.2f}"), opt(g, "{:.2f}"), opt(h, "{:.2f}"), r.status);
+        r.shaped ? fmt::format("{:.3f}", r.configured_loss_pct) : "", opt(r.baseline_mbit, 3),
+        opt(r.unlimited_mbit, 3), opt(sm, 3), opt(ss, 2), opt(a, 2), opt(b, 2), opt(c, 2),
+        opt(d, 2), opt(e, 2), opt(f, 2), opt(g, 2), opt(h, 2), r.status);
   }
   return s;
 }
