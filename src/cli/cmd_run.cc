@@ -515,6 +515,8 @@ bool teardown_phase(Run& r) {
   auto d = infra::destroy_run(r.dir, dopt);
   r.times.add("destroy", seconds_since(t0));
   if (d && d->errors.empty()) return true;
+  if (d)
+    for (const auto& e : d->errors) spdlog::error("could not remove {}", e);
   spdlog::error("delete = True: removing the VMs failed{}; retry with: continuum destroy {}",
                 d ? "" : ": " + d.error().message, r.dir.string());
   return false;

@@ -46,10 +46,7 @@ Status remove_one(const Resource& r, const HypervisorFactory& factory) {
         auto h = TRY(factory(r.uri));
         return h->remove_path(r.name);
       }
-      std::error_code ec;
-      fs::remove_all(r.name, ec);
-      if (ec) return make_error(r.name + ": cannot remove: " + ec.message());
-      return {};
+      return util::remove_tree(r.name);
     }
     case ResourceKind::process: {
       // Only on this machine (the run's registry); a PID now used by another program is gone.

@@ -242,10 +242,7 @@ class LibvirtHypervisor : public Hypervisor {
     if (!is_local_uri(uri_))
       return make_error("removing " + path.string() + " on " + uri_ +
                         ": files on remote hosts are not supported yet");
-    std::error_code ec;
-    fs::remove_all(path, ec);
-    if (ec) return make_error(path.string() + ": cannot remove: " + ec.message());
-    return {};
+    return util::remove_tree(path);
   }
 
   Expected<Accelerator> choose_accelerator(const std::string& requested,

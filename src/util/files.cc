@@ -64,6 +64,21 @@ Status write_file_atomic(const fs::path& path, std::string_view content, fs::per
   return {};
 }
 
+Status remove_tree(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(path, ec))) return {};
+  fs::path target = path;
+  if (fs::is_directory(fs::symlink_status(path, ec))) {
+    const fs::path aside = path.parent_path() / ("." + path.filename().string() + ".removing." +
+                                                 std::to_string(::getpid()));
+    fs::rename(path, aside, ec);
+    if (!ec) target = aside;  // else: remove in place (e.g. a mount point cannot be renamed)
+  }
+  fs::remove_all(target, ec);
+  if (ec) return make_error(path.string() + ": cannot remove: " + ec.message());
+  return {};
+}
+
 fs::path expand_user(std::string_view path) {
   if (path == "~" || path.starts_with("~/")) {
     const char* home = std::getenv("HOME");

@@ -88,10 +88,11 @@ TEST_F(NetperfTiers, EveryPairAndEveryLimitMeasuredAndJudged) {
     const double cfg_rtt = num(p, "configured_rtt_ms"), rate = num(p, "configured_mbit");
     const double rr_ms = num(p, "rr_mean_us") / 1000, mbit = num(p, "stream_mbit");
     const double bare = num(p, "baseline_mbit");
-    // One TCP_RR transaction is one round trip: the configured RTT plus the bare path's few ms
-    // under TCG (and the guests' processing).
+    // One TCP_RR transaction is one round trip: the configured RTT plus the bare path and both
+    // guests' netperf under TCG, 3-4.5 ms at 15 ms when the host is idle, more beside other work
+    // (CI). The bound still tells the delay applied once from the delay applied twice (30 ms).
     EXPECT_GE(rr_ms, cfg_rtt * 0.9);
-    EXPECT_LE(rr_ms, cfg_rtt + std::max(5.0, 0.25 * cfg_rtt));
+    EXPECT_LE(rr_ms, cfg_rtt + std::max(10.0, 0.25 * cfg_rtt));
     EXPECT_GT(num(p, "rr_transactions_per_s"), 0);
     if (p.at("status") == "platform-limited") {
       // What the platform pushes: the bare path, or the emulated path with the rate lifted

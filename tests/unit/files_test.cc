@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdio>
 #include <filesystem>
+#include <thread>
 
 using namespace continuum::util;
 namespace fs = std::filesystem;
@@ -39,4 +42,48 @@ TEST(TraversableByOthers, FalseBelowAPrivateDirectoryTrueOtherwise) {
     EXPECT_EQ(qemu_reachable(d / "open" / "x", "images"), d / "open" / "x");
   }
   fs::remove_all(d);
+}
+
+// A share directory that a host exporter keeps writing into (write a temp file, rename it over
+// the metrics file) while `destroy` removes it: remove_all alone fails now and then with
+// "Directory not empty" when a file lands between its listing and its rmdir.
+TEST(RemoveTree, RemovesADirectoryThatAWriterKeepsRefilling) {
+  const fs::path root = fs::path(::testing::TempDir()) / "remove_tree_race";
+  fs::remove_all(root);
+  for (int round = 0; round < 50; ++round) {
+    const fs::path dir = root / "share";
+    fs::create_directories(dir / "sub");
+    std::atomic<bool> stop{false};
+    std::atomic<int> written{0};
+    std::thread writer([&] {
+      while (!stop) {
+        const fs::path tmp = dir / ".metrics.tmp";
+        if (FILE* f = std::fopen(tmp.c_str(), "w")) {
+          std::fputs("x 1\n", f);
+          std::fclose(f);
+          std::error_code ec;
+          fs::rename(tmp, dir / "metrics.prom", ec);
+          ++written;
+        }
+      }
+    });
+    while (written < 3) std::this_thread::yield();  // the writer is running, not a timing guess
+    auto st = remove_tree(dir);
+    stop = true;
+    writer.join();
+    ASSERT_TRUE(st.ok()) << "round " << round << ": " << st.error().message;
+    ASSERT_FALSE(fs::exists(dir)) << "round " << round;
+    ASSERT_TRUE(fs::is_empty(root)) << "round " << round << ": something was left aside";
+  }
+  fs::remove_all(root);
+}
+
+TEST(RemoveTree, AMissingPathIsSuccessAndAFileIsRemoved) {
+  const fs::path root = fs::path(::testing::TempDir()) / "remove_tree_plain";
+  fs::create_directories(root);
+  EXPECT_TRUE(remove_tree(root / "absent").ok());
+  ASSERT_TRUE(write_file_atomic(root / "f", "x").ok());
+  EXPECT_TRUE(remove_tree(root / "f").ok());
+  EXPECT_FALSE(fs::exists(root / "f"));
+  fs::remove_all(root);
 }

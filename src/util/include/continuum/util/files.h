@@ -26,6 +26,12 @@ Status write_file_atomic(const std::filesystem::path& path, std::string_view con
                                                        std::filesystem::perms::group_read |
                                                        std::filesystem::perms::others_read);
 
+/// Removes `path` and everything under it; a missing path is success. The directory is first
+/// renamed aside (a hidden sibling), because something may still be writing into it: a host
+/// Scaphandre feeding a VM's share, say. Once renamed, new files cannot land in it by name, so
+/// the removal cannot fail with "Directory not empty" as a plain remove_all racing a writer does.
+Status remove_tree(const std::filesystem::path& path);
+
 /// Expands a leading `~` or `~/` to $HOME (as the original does for base_path).
 std::filesystem::path expand_user(std::string_view path);
 

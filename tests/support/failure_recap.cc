@@ -1,0 +1,37 @@
+// Linked into the integration and e2e test programs: when a test failed, its failure messages are
+// printed again at the very end of the program's output. An e2e test prints minutes of a run's
+// log around its assertions, and CI keeps only the head and the tail of a long output, so without
+// this the reason of a failure is the part that gets cut.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace {
+
+class FailureRecap : public ::testing::EmptyTestEventListener {
+  void OnTestPartResult(const ::testing::TestPartResult& r) override {
+    if (!r.failed()) return;
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string where = info ? std::string(info->test_suite_name()) + "." + info->name() : "";
+    failures_.push_back(where + " at " + (r.file_name() ? r.file_name() : "?") + ":" +
+                        std::to_string(r.line_number()) + "\n" + r.message());
+  }
+  void OnTestProgramEnd(const ::testing::UnitTest&) override {
+    if (failures_.empty()) return;
+    std::printf("\n=== failure recap: %zu failed assertion(s) ===\n", failures_.size());
+    for (const auto& f : failures_) std::printf("--- %s\n", f.c_str());
+    std::fflush(stdout);
+  }
+  std::vector<std::string> failures_;
+};
+
+// Registered at static initialisation, before gtest_main's main() runs the tests; GoogleTest owns
+// and deletes the listener.
+const bool registered = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new FailureRecap);
+  return true;
+}();
+
+}  // namespace
