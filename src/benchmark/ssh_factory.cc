@@ -6,7 +6,7 @@ namespace continuum::benchmark {
 
 RemoteFactory ssh_remote_factory(const infra::Deployment& d) {
   return [&d](const infra::DeployedNode& n) {
-    return util::ssh_connect(d.ssh_target(n), std::chrono::seconds(30));
+    return d.connect(n, std::chrono::seconds(30));
   };
 }
 

@@ -596,6 +596,13 @@ int cmd_run(const Options& o) {
   if (r.containers) r.containers->stop();
   report_phase(r);
   if (r.exporters) r.report_md += exporters_md(r.exporters->usage());
+  if (r.deployment.remotes) {
+    // Closed before the VMs go, so no session waits on a guest that is being destroyed.
+    const auto st = r.deployment.remotes->stats();
+    spdlog::info("ssh: {} session(s) opened after boot, reused {} time(s), {} dropped", st.connects,
+                 st.reuses, st.dropped);
+    r.deployment.remotes->close();
+  }
   if (!teardown_phase(r) && rc == ExitCode::ok) rc = ExitCode::failure;
 
   r.events->emit("run", "end", p.application, -1, "",

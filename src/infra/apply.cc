@@ -262,7 +262,7 @@ class Deployer {
       targets.push_back(std::move(t));
     }
     // The error of wait_ready names every VM that missed its deadline with its console tail.
-    auto results = TRY(opt_.wait_ready(targets));
+    auto results = TRY(opt_.wait_ready(targets, remotes_.get()));
     TRY_STATUS(check_interrupt());
     for (size_t i = 0; i < vms_.size() && i < results.size(); ++i) {
       VmWork& w = vms_[i];
@@ -281,6 +281,7 @@ class Deployer {
     d.private_key = opt_.private_key;
     d.known_hosts = run_ / "known_hosts";
     d.netns = opt_.netns;
+    d.remotes = remotes_;
     for (const auto& w : vms_) {
       DeployedNode n;
       n.id = w.node->id;
@@ -305,6 +306,8 @@ class Deployer {
   std::vector<HypervisorPtr> hosts_;
   std::vector<Accelerator> accels_;
   std::vector<VmWork> vms_;
+  /// The run's SSH sessions, seeded by the readiness logins; handed to the Deployment.
+  std::shared_ptr<util::RemotePool> remotes_ = std::make_shared<util::RemotePool>();
 };
 
 }  // namespace

@@ -34,8 +34,9 @@ ApplyOptions apply_options(const config::Config& cfg, const std::filesystem::pat
   img.variant = image_variant(cfg);
   o.base_image = [in, img]() { return ensure_base_image(in, img); };
   auto timeout = o.boot_timeout;
-  o.wait_ready = [timeout](const std::vector<ReadyTarget>& targets) {
+  o.wait_ready = [timeout](const std::vector<ReadyTarget>& targets, util::RemotePool* pool) {
     ReadyOptions r;
+    r.pool = pool;
     r.timeout = timeout;
     r.cancel = util::interrupt_flag();  // Ctrl-C ends the SSH wait too, not only the steps
     return wait_ready(targets, r);

@@ -138,9 +138,7 @@ std::vector<ClockResult> sync_clocks(const Deployment& d, const std::filesystem:
       out[i].error = "interrupted";
       return;
     }
-    util::SshTarget target = d.ssh_target(n);
-    target.cancel = opt.cancel;
-    auto remote = util::ssh_connect(target, opt.timeout);
+    auto remote = d.connect(n, opt.timeout, opt.cancel);
     if (!remote) {
       out[i].node_id = n.id;
       out[i].error = "cannot connect: " + remote.error().message;

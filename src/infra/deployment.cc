@@ -15,6 +15,15 @@ util::SshTarget Deployment::ssh_target(const DeployedNode& n) const {
   return t;
 }
 
+Expected<util::RemotePtr> Deployment::connect(const DeployedNode& n,
+                                              std::chrono::milliseconds timeout,
+                                              const std::atomic<bool>* cancel) const {
+  util::SshTarget t = ssh_target(n);
+  t.cancel = cancel;
+  if (remotes) return remotes->get(t, timeout);
+  return util::ssh_connect(t, timeout);
+}
+
 const DeployedNode* Deployment::find(const std::string& id) const {
   for (const auto& n : nodes)
     if (n.id == id || n.name == id) return &n;

@@ -281,9 +281,7 @@ record::Environment collect_environment(const plan::Plan& plan, const config::In
     if (opt.connect) {
       remote = opt.connect(d, *n);
     } else {
-      util::SshTarget t = d.ssh_target(*n);
-      t.cancel = opt.cancel;
-      remote = util::ssh_connect(t, opt.timeout);
+      remote = d.connect(*n, opt.timeout, opt.cancel);
     }
     if (!remote) return fail("cannot connect: " + remote.error().message);
     (*remote)->set_cancel(opt.cancel);

@@ -39,9 +39,8 @@ Expected<util::ExecResult> SshNetemExecutor::run(const std::string& node_id,
     return make_error("node " + node_id + " is not in the deployment");
   std::lock_guard<std::mutex> lock(it->second->mu);
   if (!it->second->remote) {
-    util::SshTarget target = d_.ssh_target(*n);
-    target.cancel = util::interrupt_flag();  // Ctrl-C stops a connect or a ping run at once
-    it->second->remote = TRY(util::ssh_connect(target, connect_timeout_));
+    // Ctrl-C stops a connect or a ping run at once.
+    it->second->remote = TRY(d_.connect(*n, connect_timeout_, util::interrupt_flag()));
   }
   return it->second->remote->exec(script, timeout);
 }

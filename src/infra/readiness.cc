@@ -36,6 +36,7 @@ ReadyResult poll_one(const ReadyTarget& t, const ReadyOptions& o, Clock::time_po
     if (conn) {
       auto e = (*conn)->exec(o.probe, std::max(left, std::chrono::milliseconds(1000)));
       if (e && e->exit_code == 0) {
+        if (o.pool) o.pool->put(ssh, std::move(*conn));
         r.ready = true;
         r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
         if (o.on_ready) o.on_ready(t.name, r.seconds);

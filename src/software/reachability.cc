@@ -398,7 +398,7 @@ ReachabilityReport run_probes(const infra::Deployment& dep, const std::vector<Gu
   Connector connect = connect_in;
   if (!connect)
     connect = [&dep](const infra::DeployedNode& n) {
-      return util::ssh_connect(dep.ssh_target(n), std::chrono::seconds(30));
+      return dep.connect(n, std::chrono::seconds(30));
     };
   std::mutex mu;
   std::vector<std::pair<const GuestProbes*, const infra::DeployedNode*>> todo;

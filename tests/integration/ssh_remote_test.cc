@@ -21,6 +21,7 @@
 #include "continuum/infra/readiness.h"
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
+#include "continuum/util/remote_pool.h"
 #include "continuum/util/ssh.h"
 #include "continuum/util/strings.h"
 
@@ -348,6 +349,81 @@ TEST_F(SshdInNetns, ReadinessWaitsForAllAndNamesTheSilentVm) {
   // Concurrent: the whole wait is one deadline, not the sum of two.
   EXPECT_LT(took, 75s);
   EXPECT_EQ(std::count(ready_names.begin(), ready_names.end(), "vm-up"), 2);
+}
+
+/// The client side of the session that runs the command: "IP PORT" of $SSH_CONNECTION. Two
+/// commands on one session give the same, two sessions give two source ports.
+std::string client_of(continuum::util::Remote& r) {
+  auto res = r.exec("set -- $SSH_CONNECTION; echo \"$1 $2\"", 20s);
+  if (!res.ok()) return "error: " + res.error().message;
+  return std::string(continuum::util::trim(res->out));
+}
+
+TEST_F(SshdInNetns, PoolReusesASessionAndOpensAnotherForAConcurrentUser) {
+  ASSERT_TRUE(connect_when_up(target()));
+  continuum::util::RemotePool pool;
+  std::string first;
+  {
+    auto a = pool.get(target(), 10s);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    first = client_of(**a);
+    ASSERT_EQ(first.rfind("127.0.0.1 ", 0), 0u) << first;
+  }
+  auto again = pool.get(target(), 10s);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(client_of(**again), first);  // the same TCP connection: no second handshake
+  {
+    // While `again` is out, a second user of the same guest gets a session of its own.
+    auto other = pool.get(target(), 10s);
+    ASSERT_TRUE(other.ok()) << other.error().message;
+    EXPECT_NE(client_of(**other), first);
+  }
+  auto s = pool.stats();
+  EXPECT_EQ(s.connects, 2);
+  EXPECT_EQ(s.reuses, 1);
+  EXPECT_EQ(s.dropped, 0);
+  // A different target (another known_hosts file) never shares a session.
+  auto t2 = target();
+  t2.known_hosts = dir_ / "wrong_known_hosts";
+  auto refused = pool.get(t2, 10s);
+  ASSERT_FALSE(refused.ok());  // its pinned key differs: a new handshake, which fails
+}
+
+TEST_F(SshdInNetns, PoolDropsASessionWhoseConnectionBroke) {
+  ASSERT_TRUE(connect_when_up(target()));
+  continuum::util::RemotePool pool;
+  std::string first;
+  {
+    auto a = pool.get(target(), 10s);
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    first = client_of(**a);
+    // End this session's sshd process: the connection is gone under the Remote.
+    (void)(*a)->exec("kill -9 $PPID", 10s);
+    auto after = (*a)->exec("echo still", 10s);
+    EXPECT_FALSE(after.ok());
+  }
+  EXPECT_EQ(pool.stats().dropped, 1);
+  auto b = pool.get(target(), 10s);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  const std::string second = client_of(**b);
+  EXPECT_EQ(second.rfind("127.0.0.1 ", 0), 0u) << second;
+  EXPECT_NE(second, first);
+  EXPECT_EQ(pool.stats().connects, 2);
+}
+
+TEST_F(SshdInNetns, ReadinessLoginIsKeptForTheNextPhase) {
+  ASSERT_TRUE(connect_when_up(target()));
+  continuum::util::RemotePool pool;
+  continuum::infra::ReadyOptions o;
+  o.timeout = std::chrono::seconds(40);
+  o.pool = &pool;
+  auto ok = continuum::infra::wait_ready({{"vm-up", target(), "", {}}}, o);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  auto r = pool.get(target(), 10s);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(client_of(**r), client_of(**r));
+  EXPECT_EQ(pool.stats().connects, 0);  // the login's session, not a new one
+  EXPECT_EQ(pool.stats().reuses, 1);
 }
 
 }  // namespace

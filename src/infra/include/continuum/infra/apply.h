@@ -44,8 +44,11 @@ struct ApplyOptions {
   std::function<Expected<BaseImage>()> base_image;
   /// Waits until every target accepts an SSH login with its pinned host key (each by its own
   /// deadline, boot_timeout after its start). Required unless skip_ssh_wait. Default binding:
-  /// infra::wait_ready.
-  std::function<Expected<std::vector<ReadyResult>>(const std::vector<ReadyTarget>&)> wait_ready;
+  /// infra::wait_ready. The logins that succeed go into `pool` (the Deployment's sessions), so
+  /// the first phase after boot pays no second handshake.
+  std::function<Expected<std::vector<ReadyResult>>(const std::vector<ReadyTarget>&,
+                                                   util::RemotePool* pool)>
+      wait_ready;
   bool skip_ssh_wait = false;  ///< tests on test:///default: no guest ever boots
 };
 

@@ -1,13 +1,17 @@
 #pragma once
 // What the infrastructure phase hands to the later phases (docs/design.md §2): per node, how to
 // reach it. Saved as <run>/deployment.json so `report`, `destroy` and reruns can read it back.
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
 #include "continuum/util/expected.h"
+#include "continuum/util/remote_pool.h"
 #include "continuum/util/ssh.h"
 
 namespace continuum::infra {
@@ -38,7 +42,16 @@ struct Deployment {
   /// The registry's storage (kept across runs as a cache; `destroy` says so and leaves it).
   std::filesystem::path registry_storage;
 
+  /// The run's SSH sessions, one per guest, reused by every phase (util/remote_pool.h). Set by
+  /// apply() for the run that deployed; a Deployment read back from deployment.json has none and
+  /// connects anew each time. Shared by copies of this Deployment.
+  std::shared_ptr<util::RemotePool> remotes;
+
   util::SshTarget ssh_target(const DeployedNode& n) const;
+  /// A session to `n`: from `remotes` when set, else a new connection. `cancel` as
+  /// util::SshTarget::cancel.
+  Expected<util::RemotePtr> connect(const DeployedNode& n, std::chrono::milliseconds timeout,
+                                    const std::atomic<bool>* cancel = nullptr) const;
   const DeployedNode* find(const std::string& id) const;
 };
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "continuum/util/expected.h"
+#include "continuum/util/remote_pool.h"
 #include "continuum/util/ssh.h"
 
 namespace continuum::infra {
@@ -38,6 +39,8 @@ struct ReadyOptions {
   const std::atomic<bool>* cancel = nullptr;
   /// Called from the polling threads when a VM becomes ready (name, seconds since its start).
   std::function<void(const std::string&, double)> on_ready;
+  /// When set, each successful login's session is kept here for the later phases.
+  util::RemotePool* pool = nullptr;
 };
 
 struct ReadyResult {
