@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "continuum/util/files.h"
+#include "continuum/util/parallel.h"
 #include "continuum/util/strings.h"
 #include "internal.h"
 
@@ -184,6 +187,28 @@ std::string direct_status_command(const std::string& dir) {
       "elif [ -f pid ] && kill -0 \"$(cat pid)\" 2>/dev/null; then echo running; "
       "elif [ -f rc ]; then cat rc; else echo gone; fi",
       shell_quote(dir));
+}
+
+std::string direct_wait_command(const std::string& dir, int max_seconds) {
+  // `read` and the shell's arithmetic: no fork per look but sleep's. A subshell, so the status
+  // command starts from the same directory as without the wait.
+  return fmt::format(
+      "(cd {d} 2>/dev/null && n=0 && {{ read -r p <pid; }} 2>/dev/null && "
+      "while [ $n -lt {t} ] && [ ! -f rc ] && kill -0 \"$p\" 2>/dev/null; do "
+      "sleep 0.1; n=$((n+1)); done); {status}",
+      fmt::arg("d", shell_quote(dir)), fmt::arg("t", std::max(0, max_seconds) * 10),
+      fmt::arg("status", direct_status_command(dir)));
+}
+
+std::string direct_wait_output_command(const std::string& dir, const std::string& text,
+                                       int max_seconds) {
+  return fmt::format(
+      "cd {d} 2>/dev/null || {{ echo no; exit 0; }}; n=0; read -r p <pid 2>/dev/null; "
+      "while [ $n -lt {t} ]; do grep -qF -- {x} out 2>/dev/null && {{ echo yes; exit 0; }}; "
+      "[ -f rc ] && break; [ -n \"$p\" ] && kill -0 \"$p\" 2>/dev/null || break; "
+      "sleep 0.1; n=$((n+1)); done; grep -qF -- {x} out 2>/dev/null && echo yes || echo no",
+      fmt::arg("d", shell_quote(dir)), fmt::arg("t", std::max(0, max_seconds) * 10),
+      fmt::arg("x", shell_quote(text)));
 }
 
 std::string direct_stop_command(const std::string& dir) {
@@ -383,14 +408,26 @@ Status start_workers(DirectRun& run) {
   return {};
 }
 
+// Seconds one waiting command may block in the guest: how soon Ctrl-C or a deadline is seen.
+constexpr int kWaitSlice = 2;
+
+int slice_until(std::chrono::steady_clock::time_point deadline) {
+  const auto left = std::chrono::duration_cast<std::chrono::seconds>(
+                        deadline - std::chrono::steady_clock::now())
+                        .count();
+  return static_cast<int>(std::clamp<long long>(left + 1, 1, kWaitSlice));
+}
+
 Status wait_subscribed(DirectRun& run) {
   const auto start_deadline = std::chrono::steady_clock::now() + run.hooks.start_timeout;
   for (size_t w = 0; w < run.a.workers.size(); ++w) {
     Proc& p = run.procs[w];
     for (;;) {
       auto* r = TRY(run.remotes.get(p.node));
-      auto res = TRY(r->exec("grep -q 'Subscribed to topic' " + shell_quote(p.dir + "/out") +
-                                 " && echo yes || echo no",
+      // Waits in the guest until the line is there (seen within 0.1 s), the worker ended, or the
+      // slice is over.
+      auto res = TRY(r->exec(direct_wait_output_command(p.dir, "Subscribed to topic",
+                                                        slice_until(start_deadline)),
                              kExecTimeout));
       if (util::trim(res.out) == "yes") break;
       TRY_STATUS(poll_status(run, p));
@@ -401,7 +438,6 @@ Status wait_subscribed(DirectRun& run) {
         return make_error(fmt::format("worker on {} did not subscribe to its broker within {} s",
                                       p.node->id, run.hooks.start_timeout.count() / 1000));
       if (is_interrupted(run)) return make_error("interrupted", ExitCode::interrupted);
-      internal::sleep_interruptible(std::chrono::milliseconds(200), run.interrupted);
     }
   }
   return {};
@@ -417,32 +453,60 @@ Status start_endpoints(DirectRun& run) {
 }
 
 // Ends without an Error also on interrupt or benchmark_timeout: what ran so far is still
-// collected.
+// collected. One thread per node, each blocking in its guest until its programs end (endpoints
+// first: they finish first), so an end is seen within 0.1 s instead of a poll interval later,
+// over the node's one session.
 Status wait_finished(DirectRun& run) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(run.s.timeout_s);
-  for (;;) {
-    bool running = false;
-    for (auto& p : run.procs) {
-      if (p.status != "running") continue;
-      TRY_STATUS(poll_status(run, p));
-      if (p.status == "running")
-        running = true;
-      else if (run.events)
-        run.events->emit("application", "exited", run.app, run.repeat, p.node->id,
-                         {{"role", p.role}, {"status", p.status}});
+  std::vector<const infra::DeployedNode*> nodes;
+  for (const auto& p : run.procs)
+    if (std::find(nodes.begin(), nodes.end(), p.node) == nodes.end()) nodes.push_back(p.node);
+  std::vector<util::Remote*> remotes;
+  for (const auto* n : nodes) remotes.push_back(TRY(run.remotes.get(n)));
+  std::mutex mu;  // guards the Procs' status, run.errors and the first error
+  std::optional<Error> error;
+  bool timed_out = false, interrupted_seen = false;
+  util::parallel_for(nodes.size(), util::kAllAtOnce, [&](size_t ni) {
+    std::vector<Proc*> mine;
+    for (auto& p : run.procs)
+      if (p.node == nodes[ni] && p.role == "endpoint") mine.push_back(&p);
+    for (auto& p : run.procs)
+      if (p.node == nodes[ni] && p.role != "endpoint") mine.push_back(&p);
+    for (Proc* p : mine) {
+      for (;;) {
+        {
+          std::lock_guard lock(mu);
+          if (p->status != "running" || error || timed_out || interrupted_seen) break;
+        }
+        auto res = exec_ok(*remotes[ni], direct_wait_command(p->dir, slice_until(deadline)));
+        std::lock_guard lock(mu);
+        if (!res) {
+          if (!error) error = res.error();
+          return;
+        }
+        p->status = std::string(util::trim(res->out));
+        if (p->status != "running") {
+          if (run.events)
+            run.events->emit("application", "exited", run.app, run.repeat, p->node->id,
+                             {{"role", p->role}, {"status", p->status}});
+          break;
+        }
+        if (is_interrupted(run)) {
+          if (!interrupted_seen) spdlog::warn("Interrupted: stopping the application");
+          interrupted_seen = true;
+          return;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+          if (!timed_out)
+            run.errors->push_back(fmt::format(
+                "application did not finish within {} s (benchmark_timeout)", run.s.timeout_s));
+          timed_out = true;
+          return;
+        }
+      }
     }
-    if (!running) break;
-    if (is_interrupted(run)) {
-      spdlog::warn("Interrupted: stopping the application");
-      break;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      run.errors->push_back(fmt::format(
-          "application did not finish within {} s (benchmark_timeout)", run.s.timeout_s));
-      break;
-    }
-    internal::sleep_interruptible(run.hooks.poll, run.interrupted);
-  }
+  });
+  if (error) return *error;
   return {};
 }
 

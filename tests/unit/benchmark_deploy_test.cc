@@ -209,6 +209,38 @@ TEST(DirectLaunch, QuotedCommandThatRecordsPidAndExitStatus) {
   std::filesystem::remove_all(dir);
 }
 
+// The waits block in the (here: local) shell until the program gets where they wait for, so a
+// result other than "running"/"no" proves they waited; a program that outlives the wait reads as
+// running.
+TEST(DirectLaunch, WaitCommandsBlockUntilTheProgramGetsThere) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("continuum-dw-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  util::ProcessSpec spec;
+  spec.cwd = dir;
+  auto sh = [&](const std::string& cmd) {
+    spec.argv = {"/bin/sh", "-c", cmd};
+    auto r = util::run_process(spec);
+    return r.ok() ? r->out : "error: " + r.error().message;
+  };
+  ASSERT_GT(std::stoi(sh(direct_launch_command(
+                "job", "sh", {"-c", "sleep 0.3; echo 'Subscribed to topic x'; sleep 0.3; exit 4"},
+                {}))),
+            1);
+  EXPECT_EQ(sh(direct_wait_output_command("job", "Subscribed to topic", 20)), "yes\n");
+  EXPECT_EQ(sh(direct_wait_command("job", 20)), "4\n");
+  // Ended without the text: "no", at once.
+  EXPECT_EQ(sh(direct_wait_output_command("job", "never printed", 20)), "no\n");
+
+  ASSERT_GT(std::stoi(sh(direct_launch_command("long", "sleep", {"30"}, {}))), 1);
+  EXPECT_EQ(sh(direct_wait_command("long", 1)), "running\n");
+  EXPECT_EQ(sh(direct_wait_output_command("long", "x", 1)), "no\n");
+  sh(direct_stop_command("long"));
+  EXPECT_EQ(sh(direct_wait_command("long", 20)), "gone\n");
+  EXPECT_EQ(sh(direct_wait_command("nowhere", 20)), "gone\n");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Containers, KubernetesJobAsTheOriginal) {
   AppSettings s;
   s.worker_cpu = 3.5;
