@@ -8,10 +8,12 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <thread>
 
 #include "continuum/record/events.h"
+#include "continuum/util/files.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
 
@@ -39,6 +41,49 @@ std::vector<std::string> playbook_argv(const RunnerOptions& opt, const PlaybookR
   return argv;
 }
 
+namespace {
+
+util::ProcessSpec playbook_spec(const RunnerOptions& opt, const PlaybookRun& run, size_t steps) {
+  util::ProcessSpec spec;
+  spec.argv = playbook_argv(opt, run);
+  spec.env = opt.env;
+  spec.env["ANSIBLE_CONFIG"] = opt.ansible_cfg.string();
+  spec.env["ANSIBLE_NOCOLOR"] = "1";
+  spec.env["ANSIBLE_FORCE_COLOR"] = "0";
+  spec.env["PYTHONUNBUFFERED"] = "1";  // lines arrive as tasks finish, not at exit
+  spec.timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(opt.timeout * static_cast<int>(steps));
+  spec.cancel = opt.cancel;
+  return spec;
+}
+
+/// Streams one step's lines to its log and its progress line.
+struct StepOutput {
+  std::string name;
+  std::ofstream log;
+  OutputParser parser;
+  std::string shown_task;
+  int shown_hosts = -1;
+
+  void feed(const std::string& line, bool is_stderr) {
+    log << (is_stderr ? "[stderr] " : "") << line << '\n';
+    log.flush();
+    parser.feed(line);
+    const std::string& task = parser.current_task();
+    if (!task.empty() && task != shown_task) {
+      shown_task = task;
+      shown_hosts = 0;
+      spdlog::info("[{}] {} | {}", name, parser.current_play(), task);
+    } else if (parser.hosts_done() != shown_hosts && !task.empty()) {
+      shown_hosts = parser.hosts_done();
+      spdlog::debug("[{}] {} | {}: {} host(s) done", name, parser.current_play(), task,
+                    shown_hosts);
+    }
+  }
+};
+
+}  // namespace
+
 Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRun& run) {
   PlaybookResult res;
   res.name = run.name;
@@ -48,54 +93,34 @@ Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRu
   std::ofstream log(res.log, std::ios::trunc);
   if (!log) return make_error("cannot write " + res.log.string());
 
-  util::ProcessSpec spec;
-  spec.argv = playbook_argv(opt, run);
-  spec.env = opt.env;
-  spec.env["ANSIBLE_CONFIG"] = opt.ansible_cfg.string();
-  spec.env["ANSIBLE_NOCOLOR"] = "1";
-  spec.env["ANSIBLE_FORCE_COLOR"] = "0";
-  spec.env["PYTHONUNBUFFERED"] = "1";  // lines arrive as tasks finish, not at exit
-  spec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(opt.timeout);
-  spec.cancel = opt.cancel;
+  util::ProcessSpec spec = playbook_spec(opt, run, 1);
   log << "# " << util::shell_join(spec.argv) << "\n" << std::flush;
 
-  OutputParser parser;
+  StepOutput step;
+  step.name = run.name;
+  step.log = std::move(log);
   std::mutex mu;
-  std::string shown_task;
-  int shown_hosts = -1;
   spec.on_line = [&](const std::string& line, bool is_stderr) {
     std::lock_guard lock(mu);
-    log << (is_stderr ? "[stderr] " : "") << line << '\n';
-    log.flush();
-    parser.feed(line);
-    const std::string& task = parser.current_task();
-    if (!task.empty() && task != shown_task) {
-      shown_task = task;
-      shown_hosts = 0;
-      spdlog::info("[{}] {} | {}", run.name, parser.current_play(), task);
-    } else if (parser.hosts_done() != shown_hosts && !task.empty()) {
-      shown_hosts = parser.hosts_done();
-      spdlog::debug("[{}] {} | {}: {} host(s) done", run.name, parser.current_play(), task,
-                    shown_hosts);
-    }
+    step.feed(line, is_stderr);
   };
 
   auto t0 = std::chrono::steady_clock::now();
   auto pr = util::run_process(spec);
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!pr.ok()) {
-    log << "# could not start: " << pr.error().message << "\n";
+    step.log << "# could not start: " << pr.error().message << "\n";
     return make_error("playbook " + run.name + ": cannot start " + opt.program + ": " +
                       pr.error().message);
   }
-  parser.finish();
+  step.parser.finish();
   res.started = true;
   res.exit_code = pr->exit_code;
   res.timed_out = pr->timed_out;
   res.cancelled = pr->cancelled;
-  res.last_task = parser.current_task();
-  res.output = parser.result();
-  log << "# exit " << res.exit_code
+  res.last_task = step.parser.current_task();
+  res.output = step.parser.result();
+  step.log << "# exit " << res.exit_code
       << (res.timed_out   ? " (timed out)"
           : res.cancelled ? " (interrupted)"
                           : "")
@@ -199,6 +224,29 @@ struct Scheduler {
   bool cancelled() const { return opt.cancel && opt.cancel->load(); }
 };
 
+void announce_start(const PlaybookRun& run, record::EventLog* events) {
+  spdlog::info("software: starting playbook {} ({})", run.name, run.file.string());
+  if (events) events->emit("playbook:" + run.name, "start", "", -1, "", {{"playbook", run.name}});
+}
+
+void announce_end(const PlaybookResult& res, record::EventLog* events) {
+  spdlog::info("software: playbook {} {} in {} s", res.name,
+               res.ok()        ? "done"
+               : res.cancelled ? "stopped (interrupted)"
+                               : "FAILED",
+               util::format_number(std::round(res.seconds * 10) / 10));
+  for (const auto& [host, st] : res.output.recap)
+    spdlog::debug("[{}] {}: ok={} changed={} unreachable={} failed={} skipped={}", res.name, host,
+                  st.ok, st.changed, st.unreachable, st.failed, st.skipped);
+  if (events)
+    events->emit("playbook:" + res.name, "end", "", -1, "",
+                 {{"playbook", res.name},
+                  {"seconds", res.seconds},
+                  {"ok", res.ok()},
+                  {"exit_code", res.exit_code},
+                  {"merged", res.merged}});
+}
+
 // Called with s.mu held, from the thread that ran playbook i.
 void record_result(Scheduler& s, size_t i, Expected<PlaybookResult> r) {
   if (!r.ok()) {
@@ -208,21 +256,8 @@ void record_result(Scheduler& s, size_t i, Expected<PlaybookResult> r) {
   }
   PlaybookResult& res = *r;
   s.state[i] = res.ok() ? State::ok : State::failed;
-  spdlog::info("software: playbook {} {} in {} s", res.name,
-               res.ok()        ? "done"
-               : res.cancelled ? "stopped (interrupted)"
-                               : "FAILED",
-               util::format_number(std::round(res.seconds * 10) / 10));
-  for (const auto& [host, st] : res.output.recap)
-    spdlog::debug("[{}] {}: ok={} changed={} unreachable={} failed={} skipped={}", res.name, host,
-                  st.ok, st.changed, st.unreachable, st.failed, st.skipped);
+  announce_end(res, s.events);
   if (!res.ok()) s.errors.push_back(describe_failure(res));
-  if (s.events)
-    s.events->emit("playbook:" + res.name, "end", "", -1, "",
-                   {{"playbook", res.name},
-                    {"seconds", res.seconds},
-                    {"ok", res.ok()},
-                    {"exit_code", res.exit_code}});
   s.results.push_back(std::move(res));
 }
 
@@ -230,10 +265,7 @@ void record_result(Scheduler& s, size_t i, Expected<PlaybookResult> r) {
 void start_playbook(Scheduler& s, size_t i) {
   s.state[i] = State::running;
   ++s.running;
-  spdlog::info("software: starting playbook {} ({})", s.runs[i].name, s.runs[i].file.string());
-  if (s.events)
-    s.events->emit("playbook:" + s.runs[i].name, "start", "", -1, "",
-                   {{"playbook", s.runs[i].name}});
+  announce_start(s.runs[i], s.events);
   s.threads.emplace_back([&s, i] {
     auto r = run_playbook(s.opt, s.runs[i]);
     std::lock_guard g(s.mu);
@@ -291,12 +323,222 @@ Expected<std::vector<PlaybookResult>> outcome(Scheduler& s) {
 
 }  // namespace
 
+std::string merge_marker(const std::string& name) { return "continuum playbook: " + name; }
+
+namespace {
+
+// Steps in dependency order; among the ready ones, the declared order.
+std::vector<size_t> dependency_order(const std::vector<PlaybookRun>& runs) {
+  std::vector<size_t> order;
+  std::set<std::string> placed;
+  std::vector<bool> done(runs.size());
+  while (order.size() < runs.size()) {
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (done[i]) continue;
+      if (!std::all_of(runs[i].after.begin(), runs[i].after.end(),
+                       [&](const std::string& a) { return placed.count(a) > 0; }))
+        continue;
+      done[i] = true;
+      order.push_back(i);
+      placed.insert(runs[i].name);
+      break;  // rescan from the first: declared order among the ready ones
+    }
+  }
+  return order;
+}
+
+bool has_rescue(const std::filesystem::path& file) {
+  auto text = util::read_file(file);
+  return !text.ok() || text->find("rescue:") != std::string::npos;
+}
+
+// Consecutive steps of `order` that share one process: a step with a rescue block runs alone,
+// and extra vars that two steps set differently start a new process.
+std::vector<std::vector<size_t>> merge_groups(const std::vector<PlaybookRun>& runs,
+                                              const std::vector<size_t>& order) {
+  std::vector<std::vector<size_t>> groups;
+  std::map<std::string, std::string> vars;
+  bool last_alone = false;
+  for (size_t i : order) {
+    const bool alone = has_rescue(runs[i].file);
+    bool conflict = false;
+    for (const auto& [k, v] : runs[i].extra_vars)
+      if (auto it = vars.find(k); it != vars.end() && it->second != v) conflict = true;
+    if (groups.empty() || alone || last_alone || conflict) {
+      groups.emplace_back();
+      vars.clear();
+    }
+    groups.back().push_back(i);
+    for (const auto& [k, v] : runs[i].extra_vars) vars[k] = v;
+    last_alone = alone;
+  }
+  return groups;
+}
+
+// "PLAY [continuum playbook: NAME] ****" -> NAME.
+std::optional<std::string> marker_step(const std::string& line) {
+  const std::string head = "PLAY [" + merge_marker("");
+  if (!util::starts_with(line, head)) return std::nullopt;
+  const size_t close = line.rfind(']');
+  if (close == std::string::npos || close < head.size()) return std::nullopt;
+  return line.substr(head.size(), close - head.size());
+}
+
+struct GroupOutcome {
+  std::vector<PlaybookResult> results;  ///< the steps that started, in order
+  std::vector<std::string> not_run;     ///< the steps after a failure
+  std::optional<Error> error;           ///< could not write or start
+};
+
+// One ansible-playbook process for the steps `group` (indices into runs), in that order.
+GroupOutcome run_group(const RunnerOptions& opt, const std::vector<PlaybookRun>& runs,
+                       const std::vector<size_t>& group, const std::string& file_name,
+                       record::EventLog* events) {
+  GroupOutcome out;
+  // The playbook that imports the steps, each after its marker play (no hosts' work: a play
+  // without tasks only prints its name). JSON is YAML: paths and names need no quoting rules.
+  nlohmann::json plays = nlohmann::json::array();
+  PlaybookRun whole;
+  whole.name = file_name;
+  whole.file = opt.software_dir / file_name;
+  for (size_t i : group) {
+    plays.push_back({{"name", merge_marker(runs[i].name)},
+                     {"hosts", "all"},
+                     {"gather_facts", false},
+                     {"tasks", nlohmann::json::array()}});
+    plays.push_back({{"import_playbook", std::filesystem::absolute(runs[i].file).string()}});
+    for (const auto& [k, v] : runs[i].extra_vars) whole.extra_vars[k] = v;
+  }
+  if (auto st = util::write_file_atomic(whole.file, plays.dump(2) + "\n"); !st) {
+    out.error = st.error();
+    return out;
+  }
+
+  std::atomic<bool> stop{false};
+  util::ProcessSpec spec = playbook_spec(opt, whole, group.size());
+  spec.stop = &stop;
+  std::mutex mu;  // guards everything below (on_line runs on the reader thread)
+  size_t cur = 0;  // position in `group` of the step whose output arrives
+  std::vector<StepOutput> steps(group.size());
+  std::vector<PlaybookResult> res(group.size());
+  std::vector<std::chrono::steady_clock::time_point> started(group.size());
+  auto open_step = [&](size_t k) {
+    const PlaybookRun& run = runs[group[k]];
+    res[k].name = run.name;
+    res[k].merged = true;
+    res[k].started = true;
+    res[k].log = opt.software_dir / (run.name + ".log");
+    steps[k].name = run.name;
+    steps[k].log.open(res[k].log, std::ios::trunc);
+    steps[k].log << "# part of: " << util::shell_join(spec.argv) << "\n" << std::flush;
+    started[k] = std::chrono::steady_clock::now();
+    announce_start(run, events);
+  };
+  auto close_step = [&](size_t k) {
+    res[k].seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started[k]).count();
+    steps[k].parser.finish();
+    res[k].last_task = steps[k].parser.current_task();
+    res[k].output = steps[k].parser.result();
+  };
+  // The first step's time includes ansible-playbook's start.
+  open_step(0);
+  spec.on_line = [&](const std::string& line, bool is_stderr) {
+    std::lock_guard lock(mu);
+    if (auto name = marker_step(line); name && !stop) {
+      size_t k = cur;
+      while (k < group.size() && runs[group[k]].name != *name) ++k;
+      if (k < group.size() && k != cur) {
+        if (!steps[cur].parser.result().failures.empty()) {
+          // A task failed (no rescue blocks here): as without merging, nothing new starts.
+          stop = true;
+        } else {
+          close_step(cur);
+          res[cur].exit_code = 0;
+          steps[cur].log << "# done after " << util::format_number(res[cur].seconds) << " s\n";
+          announce_end(res[cur], events);
+          out.results.push_back(res[cur]);
+          cur = k;
+          open_step(cur);
+        }
+      }
+    }
+    steps[cur].feed(line, is_stderr);
+  };
+  auto pr = util::run_process(spec);
+  std::lock_guard lock(mu);
+  if (!pr.ok()) {
+    steps[cur].log << "# could not start: " << pr.error().message << "\n";
+    out.error = make_error("playbook " + runs[group[cur]].name + ": cannot start " + opt.program +
+                           ": " + pr.error().message);
+    return out;
+  }
+  close_step(cur);
+  res[cur].exit_code = pr->exit_code;
+  res[cur].timed_out = pr->timed_out;
+  res[cur].cancelled = pr->cancelled;
+  steps[cur].log << "# exit " << res[cur].exit_code
+                 << (res[cur].timed_out   ? " (timed out)"
+                     : res[cur].cancelled ? " (interrupted)"
+                     : pr->stopped        ? " (stopped after the failure above)"
+                                          : "")
+                 << " after " << util::format_number(res[cur].seconds) << " s\n";
+  // A step that printed nothing of its own but the process failed (a later step's syntax
+  // error is reported before any play runs) still reads as failed: its exit status is the
+  // process's.
+  announce_end(res[cur], events);
+  out.results.push_back(res[cur]);
+  for (size_t k = cur + 1; k < group.size(); ++k) out.not_run.push_back(runs[group[k]].name);
+  return out;
+}
+
+// The merged runs, one process after another.
+Expected<std::vector<PlaybookResult>> run_groups(const RunnerOptions& opt,
+                                                 const std::vector<PlaybookRun>& runs,
+                                                 const std::vector<std::vector<size_t>>& groups,
+                                                 record::EventLog* events) {
+  std::vector<PlaybookResult> results;
+  std::vector<std::string> errors, not_run;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!errors.empty() || (opt.cancel && opt.cancel->load())) {
+      for (size_t i : groups[g]) not_run.push_back(runs[i].name);
+      continue;
+    }
+    const std::string file =
+        groups.size() == 1 ? "playbooks.yml" : "playbooks-" + std::to_string(g + 1) + ".yml";
+    GroupOutcome o = run_group(opt, runs, groups[g], file, events);
+    if (o.error) errors.push_back(o.error->message);
+    for (auto& r : o.results) {
+      if (!r.ok()) errors.push_back(describe_failure(r));
+      results.push_back(std::move(r));
+    }
+    not_run.insert(not_run.end(), o.not_run.begin(), o.not_run.end());
+  }
+  if (opt.cancel && opt.cancel->load()) {
+    std::string msg = "interrupted";
+    if (!errors.empty()) msg += ":\n" + util::join(errors, "\n");
+    if (!not_run.empty()) msg += "\nnot started: " + util::join(not_run, ", ");
+    return make_error(msg, ExitCode::interrupted);
+  }
+  for (const auto& name : not_run)
+    spdlog::warn("software: playbook {} not run because an earlier one failed", name);
+  if (!errors.empty()) return make_error(util::join(errors, "\n"));
+  return results;
+}
+
+}  // namespace
+
 Expected<std::vector<PlaybookResult>> run_all(const RunnerOptions& opt,
                                               const std::vector<PlaybookRun>& runs,
                                               record::EventLog* events) {
   // Validate the graph before anything runs: unique names, known dependencies, no cycle.
   const auto index = TRY(index_steps(runs));
   TRY_STATUS(check_no_cycle(runs));
+  if (opt.merge) {
+    const auto groups = merge_groups(runs, dependency_order(runs));
+    // Nothing merged: the scheduler keeps independent steps side by side.
+    if (groups.size() < runs.size()) return run_groups(opt, runs, groups, events);
+  }
   Scheduler s(opt, runs, index, events);
   schedule(s);
   return outcome(s);

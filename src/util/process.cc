@@ -147,14 +147,17 @@ struct Enforcer {
   Clock::time_point give_up_at = Clock::time_point::max();
 
   void enforce(Clock::time_point now) {
-    if (!term_sent && (now >= deadline || (spec.cancel && spec.cancel->load()))) {
+    const bool stop = spec.stop && spec.stop->load();
+    if (!term_sent && (now >= deadline || (spec.cancel && spec.cancel->load()) || stop)) {
       if (now >= deadline)
         res.timed_out = true;
-      else
+      else if (spec.cancel && spec.cancel->load())
         res.cancelled = true;
+      else
+        res.stopped = true;
       ::kill(-pid, SIGTERM);
       term_sent = true;
-      kill_at = now + (res.cancelled ? spec.cancel_grace : std::chrono::milliseconds(5000));
+      kill_at = now + (res.timed_out ? std::chrono::milliseconds(5000) : spec.cancel_grace);
     }
     if (term_sent && now >= kill_at) {
       ::kill(-pid, SIGKILL);

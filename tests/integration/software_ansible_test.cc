@@ -315,6 +315,23 @@ TEST_F(SoftwareAnsible, BaseAndMosquittoPlaybooksLeaveABrokerAnsweringOnTheTarge
   EXPECT_EQ(seen.front(), "software start");
   EXPECT_EQ(seen.back(), "software end");
   EXPECT_NE(std::find(seen.begin(), seen.end(), "playbook:mosquitto end"), seen.end());
+  // One ansible-playbook process for both (RunnerOptions::merge), split back per playbook: each
+  // log holds its own plays only, the recap is in the last one, and each playbook is an interval
+  // of its own, base's before mosquitto's.
+  EXPECT_TRUE(fs::exists(run_dir / "software/playbooks.yml"));
+  auto blog = util::read_file(run_dir / "software/base.log").value();
+  EXPECT_NE(blog.find("PLAY [Base system]"), std::string::npos) << blog;
+  EXPECT_EQ(blog.find("MQTT broker"), std::string::npos) << blog;
+  EXPECT_NE(mlog.find("PLAY [MQTT broker]"), std::string::npos) << mlog;
+  EXPECT_EQ(mlog.find("PLAY [Base system]"), std::string::npos) << mlog;
+  EXPECT_NE(mlog.find("PLAY RECAP"), std::string::npos) << mlog;
+  auto at = [&](const std::string& what) {
+    return std::find(seen.begin(), seen.end(), what) - seen.begin();
+  };
+  EXPECT_LT(at("playbook:base start"), at("playbook:base end"));
+  EXPECT_LT(at("playbook:base end"), at("playbook:mosquitto start"));
+  EXPECT_LT(at("playbook:mosquitto start"), at("playbook:mosquitto end"));
+  EXPECT_LT(at("playbook:mosquitto end"), static_cast<long>(seen.size()));
 
   // Running the phase again is idempotent: the broker's configuration is already there, so its
   // copy is skipped without a module run (the probe's checksum matched), and the daemon keeps
@@ -430,11 +447,51 @@ TEST_F(SoftwareAnsible, FailingTaskReportsHostTaskMessageAndExitCode1) {
   EXPECT_TRUE(close_control_masters(o.software_dir / "cp").ok());
 }
 
+TEST_F(SoftwareAnsible, AStepWithARescueBlockRunsInAProcessOfItsOwn) {
+  // a -> a2 -> b, where b's failure is handled by its rescue block: a and a2 share a process, b
+  // gets its own (a merged run stops at the next step after any failed task, and whether a rescue
+  // handled it shows only in the recap), and b's handled failure is not a failed step.
+  fs::path run_dir = tmp / "run-rescue";
+  RunnerOptions o = prepare(run_dir);
+  auto plain = [](const std::string& name) {
+    return "---\n- name: " + name + "\n  hosts: base\n  gather_facts: false\n  tasks:\n" +
+           "    - name: Nothing\n      ansible.builtin.command: \"true\"\n      changed_when: false\n";
+  };
+  ASSERT_TRUE(util::write_file_atomic(run_dir / "a.yml", plain("Play a")).ok());
+  ASSERT_TRUE(util::write_file_atomic(run_dir / "a2.yml", plain("Play a2")).ok());
+  ASSERT_TRUE(util::write_file_atomic(
+                  run_dir / "b.yml",
+                  "---\n- name: Play b\n  hosts: base\n  gather_facts: false\n  tasks:\n"
+                  "    - block:\n        - name: Fails\n          ansible.builtin.command: "
+                  "\"false\"\n      rescue:\n        - name: Handled\n          "
+                  "ansible.builtin.command: \"true\"\n          changed_when: false\n")
+                  .ok());
+  auto all = run_all(o,
+                     {{"a", run_dir / "a.yml", {}, {}},
+                      {"a2", run_dir / "a2.yml", {"a"}, {}},
+                      {"b", run_dir / "b.yml", {"a2"}, {}}},
+                     nullptr);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_TRUE((*all)[0].merged && (*all)[1].merged);
+  auto first = util::read_file(run_dir / "software/playbooks-1.yml");
+  auto second = util::read_file(run_dir / "software/playbooks-2.yml");
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_NE(first->find((run_dir / "a2.yml").string()), std::string::npos) << *first;
+  EXPECT_EQ(first->find((run_dir / "b.yml").string()), std::string::npos) << *first;
+  EXPECT_NE(second->find((run_dir / "b.yml").string()), std::string::npos) << *second;
+  for (const char* step : {"a", "a2", "b"})
+    EXPECT_TRUE(fs::exists(run_dir / "software" / (std::string(step) + ".log"))) << step;
+  EXPECT_EQ((*all)[2].output.recap.at("endpoint0_root").rescued, 1);
+  EXPECT_TRUE(close_control_masters(o.software_dir / "cp").ok());
+}
+
 TEST_F(SoftwareAnsible, IndependentPlaybooksRunConcurrently) {
   // Each playbook creates its own marker on the target and waits for the other's: both can only
   // succeed if they run at the same time.
   fs::path run_dir = tmp / "run3";
   RunnerOptions o = prepare(run_dir);
+  o.merge = false;  // one process would run them one after the other
   auto book = [&](const std::string& mine, const std::string& other) {
     return "---\n- name: Rendezvous\n  hosts: base\n  gather_facts: false\n  tasks:\n"
            "    - name: Mark\n      ansible.builtin.file:\n        path: " +
@@ -494,9 +551,10 @@ TEST_F(SoftwareAnsible, CtrlCStopsTheRunningPlaybookGroupAndStartsNoOther) {
           return !p.empty();
         },
         120s);
+    // One process for both steps (RunnerOptions::merge): the playbook that imports them.
     auto ap = pids_where([&](const std::vector<std::string>& a) {
       return argv_contains(a, "ansible-playbook") &&
-             argv_contains(a, (run_dir / "sleepy.yml").string());
+             argv_contains(a, (run_dir / "software/playbooks.yml").string());
     });
     if (!ap.empty()) pgid = ::getpgid(ap.front());
     raised = std::chrono::steady_clock::now();
@@ -511,7 +569,7 @@ TEST_F(SoftwareAnsible, CtrlCStopsTheRunningPlaybookGroupAndStartsNoOther) {
   ctrl_c.join();
   util::clear_interrupt();
   ASSERT_GT(remote_sleep, 0) << "the sleeping task never started";
-  ASSERT_GT(pgid, 0) << "ansible-playbook for sleepy.yml not found";
+  ASSERT_GT(pgid, 0) << "ansible-playbook for software/playbooks.yml not found";
   const double ms = ms_between(raised, returned);
   print_measure("software", "interrupt_to_return", ms);
 

@@ -1,8 +1,12 @@
 #pragma once
 // Runs real ansible-playbook processes (docs/design.md §6): no shell, output streamed to
 // <run>/software/<name>.log and to a progress line, a timeout per playbook, the result parsed
-// into per-host counters and failures. Independent playbooks run concurrently, dependent ones
-// after what they depend on (control plane before workers).
+// into per-host counters and failures. By default the steps run in one ansible-playbook process
+// (a generated playbook that imports each step's playbook after a marker play of its own), one
+// after another in dependency order: a process start, inventory parse and SSH ControlMaster per
+// step cost 2-3 s each, more than running small playbooks side by side saves. The marker plays
+// split the output back into per-step logs, timings, events and failures. Without merging,
+// independent playbooks run concurrently, dependent ones after what they depend on.
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -35,6 +39,10 @@ struct RunnerOptions {
   int max_parallel = 4;                ///< concurrent ansible-playbook processes
   std::string program = "ansible-playbook";
   std::map<std::string, std::string> env;  ///< extra environment
+  /// One ansible-playbook process for consecutive steps (see the top of this file). A step whose
+  /// playbook has a `rescue:` block runs alone: whether a rescue handled a failure is only known
+  /// from the recap, so a merged run could not stop at the right step boundary.
+  bool merge = true;
   /// Once true (e.g. util::interrupt_flag() on Ctrl-C): running playbooks are stopped (their
   /// process group gets SIGTERM, SIGKILL 2 s later) and no further playbook starts. nullptr: never.
   const std::atomic<bool>* cancel = nullptr;
@@ -42,6 +50,10 @@ struct RunnerOptions {
 
 struct PlaybookResult {
   std::string name;
+  /// Ran in one process with other steps (RunnerOptions::merge); then `output.recap` is the
+  /// process's recap (all of its steps) on the last step only, and `seconds` of the first step
+  /// includes ansible-playbook's start.
+  bool merged = false;
   int exit_code = -1;
   bool timed_out = false;
   bool cancelled = false;  ///< stopped through RunnerOptions::cancel
@@ -64,6 +76,9 @@ Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRu
 /// "playbook mosquitto failed on cloud0_u in task 'Start mosquitto': <msg> (log: ...)", one
 /// line per failure, or the ERROR!/timeout reason.
 std::string describe_failure(const PlaybookResult& r);
+
+/// The marker play's name before step `name` in a merged run.
+std::string merge_marker(const std::string& name);
 
 /// Runs all steps respecting `after` (unknown names and cycles are errors, exit code 2), at most
 /// opt.max_parallel at once. After a failure nothing new starts; running ones finish. Once

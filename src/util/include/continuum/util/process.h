@@ -27,6 +27,9 @@ struct ProcessSpec {
   /// nullptr: never.
   const std::atomic<bool>* cancel = nullptr;
   std::chrono::milliseconds cancel_grace{2000};
+  /// As `cancel`, for the caller's own reason (e.g. a failure it saw in the output): the same
+  /// SIGTERM and grace, and the result has stopped = true instead of cancelled.
+  const std::atomic<bool>* stop = nullptr;
   /// Called with each complete output line as it arrives (stdout and stderr), e.g. to stream
   /// ansible output to a log file and a progress line.
   std::function<void(const std::string& line, bool is_stderr)> on_line;
@@ -38,6 +41,7 @@ struct ProcessResult {
   std::string out;         ///< whole stdout
   std::string err;         ///< whole stderr
   bool cancelled = false;  ///< stopped because ProcessSpec::cancel became true
+  bool stopped = false;    ///< stopped because ProcessSpec::stop became true
 };
 
 /// Runs to completion. An Error only when the process could not be started at all.
