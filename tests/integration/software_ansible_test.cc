@@ -322,6 +322,9 @@ TEST_F(SoftwareAnsible, BaseAndMosquittoPlaybooksLeaveABrokerAnsweringOnTheTarge
   auto blog = util::read_file(run_dir / "software/base.log").value();
   EXPECT_NE(blog.find("PLAY [Base system]"), std::string::npos) << blog;
   EXPECT_EQ(blog.find("MQTT broker"), std::string::npos) << blog;
+  // Each play and task is preceded by the seconds since its step started.
+  EXPECT_NE(blog.find("# at "), std::string::npos) << blog;
+  EXPECT_NE(blog.find("s\nTASK [Ensure python3"), std::string::npos) << blog;
   EXPECT_NE(mlog.find("PLAY [MQTT broker]"), std::string::npos) << mlog;
   EXPECT_EQ(mlog.find("PLAY [Base system]"), std::string::npos) << mlog;
   EXPECT_NE(mlog.find("PLAY RECAP"), std::string::npos) << mlog;

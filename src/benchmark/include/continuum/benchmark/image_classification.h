@@ -76,12 +76,13 @@ std::string direct_launch_command(const std::string& dir, const std::string& pro
 /// writing rc (killed). A program that writes rc and exits while the command runs reads as its
 /// rc, never as "gone" (rc is read again after a failed kill -0).
 std::string direct_status_command(const std::string& dir);
-/// Waits in the guest, for at most `max_seconds`, until the program has ended (its rc written or
-/// its process gone), looking every 0.1 s, then prints what direct_status_command prints. One
-/// command per wait instead of one per poll: the end is seen within 0.1 s, not a poll interval.
+/// Waits in the guest, for at most `max_seconds`, until the program has ended (GNU tail --pid,
+/// which looks every 0.1 s without starting a process per look), then prints what
+/// direct_status_command prints. One command per wait instead of one per poll: the end is seen
+/// within 0.1 s, not a poll interval later.
 std::string direct_wait_command(const std::string& dir, int max_seconds);
 /// Prints "yes" once the program's output holds `text`, "no" when `max_seconds` passed first or
-/// the program ended without it (looking every 0.1 s in the guest).
+/// the program ended without it (looking every 0.25 s in the guest: only while a worker starts).
 std::string direct_wait_output_command(const std::string& dir, const std::string& text,
                                        int max_seconds);
 /// Stops the program's process group (SIGTERM, then SIGKILL after 5 s).
