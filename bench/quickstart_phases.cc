@@ -65,8 +65,7 @@ TEST_F(QuickstartPhases, WhereTheTimeGoes) {
     }
     std::printf("round %d: whole run %.1f s (the binary, start to exit)\n", round, whole);
     for (const auto& ph : order)
-      if (end.count(ph))
-        std::printf("  %-28s %7.1f s\n", ph.c_str(), end[ph] - start[ph]);
+      if (end.count(ph)) std::printf("  %-28s %7.1f s\n", ph.c_str(), end[ph] - start[ph]);
 
     // Each repeat: the application's own time against the repeat's.
     auto metrics = util::read_file(run_dir_ / "benchmark" / "metrics.json");
@@ -78,7 +77,8 @@ TEST_F(QuickstartPhases, WhereTheTimeGoes) {
       for (const auto& e : rep["app"]["endpoints"])
         app = std::max(app, e.value("total_time_s", 0.0));
       double proc = 0;
-      for (const auto& w : rep["app"]["workers"]) proc = std::max(proc, w.value("proc_time_ms", 0.0));
+      for (const auto& w : rep["app"]["workers"])
+        proc = std::max(proc, w.value("proc_time_ms", 0.0));
       const double seconds = k < static_cast<int>(repeats.size()) && repeats[k].second > 0
                                  ? repeats[k].second - repeats[k].first
                                  : rep.value("seconds", 0.0);
@@ -96,9 +96,9 @@ TEST_F(QuickstartPhases, WhereTheTimeGoes) {
       for (size_t i = 0; i + 1 < lines.size(); ++i)
         if (util::starts_with(lines[i], "# at ") || util::starts_with(lines[i], "# done") ||
             util::starts_with(lines[i], "# exit"))
-          std::printf("    %-12s %s\n", lines[i].substr(2).c_str(),
-                      util::starts_with(lines[i], "# at ") ? lines[i + 1].substr(0, 70).c_str()
-                                                           : "");
+          std::printf(
+              "    %-12s %s\n", lines[i].substr(2).c_str(),
+              util::starts_with(lines[i], "# at ") ? lines[i + 1].substr(0, 70).c_str() : "");
     }
     auto log = util::read_file(run_dir_ / "continuum.log");
     if (log.ok())

@@ -414,9 +414,9 @@ Status start_workers(DirectRun& run) {
 constexpr int kWaitSlice = 2;
 
 int slice_until(std::chrono::steady_clock::time_point deadline) {
-  const auto left = std::chrono::duration_cast<std::chrono::seconds>(
-                        deadline - std::chrono::steady_clock::now())
-                        .count();
+  const auto left =
+      std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now())
+          .count();
   return static_cast<int>(std::clamp<long long>(left + 1, 1, kWaitSlice));
 }
 
@@ -428,9 +428,9 @@ Status wait_subscribed(DirectRun& run) {
       auto* r = TRY(run.remotes.get(p.node));
       // Waits in the guest until the line is there (seen within 0.1 s), the worker ended, or the
       // slice is over.
-      auto res = TRY(r->exec(direct_wait_output_command(p.dir, "Subscribed to topic",
-                                                        slice_until(start_deadline)),
-                             kExecTimeout));
+      auto res = TRY(r->exec(
+          direct_wait_output_command(p.dir, "Subscribed to topic", slice_until(start_deadline)),
+          kExecTimeout));
       if (util::trim(res.out) == "yes") break;
       TRY_STATUS(poll_status(run, p));
       if (p.status != "running")

@@ -5,9 +5,7 @@
 namespace continuum::benchmark {
 
 RemoteFactory ssh_remote_factory(const infra::Deployment& d) {
-  return [&d](const infra::DeployedNode& n) {
-    return d.connect(n, std::chrono::seconds(30));
-  };
+  return [&d](const infra::DeployedNode& n) { return d.connect(n, std::chrono::seconds(30)); };
 }
 
 Expected<BenchmarkResult> run(const config::Config& cfg, const plan::Plan& plan,

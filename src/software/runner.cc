@@ -70,10 +70,9 @@ struct StepOutput {
     // Seconds since the step started before each play and task: where a slow step's time went,
     // without a profiling callback (Debian's ansible-core has none).
     if (!is_stderr && (util::starts_with(line, "TASK [") || util::starts_with(line, "PLAY ")))
-      log << "# at " << util::format_fixed(
-                            std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                                .count(),
-                            2)
+      log << "# at "
+          << util::format_fixed(
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2)
           << " s\n";
     log << (is_stderr ? "[stderr] " : "") << line << '\n';
     log.flush();
@@ -130,10 +129,10 @@ Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRu
   res.last_task = step.parser.current_task();
   res.output = step.parser.result();
   step.log << "# exit " << res.exit_code
-      << (res.timed_out   ? " (timed out)"
-          : res.cancelled ? " (interrupted)"
-                          : "")
-      << " after " << util::format_number(res.seconds) << " s\n";
+           << (res.timed_out   ? " (timed out)"
+               : res.cancelled ? " (interrupted)"
+                               : "")
+           << " after " << util::format_number(res.seconds) << " s\n";
   return res;
 }
 
@@ -426,7 +425,7 @@ GroupOutcome run_group(const RunnerOptions& opt, const std::vector<PlaybookRun>&
   std::atomic<bool> stop{false};
   util::ProcessSpec spec = playbook_spec(opt, whole, group.size());
   spec.stop = &stop;
-  std::mutex mu;  // guards everything below (on_line runs on the reader thread)
+  std::mutex mu;   // guards everything below (on_line runs on the reader thread)
   size_t cur = 0;  // position in `group` of the step whose output arrives
   std::vector<StepOutput> steps(group.size());
   std::vector<PlaybookResult> res(group.size());

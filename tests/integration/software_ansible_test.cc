@@ -458,7 +458,8 @@ TEST_F(SoftwareAnsible, AStepWithARescueBlockRunsInAProcessOfItsOwn) {
   RunnerOptions o = prepare(run_dir);
   auto plain = [](const std::string& name) {
     return "---\n- name: " + name + "\n  hosts: base\n  gather_facts: false\n  tasks:\n" +
-           "    - name: Nothing\n      ansible.builtin.command: \"true\"\n      changed_when: false\n";
+           "    - name: Nothing\n      ansible.builtin.command: \"true\"\n      changed_when: "
+           "false\n";
   };
   ASSERT_TRUE(util::write_file_atomic(run_dir / "a.yml", plain("Play a")).ok());
   ASSERT_TRUE(util::write_file_atomic(run_dir / "a2.yml", plain("Play a2")).ok());

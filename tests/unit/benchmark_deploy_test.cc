@@ -223,10 +223,10 @@ TEST(DirectLaunch, WaitCommandsBlockUntilTheProgramGetsThere) {
     auto r = util::run_process(spec);
     return r.ok() ? r->out : "error: " + r.error().message;
   };
-  ASSERT_GT(std::stoi(sh(direct_launch_command(
-                "job", "sh", {"-c", "sleep 0.3; echo 'Subscribed to topic x'; sleep 0.3; exit 4"},
-                {}))),
-            1);
+  ASSERT_GT(
+      std::stoi(sh(direct_launch_command(
+          "job", "sh", {"-c", "sleep 0.3; echo 'Subscribed to topic x'; sleep 0.3; exit 4"}, {}))),
+      1);
   EXPECT_EQ(sh(direct_wait_output_command("job", "Subscribed to topic", 20)), "yes\n");
   EXPECT_EQ(sh(direct_wait_command("job", 20)), "4\n");
   // Ended without the text: "no", at once.
