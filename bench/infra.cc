@@ -1,4 +1,7 @@
 // bench_infra: the infrastructure phase's own cost at scale, without guests booting.
+//   bench_infra [VMS (default 1000)] [HOSTS (default 1)]
+// With HOSTS > 1 the VMs are placed over this host and HOSTS - 1 external_physical_machines
+// (qemu+ssh URIs; nothing connects to them: planning and rendering are pure) of 32 cores each.
 //   1. plan (config::load + plan::make) + domain XML + host keys + seed rendering for 1,000 VMs
 //   2. define + start + destroy + undefine of 1,000 domains on libvirt's test driver (real API)
 //   3. the ledger writes apply makes for 1,000 VMs (intent + created per batch, atomic + fsync)
@@ -6,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -47,10 +51,12 @@ void line(const char* what, double secs, size_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int n = 1000;
+  int n = 1000, n_hosts = 1;
   if (argc > 1) n = std::atoi(argv[1]);
-  if (n <= 0 || n > 5000) {
-    std::fprintf(stderr, "usage: bench_infra [VMS (1..5000, default 1000)]\n");
+  if (argc > 2) n_hosts = std::atoi(argv[2]);
+  if (n <= 0 || n > 5000 || n_hosts <= 0 || n_hosts > 200) {
+    std::fprintf(stderr,
+                 "usage: bench_infra [VMS (1..5000, default 1000)] [HOSTS (1..200, default 1)]\n");
     return 2;
   }
   fs::path tmp =
@@ -67,9 +73,19 @@ int main(int argc, char** argv) {
       std::to_string(n - n / 2) +
       "\nendpoint_cores = 1\nendpoint_memory = 1\nendpoint_quota = 0.5\n"
       "virtiofs = True\n";
+  std::vector<int> external_cores;
+  if (n_hosts > 1) {
+    // Documentation addresses (RFC 5737): planned, never contacted.
+    cfg_text += "external_physical_machines = ";
+    for (int h = 1; h < n_hosts; ++h) {
+      cfg_text += (h > 1 ? ", " : "") + std::string("bench@192.0.2.") + std::to_string(h);
+      external_cores.push_back(32);
+    }
+    cfg_text += "\n";
+  }
   if (!util::write_file_atomic(cfg_file, cfg_text).ok()) return 1;
 
-  std::printf("continuum bench_infra: %d VMs\n", n);
+  std::printf("continuum bench_infra: %d VMs on %d host(s)\n", n, n_hosts);
   double t0 = now_s();
   auto cfg = config::load(cfg_file);
   if (!cfg.ok()) {
@@ -79,6 +95,7 @@ int main(int argc, char** argv) {
   plan::Environment env;
   env.user = "bench";
   env.local_cores = 2;
+  env.external_cores = external_cores;
   auto plan = plan::make(*cfg, env);
   if (!plan.ok()) {
     std::fprintf(stderr, "plan: %s\n", plan.error().message.c_str());
@@ -86,6 +103,13 @@ int main(int argc, char** argv) {
   }
   size_t vms = plan->nodes.size();
   line("config::load + plan::make", now_s() - t0, vms);
+  if (plan->hosts.size() > 1) {
+    std::vector<size_t> per_host(plan->hosts.size());
+    for (const auto& node : plan->nodes) per_host[node.host]++;
+    const auto [lo, hi] = std::minmax_element(per_host.begin(), per_host.end());
+    std::printf("  placed on %zu hosts: %zu to %zu VMs per host (this host: %zu)\n",
+                plan->hosts.size(), *lo, *hi, per_host[0]);
+  }
 
   t0 = now_s();
   size_t bytes = 0;
