@@ -16,6 +16,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "continuum/util/files.h"
@@ -59,9 +60,13 @@ double since(Clock::time_point t0) {
 /// An exclusive advisory lock on a file, so two runs never build the same image at once.
 class FileLock {
  public:
-  explicit FileLock(const fs::path& p) {
+  /// `on_wait` is called once when another process holds the lock, before waiting for it.
+  explicit FileLock(const fs::path& p, const std::function<void()>& on_wait = {}) {
     fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+    if (fd_ < 0) return;
+    if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+    if (on_wait) on_wait();
+    ::flock(fd_, LOCK_EX);
   }
   ~FileLock() {
     if (fd_ >= 0) ::close(fd_);
@@ -522,9 +527,14 @@ Expected<BaseImage> ensure_offline_image(const ImageOptions& o) {
   fs::create_directories(cache, ec);
   if (ec)
     return make_error("cannot create the image cache " + cache.string() + ": " + ec.message());
-  FileLock lock(cache / (".lock-" + id));
+  FileLock lock(cache / (".lock-" + id), [&] {
+    say(o, "image " + id + ": another continuum is building it; waiting for that build");
+  });
   // Another run may have finished the same build while we waited for the lock.
-  if (!o.force && complete_offline(dir)) return offline_base(dir, id, recipe.variant);
+  if (!o.force && complete_offline(dir)) {
+    say(o, "image " + id + ": cached in " + dir.string() + " (built meanwhile by another continuum)");
+    return offline_base(dir, id, recipe.variant);
+  }
   TRY_STATUS(build_offline_image(o, recipe, app_dir, cache, id));
   return offline_base(dir, id, recipe.variant);
 }
