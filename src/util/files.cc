@@ -74,9 +74,15 @@ Status remove_tree(const fs::path& path) {
     fs::rename(path, aside, ec);
     if (!ec) target = aside;  // else: remove in place (e.g. a mount point cannot be renamed)
   }
-  fs::remove_all(target, ec);
-  if (ec) return make_error(path.string() + ": cannot remove: " + ec.message());
-  return {};
+  // A few tries: a writer that already held the directory open (by file descriptor, or its
+  // working directory) can still add a file between remove_all's listing and its rmdir.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    ec.clear();
+    fs::remove_all(target, ec);
+    if (!ec) return {};
+    if (ec != std::errc::directory_not_empty) break;
+  }
+  return make_error(path.string() + ": cannot remove: " + ec.message());
 }
 
 fs::path expand_user(std::string_view path) {

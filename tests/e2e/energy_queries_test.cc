@@ -83,8 +83,10 @@ class ProfileWriter {
     while (!stop_) {
       std::error_code ec;
       for (fs::directory_iterator it(shares_, ec), end; !ec && it != end; it.increment(ec)) {
-        if (!it->is_directory()) continue;
         const std::string vm = it->path().filename();
+        // The VMs' shares only, as a host feed writes to each VM's by name: not the hidden
+        // directory a share is renamed to while `destroy` removes it (util::remove_tree).
+        if (!it->is_directory() || vm.empty() || vm[0] == '.') continue;
         const int i = vm.rfind("cloud", 0) == 0 ? 0 : 1;
         const double t = wall_now();
         char text[512];

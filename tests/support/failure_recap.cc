@@ -11,11 +11,14 @@
 namespace {
 
 class FailureRecap : public ::testing::EmptyTestEventListener {
+  // The test's name is kept from OnTestStart: OnTestPartResult is called with GoogleTest's own
+  // lock held, so asking UnitTest::current_test_info() there deadlocks.
+  void OnTestStart(const ::testing::TestInfo& info) override {
+    test_ = std::string(info.test_suite_name()) + "." + info.name();
+  }
   void OnTestPartResult(const ::testing::TestPartResult& r) override {
     if (!r.failed()) return;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string where = info ? std::string(info->test_suite_name()) + "." + info->name() : "";
-    failures_.push_back(where + " at " + (r.file_name() ? r.file_name() : "?") + ":" +
+    failures_.push_back(test_ + " at " + (r.file_name() ? r.file_name() : "?") + ":" +
                         std::to_string(r.line_number()) + "\n" + r.message());
   }
   void OnTestProgramEnd(const ::testing::UnitTest&) override {
@@ -24,6 +27,7 @@ class FailureRecap : public ::testing::EmptyTestEventListener {
     for (const auto& f : failures_) std::printf("--- %s\n", f.c_str());
     std::fflush(stdout);
   }
+  std::string test_;
   std::vector<std::string> failures_;
 };
 
