@@ -62,6 +62,9 @@ Status install(const plan::Plan& plan, const config::Config& cfg, const infra::D
   spdlog::info("software: {} playbook(s): {}", runs.size(), util::join(names, ", "));
 
   auto results = run_all(opt, runs, events);
+  // The playbooks may have changed what a login gets (docker.yml adds the login user to the
+  // docker group): the run's sessions from before are not reused after this phase.
+  if (dep.remotes) dep.remotes->close();
   Status closed = close_control_masters(cp_dir);
   if (!closed.ok()) spdlog::warn("software: {}", closed.error().message);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

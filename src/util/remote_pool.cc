@@ -21,6 +21,7 @@ struct RemotePool::State {
   mutable std::mutex mu;
   std::map<std::string, std::vector<RemotePtr>> idle;
   Stats stats;
+  int generation = 0;  ///< close() starts a new one: sessions out since before are not taken back
 };
 
 namespace {
@@ -29,14 +30,18 @@ namespace {
 /// that returned an Error (a broken connection, by Remote's contract) keeps it out of the pool.
 class Lease : public Remote {
  public:
-  Lease(std::shared_ptr<RemotePool::State> state, std::string key, RemotePtr inner)
-      : state_(std::move(state)), key_(std::move(key)), inner_(std::move(inner)) {}
+  Lease(std::shared_ptr<RemotePool::State> state, std::string key, RemotePtr inner, int generation)
+      : state_(std::move(state)),
+        key_(std::move(key)),
+        inner_(std::move(inner)),
+        generation_(generation) {}
   ~Lease() override {
     std::lock_guard lock(state_->mu);
     if (broken_) {
       ++state_->stats.dropped;
       return;  // inner_ is closed when it goes with this object
     }
+    if (generation_ != state_->generation) return;  // opened before a close(): not reused
     inner_->set_cancel(nullptr);
     state_->idle[key_].push_back(std::move(inner_));
   }
@@ -63,6 +68,7 @@ class Lease : public Remote {
   std::shared_ptr<RemotePool::State> state_;
   std::string key_;
   RemotePtr inner_;
+  int generation_;
   bool broken_ = false;
 };
 
@@ -77,8 +83,10 @@ RemotePool::~RemotePool() { close(); }
 Expected<RemotePtr> RemotePool::get(const SshTarget& target, std::chrono::milliseconds timeout) {
   const std::string key = key_of(target);
   RemotePtr inner;
+  int generation = 0;
   {
     std::lock_guard lock(state_->mu);
+    generation = state_->generation;
     auto it = state_->idle.find(key);
     if (it != state_->idle.end() && !it->second.empty()) {
       inner = std::move(it->second.back());
@@ -93,7 +101,7 @@ Expected<RemotePtr> RemotePool::get(const SshTarget& target, std::chrono::millis
     ++state_->stats.connects;
   }
   inner->set_cancel(target.cancel);
-  return RemotePtr(std::make_unique<Lease>(state_, key, std::move(inner)));
+  return RemotePtr(std::make_unique<Lease>(state_, key, std::move(inner), generation));
 }
 
 void RemotePool::put(const SshTarget& target, RemotePtr remote) {
@@ -108,6 +116,7 @@ void RemotePool::close() {
   {
     std::lock_guard lock(state_->mu);
     idle.swap(state_->idle);
+    ++state_->generation;
   }
   // Sessions disconnect here, outside the lock.
 }

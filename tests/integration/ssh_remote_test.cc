@@ -359,16 +359,24 @@ std::string client_of(continuum::util::Remote& r) {
   return std::string(continuum::util::trim(res->out));
 }
 
+/// A session from `pool` and the client side of its connection ("" and a failure if none).
+std::pair<continuum::util::RemotePtr, std::string> lease(continuum::util::RemotePool& pool,
+                                                         const continuum::util::SshTarget& t) {
+  auto r = pool.get(t, 10s);
+  if (!r.ok()) {
+    ADD_FAILURE() << r.error().message;
+    return {nullptr, ""};
+  }
+  std::string client = client_of(**r);
+  EXPECT_EQ(client.rfind("127.0.0.1 ", 0), 0u) << client;
+  return {std::move(*r), client};
+}
+
 TEST_F(SshdInNetns, PoolReusesASessionAndOpensAnotherForAConcurrentUser) {
   ASSERT_TRUE(connect_when_up(target()));
   continuum::util::RemotePool pool;
-  std::string first;
-  {
-    auto a = pool.get(target(), 10s);
-    ASSERT_TRUE(a.ok()) << a.error().message;
-    first = client_of(**a);
-    ASSERT_EQ(first.rfind("127.0.0.1 ", 0), 0u) << first;
-  }
+  const std::string first = lease(pool, target()).second;  // back in the pool at once
+  ASSERT_FALSE(first.empty());
   auto again = pool.get(target(), 10s);
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(client_of(**again), first);  // the same TCP connection: no second handshake
@@ -394,21 +402,37 @@ TEST_F(SshdInNetns, PoolDropsASessionWhoseConnectionBroke) {
   continuum::util::RemotePool pool;
   std::string first;
   {
-    auto a = pool.get(target(), 10s);
-    ASSERT_TRUE(a.ok()) << a.error().message;
-    first = client_of(**a);
+    auto [a, client] = lease(pool, target());
+    ASSERT_TRUE(a);
+    first = client;
     // End this session's sshd process: the connection is gone under the Remote.
-    (void)(*a)->exec("kill -9 $PPID", 10s);
-    auto after = (*a)->exec("echo still", 10s);
+    (void)a->exec("kill -9 $PPID", 10s);
+    auto after = a->exec("echo still", 10s);
     EXPECT_FALSE(after.ok());
   }
   EXPECT_EQ(pool.stats().dropped, 1);
-  auto b = pool.get(target(), 10s);
-  ASSERT_TRUE(b.ok()) << b.error().message;
-  const std::string second = client_of(**b);
-  EXPECT_EQ(second.rfind("127.0.0.1 ", 0), 0u) << second;
+  const std::string second = lease(pool, target()).second;
   EXPECT_NE(second, first);
   EXPECT_EQ(pool.stats().connects, 2);
+}
+
+// After close() (the software phase may have added the login user to a group, which a session
+// opened earlier would not have), no session from before is handed out again: neither an idle
+// one nor one that was out during close() and came back after it.
+TEST_F(SshdInNetns, PoolHandsOutNoSessionFromBeforeClose) {
+  ASSERT_TRUE(connect_when_up(target()));
+  continuum::util::RemotePool pool;
+  auto [out, out_client] = lease(pool, target());
+  ASSERT_TRUE(out);
+  const std::string idle_client = lease(pool, target()).second;  // a second one, now idle
+  ASSERT_NE(idle_client, out_client);
+  pool.close();
+  out.reset();  // back after close(): not taken
+  const std::string after = lease(pool, target()).second;
+  EXPECT_NE(after, out_client);
+  EXPECT_NE(after, idle_client);
+  EXPECT_EQ(pool.stats().connects, 3);
+  EXPECT_EQ(lease(pool, target()).second, after);  // and the new one is reused as usual
 }
 
 TEST_F(SshdInNetns, ReadinessLoginIsKeptForTheNextPhase) {

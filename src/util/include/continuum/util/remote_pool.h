@@ -30,7 +30,10 @@ class RemotePool {
   Expected<RemotePtr> get(const SshTarget& target, std::chrono::milliseconds timeout);
   /// Adds a session opened elsewhere (the readiness check's login) as idle.
   void put(const SshTarget& target, RemotePtr remote);
-  /// Closes the idle sessions; Remotes still out close when dropped. The pool stays usable.
+  /// Closes the idle sessions; Remotes still out close when dropped instead of coming back. The
+  /// pool stays usable, with new sessions. For when the guests changed what a login gets: a
+  /// session keeps the groups and environment of the moment it logged in (the software phase
+  /// adds the login user to the docker group, say).
   void close();
 
   struct Stats {
