@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -124,6 +125,38 @@ inline const char* kCgroupRemount =
     "for c in cpu cpuacct cpuset memory devices freezer blkio pids; do "
     "mkdir -p /sys/fs/cgroup/$c && mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c || true; done; ";
 
+/// Removes the `machine` cgroups (v1, every controller) that the tests' libvirtd made, children
+/// first, waiting up to 15 s for the ones whose QEMU is still being reaped. A new libvirtd that
+/// finds an old `machine/qemu-*` cpuset left behind makes the next domain's cpuset without CPUs
+/// or memory nodes ("Unable to write to .../cpuset/machine/qemu-1-....libvirt-qemu/tasks: No
+/// space left on device"), and the domain does not start: seen once right after a test whose run
+/// kept its VMs for TearDown's destroy. rmdir removes no cgroup that still holds a process.
+inline void remove_machine_cgroups() {
+  const auto deadline = Clock::now() + 15s;
+  for (;;) {
+    bool left = false;
+    for (const char* c :
+         {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"}) {
+      const fs::path machine = fs::path("/sys/fs/cgroup") / c / "machine";
+      std::error_code ec;
+      if (!fs::is_directory(machine, ec)) continue;
+      // Deepest first: a cgroup directory goes only once it has no child cgroups.
+      std::vector<fs::path> dirs;
+      for (fs::recursive_directory_iterator it(machine, ec), end; !ec && it != end;
+           it.increment(ec))
+        if (it->is_directory(ec)) dirs.push_back(it->path());
+      std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
+        return a.string().size() > b.string().size();
+      });
+      dirs.push_back(machine);
+      for (const auto& d : dirs) ::rmdir(d.c_str());
+      left = left || fs::exists(machine, ec);
+    }
+    if (!left || Clock::now() > deadline) return;
+    std::this_thread::sleep_for(100ms);  // a poll with a deadline: QEMU still being reaped
+  }
+}
+
 class LibvirtNetnsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -139,6 +172,7 @@ class LibvirtNetnsTest : public ::testing::Test {
         GTEST_SKIP() << "another libvirtd/virtlogd is running on this machine; only one can";
       std::this_thread::sleep_for(2s);
     }
+    remove_machine_cgroups();  // an earlier test's, if it ended without its TearDown
     ns_ = "cnt-e2e-" + std::to_string(::getpid());
     work_ = kWorkRoot / ("work-" + std::to_string(::getpid()));
     fs::remove_all(work_);
@@ -186,12 +220,7 @@ class LibvirtNetnsTest : public ::testing::Test {
     stop_pid(libvirtd_);
     stop_pid(virtlogd_);
     if (!ns_.empty()) run({"ip", "netns", "del", ns_});
-    // Empty per-controller dirs libvirt made; rmdir removes nothing that is in use.
-    for (const char* c :
-         {"cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"}) {
-      std::error_code ec;
-      fs::remove(fs::path("/sys/fs/cgroup") / c / "machine", ec);
-    }
+    remove_machine_cgroups();
     if (!work_.empty() && !::testing::Test::HasFailure()) fs::remove_all(work_);
   }
 
