@@ -532,7 +532,8 @@ Expected<BaseImage> ensure_offline_image(const ImageOptions& o) {
   });
   // Another run may have finished the same build while we waited for the lock.
   if (!o.force && complete_offline(dir)) {
-    say(o, "image " + id + ": cached in " + dir.string() + " (built meanwhile by another continuum)");
+    say(o,
+        "image " + id + ": cached in " + dir.string() + " (built meanwhile by another continuum)");
     return offline_base(dir, id, recipe.variant);
   }
   TRY_STATUS(build_offline_image(o, recipe, app_dir, cache, id));
