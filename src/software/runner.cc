@@ -66,14 +66,24 @@ struct StepOutput {
   int shown_hosts = -1;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  /// The log's last line: the process's end, as the runner saw it.
+  void note_exit(const PlaybookResult& r, bool stopped) {
+    log << "# exit " << r.exit_code
+        << (r.timed_out   ? " (timed out)"
+            : r.cancelled ? " (interrupted)"
+            : stopped     ? " (stopped after the failure above)"
+                          : "")
+        << " after " << util::format_number(r.seconds) << " s\n";
+  }
+
   void feed(const std::string& line, bool is_stderr) {
     // Seconds since the step started before each play and task: where a slow step's time went,
     // without a profiling callback (Debian's ansible-core has none).
     if (!is_stderr && (util::starts_with(line, "TASK [") || util::starts_with(line, "PLAY ")))
-      log << "# at "
-          << util::format_fixed(
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2)
-          << " s\n";
+      log << "# at " << util::format_fixed(seconds(), 2) << " s\n";
     log << (is_stderr ? "[stderr] " : "") << line << '\n';
     log.flush();
     parser.feed(line);
@@ -113,9 +123,9 @@ Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRu
     step.feed(line, is_stderr);
   };
 
-  auto t0 = std::chrono::steady_clock::now();
+  step.start = std::chrono::steady_clock::now();
   auto pr = util::run_process(spec);
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  res.seconds = step.seconds();
   if (!pr.ok()) {
     step.log << "# could not start: " << pr.error().message << "\n";
     return make_error("playbook " + run.name + ": cannot start " + opt.program + ": " +
@@ -128,11 +138,7 @@ Expected<PlaybookResult> run_playbook(const RunnerOptions& opt, const PlaybookRu
   res.cancelled = pr->cancelled;
   res.last_task = step.parser.current_task();
   res.output = step.parser.result();
-  step.log << "# exit " << res.exit_code
-           << (res.timed_out   ? " (timed out)"
-               : res.cancelled ? " (interrupted)"
-                               : "")
-           << " after " << util::format_number(res.seconds) << " s\n";
+  step.note_exit(res, pr->stopped);
   return res;
 }
 
@@ -313,20 +319,29 @@ void schedule(Scheduler& s) {
   for (auto& t : s.threads) t.join();
 }
 
-Expected<std::vector<PlaybookResult>> outcome(Scheduler& s) {
-  std::vector<std::string> not_run;
-  for (size_t i = 0; i < s.runs.size(); ++i)
-    if (s.state[i] == State::pending) not_run.push_back(s.runs[i].name);
-  if (s.cancelled()) {
+// What run_all returns, scheduled or merged: on Ctrl-C an Error (130) naming what was stopped and
+// what never started; otherwise the failures (1), or every result.
+Expected<std::vector<PlaybookResult>> conclude(const RunnerOptions& opt,
+                                               const std::vector<std::string>& errors,
+                                               const std::vector<std::string>& not_run,
+                                               std::vector<PlaybookResult> results) {
+  if (opt.cancel && opt.cancel->load()) {
     std::string msg = "interrupted";
-    if (!s.errors.empty()) msg += ":\n" + util::join(s.errors, "\n");
+    if (!errors.empty()) msg += ":\n" + util::join(errors, "\n");
     if (!not_run.empty()) msg += "\nnot started: " + util::join(not_run, ", ");
     return make_error(msg, ExitCode::interrupted);
   }
   for (const auto& name : not_run)
     spdlog::warn("software: playbook {} not run because an earlier one failed", name);
-  if (!s.errors.empty()) return make_error(util::join(s.errors, "\n"));
-  return std::move(s.results);
+  if (!errors.empty()) return make_error(util::join(errors, "\n"));
+  return results;
+}
+
+Expected<std::vector<PlaybookResult>> outcome(Scheduler& s) {
+  std::vector<std::string> not_run;
+  for (size_t i = 0; i < s.runs.size(); ++i)
+    if (s.state[i] == State::pending) not_run.push_back(s.runs[i].name);
+  return conclude(s.opt, s.errors, not_run, std::move(s.results));
 }
 
 }  // namespace
@@ -429,7 +444,6 @@ GroupOutcome run_group(const RunnerOptions& opt, const std::vector<PlaybookRun>&
   size_t cur = 0;  // position in `group` of the step whose output arrives
   std::vector<StepOutput> steps(group.size());
   std::vector<PlaybookResult> res(group.size());
-  std::vector<std::chrono::steady_clock::time_point> started(group.size());
   auto open_step = [&](size_t k) {
     const PlaybookRun& run = runs[group[k]];
     res[k].name = run.name;
@@ -440,12 +454,10 @@ GroupOutcome run_group(const RunnerOptions& opt, const std::vector<PlaybookRun>&
     steps[k].log.open(res[k].log, std::ios::trunc);
     steps[k].start = std::chrono::steady_clock::now();
     steps[k].log << "# part of: " << util::shell_join(spec.argv) << "\n" << std::flush;
-    started[k] = std::chrono::steady_clock::now();
     announce_start(run, events);
   };
   auto close_step = [&](size_t k) {
-    res[k].seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started[k]).count();
+    res[k].seconds = steps[k].seconds();
     steps[k].parser.finish();
     res[k].last_task = steps[k].parser.current_task();
     res[k].output = steps[k].parser.result();
@@ -486,15 +498,9 @@ GroupOutcome run_group(const RunnerOptions& opt, const std::vector<PlaybookRun>&
   res[cur].exit_code = pr->exit_code;
   res[cur].timed_out = pr->timed_out;
   res[cur].cancelled = pr->cancelled;
-  steps[cur].log << "# exit " << res[cur].exit_code
-                 << (res[cur].timed_out   ? " (timed out)"
-                     : res[cur].cancelled ? " (interrupted)"
-                     : pr->stopped        ? " (stopped after the failure above)"
-                                          : "")
-                 << " after " << util::format_number(res[cur].seconds) << " s\n";
-  // A step that printed nothing of its own but the process failed (a later step's syntax
-  // error is reported before any play runs) still reads as failed: its exit status is the
-  // process's.
+  // The step whose output came last carries the process's end: also a failure that no step's
+  // output shows (a later step's syntax error is reported before any play runs).
+  steps[cur].note_exit(res[cur], pr->stopped);
   announce_end(res[cur], events);
   out.results.push_back(res[cur]);
   for (size_t k = cur + 1; k < group.size(); ++k) out.not_run.push_back(runs[group[k]].name);
@@ -523,16 +529,7 @@ Expected<std::vector<PlaybookResult>> run_groups(const RunnerOptions& opt,
     }
     not_run.insert(not_run.end(), o.not_run.begin(), o.not_run.end());
   }
-  if (opt.cancel && opt.cancel->load()) {
-    std::string msg = "interrupted";
-    if (!errors.empty()) msg += ":\n" + util::join(errors, "\n");
-    if (!not_run.empty()) msg += "\nnot started: " + util::join(not_run, ", ");
-    return make_error(msg, ExitCode::interrupted);
-  }
-  for (const auto& name : not_run)
-    spdlog::warn("software: playbook {} not run because an earlier one failed", name);
-  if (!errors.empty()) return make_error(util::join(errors, "\n"));
-  return results;
+  return conclude(opt, errors, not_run, std::move(results));
 }
 
 }  // namespace
