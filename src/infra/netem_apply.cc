@@ -281,17 +281,22 @@ void judge_link(LinkResult& r) {
   r.message = "link " + name + ": " + util::join(why, "; ");
 }
 
-namespace {
-
-std::string ping_script(const std::string& ip, int count, int interval_ms) {
+std::string ping_command(const std::string& ip, int count, int interval_ms) {
   std::string c = std::to_string(count);
-  std::string deadline = std::to_string(count * interval_ms / 1000 + 10);
   std::string interval = fmt::format("{:.3f}", interval_ms / 1000.0);
-  // iputils ping when present (gives mdev); busybox's otherwise (the minimal image has busybox).
+  // iputils ping without -w: with a deadline, iputils keeps sending past -c until it has -c
+  // replies, so every reply still in flight when the last one lands counts as lost (42 sent, 40
+  // received: "4.8 % loss" on a lossless link whose RTT rose above the 50 ms interval at the end,
+  // as an endpoint capped at half a core does under TCG). Without it, ping sends exactly -c and
+  // then waits twice the largest RTT seen for the stragglers. busybox's ping (the minimal image)
+  // stops sending at -c; its -w only bounds the run.
+  std::string deadline = std::to_string(count * interval_ms / 1000 + 10);
   return "if command -v ping >/dev/null 2>&1; then " +
-         util::shell_join({"ping", "-n", "-c", c, "-i", interval, "-w", deadline, ip}) + "; else " +
+         util::shell_join({"ping", "-n", "-c", c, "-i", interval, ip}) + "; else " +
          util::shell_join({"busybox", "ping", "-c", c, "-w", deadline, ip}) + "; fi";
 }
+
+namespace {
 
 std::string one_line(std::string s) {
   s = std::string(util::trim(s));
@@ -468,7 +473,7 @@ void ping_matrix(ApplyRun& run, int pings, Store&& store) {
       if (util::interrupt_requested()) break;
       LinkResult& l = run.rep.links[i];
       auto timeout = std::chrono::milliseconds(pings * opt.ping_interval_ms + 30000);
-      auto r = run.exec.run(l.from, ping_script(l.to_ip, pings, opt.ping_interval_ms), timeout);
+      auto r = run.exec.run(l.from, ping_command(l.to_ip, pings, opt.ping_interval_ms), timeout);
       if (!r) {
         store(l, Expected<PingStats>(r.error()));
         continue;

@@ -20,7 +20,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -219,9 +221,26 @@ class LibvirtNetnsTest : public ::testing::Test {
       run({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "destroy", run_dir_.string()}, 300s);
     stop_pid(libvirtd_);
     stop_pid(virtlogd_);
+    if (::testing::Test::HasFailure()) print_libvirtd_errors();
     if (!ns_.empty()) run({"ip", "netns", "del", ns_});
     remove_machine_cgroups();
     if (!work_.empty() && !::testing::Test::HasFailure()) fs::remove_all(work_);
+  }
+
+  // The daemon's own account of a failed domain start (a cgroup it could not write, a QEMU that
+  // died), printed with the failure: CI keeps the test's output, not the work directory.
+  void print_libvirtd_errors() const {
+    std::ifstream in(work_ / "libvirtd.log");
+    std::deque<std::string> last;
+    for (std::string line; std::getline(in, line);)
+      if (line.find(": error : ") != std::string::npos) {
+        last.push_back(line);
+        if (last.size() > 15) last.pop_front();
+      }
+    if (last.empty()) return;
+    std::printf("---- libvirtd.log, its last %zu error lines ----\n", last.size());
+    for (const auto& l : last) std::printf("%s\n", l.c_str());
+    std::fflush(stdout);
   }
 
   std::string ns_;

@@ -172,6 +172,11 @@ struct PingStats {
 /// "packets transmitted" line.
 Expected<PingStats> parse_ping(const std::string& output);
 
+/// The shell command that pings `ip` `count` times, `interval_ms` apart, from a guest (iputils'
+/// ping, busybox's where there is none): exactly `count` requests, so the loss it reports is
+/// the share of those that got no reply.
+std::string ping_command(const std::string& ip, int count, int interval_ms);
+
 /// The interface carrying `ip` in the output of `ip -o -4 addr show`; "" when none does.
 std::string interface_for_ip(const std::string& ip_addr_output, const std::string& ip);
 
