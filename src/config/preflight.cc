@@ -92,14 +92,23 @@ void infrastructure_rules(const Config& c, Messages& m) {
                  (i.provider == Provider::gcp ? std::string("Google Cloud") : std::string("AWS")) +
                  " deployment; use provider = qemu (the tier sizes stay; the " +
                  std::string(name(i.provider)) + "_* keys are then ignored)");
-  if (!i.external_physical_machines.empty())
-    m.refuse(
-        "infrastructure", "external_physical_machines",
-        util::join(i.external_physical_machines, ","),
-        "VMs on other hosts are not implemented (their disks, cloud-init seeds and network would "
-        "have "
-        "to be built on those hosts, and the run would fail there after starting the local VMs); "
-        "remove the key to run every VM on this host");
+  // VMs on other hosts (qemu+ssh://): their disks, seeds and kernel are libvirt volumes there,
+  // but the network must be one L2 segment across the hosts, which a libvirt network (one host's
+  // bridge) is not, and a virtiofs share is a directory on this machine.
+  if (!i.external_physical_machines.empty()) {
+    const std::string machines = util::join(i.external_physical_machines, ",");
+    if (i.network_mode != "bridge")
+      m.refuse("infrastructure", "external_physical_machines", machines,
+               "VMs on several hosts need one L2 network across them, and network_mode = " +
+                   i.network_mode +
+                   " is a libvirt network on this host only; set network_mode = bridge and "
+                   "bridge_name to a bridge that exists on every host and joins them (docs/"
+                   "multi-host.md)");
+    if (i.virtiofs)
+      m.refuse("infrastructure", "external_physical_machines", machines,
+               "virtiofs shares are directories on this machine, which VMs on other hosts "
+               "cannot mount; set virtiofs = False or remove external_physical_machines");
+  }
   // netperf is packaged from Debian 13 on; of the offline images only `energy` is Debian 13.
   if (i.netperf && i.base_image.empty() && !i.image_variant.empty() && i.image_variant != "energy")
     m.refuse("infrastructure", "netperf", "True",

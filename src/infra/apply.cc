@@ -13,6 +13,7 @@
 #include "continuum/infra/network_xml.h"
 #include "continuum/infra/seed.h"
 #include "continuum/util/files.h"
+#include "continuum/util/hash.h"
 #include "continuum/util/interrupt.h"
 #include "continuum/util/parallel.h"
 
@@ -28,12 +29,35 @@ using util::check_interrupt;
 
 const fs::perms kPrivate = fs::perms::owner_read | fs::perms::owner_write;
 
+// On a remote host: the runs' pools under one directory, and the cache of base images (a pool
+// that stays, autostarted, shared by the runs of every user of that host's libvirtd).
+constexpr const char* kRemoteDiskRoot = "/var/lib/continuum/disks";
+constexpr const char* kRemoteImageRoot = "/var/lib/continuum/images";
+constexpr const char* kImagePool = "continuum-images";
+
+/// A cached file's volume name: its name with a hash of its path, size and modification time,
+/// so a rebuilt image (same path, new content) gets a new copy.
+std::string cache_volume_name(const fs::path& f) {
+  std::error_code ec;
+  const auto size = fs::file_size(f, ec);
+  const auto mtime = fs::last_write_time(f, ec).time_since_epoch().count();
+  util::Sha256 h;
+  h.update(fs::absolute(f).string() + "\n" + std::to_string(size) + "\n" + std::to_string(mtime));
+  std::string parent = f.parent_path().filename().string();
+  return (parent.empty() ? std::string() : parent + "-") + h.hex().substr(0, 12) + "-" +
+         f.filename().string();
+}
+
 /// One VM's files and facts while it is being deployed.
 struct VmWork {
   const plan::Node* node = nullptr;
   HypervisorPtr hv;
+  size_t host = 0;
   Accelerator accel = Accelerator::tcg;
   fs::path overlay, seed, console_log, xml_file;
+  /// On a remote host (Hypervisor::files_local() false): the seed's copy there, which the domain
+  /// boots from (`seed` is the local file it is uploaded from).
+  fs::path remote_seed;
   std::vector<Share> shares;
   std::string host_public_key;
   Clock::time_point started;
@@ -84,6 +108,8 @@ class Deployer {
     BaseImage base = TRY(opt_.base_image());
     TRY_STATUS(check_interrupt());
     TRY_STATUS(connect_hosts(base));
+    TRY_STATUS(make_pools());
+    TRY_STATUS(check_interrupt());
     TRY_STATUS(make_network());
     TRY_STATUS(check_interrupt());
     TRY_STATUS(make_seeds());
@@ -119,15 +145,70 @@ class Deployer {
         return make_error("node " + n.id + " is placed on a host the plan does not have");
       VmWork& w = vms_[i];
       w.node = &n;
+      w.host = n.host;
       w.hv = hosts_[n.host];
       w.accel = accels_[n.host];
       w.overlay = disk_dir_ / (n.name + ".qcow2");
       w.seed = disk_dir_ / (n.name + ".seed.iso");
       w.console_log = infra_dir_ / (n.name + ".console.log");
       w.xml_file = infra_dir_ / (n.name + ".xml");
+      if (!w.hv->files_local()) {
+        // Everything the domain opens lives on its host, in the run's pool there.
+        const fs::path dir = remote_dir();
+        w.overlay = dir / (n.name + ".qcow2");
+        w.remote_seed = dir / (n.name + ".seed.iso");
+        w.console_log = dir / (n.name + ".console.log");
+        if (opt_.virtiofs)
+          return make_error("virtiofs shares are on this machine's disk, and " + n.name +
+                                " runs on " + w.hv->uri() +
+                                ": shared folders on other hosts are not supported",
+                            ExitCode::usage);
+      }
       if (opt_.virtiofs) w.shares.push_back({opt_.virtiofs_host_dir / n.name, kShareTag});
     }
     return {};
+  }
+
+  /// The run's directory on a remote host, the target of its storage pool there.
+  fs::path remote_dir() const { return fs::path(kRemoteDiskRoot) / run_.filename(); }
+  std::string pool_name() const { return "continuum-" + run_.filename().string(); }
+
+  /// One storage pool per remote host that holds VMs of this run (its overlays, seeds and
+  /// console logs), recorded before it is made; removing it removes what is left in it.
+  Status make_pools() {
+    std::vector<char> used(hosts_.size(), 0);
+    for (const auto& w : vms_) used[w.host] = !w.hv->files_local();
+    for (size_t h = 0; h < hosts_.size(); ++h) {
+      if (!used[h]) continue;
+      size_t id = TRY(
+          ledger_.intend(Resource{0, ResourceKind::pool, hosts_[h]->uri(), pool_name(), "", {}}));
+      TRY_STATUS(hosts_[h]->create_pool(pool_name(), remote_dir()));
+      TRY_STATUS(ledger_.set_state({id}, ResourceState::created));
+      event("pool_created", "", {{"name", pool_name()}, {"uri", hosts_[h]->uri()}});
+    }
+    return {};
+  }
+
+  /// The base image's disk, kernel and initrd on host `h`: this machine's files for a local
+  /// host; for a remote one the copies in its image cache pool, uploaded the first time (their
+  /// volume names carry the files' identity, so a rebuilt image is uploaded again).
+  Status place_base(const BaseImage& base) {
+    host_base_.assign(hosts_.size(), base);
+    std::vector<char> used(hosts_.size(), 0);
+    for (const auto& w : vms_) used[w.host] = !w.hv->files_local();
+    return util::for_each_parallel(hosts_.size(), opt_.workers, [&](size_t h) -> Status {
+      if (!used[h]) return {};
+      auto copy = [&](const fs::path& f, const std::string& format) -> Expected<fs::path> {
+        if (f.empty()) return f;
+        return hosts_[h]->cached_volume(kImagePool, kRemoteImageRoot, cache_volume_name(f), f,
+                                        format);
+      };
+      BaseImage& b = host_base_[h];
+      b.disk = TRY(copy(base.disk, base.format));
+      b.kernel = TRY(copy(base.kernel, "raw"));
+      b.initrd = TRY(copy(base.initrd, "raw"));
+      return {};
+    });
   }
 
   Status make_network() {
@@ -151,6 +232,9 @@ class Deployer {
     std::vector<Resource> batch;
     for (auto& w : vms_) {
       batch.push_back({0, ResourceKind::seed, "", w.seed.string(), w.node->id, {}});
+      if (!w.remote_seed.empty())
+        batch.push_back(
+            {0, ResourceKind::seed, w.hv->uri(), w.remote_seed.string(), w.node->id, {}});
       for (const auto& s : w.shares)
         batch.push_back({0, ResourceKind::share_dir, "", s.host_dir.string(), w.node->id, {}});
     }
@@ -180,7 +264,14 @@ class Deployer {
       if (auto it = files.find("user-data"); it != files.end())
         TRY_STATUS(
             util::write_file_atomic(infra_dir_ / (n.name + ".user-data"), it->second, kPrivate));
-      return write_seed_image(files, w.seed);
+      TRY_STATUS(write_seed_image(files, w.seed));
+      if (w.remote_seed.empty()) return {};
+      auto at = TRY(w.hv->upload_volume(pool_name(), w.remote_seed.filename().string(), w.seed,
+                                        "raw"));
+      if (at != w.remote_seed)
+        return make_error("the seed of " + n.name + " landed at " + at.string() + " on " +
+                          w.hv->uri() + ", not at " + w.remote_seed.string());
+      return {};
     });
     TRY_STATUS(s);
     TRY_STATUS(ledger_.set_state(ids, ResourceState::created));
@@ -194,10 +285,13 @@ class Deployer {
     std::vector<Resource> batch;
     for (const auto& w : vms_)
       batch.push_back({0, ResourceKind::overlay, w.hv->uri(), w.overlay.string(), w.node->id, {}});
+    TRY_STATUS(place_base(base));
+    TRY_STATUS(check_interrupt());
     auto ids = TRY(ledger_.intend(std::move(batch)));
     TRY_STATUS(util::for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
       TRY_STATUS(check_interrupt());
-      return vms_[i].hv->create_overlay(base.disk, base.format, vms_[i].overlay);
+      const BaseImage& b = host_base_[vms_[i].host];
+      return vms_[i].hv->create_overlay(b.disk, b.format, vms_[i].overlay);
     }));
     return ledger_.set_state(ids, ResourceState::created);
   }
@@ -209,11 +303,12 @@ class Deployer {
       VmWork& w = vms_[i];
       DomainParams p;
       p.accelerator = w.accel;
+      const BaseImage& b = host_base_[w.host];
       p.disk = w.overlay;
-      p.seed = w.seed;
+      p.seed = w.remote_seed.empty() ? w.seed : w.remote_seed;
       p.console_log = w.console_log;
-      p.kernel = base.kernel;
-      p.initrd = base.initrd;
+      p.kernel = b.kernel;
+      p.initrd = b.initrd;
       p.cmdline = base.cmdline;
       p.shares = w.shares;
       xmls[i] = domain_xml(*w.node, plan_.network, p);
@@ -257,7 +352,7 @@ class Deployer {
       t.ssh.private_key = opt_.private_key;
       t.ssh.known_hosts = run_ / "known_hosts";
       t.ssh.netns = opt_.netns;
-      t.console_log = w.console_log;
+      if (w.hv->files_local()) t.console_log = w.console_log;  // a remote one is not readable here
       t.started = w.started;
       targets.push_back(std::move(t));
     }
@@ -305,6 +400,7 @@ class Deployer {
   fs::path infra_dir_, disk_dir_;
   std::vector<HypervisorPtr> hosts_;
   std::vector<Accelerator> accels_;
+  std::vector<BaseImage> host_base_;  ///< per host: where its copy of the base image is
   std::vector<VmWork> vms_;
   /// The run's SSH sessions, seeded by the readiness logins; handed to the Deployment.
   std::shared_ptr<util::RemotePool> remotes_ = std::make_shared<util::RemotePool>();

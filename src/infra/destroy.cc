@@ -48,6 +48,10 @@ Status remove_one(const Resource& r, const HypervisorFactory& factory) {
       }
       return util::remove_tree(r.name);
     }
+    case ResourceKind::pool: {
+      auto h = TRY(factory(r.uri));
+      return h->remove_pool(r.name);
+    }
     case ResourceKind::process: {
       // Only on this machine (the run's registry); a PID now used by another program is gone.
       auto id = util::ProcessIdentity::parse(r.name);

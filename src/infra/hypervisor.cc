@@ -8,12 +8,15 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 
 #include "continuum/util/files.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
+#include "xml_writer.h"
 
 namespace continuum::infra {
 namespace fs = std::filesystem;
@@ -48,6 +51,45 @@ struct NetworkHandle {
     if (p) virNetworkFree(p);
   }
 };
+
+struct PoolHandle {
+  virStoragePoolPtr p = nullptr;
+  ~PoolHandle() {
+    if (p) virStoragePoolFree(p);
+  }
+};
+struct VolumeHandle {
+  virStorageVolPtr p = nullptr;
+  ~VolumeHandle() {
+    if (p) virStorageVolFree(p);
+  }
+};
+struct StreamHandle {
+  virStreamPtr p = nullptr;
+  ~StreamHandle() {
+    if (p) virStreamFree(p);
+  }
+};
+
+bool last_error_is(int code) {
+  virErrorPtr e = virGetLastError();
+  return e && e->code == code;
+}
+
+/// A volume's XML: its name, size and format, world-readable so QEMU (libvirt-qemu) opens it
+/// whatever the daemon's dynamic ownership does; a qcow2 overlay names its backing file.
+std::string volume_xml(const std::string& name, unsigned long long capacity,
+                       const std::string& format, const std::string& backing = "",
+                       const std::string& backing_format = "") {
+  std::string x = "<volume><name>" + detail::xml_escape(name) + "</name><capacity unit='bytes'>" +
+                  std::to_string(capacity) + "</capacity><target><format type='" +
+                  detail::xml_escape(format) +
+                  "'/><permissions><mode>0644</mode></permissions></target>";
+  if (!backing.empty())
+    x += "<backingStore><path>" + detail::xml_escape(backing) + "</path><format type='" +
+         detail::xml_escape(backing_format) + "'/></backingStore>";
+  return x + "</volume>";
+}
 
 class LibvirtHypervisor : public Hypervisor {
  public:
@@ -215,14 +257,13 @@ class LibvirtHypervisor : public Hypervisor {
     return make_error(err("look up network " + name + " on " + uri_));
   }
 
-  // qemu-img rather than libvirt storage volumes: a volume needs a storage pool around the
-  // directory (one more resource to define, ledger and remove), while the overlay is one file
-  // next to the run's other disks. The lab measured qemu-img create at 2 MB and instant.
+  // On this machine qemu-img rather than libvirt storage volumes: a volume needs a storage pool
+  // around the directory (one more resource to define, ledger and remove), while the overlay is
+  // one file next to the run's other disks; qemu-img create is 2 MB and instant. A remote host's
+  // overlay is a volume in the run's pool there (create_overlay_volume).
   Status create_overlay(const fs::path& base, const std::string& base_format,
                         const fs::path& path) override {
-    if (!is_local_uri(uri_))
-      return make_error("creating " + path.string() + " on " + uri_ +
-                        ": disks on remote hosts are not supported yet (only local URIs)");
+    if (!is_local_uri(uri_)) return create_overlay_volume(base, base_format, path);
     std::error_code ec;
     fs::create_directories(path.parent_path(), ec);
     if (ec)
@@ -239,14 +280,208 @@ class LibvirtHypervisor : public Hypervisor {
   }
 
   Status remove_path(const fs::path& path) override {
-    if (!is_local_uri(uri_))
-      return make_error("removing " + path.string() + " on " + uri_ +
-                        ": files on remote hosts are not supported yet");
-    return util::remove_tree(path);
+    if (is_local_uri(uri_)) return util::remove_tree(path);
+    VolumeHandle v{virStorageVolLookupByPath(conn_, path.c_str())};
+    if (!v.p) {
+      // No volume there (removed, or its pool went first, taking it along): absent is fine.
+      if (last_error_is(VIR_ERR_NO_STORAGE_VOL) || last_error_is(VIR_ERR_NO_STORAGE_POOL))
+        return {};
+      return make_error(err("look up " + path.string() + " on " + uri_));
+    }
+    if (virStorageVolDelete(v.p, 0) < 0)
+      return make_error(err("delete " + path.string() + " on " + uri_));
+    return {};
   }
 
   Expected<Accelerator> choose_accelerator(const std::string& requested,
                                            const fs::path& probe_kernel) override;
+
+  bool files_local() const override { return is_local_uri(uri_); }
+
+  Status create_pool(const std::string& name, const fs::path& dir) override {
+    return make_pool(name, dir, /*persistent_cache=*/false);
+  }
+
+  Status remove_pool(const std::string& name) override {
+    PoolHandle pool{virStoragePoolLookupByName(conn_, name.c_str())};
+    if (!pool.p) {
+      if (last_error_is(VIR_ERR_NO_STORAGE_POOL)) return {};
+      return make_error(err("look up storage pool " + name + " on " + uri_));
+    }
+    // Every volume first: the pool directory goes only when empty, and it also holds what
+    // libvirt wrote there itself (the consoles' logs), seen once the pool is refreshed.
+    if (virStoragePoolIsActive(pool.p) == 1) {
+      if (virStoragePoolRefresh(pool.p, 0) < 0)
+        return make_error(err("refresh storage pool " + name + " on " + uri_));
+      virStorageVolPtr* vols = nullptr;
+      int n = virStoragePoolListAllVolumes(pool.p, &vols, 0);
+      if (n < 0) return make_error(err("list the volumes of pool " + name + " on " + uri_));
+      std::string failed;
+      for (int i = 0; i < n; ++i) {
+        if (failed.empty() && virStorageVolDelete(vols[i], 0) < 0)
+          failed = err("delete volume " + std::string(virStorageVolGetName(vols[i])) +
+                       " of pool " + name + " on " + uri_);
+        virStorageVolFree(vols[i]);
+      }
+      free(vols);  // NOLINT: libvirt allocates with malloc
+      if (!failed.empty()) return make_error(failed);
+      if (virStoragePoolDestroy(pool.p) < 0)
+        return make_error(err("stop storage pool " + name + " on " + uri_));
+    }
+    if (virStoragePoolDelete(pool.p, 0) < 0 && !last_error_is(VIR_ERR_NO_SUPPORT))
+      return make_error(err("remove the directory of pool " + name + " on " + uri_));
+    if (virStoragePoolUndefine(pool.p) < 0)
+      return make_error(err("undefine storage pool " + name + " on " + uri_));
+    return {};
+  }
+
+  Expected<fs::path> upload_volume(const std::string& pool_name, const std::string& volume,
+                                   const fs::path& local, const std::string& format) override {
+    PoolHandle pool{virStoragePoolLookupByName(conn_, pool_name.c_str())};
+    if (!pool.p) return make_error(err("look up storage pool " + pool_name + " on " + uri_));
+    return upload(pool.p, pool_name, volume, local, format);
+  }
+
+  Expected<fs::path> cached_volume(const std::string& pool_name, const fs::path& dir,
+                                   const std::string& volume, const fs::path& local,
+                                   const std::string& format) override {
+    // One client at a time per connection: two VMs' overlays ask for the same base at once.
+    std::lock_guard lock(cache_mu_);
+    PoolHandle pool{virStoragePoolLookupByName(conn_, pool_name.c_str())};
+    if (!pool.p) {
+      if (!last_error_is(VIR_ERR_NO_STORAGE_POOL))
+        return make_error(err("look up storage pool " + pool_name + " on " + uri_));
+      TRY_STATUS(make_pool(pool_name, dir, /*persistent_cache=*/true));
+      pool.p = virStoragePoolLookupByName(conn_, pool_name.c_str());
+      if (!pool.p) return make_error(err("look up storage pool " + pool_name + " on " + uri_));
+    } else if (virStoragePoolIsActive(pool.p) != 1 && virStoragePoolCreate(pool.p, 0) < 0) {
+      return make_error(err("start storage pool " + pool_name + " on " + uri_));
+    }
+    if (virStoragePoolRefresh(pool.p, 0) < 0)
+      return make_error(err("refresh storage pool " + pool_name + " on " + uri_));
+    // The volume counts only next to its marker, which is made after the upload ended: a run
+    // stopped half-way leaves a volume without one, which is uploaded again.
+    const std::string marker = volume + ".complete";
+    VolumeHandle done{virStorageVolLookupByName(pool.p, marker.c_str())};
+    VolumeHandle have{virStorageVolLookupByName(pool.p, volume.c_str())};
+    if (done.p && have.p) {
+      char* path = virStorageVolGetPath(have.p);
+      if (!path) return make_error(err("path of volume " + volume + " on " + uri_));
+      fs::path out = path;
+      free(path);  // NOLINT: libvirt allocates with malloc
+      return out;
+    }
+    if (have.p && virStorageVolDelete(have.p, 0) < 0)
+      return make_error(err("delete the incomplete volume " + volume + " on " + uri_));
+    spdlog::info("{}: uploading {} ({:.0f} MiB) as {}/{}; later runs reuse it", uri_,
+                 local.filename().string(), file_mib(local), pool_name, volume);
+    fs::path out = TRY(upload(pool.p, pool_name, volume, local, format));
+    const std::string mx = volume_xml(marker, 0, "raw");
+    VolumeHandle m{virStorageVolCreateXML(pool.p, mx.c_str(), 0)};
+    if (!m.p) return make_error(err("create volume " + marker + " on " + uri_));
+    return out;
+  }
+
+ private:
+  static double file_mib(const fs::path& p) {
+    std::error_code ec;
+    auto n = fs::file_size(p, ec);
+    return ec ? 0.0 : static_cast<double>(n) / (1024.0 * 1024.0);
+  }
+
+  Status make_pool(const std::string& name, const fs::path& dir, bool persistent_cache) {
+    const std::string xml = "<pool type='dir'><name>" + detail::xml_escape(name) +
+                            "</name><target><path>" + detail::xml_escape(dir.string()) +
+                            "</path><permissions><mode>0755</mode></permissions></target></pool>";
+    PoolHandle pool{virStoragePoolDefineXML(conn_, xml.c_str(), 0)};
+    if (!pool.p) return make_error(err("define storage pool " + name + " on " + uri_));
+    // Build makes the directory (and its parents); an existing one is fine for the cache.
+    if (virStoragePoolBuild(pool.p, 0) < 0 && !persistent_cache) {
+      std::string e = err("create the directory " + dir.string() + " of pool " + name);
+      virStoragePoolUndefine(pool.p);
+      return make_error(e);
+    }
+    if (virStoragePoolCreate(pool.p, 0) < 0) {
+      std::string e = err("start storage pool " + name + " on " + uri_);
+      virStoragePoolUndefine(pool.p);
+      return make_error(e);
+    }
+    if (persistent_cache) virStoragePoolSetAutostart(pool.p, 1);
+    return {};
+  }
+
+  Expected<fs::path> upload(virStoragePoolPtr pool, const std::string& pool_name,
+                            const std::string& volume, const fs::path& local,
+                            const std::string& format) {
+    std::error_code ec;
+    const auto size = fs::file_size(local, ec);
+    if (ec) return make_error(local.string() + ": " + ec.message());
+    const std::string xml = volume_xml(volume, size, format);
+    VolumeHandle vol{virStorageVolCreateXML(pool, xml.c_str(), 0)};
+    if (!vol.p)
+      return make_error(err("create volume " + volume + " in pool " + pool_name + " on " + uri_));
+    auto fail = [&](const std::string& what) {
+      std::string e = err(what);
+      virStorageVolDelete(vol.p, 0);
+      return make_error(e);
+    };
+    std::ifstream in(local, std::ios::binary);
+    if (!in) {
+      virStorageVolDelete(vol.p, 0);
+      return make_error(local.string() + ": cannot open for reading");
+    }
+    StreamHandle st{virStreamNew(conn_, 0)};
+    if (!st.p) return fail("open a stream to " + uri_);
+    if (virStorageVolUpload(vol.p, st.p, 0, size, 0) < 0)
+      return fail("upload " + local.string() + " to " + pool_name + "/" + volume);
+    std::vector<char> buf(1 << 20);
+    unsigned long long sent = 0;
+    while (sent < size) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      std::streamsize got = in.gcount();
+      if (got <= 0) {
+        virStreamAbort(st.p);
+        virStorageVolDelete(vol.p, 0);
+        return make_error(local.string() + ": read failed after " + std::to_string(sent) +
+                          " bytes");
+      }
+      for (std::streamsize off = 0; off < got;) {
+        int n = virStreamSend(st.p, buf.data() + off, static_cast<size_t>(got - off));
+        if (n < 0) {
+          virStreamAbort(st.p);
+          return fail("send " + local.string() + " to " + uri_);
+        }
+        off += n;
+      }
+      sent += static_cast<unsigned long long>(got);
+    }
+    if (virStreamFinish(st.p) < 0) return fail("finish the upload of " + local.string());
+    char* path = virStorageVolGetPath(vol.p);
+    if (!path) return make_error(err("path of volume " + volume + " on " + uri_));
+    fs::path out = path;
+    free(path);  // NOLINT: libvirt allocates with malloc
+    return out;
+  }
+
+ public:
+  Status create_overlay_volume(const fs::path& base, const std::string& base_format,
+                               const fs::path& path) {
+    // The pool is the one around the overlay's directory (the run's, made by create_pool).
+    PoolHandle pool{virStoragePoolLookupByTargetPath(conn_, path.parent_path().c_str())};
+    if (!pool.p)
+      return make_error(err("find the storage pool of " + path.parent_path().string() + " on " +
+                            uri_));
+    VolumeHandle b{virStorageVolLookupByPath(conn_, base.c_str())};
+    if (!b.p) return make_error(err("look up the base image " + base.string() + " on " + uri_));
+    virStorageVolInfo info{};
+    if (virStorageVolGetInfo(b.p, &info) < 0)
+      return make_error(err("size of " + base.string() + " on " + uri_));
+    const std::string xml =
+        volume_xml(path.filename().string(), info.capacity, "qcow2", base.string(), base_format);
+    VolumeHandle v{virStorageVolCreateXML(pool.p, xml.c_str(), 0)};
+    if (!v.p) return make_error(err("create overlay volume " + path.string() + " on " + uri_));
+    return {};
+  }
 
  private:
   /// libvirt writes <bridge>.macs into /var/lib/libvirt/dnsmasq when a guest joins a managed
@@ -272,6 +507,7 @@ class LibvirtHypervisor : public Hypervisor {
 
   std::string uri_;
   virConnectPtr conn_;
+  std::mutex cache_mu_;
 };
 
 /// The emulator binary libvirt would use for KVM, from the domain capabilities ("" if none).
@@ -442,18 +678,27 @@ HypervisorFactory libvirt_factory() {
 
 // ---- RecordingHypervisor ----
 
-void RecordingHypervisor::log(std::string line) { calls_.push_back(std::move(line)); }
+Status RecordingHypervisor::log(std::string line) {
+  calls_.push_back(line);
+  for (const auto& f : fail_on_)
+    if (line.starts_with(f)) return make_error(line + " on " + uri_ + ": injected failure");
+  return {};
+}
+void RecordingHypervisor::fail_on(const std::string& call_prefix) {
+  std::lock_guard lock(mu_);
+  fail_on_.push_back(call_prefix);
+}
 
 Status RecordingHypervisor::define_domain(const std::string& name, const std::string&) {
   std::lock_guard lock(mu_);
-  log("define_domain " + name);
+  TRY_STATUS(log("define_domain " + name));
   if (domains_.count(name)) return make_error("define domain " + name + ": domain already exists");
   domains_[name] = DomainState::shutoff;
   return {};
 }
 Status RecordingHypervisor::start_domain(const std::string& name) {
   std::lock_guard lock(mu_);
-  log("start_domain " + name);
+  TRY_STATUS(log("start_domain " + name));
   auto it = domains_.find(name);
   if (it == domains_.end()) return make_error("start domain " + name + ": no such domain");
   it->second = DomainState::running;
@@ -461,13 +706,13 @@ Status RecordingHypervisor::start_domain(const std::string& name) {
 }
 Status RecordingHypervisor::destroy_domain(const std::string& name) {
   std::lock_guard lock(mu_);
-  log("destroy_domain " + name);
+  TRY_STATUS(log("destroy_domain " + name));
   if (auto it = domains_.find(name); it != domains_.end()) it->second = DomainState::shutoff;
   return {};
 }
 Status RecordingHypervisor::undefine_domain(const std::string& name) {
   std::lock_guard lock(mu_);
-  log("undefine_domain " + name);
+  TRY_STATUS(log("undefine_domain " + name));
   domains_.erase(name);
   return {};
 }
@@ -484,7 +729,7 @@ Expected<std::vector<std::string>> RecordingHypervisor::list_domains() {
 }
 Expected<std::vector<VcpuInfo>> RecordingHypervisor::vcpu_info(const std::string& name) {
   std::lock_guard lock(mu_);
-  log("vcpu_info " + name);
+  TRY_STATUS(log("vcpu_info " + name));
   auto it = vcpus_.find(name);
   if (it == vcpus_.end()) return make_error("vCPUs of " + name + ": not recorded (dry run)");
   return it->second;
@@ -495,14 +740,14 @@ void RecordingHypervisor::set_vcpu_info(const std::string& name, std::vector<Vcp
 }
 Status RecordingHypervisor::define_network(const std::string& name, const std::string&) {
   std::lock_guard lock(mu_);
-  log("define_network " + name);
+  TRY_STATUS(log("define_network " + name));
   if (networks_.count(name)) return make_error("define network " + name + ": already exists");
   networks_[name] = false;
   return {};
 }
 Status RecordingHypervisor::start_network(const std::string& name) {
   std::lock_guard lock(mu_);
-  log("start_network " + name);
+  TRY_STATUS(log("start_network " + name));
   auto it = networks_.find(name);
   if (it == networks_.end()) return make_error("start network " + name + ": no such network");
   it->second = true;
@@ -510,13 +755,13 @@ Status RecordingHypervisor::start_network(const std::string& name) {
 }
 Status RecordingHypervisor::destroy_network(const std::string& name) {
   std::lock_guard lock(mu_);
-  log("destroy_network " + name);
+  TRY_STATUS(log("destroy_network " + name));
   if (auto it = networks_.find(name); it != networks_.end()) it->second = false;
   return {};
 }
 Status RecordingHypervisor::undefine_network(const std::string& name) {
   std::lock_guard lock(mu_);
-  log("undefine_network " + name);
+  TRY_STATUS(log("undefine_network " + name));
   networks_.erase(name);
   return {};
 }
@@ -527,15 +772,58 @@ Expected<bool> RecordingHypervisor::network_exists(const std::string& name) {
 Status RecordingHypervisor::create_overlay(const fs::path& base, const std::string&,
                                            const fs::path& path) {
   std::lock_guard lock(mu_);
-  log("create_overlay " + path.string() + " backing " + base.string());
+  TRY_STATUS(log("create_overlay " + path.string() + " backing " + base.string()));
   files_.insert(path.string());
   return {};
 }
 Status RecordingHypervisor::remove_path(const fs::path& path) {
   std::lock_guard lock(mu_);
-  log("remove_path " + path.string());
+  TRY_STATUS(log("remove_path " + path.string()));
   files_.erase(path.string());
   return {};
+}
+Status RecordingHypervisor::create_pool(const std::string& name, const fs::path& dir) {
+  std::lock_guard lock(mu_);
+  TRY_STATUS(log("create_pool " + name + " " + dir.string()));
+  if (pools_.count(name)) return make_error("create pool " + name + ": already exists");
+  pools_[name] = dir.string();
+  return {};
+}
+Status RecordingHypervisor::remove_pool(const std::string& name) {
+  std::lock_guard lock(mu_);
+  TRY_STATUS(log("remove_pool " + name));
+  auto it = pools_.find(name);
+  if (it == pools_.end()) return {};
+  const std::string prefix = it->second + "/";
+  std::erase_if(files_, [&](const std::string& f) { return f.starts_with(prefix); });
+  pools_.erase(it);
+  return {};
+}
+Expected<fs::path> RecordingHypervisor::upload_volume(const std::string& pool,
+                                                      const std::string& volume,
+                                                      const fs::path& local, const std::string&) {
+  std::lock_guard lock(mu_);
+  TRY_STATUS(log("upload_volume " + pool + " " + volume + " from " + local.string()));
+  auto it = pools_.find(pool);
+  if (it == pools_.end()) return make_error("upload to pool " + pool + ": no such pool");
+  fs::path path = fs::path(it->second) / volume;
+  files_.insert(path.string());
+  return path;
+}
+Expected<fs::path> RecordingHypervisor::cached_volume(const std::string& pool, const fs::path& dir,
+                                                      const std::string& volume,
+                                                      const fs::path& local, const std::string&) {
+  std::lock_guard lock(mu_);
+  fs::path path = dir / volume;
+  if (files_.count(path.string())) return path;
+  TRY_STATUS(log("cached_volume " + pool + " " + volume + " from " + local.string()));
+  pools_.emplace(pool, dir.string());
+  files_.insert(path.string());
+  return path;
+}
+std::map<std::string, std::string> RecordingHypervisor::pools() const {
+  std::lock_guard lock(mu_);
+  return pools_;
 }
 Expected<Accelerator> RecordingHypervisor::choose_accelerator(const std::string& requested,
                                                               const fs::path&) {

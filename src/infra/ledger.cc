@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 namespace {
 constexpr ResourceKind kKinds[] = {
     ResourceKind::network,   ResourceKind::domain, ResourceKind::overlay, ResourceKind::seed,
-    ResourceKind::share_dir, ResourceKind::file,   ResourceKind::process};
+    ResourceKind::share_dir, ResourceKind::file,   ResourceKind::process, ResourceKind::pool};
 constexpr ResourceState kStates[] = {ResourceState::intent, ResourceState::created,
                                      ResourceState::removed};
 }  // namespace
@@ -33,6 +33,8 @@ const char* kind_name(ResourceKind k) {
       return "file";
     case ResourceKind::process:
       return "process";
+    case ResourceKind::pool:
+      return "pool";
   }
   return "?";
 }

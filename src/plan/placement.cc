@@ -24,8 +24,10 @@ Expected<std::vector<Host>> make_hosts(const config::Config& cfg, const Environm
     if (env.external_cores[i] <= 0)
       return make_error("external machine " + m + " has no usable cores (" +
                         std::to_string(env.external_cores[i]) + ")");
-    // libvirt over SSH: the host's own SSH setup (keys, known_hosts) applies, as upstream's ssh.
-    hosts.push_back(Host{m, "qemu+ssh://" + m + "/system", env.external_cores[i], 0});
+    // libvirt over SSH with this user's SSH setup (key, ~/.ssh/known_hosts), as upstream's ssh;
+    // no_tty=1 runs ssh in batch mode: a host whose key is not pinned in known_hosts is refused
+    // rather than asked about, and a missing key is an error rather than a password prompt.
+    hosts.push_back(Host{m, "qemu+ssh://" + m + "/system?no_tty=1", env.external_cores[i], 0});
   }
   return hosts;
 }

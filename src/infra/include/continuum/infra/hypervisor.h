@@ -73,6 +73,45 @@ class Hypervisor {
   /// Removes a file or directory tree on the host; absent is fine.
   virtual Status remove_path(const std::filesystem::path& path) = 0;
 
+  // ---- Files on hosts this process cannot write: libvirt storage pools and volumes ----
+  // A remote host (qemu+ssh://) needs libvirtd and SSH only: its disks, seeds and kernel are
+  // volumes that libvirt creates and fills over the same connection, no scp and no shell.
+
+  /// Whether the host's files are this machine's files (a local URI): then create_overlay and
+  /// remove_path work on paths here, and nothing needs uploading.
+  virtual bool files_local() const { return true; }
+  /// Defines, builds (mkdir) and starts a directory pool `name` at `dir` on the host; fails
+  /// when a pool of that name exists.
+  virtual Status create_pool(const std::string& name, const std::filesystem::path& dir) {
+    return make_error("storage pool " + name + " (" + dir.string() + "): not supported by " +
+                      uri());
+  }
+  /// Removes pool `name` with every volume in it (and its directory); absent is fine.
+  virtual Status remove_pool(const std::string& name) {
+    return make_error("storage pool " + name + ": not supported by " + uri());
+  }
+  /// Uploads the local file `local` as volume `volume` (format raw or qcow2) into pool `pool`,
+  /// which must exist; the volume's path on the host.
+  virtual Expected<std::filesystem::path> upload_volume(const std::string& pool,
+                                                        const std::string& volume,
+                                                        const std::filesystem::path& local,
+                                                        const std::string& /*format*/) {
+    return make_error("upload of " + local.string() + " to " + pool + "/" + volume +
+                      ": not supported by " + uri());
+  }
+  /// The host's copy of a cached, immutable file (a base image, a kernel), kept in the
+  /// persistent pool `pool` at `dir` under `volume`, a name that changes with the content (the
+  /// image's recipe hash): uploaded the first time, reused after that. A copy whose upload did
+  /// not finish is uploaded again.
+  virtual Expected<std::filesystem::path> cached_volume(const std::string& pool,
+                                                        const std::filesystem::path& dir,
+                                                        const std::string& volume,
+                                                        const std::filesystem::path& local,
+                                                        const std::string& /*format*/) {
+    return make_error("cached copy of " + local.string() + " as " + pool + "/" + volume +
+                      " (" + dir.string() + "): not supported by " + uri());
+  }
+
   /// Decides KVM or TCG. `requested` is the config's accelerator key (auto|kvm|tcg); `probe_kernel`
   /// is a kernel that the auto probe may boot for a second ("" = none available).
   virtual Expected<Accelerator> choose_accelerator(const std::string& requested,
@@ -101,8 +140,26 @@ HypervisorFactory libvirt_factory();
 /// to create, and logs every call as one line ("define_domain cloud0_alice", ...). Touches nothing.
 class RecordingHypervisor : public Hypervisor {
  public:
-  explicit RecordingHypervisor(std::string uri = "dry-run:///") : uri_(std::move(uri)) {}
+  /// `files_local` false makes it a remote host: files go through pools and volumes, which it
+  /// records as "<dir>/<volume>" files.
+  explicit RecordingHypervisor(std::string uri = "dry-run:///", bool files_local = true)
+      : uri_(std::move(uri)), files_local_(files_local) {}
   std::string uri() const override { return uri_; }
+  bool files_local() const override { return files_local_; }
+  Status create_pool(const std::string& name, const std::filesystem::path& dir) override;
+  Status remove_pool(const std::string& name) override;
+  Expected<std::filesystem::path> upload_volume(const std::string& pool, const std::string& volume,
+                                                const std::filesystem::path& local,
+                                                const std::string& format) override;
+  Expected<std::filesystem::path> cached_volume(const std::string& pool,
+                                                const std::filesystem::path& dir,
+                                                const std::string& volume,
+                                                const std::filesystem::path& local,
+                                                const std::string& format) override;
+  /// Makes every later call whose log line starts with `call_prefix` fail (failure injection).
+  void fail_on(const std::string& call_prefix);
+  /// Pool name -> directory, of the pools that exist now.
+  std::map<std::string, std::string> pools() const;
   Status define_domain(const std::string& name, const std::string& xml) override;
   Status start_domain(const std::string& name) override;
   Status destroy_domain(const std::string& name) override;
@@ -131,8 +188,12 @@ class RecordingHypervisor : public Hypervisor {
   std::set<std::string> files() const;
 
  private:
-  void log(std::string line);
+  /// Logs the call; an Error when a fail_on prefix matches it.
+  Status log(std::string line);
   std::string uri_;
+  bool files_local_ = true;
+  std::vector<std::string> fail_on_;
+  std::map<std::string, std::string> pools_;
   mutable std::mutex mu_;
   std::vector<std::string> calls_;
   std::map<std::string, DomainState> domains_;

@@ -29,6 +29,7 @@ enum class ResourceKind {
   share_dir,  ///< per-VM virtiofs directory on the host
   file,       ///< any other file created outside the run directory
   process,  ///< a daemon of the run (the image registry): name "PID:START" (util::ProcessIdentity)
+  pool,     ///< libvirt storage pool of the run's files on a remote host: removed with its volumes
 };
 const char* kind_name(ResourceKind k);
 

@@ -1,0 +1,342 @@
+// Two physical hosts on one machine (issue 16): continuum on host A deploys one VM on A and one on
+// host B through qemu+ssh://root@B/system, the VMs reach each other over one L2 network across
+// the hosts, a netem link between them measures as configured, and `continuum destroy` leaves
+// nothing of the run on either host.
+//
+// A "host" is a network namespace of the test's own plus its own view of the directories that
+// make a libvirt host (/run/libvirt, /etc/libvirt, /var/lib/libvirt, /var/cache/libvirt,
+// /var/log/libvirt; on B also /var/lib/continuum, where remote runs keep their files; on A
+// /root/.ssh, which holds the key and the known_hosts entry that pins B's host key). Every
+// process of a host (virtlogd, libvirtd, sshd on B, continuum on A) starts under `ip netns exec`
+// with the same bind mounts, so each sees only its host's daemons. The hosts' bridges, named as
+// the configuration's bridge_name, are joined by a veth pair: their LAN, and the VMs' L2
+// network, as the original's br0 on every machine. B's libvirtd is reached only through B's sshd
+// (virt-ssh-helper runs there), with a host key that A pins.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <tuple>
+#include <nlohmann/json.hpp>
+
+#include "continuum/util/ssh.h"
+#include "e2e/harness.h"
+
+using namespace continuum;
+using namespace continuum::e2e;
+
+namespace {
+
+constexpr const char* kBridge = "cntbr0";
+constexpr const char* kHostAIp = "192.168.100.1";
+constexpr const char* kHostBIp = "192.168.100.250";
+
+/// Copies a directory tree's directories (and, with files, its files) with their owners and
+/// modes: a host's own libvirt directories start as this machine's, without its domains' state.
+void copy_tree(const fs::path& from, const fs::path& to, bool files) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  struct stat st {};
+  if (::stat(from.c_str(), &st) == 0) {
+    ::chown(to.c_str(), st.st_uid, st.st_gid);
+    ::chmod(to.c_str(), st.st_mode & 07777);
+  }
+  if (!fs::is_directory(from, ec)) return;
+  for (const auto& e : fs::directory_iterator(from, ec)) {
+    const fs::path target = to / e.path().filename();
+    if (e.is_directory(ec) && !e.is_symlink(ec))
+      copy_tree(e.path(), target, files);
+    else if (files && e.is_regular_file(ec))
+      fs::copy_file(e.path(), target, fs::copy_options::overwrite_existing, ec);
+  }
+}
+
+struct Host {
+  std::string name;  // "a" | "b"
+  std::string ns;
+  fs::path dir;
+  std::vector<std::pair<fs::path, fs::path>> binds;  // (this host's directory, where it appears)
+  pid_t virtlogd = -1, libvirtd = -1, sshd = -1;
+
+  /// The shell prefix that gives a process this host's view: fixed commands, quoted paths.
+  std::string mounts() const {
+    std::string s;
+    for (const auto& [src, dst] : binds)
+      s += "mkdir -p " + util::shell_quote(dst.string()) + " && mount --bind " +
+           util::shell_quote(src.string()) + " " + util::shell_quote(dst.string()) + " && ";
+    return s + kCgroupRemount;
+  }
+  /// argv that runs `command` (a shell command) as a process of this host.
+  std::vector<std::string> in(const std::string& command) const {
+    return {"ip", "netns", "exec", ns, "tini", "-s", "--", "sh", "-c", mounts() + command};
+  }
+};
+
+class TwoHosts : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (network and mount namespaces, libvirtd)";
+    for (const char* p : {"libvirtd", "virtlogd", "qemu-system-x86_64", "qemu-img", "sshd",
+                          "ssh-keygen", "virt-ssh-helper", "ip", "tini", "virsh"})
+      if (!util::have_program(p) && !util::have_program(std::string("/usr/sbin/") + p))
+        GTEST_SKIP() << p << " is not installed (scripts/bootstrap --deps)";
+    auto deadline = Clock::now() + 300s;
+    while (socket_answers("/run/libvirt/libvirt-sock")) {
+      if (Clock::now() > deadline)
+        GTEST_SKIP() << "another libvirtd is running on this machine; the two hosts' daemons "
+                        "share its cgroups";
+      std::this_thread::sleep_for(2s);
+    }
+    remove_machine_cgroups();
+    work_ = kWorkRoot / ("work-" + std::to_string(::getpid()));
+    fs::remove_all(work_);
+    fs::create_directories(work_);
+    ::chmod(kWorkRoot.c_str(), 0755);
+    const std::string tag = std::to_string(::getpid());
+    a_.name = "a";
+    b_.name = "b";
+    for (Host* h : {&a_, &b_}) {
+      h->ns = "cnt-e2e-" + tag + "-" + h->name;
+      h->dir = work_ / ("host-" + h->name);
+      // Each host's libvirt starts from this machine's configuration, with no state of its own.
+      copy_tree("/etc/libvirt", h->dir / "etc-libvirt", true);
+      copy_tree("/var/lib/libvirt", h->dir / "var-lib-libvirt", false);
+      copy_tree("/var/cache/libvirt", h->dir / "var-cache-libvirt", true);
+      for (const char* d : {"run-libvirt", "var-log-libvirt"})
+        fs::create_directories(h->dir / d);
+      h->binds = {{h->dir / "run-libvirt", "/run/libvirt"},
+                  {h->dir / "etc-libvirt", "/etc/libvirt"},
+                  {h->dir / "var-lib-libvirt", "/var/lib/libvirt"},
+                  {h->dir / "var-cache-libvirt", "/var/cache/libvirt"},
+                  {h->dir / "var-log-libvirt", "/var/log/libvirt"}};
+      ASSERT_EQ(run({"ip", "netns", "add", h->ns}).exit_code, 0);
+      ASSERT_EQ(run({"ip", "-n", h->ns, "link", "set", "lo", "up"}).exit_code, 0);
+      ASSERT_EQ(run({"ip", "-n", h->ns, "link", "add", kBridge, "type", "bridge"}).exit_code, 0);
+      ASSERT_EQ(run({"ip", "-n", h->ns, "link", "set", kBridge, "type", "bridge", "stp_state",
+                     "0", "forward_delay", "0"})
+                    .exit_code,
+                0);
+      ASSERT_EQ(run({"ip", "-n", h->ns, "link", "set", kBridge, "up"}).exit_code, 0);
+    }
+    // B keeps a remote run's files in /var/lib/continuum; A's login key and known_hosts.
+    fs::create_directories(b_.dir / "var-lib-continuum");
+    b_.binds.emplace_back(b_.dir / "var-lib-continuum", "/var/lib/continuum");
+    const fs::path ssh_a = a_.dir / "root-ssh";
+    fs::create_directories(ssh_a);
+    ::chmod(ssh_a.c_str(), 0700);
+    a_.binds.emplace_back(ssh_a, "/root/.ssh");
+
+    // The LAN: one veth pair, an end in each host's bridge; each host has an address on it.
+    ASSERT_EQ(run({"ip", "link", "add", "cnt-lan-a", "netns", a_.ns, "type", "veth", "peer",
+                   "name", "cnt-lan-b", "netns", b_.ns})
+                  .exit_code,
+              0);
+    for (auto [h, end, ip] : {std::tuple{&a_, "cnt-lan-a", kHostAIp},
+                              std::tuple{&b_, "cnt-lan-b", kHostBIp}}) {
+      ASSERT_EQ(run({"ip", "-n", h->ns, "link", "set", end, "master", kBridge, "up"}).exit_code,
+                0);
+      ASSERT_EQ(
+          run({"ip", "-n", h->ns, "addr", "add", std::string(ip) + "/24", "dev", kBridge})
+              .exit_code,
+          0);
+    }
+
+    // SSH: B's host key (pinned in A's known_hosts), A's login key (authorised on B).
+    for (const auto& [file, what] : {std::pair{b_.dir / "ssh_host_ed25519_key", "B host key"},
+                                     std::pair{ssh_a / "id_ed25519", "A login key"}})
+      ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", what, "-f",
+                     file.string()})
+                    .exit_code,
+                0);
+    auto host_pub = util::read_file(b_.dir / "ssh_host_ed25519_key.pub");
+    auto login_pub = util::read_file(ssh_a / "id_ed25519.pub");
+    ASSERT_TRUE(host_pub.ok() && login_pub.ok());
+    ASSERT_TRUE(util::write_file_atomic(ssh_a / "known_hosts",
+                                        std::string(kHostBIp) + " " + *host_pub)
+                    .ok());
+    ASSERT_TRUE(util::write_file_atomic(b_.dir / "authorized_keys", *login_pub).ok());
+    ASSERT_TRUE(util::write_file_atomic(
+                    b_.dir / "sshd_config",
+                    "ListenAddress " + std::string(kHostBIp) + "\nPort 22\nHostKey " +
+                        (b_.dir / "ssh_host_ed25519_key").string() + "\nAuthorizedKeysFile " +
+                        (b_.dir / "authorized_keys").string() +
+                        "\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
+                        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile " +
+                        (b_.dir / "sshd.pid").string() + "\n")
+                    .ok());
+
+    // The daemons: virtlogd and libvirtd on both hosts, sshd on B.
+    auto t0 = Clock::now();
+    for (Host* h : {&a_, &b_}) {
+      h->virtlogd = spawn(h->in("exec virtlogd"), {});
+      ASSERT_GT(h->virtlogd, 0);
+      h->libvirtd = spawn(h->in("exec libvirtd"),
+                          {"LIBVIRT_LOG_OUTPUTS=3:file:" + (h->dir / "libvirtd.log").string()});
+      ASSERT_GT(h->libvirtd, 0);
+    }
+    b_.sshd = spawn(b_.in("mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f " +
+                          util::shell_quote((b_.dir / "sshd_config").string())),
+                    {});
+    ASSERT_GT(b_.sshd, 0);
+    auto ready = Clock::now() + 120s;
+    for (Host* h : {&a_, &b_}) {
+      const fs::path sock = h->dir / "run-libvirt" / "libvirt-sock";
+      while (!socket_answers(sock.c_str())) {
+        int st;
+        ASSERT_NE(::waitpid(h->libvirtd, &st, WNOHANG), h->libvirtd)
+            << "libvirtd of host " << h->name << " exited; see " << (h->dir / "libvirtd.log");
+        ASSERT_LT(Clock::now(), ready) << "libvirtd of host " << h->name << " did not come up";
+        std::this_thread::sleep_for(100ms);
+      }
+    }
+    timing("two_hosts_daemons_start", secs(Clock::now() - t0));
+  }
+
+  void TearDown() override {
+    if (!run_dir_.empty() && fs::exists(run_dir_ / "state.json") && !destroyed_)
+      run(a_.in("exec " + util::shell_join({CONTINUUM_BINARY, "destroy", run_dir_.string()})),
+          300s);
+    for (Host* h : {&b_, &a_}) {
+      stop_pid(h->sshd);
+      stop_pid(h->libvirtd);
+      stop_pid(h->virtlogd);
+      if (::testing::Test::HasFailure()) print_errors(*h);
+    }
+    for (Host* h : {&a_, &b_})
+      if (!h->ns.empty()) run({"ip", "netns", "del", h->ns});
+    remove_machine_cgroups();
+    if (!work_.empty() && !::testing::Test::HasFailure()) fs::remove_all(work_);
+  }
+
+  static void print_errors(const Host& h) {
+    std::ifstream in(h.dir / "libvirtd.log");
+    std::deque<std::string> last;
+    for (std::string line; std::getline(in, line);)
+      if (line.find(": error : ") != std::string::npos) {
+        last.push_back(line);
+        if (last.size() > 15) last.pop_front();
+      }
+    for (const auto& l : last) std::printf("host %s libvirtd: %s\n", h.name.c_str(), l.c_str());
+    std::fflush(stdout);
+  }
+
+  /// `virsh` on a host, through its own daemon (a test tool: continuum itself uses the C API).
+  std::string virsh(const Host& h, const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"virsh", "-q", "-c", "qemu:///system"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run(h.in("exec " + util::shell_join(argv)), 60s);
+    EXPECT_EQ(r.exit_code, 0) << "virsh on host " << h.name << ": " << r.err;
+    return std::string(util::trim(r.out));
+  }
+
+  fs::path work_, run_dir_;
+  bool destroyed_ = false;
+  Host a_, b_;
+};
+
+TEST_F(TwoHosts, OneVmOnEachHostOverQemuSshShareANetworkAndLeaveNothing) {
+  // The image on A, as every e2e test's: the cache under kWorkRoot. B gets its copy from
+  // continuum, through libvirt.
+  ::setenv("HOME", kWorkRoot.c_str(), 1);  // the image cache persists across runs, like a home
+  ASSERT_EQ(build_image().exit_code, 0);
+
+  const fs::path key = work_ / "id_continuum";
+  const fs::path cfg = work_ / "two_hosts.cfg";
+  std::ofstream(cfg) << "[infrastructure]\nprovider = qemu\ninfra_only = True\n"
+                        "cloud_nodes = 1\ncloud_cores = 1\ncloud_memory = 1\ncloud_quota = 1.0\n"
+                        "endpoint_nodes = 1\nendpoint_cores = 1\nendpoint_memory = 1\n"
+                        "endpoint_quota = 1.0\n"
+                        "external_physical_machines = root@"
+                     << kHostBIp << "\nnetwork_mode = bridge\nbridge_name = " << kBridge
+                     << "\nnetwork_emulation = True\nwireless_network_preset = 4g\n"
+                        "base_path = "
+                     << kWorkRoot.string() << "\naccelerator = tcg\nssh_key = " << key.string()
+                     << "\nboot_timeout = 900\n";
+  const fs::path runs = work_ / "runs";
+
+  // 1. Deploy from A. One core per host as far as placement knows: the cloud VM fills A, the
+  // endpoint goes to B.
+  auto t0 = Clock::now();
+  auto r = run(a_.in("CONTINUUM_LOCAL_CORES=1 CONTINUUM_EXTERNAL_CORES=1 exec " +
+                     util::shell_join({CONTINUUM_BINARY, "--output", runs.string(), cfg.string()})),
+               1800s, [](const std::string& l, bool) {
+                 std::printf("  [run] %s\n", l.c_str());
+                 std::fflush(stdout);
+               });
+  const double deploy_s = secs(Clock::now() - t0);
+  if (fs::exists(runs))
+    for (const auto& e : fs::directory_iterator(runs)) run_dir_ = e.path();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_FALSE(run_dir_.empty());
+  timing("two_hosts_run_total", deploy_s);
+
+  // 2. Where the VMs are: cloud0 on A, endpoint0 on B (each host's own libvirtd says so).
+  auto plan = nlohmann::json::parse(*util::read_file(run_dir_ / "plan.json"));
+  ASSERT_EQ(plan["hosts"].size(), 2u);
+  std::string cloud, endpoint, cloud_ip, endpoint_ip, user;
+  for (const auto& n : plan["nodes"]) {
+    if (n["tier"] == "cloud") {
+      cloud = n["name"];
+      cloud_ip = n["ip"];
+      user = n["ssh_user"];
+    } else {
+      endpoint = n["name"];
+      endpoint_ip = n["ip"];
+    }
+  }
+  EXPECT_EQ(virsh(a_, {"list", "--name"}), cloud);
+  EXPECT_EQ(virsh(b_, {"list", "--name"}), endpoint);
+  const std::string pool = "continuum-" + run_dir_.filename().string();
+  EXPECT_NE(virsh(b_, {"pool-list", "--all", "--name"}).find(pool), std::string::npos);
+  auto ledger = util::read_file(run_dir_ / "state.json");
+  ASSERT_TRUE(ledger.ok());
+  EXPECT_NE(ledger->find("qemu+ssh://root@" + std::string(kHostBIp) + "/system"),
+            std::string::npos);
+
+  // 3. Across the hosts: cloud0 (on A) reaches endpoint0 (on B) over the bridges' veth.
+  util::SshTarget t;
+  t.host = cloud_ip;
+  t.user = user;
+  t.private_key = key;
+  t.known_hosts = run_dir_ / "known_hosts";
+  t.netns = a_.ns;
+  auto remote = util::ssh_connect(t, 60s);
+  ASSERT_TRUE(remote.ok()) << remote.error().message;
+  auto ping = (*remote)->exec(util::shell_join({"ping", "-n", "-c", "3", endpoint_ip}), 60s);
+  ASSERT_TRUE(ping.ok());
+  EXPECT_EQ(ping->exit_code, 0) << ping->out << ping->err;
+
+  // 4. The netem link between them, measured against the 4g preset by the run itself.
+  auto csv = util::read_file(run_dir_ / "infrastructure" / "network.csv");
+  ASSERT_TRUE(csv.ok()) << csv.error().message;
+  std::printf("%s", csv->c_str());
+  auto lines = util::split(std::string(util::trim(*csv)), '\n');
+  ASSERT_GE(lines.size(), 2u);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    auto cols = util::split(lines[i], ',');
+    auto header = util::split(lines[0], ',');
+    auto at = [&](const std::string& name) {
+      auto it = std::find(header.begin(), header.end(), name);
+      return it == header.end() ? std::string() : cols.at(it - header.begin());
+    };
+    SCOPED_TRACE(lines[i]);
+    EXPECT_EQ(at("status"), "ok");
+    EXPECT_GT(std::stod(at("configured_rtt_ms")), 0.0);
+  }
+
+  // 5. destroy from A: nothing of the run on either host.
+  auto t1 = Clock::now();
+  auto d = run(a_.in("exec " + util::shell_join({CONTINUUM_BINARY, "destroy", run_dir_.string()})),
+               300s);
+  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
+  destroyed_ = true;
+  timing("two_hosts_destroy", secs(Clock::now() - t1));
+  EXPECT_EQ(virsh(a_, {"list", "--all", "--name"}), "");
+  EXPECT_EQ(virsh(b_, {"list", "--all", "--name"}), "");
+  EXPECT_EQ(virsh(b_, {"pool-list", "--all", "--name"}).find(pool), std::string::npos);
+  EXPECT_FALSE(fs::exists(b_.dir / "var-lib-continuum" / "disks" / run_dir_.filename()));
+  // What stays on B is the image cache (continuum-images), reused by the next run.
+  EXPECT_TRUE(fs::exists(b_.dir / "var-lib-continuum" / "images"));
+}
+
+}  // namespace
