@@ -168,9 +168,13 @@ class TwoHosts : public ::testing::Test {
     // The daemons: virtlogd and libvirtd on both hosts, sshd on B.
     auto t0 = Clock::now();
     for (Host* h : {&a_, &b_}) {
-      h->virtlogd = spawn(h->in("exec virtlogd"), {});
+      // Own PID files too: /run/libvirtd.pid is one per machine.
+      h->virtlogd =
+          spawn(h->in("exec virtlogd -p " + util::shell_quote((h->dir / "virtlogd.pid").string())),
+                {});
       ASSERT_GT(h->virtlogd, 0);
-      h->libvirtd = spawn(h->in("exec libvirtd"),
+      h->libvirtd = spawn(
+          h->in("exec libvirtd -p " + util::shell_quote((h->dir / "libvirtd.pid").string())),
                           {"LIBVIRT_LOG_OUTPUTS=3:file:" + (h->dir / "libvirtd.log").string()});
       ASSERT_GT(h->libvirtd, 0);
     }

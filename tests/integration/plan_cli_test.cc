@@ -109,7 +109,7 @@ TEST(PlanCli, ExternalCoresFromTheEnvironment) {
   ASSERT_EQ(j["hosts"].size(), 3u);
   EXPECT_EQ(j["hosts"][1]["physical_cores"], 16);
   EXPECT_EQ(j["hosts"][2]["physical_cores"], 32);
-  EXPECT_EQ(j["hosts"][2]["libvirt_uri"], "qemu+ssh://matthijs@node4/system");
+  EXPECT_EQ(j["hosts"][2]["libvirt_uri"], "qemu+ssh://matthijs@node4/system?no_tty=1");
   EXPECT_EQ(j["nodes"].size(), 51u);
   int per_host[3] = {0, 0, 0};
   for (const auto& n : j["nodes"]) per_host[n["host"].get<int>()]++;

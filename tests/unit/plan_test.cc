@@ -242,8 +242,8 @@ TEST(PlanPlacement, FiftyOneVmsOverThreeHostsLeastLoadedFirst) {
   ASSERT_EQ(p.hosts.size(), 3u);
   EXPECT_EQ(p.hosts[0].name, "local");
   EXPECT_EQ(p.hosts[0].libvirt_uri, "qemu:///system");
-  EXPECT_EQ(p.hosts[1].libvirt_uri, "qemu+ssh://matthijs@node3/system");
-  EXPECT_EQ(p.hosts[2].libvirt_uri, "qemu+ssh://matthijs@node4/system");
+  EXPECT_EQ(p.hosts[1].libvirt_uri, "qemu+ssh://matthijs@node3/system?no_tty=1");
+  EXPECT_EQ(p.hosts[2].libvirt_uri, "qemu+ssh://matthijs@node4/system?no_tty=1");
   // Clouds round-robin (4,4,3), then endpoints fill node4 up to 16 cores, then round-robin.
   EXPECT_EQ(count_on(p, 0, Tier::cloud), 4);
   EXPECT_EQ(count_on(p, 1, Tier::cloud), 4);
@@ -679,7 +679,7 @@ TEST(PlanJson, FieldsAreAsDocumented) {
   EXPECT_EQ(j["nodes"][0]["tier"], "cloud");
   EXPECT_EQ(j["nodes"][0]["pinned_cpus"], nlohmann::json({0, 1, 2, 3}));
   EXPECT_EQ(j["nodes"][50]["read_bytes_sec"], 20000000);
-  EXPECT_EQ(j["hosts"][1]["libvirt_uri"], "qemu+ssh://matthijs@node3/system");
+  EXPECT_EQ(j["hosts"][1]["libvirt_uri"], "qemu+ssh://matthijs@node3/system?no_tty=1");
   EXPECT_EQ(j["latency_is_rtt"], true);
   EXPECT_EQ(j["pair_links"].size(), 40u);
   EXPECT_DOUBLE_EQ(j["pair_links"][0]["latency_avg_ms"].get<double>(), 33.3);

@@ -196,7 +196,8 @@ TEST(Preflight, InfrastructureRefusals) {
   EXPECT_EQ(
       p.refusals[0].rfind(
           "p.cfg:11: [infrastructure] external_physical_machines = alice@host1, bob@host2: not "
-          "supported by this build: VMs on other hosts are not implemented",
+          "supported by this build: VMs on several hosts need one L2 network across them, and "
+          "network_mode = managed is a libvirt network on this host only",
           0),
       0u)
       << all(p.refusals);
@@ -262,6 +263,25 @@ gcp_credentials = ~/c.json
             0u)
       << p.refusals[0];
   EXPECT_TRUE(has(p.refusals, "use provider = qemu"));
+}
+
+TEST(Preflight, ExternalMachinesOnTheUsersBridgeRunAndSharedFoldersThereDoNot) {
+  std::string text = kInfra;
+  text.replace(text.find("network_emulation"), 0,
+               "external_physical_machines = alice@host1\nnetwork_mode = bridge\n"
+               "bridge_name = br0\n");
+  const std::string bench =
+      "[benchmark]\nresource_manager = none\napplication = image_classification\nfrequency = 1\n";
+  Preflight ok = check(text + bench);
+  EXPECT_TRUE(ok.refusals.empty()) << all(ok.refusals);
+  std::string shares = text;
+  shares.replace(shares.find("network_emulation"), 0, "virtiofs = True\n");
+  Preflight p = check(shares + bench);
+  ASSERT_EQ(p.refusals.size(), 1u) << all(p.refusals);
+  EXPECT_NE(p.refusals[0].find("external_physical_machines = alice@host1: not supported by this "
+                               "build: virtiofs shares are directories on this machine"),
+            std::string::npos)
+      << all(p.refusals);
 }
 
 TEST(Preflight, IsolatedGuestsCannotInstallKubernetes) {
