@@ -608,6 +608,20 @@ std::string explain_libvirt_error(const std::string& uri, const std::string& mes
     auto host = b == std::string::npos ? uri : uri.substr(b + 3, uri.find('/', b + 3) - b - 3);
     where = " on " + host;
   }
+  // ssh's own refusals, as libvirt's ssh transport passes them on (batch mode: nothing is asked).
+  if (!local && message.find("Host key verification failed") != std::string::npos) {
+    auto b = where.rfind('@');
+    std::string host = where.substr(b == std::string::npos ? 4 : b + 1);
+    return message + "\n  hint: the SSH host key of " + where.substr(4) +
+           " is not pinned in this user's ~/.ssh/known_hosts (or it changed). Check its "
+           "fingerprint on that host (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then "
+           "add it: `ssh-keyscan -t ed25519 " +
+           util::shell_quote(host) + " >> ~/.ssh/known_hosts` (docs/multi-host.md)";
+  }
+  if (!local && message.find("Permission denied (publickey") != std::string::npos)
+    return message + "\n  hint: this user's SSH key is not authorised" + where +
+           ": `ssh-copy-id` it to that user, and check that `ssh -o BatchMode=yes` logs in "
+           "without a prompt (docs/multi-host.md)";
   // "Failed to connect socket to '/var/run/libvirt/virtlogd-sock': No such file or directory"
   const std::string socket_prefix = "Failed to connect socket to '";
   if (auto p = message.find(socket_prefix); p != std::string::npos) {

@@ -64,6 +64,21 @@ TEST(LibvirtErrors, MissingDnsmasqDirectoryNamesTheDirectoryAndTheMkdir) {
   EXPECT_TRUE(has(e, "`mkdir -p /var/lib/libvirt/dnsmasq`")) << e;
 }
 
+TEST(LibvirtErrors, RemoteHostWhoseKeyIsNotPinnedSaysHowToPinIt) {
+  const std::string uri = "qemu+ssh://root@10.0.0.2/system?no_tty=1";
+  const std::string e = explain_libvirt_error(
+      uri, "cannot connect to libvirt at " + uri +
+               ": Cannot recv data: Host key verification failed.: Connection reset by peer");
+  EXPECT_TRUE(has(e, "the SSH host key of root@10.0.0.2 is not pinned")) << e;
+  EXPECT_TRUE(has(e, "`ssh-keyscan -t ed25519 10.0.0.2 >> ~/.ssh/known_hosts`")) << e;
+  const std::string k = explain_libvirt_error(
+      uri, "Cannot recv data: root@10.0.0.2: Permission denied (publickey).: Connection reset");
+  EXPECT_TRUE(has(k, "SSH key is not authorised on root@10.0.0.2")) << k;
+  // On this machine the same words are not about SSH.
+  const std::string local = "Host key verification failed";
+  EXPECT_EQ(explain_libvirt_error("qemu:///system", local), local);
+}
+
 TEST(LibvirtErrors, OtherErrorsAreUnchanged) {
   const std::string m = "define domain x on qemu:///system: XML error: bad thing";
   EXPECT_EQ(explain_libvirt_error("qemu:///system", m), m);
