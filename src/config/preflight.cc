@@ -93,17 +93,10 @@ void infrastructure_rules(const Config& c, Messages& m) {
                  " deployment; use provider = qemu (the tier sizes stay; the " +
                  std::string(name(i.provider)) + "_* keys are then ignored)");
   // VMs on other hosts (qemu+ssh://): their disks, seeds and kernel are libvirt volumes there,
-  // but the network must be one L2 segment across the hosts, which a libvirt network (one host's
-  // bridge) is not, and a virtiofs share is a directory on this machine.
+  // the network is the user's bridge on every host or continuum's own joined by a VXLAN, but a
+  // virtiofs share is a directory on this machine.
   if (!i.external_physical_machines.empty()) {
     const std::string machines = util::join(i.external_physical_machines, ",");
-    if (i.network_mode != "bridge")
-      m.refuse("infrastructure", "external_physical_machines", machines,
-               "VMs on several hosts need one L2 network across them, and network_mode = " +
-                   i.network_mode +
-                   " is a libvirt network on this host only; set network_mode = bridge and "
-                   "bridge_name to a bridge that exists on every host and joins them (docs/"
-                   "multi-host.md)");
     if (i.virtiofs)
       m.refuse("infrastructure", "external_physical_machines", machines,
                "virtiofs shares are directories on this machine, which VMs on other hosts "

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 #include "continuum/infra/seed.h"
 #include "continuum/util/files.h"
 #include "continuum/util/hash.h"
+#include "continuum/util/strings.h"
 #include "continuum/util/interrupt.h"
 #include "continuum/util/parallel.h"
 
@@ -83,11 +85,6 @@ class Deployer {
 
   Expected<Deployment> run() {
     if (plan_.hosts.empty()) return make_error("the plan has no hosts");
-    if (plan_.network.mode == "managed" && plan_.hosts.size() > 1)
-      return make_error("network_mode = managed makes a network on one host only; a plan over " +
-                            std::to_string(plan_.hosts.size()) +
-                            " hosts needs network_mode = bridge with a bridge that spans them",
-                        ExitCode::usage);
     if (!opt_.base_image) return make_error("internal: ApplyOptions.base_image is not set");
     if (!opt_.skip_ssh_wait && !opt_.wait_ready)
       return make_error("internal: ApplyOptions.wait_ready is not set");
@@ -214,15 +211,65 @@ class Deployer {
   Status make_network() {
     if (plan_.network.mode != "managed") return {};
     const auto& net = plan_.network;
-    std::string xml = network_xml(net);
-    TRY_STATUS(util::write_file_atomic(infra_dir_ / "network.xml", xml));
-    auto& hv = hosts_.front();
-    size_t id =
-        TRY(ledger_.intend(Resource{0, ResourceKind::network, hv->uri(), net.name, "", {}}));
-    TRY_STATUS(hv->define_network(net.name, xml));
-    TRY_STATUS(hv->start_network(net.name));
-    TRY_STATUS(ledger_.set_state({id}, ResourceState::created));
-    event("network_created", "", {{"name", net.name}, {"bridge", net.bridge}});
+    // This machine's bridge carries the gateway (and the NAT); every other host with VMs gets
+    // the same bridge without an address, joined to this one by the tunnel.
+    std::vector<size_t> members = {0};
+    for (size_t h = 1; h < hosts_.size(); ++h)
+      if (std::any_of(vms_.begin(), vms_.end(), [&](const VmWork& w) { return w.host == h; }))
+        members.push_back(h);
+    for (size_t h : members) {
+      std::string xml = h == 0 ? network_xml(net) : network_xml_l2(net);
+      TRY_STATUS(util::write_file_atomic(
+          infra_dir_ / (h == 0 ? std::string("network.xml")
+                               : "network." + plan_.hosts[h].name + ".xml"),
+          xml));
+      auto& hv = hosts_[h];
+      size_t id =
+          TRY(ledger_.intend(Resource{0, ResourceKind::network, hv->uri(), net.name, "", {}}));
+      TRY_STATUS(hv->define_network(net.name, xml));
+      TRY_STATUS(hv->start_network(net.name));
+      TRY_STATUS(ledger_.set_state({id}, ResourceState::created));
+      event("network_created", "", {{"name", net.name}, {"bridge", net.bridge}, {"uri", hv->uri()}});
+    }
+    if (members.size() > 1) TRY_STATUS(make_tunnel(members));
+    return {};
+  }
+
+  /// The VXLAN ends that make the hosts' bridges one L2 network: each host's end floods to the
+  /// LAN addresses of all the others. A remote host's address is its name resolved here; this
+  /// machine's is the source address of its route to the first of them.
+  Status make_tunnel(const std::vector<size_t>& members) {
+    const auto& net = plan_.network;
+    std::vector<std::string> addr(members.size());
+    for (size_t i = 1; i < members.size(); ++i) {
+      auto h = uri_host(hosts_[members[i]]->uri());
+      if (!h)
+        return make_error("network_mode = managed over several hosts: " +
+                          hosts_[members[i]]->uri() + " names no host for the tunnel");
+      addr[i] = TRY(resolve_ipv4(h->host));
+    }
+    addr[0] = TRY(local_address_towards(addr[1]));
+    const HostCommand run = opt_.host_command ? opt_.host_command : ssh_host_command(opt_.netns);
+    const std::string dev = tunnel_device(net.bridge);
+    for (size_t i = 0; i < members.size(); ++i) {
+      TRY_STATUS(check_interrupt());
+      TunnelEnd end{hosts_[members[i]]->uri(), addr[i], {}};
+      for (size_t j = 0; j < members.size(); ++j)
+        if (j != i) end.peers.push_back(addr[j]);
+      size_t id = TRY(ledger_.intend(Resource{0, ResourceKind::link, end.uri, dev, "", {}}));
+      for (const auto& argv : tunnel_commands(end, net.bridge)) {
+        auto r = TRY(run(end.uri, argv));
+        if (r.exit_code != 0)
+          return make_error("tunnel on " + end.uri + ": `" + util::shell_join(argv) +
+                            "` failed (exit " + std::to_string(r.exit_code) +
+                            "): " + std::string(util::trim(r.err)));
+      }
+      TRY_STATUS(ledger_.set_state({id}, ResourceState::created));
+      event("tunnel_created", "",
+            {{"device", dev}, {"uri", end.uri}, {"local", end.underlay}, {"peers", end.peers}});
+      spdlog::info("network: {} on {} joins {} to {} (VXLAN {}, {})", dev, end.uri, net.bridge,
+                   util::join(end.peers, ", "), tunnel_vni(net.bridge), end.underlay);
+    }
     return {};
   }
 

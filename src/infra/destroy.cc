@@ -9,6 +9,7 @@
 #include "continuum/util/background.h"
 #include "continuum/util/files.h"
 #include "continuum/util/parallel.h"
+#include "continuum/util/strings.h"
 
 namespace continuum::infra {
 namespace fs = std::filesystem;
@@ -25,7 +26,7 @@ Status check_removable(const std::string& path) {
   return {};
 }
 
-Status remove_one(const Resource& r, const HypervisorFactory& factory) {
+Status remove_one(const Resource& r, const HypervisorFactory& factory, const HostCommand& cmd) {
   switch (r.kind) {
     case ResourceKind::domain:
     case ResourceKind::network: {
@@ -51,6 +52,13 @@ Status remove_one(const Resource& r, const HypervisorFactory& factory) {
     case ResourceKind::pool: {
       auto h = TRY(factory(r.uri));
       return h->remove_pool(r.name);
+    }
+    case ResourceKind::link: {
+      auto res = TRY(cmd(r.uri, tunnel_remove_command(r.name)));
+      if (res.exit_code != 0 && !device_absent(res))
+        return make_error("ip link del " + r.name + " on " + r.uri + ": " +
+                          std::string(util::trim(res.err)));
+      return {};
     }
     case ResourceKind::process: {
       // Only on this machine (the run's registry); a PID now used by another program is gone.
@@ -80,6 +88,8 @@ Expected<DestroyResult> destroy(Ledger& ledger, const DestroyOptions& options) {
   TRY_STATUS(
       ledger.set_status(options.final_status == "rolled_back" ? "rolling_back" : "destroying"));
 
+  const HostCommand host_command =
+      options.host_command ? options.host_command : ssh_host_command();
   // Backwards, in runs of one kind: all domains at once, then all overlays, ...
   size_t end = resources.size();
   while (end > 0) {
@@ -90,7 +100,7 @@ Expected<DestroyResult> destroy(Ledger& ledger, const DestroyOptions& options) {
       if (resources[i].state != ResourceState::removed) todo.push_back(&resources[i]);
     std::vector<std::optional<std::string>> errors(todo.size());
     (void)util::for_each_parallel(todo.size(), options.workers, [&](size_t i) -> Status {
-      Status s = remove_one(*todo[i], options.hypervisors);
+      Status s = remove_one(*todo[i], options.hypervisors, host_command);
       if (!s.ok()) errors[i] = s.error().message;
       return {};
     });

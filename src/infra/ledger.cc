@@ -12,7 +12,8 @@ namespace fs = std::filesystem;
 namespace {
 constexpr ResourceKind kKinds[] = {
     ResourceKind::network,   ResourceKind::domain, ResourceKind::overlay, ResourceKind::seed,
-    ResourceKind::share_dir, ResourceKind::file,   ResourceKind::process, ResourceKind::pool};
+    ResourceKind::share_dir, ResourceKind::file,   ResourceKind::process, ResourceKind::pool,
+    ResourceKind::link};
 constexpr ResourceState kStates[] = {ResourceState::intent, ResourceState::created,
                                      ResourceState::removed};
 }  // namespace
@@ -35,6 +36,8 @@ const char* kind_name(ResourceKind k) {
       return "process";
     case ResourceKind::pool:
       return "pool";
+    case ResourceKind::link:
+      return "link";
   }
   return "?";
 }

@@ -20,4 +20,14 @@ std::string network_xml(const plan::Network& net) {
   return w.str();
 }
 
+std::string network_xml_l2(const plan::Network& net) {
+  detail::XmlWriter w;
+  w.open("network");
+  w.leaf("name", net.name);
+  w.empty("bridge", {{"name", net.bridge}, {"stp", "off"}, {"delay", "0"}});
+  w.empty("dns", {{"enable", "no"}});
+  w.close();
+  return w.str();
+}
+
 }  // namespace continuum::infra

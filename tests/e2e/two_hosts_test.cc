@@ -233,92 +233,129 @@ class TwoHosts : public ::testing::Test {
     return std::string(util::trim(r.out));
   }
 
+  struct Deployed {
+    fs::path run_dir;
+    double seconds = 0;
+    std::string log;  // what the run printed
+    std::string cloud, endpoint, cloud_ip, endpoint_ip, user;
+  };
+
+  /// Runs continuum on A with `cfg`; one core per host as far as placement knows, so the cloud
+  /// VM fills A and the endpoint goes to B. Checks where each VM is, by each host's libvirtd.
+  Deployed deploy(const fs::path& cfg) {
+    Deployed d;
+    const fs::path runs = work_ / ("runs-" + cfg.stem().string());
+    auto t0 = Clock::now();
+    auto r = run(a_.in("CONTINUUM_LOCAL_CORES=1 CONTINUUM_EXTERNAL_CORES=1 exec " +
+                       util::shell_join({CONTINUUM_BINARY, "--output", runs.string(), cfg.string()})),
+                 1800s, [&](const std::string& l, bool) {
+                   d.log += l + "\n";
+                   std::printf("  [run] %s\n", l.c_str());
+                   std::fflush(stdout);
+                 });
+    d.seconds = secs(Clock::now() - t0);
+    if (fs::exists(runs))
+      for (const auto& e : fs::directory_iterator(runs)) d.run_dir = e.path();
+    run_dir_ = d.run_dir;
+    destroyed_ = false;
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    if (r.exit_code != 0 || d.run_dir.empty()) {
+      ADD_FAILURE() << "the run on " << cfg << " failed";
+      return d;
+    }
+    auto plan = nlohmann::json::parse(*util::read_file(d.run_dir / "plan.json"));
+    EXPECT_EQ(plan["hosts"].size(), 2u);
+    for (const auto& n : plan["nodes"]) {
+      if (n["tier"] == "cloud") {
+        d.cloud = n["name"];
+        d.cloud_ip = n["ip"];
+        d.user = n["ssh_user"];
+      } else {
+        d.endpoint = n["name"];
+        d.endpoint_ip = n["ip"];
+      }
+    }
+    EXPECT_EQ(virsh(a_, {"list", "--name"}), d.cloud);
+    EXPECT_EQ(virsh(b_, {"list", "--name"}), d.endpoint);
+    const std::string pool = "continuum-" + d.run_dir.filename().string();
+    EXPECT_NE(virsh(b_, {"pool-list", "--all", "--name"}).find(pool), std::string::npos);
+    auto ledger = util::read_file(d.run_dir / "state.json");
+    EXPECT_TRUE(ledger.ok() && ledger->find("qemu+ssh://root@" + std::string(kHostBIp) +
+                                            "/system") != std::string::npos);
+    return d;
+  }
+
+  /// cloud0 (on A) pings endpoint0 (on B) across the hosts.
+  void reach_across(const Deployed& d) {
+    util::SshTarget t;
+    t.host = d.cloud_ip;
+    t.user = d.user;
+    t.private_key = work_ / "id_continuum";
+    t.known_hosts = d.run_dir / "known_hosts";
+    t.netns = a_.ns;
+    auto remote = util::ssh_connect(t, 60s);
+    ASSERT_TRUE(remote.ok()) << remote.error().message;
+    auto ping = (*remote)->exec(util::shell_join({"ping", "-n", "-c", "3", d.endpoint_ip}), 60s);
+    ASSERT_TRUE(ping.ok());
+    EXPECT_EQ(ping->exit_code, 0) << ping->out << ping->err;
+  }
+
+  /// `continuum destroy` on A: nothing of the run on either host.
+  void destroy_and_check(const Deployed& d) {
+    auto t1 = Clock::now();
+    auto r = run(a_.in("exec " + util::shell_join({CONTINUUM_BINARY, "destroy", d.run_dir.string()})),
+                 300s);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    destroyed_ = true;
+    timing("two_hosts_destroy", secs(Clock::now() - t1));
+    EXPECT_EQ(virsh(a_, {"list", "--all", "--name"}), "");
+    EXPECT_EQ(virsh(b_, {"list", "--all", "--name"}), "");
+    EXPECT_EQ(virsh(b_, {"pool-list", "--all", "--name"}).find(d.run_dir.filename().string()),
+              std::string::npos);
+    EXPECT_FALSE(fs::exists(b_.dir / "var-lib-continuum" / "disks" / d.run_dir.filename()));
+  }
+
   fs::path work_, run_dir_;
   bool destroyed_ = false;
   Host a_, b_;
 };
 
-TEST_F(TwoHosts, OneVmOnEachHostOverQemuSshShareANetworkAndLeaveNothing) {
+TEST_F(TwoHosts, BridgeAndManagedNetworksSpanTheHostsAndDestroyLeavesNothing) {
   // The image on A, as every e2e test's: the cache under kWorkRoot. B gets its copy from
-  // continuum, through libvirt.
+  // continuum, through libvirt, in the first run; the second run reuses it.
   ::setenv("HOME", kWorkRoot.c_str(), 1);  // the image cache persists across runs, like a home
   ASSERT_EQ(build_image().exit_code, 0);
-
   const fs::path key = work_ / "id_continuum";
-  const fs::path cfg = work_ / "two_hosts.cfg";
-  std::ofstream(cfg) << "[infrastructure]\nprovider = qemu\ninfra_only = True\n"
-                        "cloud_nodes = 1\ncloud_cores = 1\ncloud_memory = 1\ncloud_quota = 1.0\n"
-                        "endpoint_nodes = 1\nendpoint_cores = 1\nendpoint_memory = 1\n"
-                        "endpoint_quota = 1.0\n"
-                        "external_physical_machines = root@"
-                     << kHostBIp << "\nnetwork_mode = bridge\nbridge_name = " << kBridge
-                     << "\nnetwork_emulation = True\nwireless_network_preset = 4g\n"
-                        "base_path = "
-                     << kWorkRoot.string() << "\naccelerator = tcg\nssh_key = " << key.string()
-                     << "\nboot_timeout = 900\n";
-  const fs::path runs = work_ / "runs";
+  const std::string common =
+      "[infrastructure]\nprovider = qemu\ninfra_only = True\n"
+      "cloud_nodes = 1\ncloud_cores = 1\ncloud_memory = 1\ncloud_quota = 1.0\n"
+      "endpoint_nodes = 1\nendpoint_cores = 1\nendpoint_memory = 1\nendpoint_quota = 1.0\n"
+      "external_physical_machines = root@" +
+      std::string(kHostBIp) + "\nbase_path = " + kWorkRoot.string() +
+      "\naccelerator = tcg\nssh_key = " + key.string() + "\nboot_timeout = 900\n";
 
-  // 1. Deploy from A. One core per host as far as placement knows: the cloud VM fills A, the
-  // endpoint goes to B.
-  auto t0 = Clock::now();
-  auto r = run(a_.in("CONTINUUM_LOCAL_CORES=1 CONTINUUM_EXTERNAL_CORES=1 exec " +
-                     util::shell_join({CONTINUUM_BINARY, "--output", runs.string(), cfg.string()})),
-               1800s, [](const std::string& l, bool) {
-                 std::printf("  [run] %s\n", l.c_str());
-                 std::fflush(stdout);
-               });
-  const double deploy_s = secs(Clock::now() - t0);
-  if (fs::exists(runs))
-    for (const auto& e : fs::directory_iterator(runs)) run_dir_ = e.path();
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  ASSERT_FALSE(run_dir_.empty());
-  timing("two_hosts_run_total", deploy_s);
-
-  // 2. Where the VMs are: cloud0 on A, endpoint0 on B (each host's own libvirtd says so).
-  auto plan = nlohmann::json::parse(*util::read_file(run_dir_ / "plan.json"));
-  ASSERT_EQ(plan["hosts"].size(), 2u);
-  std::string cloud, endpoint, cloud_ip, endpoint_ip, user;
-  for (const auto& n : plan["nodes"]) {
-    if (n["tier"] == "cloud") {
-      cloud = n["name"];
-      cloud_ip = n["ip"];
-      user = n["ssh_user"];
-    } else {
-      endpoint = n["name"];
-      endpoint_ip = n["ip"];
-    }
-  }
-  EXPECT_EQ(virsh(a_, {"list", "--name"}), cloud);
-  EXPECT_EQ(virsh(b_, {"list", "--name"}), endpoint);
-  const std::string pool = "continuum-" + run_dir_.filename().string();
-  EXPECT_NE(virsh(b_, {"pool-list", "--all", "--name"}).find(pool), std::string::npos);
-  auto ledger = util::read_file(run_dir_ / "state.json");
-  ASSERT_TRUE(ledger.ok());
-  EXPECT_NE(ledger->find("qemu+ssh://root@" + std::string(kHostBIp) + "/system"),
-            std::string::npos);
-
-  // 3. Across the hosts: cloud0 (on A) reaches endpoint0 (on B) over the bridges' veth.
-  util::SshTarget t;
-  t.host = cloud_ip;
-  t.user = user;
-  t.private_key = key;
-  t.known_hosts = run_dir_ / "known_hosts";
-  t.netns = a_.ns;
-  auto remote = util::ssh_connect(t, 60s);
-  ASSERT_TRUE(remote.ok()) << remote.error().message;
-  auto ping = (*remote)->exec(util::shell_join({"ping", "-n", "-c", "3", endpoint_ip}), 60s);
-  ASSERT_TRUE(ping.ok());
-  EXPECT_EQ(ping->exit_code, 0) << ping->out << ping->err;
-
-  // 4. The netem link between them, measured against the 4g preset by the run itself.
-  auto csv = util::read_file(run_dir_ / "infrastructure" / "network.csv");
+  // 1. The user's bridge on both hosts (the original's way), with netem between the VMs.
+  ASSERT_TRUE(util::write_file_atomic(work_ / "two_hosts.cfg",
+                                      common + "network_mode = bridge\nbridge_name = " +
+                                          kBridge +
+                                          "\nnetwork_emulation = True\n"
+                                          "wireless_network_preset = 4g\n")
+                  .ok());
+  Deployed bridge = deploy(work_ / "two_hosts.cfg");
+  ASSERT_FALSE(HasFatalFailure());
+  timing("two_hosts_bridge_run_total", bridge.seconds);
+  EXPECT_NE(bridge.log.find("uploading disk.qcow2"), std::string::npos)
+      << "the first run on B uploads the base image";
+  reach_across(bridge);
+  // The netem link between them, measured against the 4g preset by the run itself.
+  auto csv = util::read_file(bridge.run_dir / "infrastructure" / "network.csv");
   ASSERT_TRUE(csv.ok()) << csv.error().message;
   std::printf("%s", csv->c_str());
   auto lines = util::split(std::string(util::trim(*csv)), '\n');
   ASSERT_GE(lines.size(), 2u);
+  const auto header = util::split(lines[0], ',');
   for (size_t i = 1; i < lines.size(); ++i) {
     auto cols = util::split(lines[i], ',');
-    auto header = util::split(lines[0], ',');
     auto at = [&](const std::string& name) {
       auto it = std::find(header.begin(), header.end(), name);
       return it == header.end() ? std::string() : cols.at(it - header.begin());
@@ -327,18 +364,29 @@ TEST_F(TwoHosts, OneVmOnEachHostOverQemuSshShareANetworkAndLeaveNothing) {
     EXPECT_EQ(at("status"), "ok");
     EXPECT_GT(std::stod(at("configured_rtt_ms")), 0.0);
   }
+  destroy_and_check(bridge);
 
-  // 5. destroy from A: nothing of the run on either host.
-  auto t1 = Clock::now();
-  auto d = run(a_.in("exec " + util::shell_join({CONTINUUM_BINARY, "destroy", run_dir_.string()})),
-               300s);
-  ASSERT_EQ(d.exit_code, 0) << d.out << d.err;
-  destroyed_ = true;
-  timing("two_hosts_destroy", secs(Clock::now() - t1));
-  EXPECT_EQ(virsh(a_, {"list", "--all", "--name"}), "");
-  EXPECT_EQ(virsh(b_, {"list", "--all", "--name"}), "");
-  EXPECT_EQ(virsh(b_, {"pool-list", "--all", "--name"}).find(pool), std::string::npos);
-  EXPECT_FALSE(fs::exists(b_.dir / "var-lib-continuum" / "disks" / run_dir_.filename()));
+  // 2. continuum's own network on both hosts, joined by its VXLAN over the hosts' LAN: the
+  // gateway on A; B's copy of the image from the first run is reused.
+  ASSERT_TRUE(util::write_file_atomic(work_ / "two_hosts_managed.cfg",
+                                      common + "network_mode = managed\nguest_internet = none\n"
+                                               "prefixIP = 10.77\nmiddleIP = 100\n")
+                  .ok());
+  Deployed managed = deploy(work_ / "two_hosts_managed.cfg");
+  ASSERT_FALSE(HasFatalFailure());
+  timing("two_hosts_managed_run_total", managed.seconds);
+  EXPECT_EQ(managed.log.find("uploading"), std::string::npos) << "B's image cache was not reused";
+  for (const Host* h : {&a_, &b_}) {
+    auto links = run({"ip", "-n", h->ns, "-o", "link", "show", "type", "vxlan"});
+    EXPECT_NE(links.out.find("cntx-"), std::string::npos) << "no tunnel end on host " << h->name;
+  }
+  reach_across(managed);
+  destroy_and_check(managed);
+  for (const Host* h : {&a_, &b_}) {
+    auto links = run({"ip", "-n", h->ns, "-o", "link", "show", "type", "vxlan"});
+    EXPECT_EQ(links.out.find("cntx-"), std::string::npos) << "tunnel left on host " << h->name;
+    EXPECT_EQ(virsh(*h, {"net-list", "--all", "--name"}), "") << "network left on " << h->name;
+  }
   // What stays on B is the image cache (continuum-images), reused by the next run.
   EXPECT_TRUE(fs::exists(b_.dir / "var-lib-continuum" / "images"));
 }

@@ -6,12 +6,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
 
 #include "continuum/infra/apply.h"
 #include "continuum/infra/destroy.h"
 #include "continuum/infra/hypervisor.h"
 #include "continuum/infra/ledger.h"
 #include "continuum/util/files.h"
+#include "continuum/util/strings.h"
 #include "unit/infra_fixture.h"
 
 namespace continuum::infra {
@@ -188,6 +190,71 @@ TEST(MultiHost, AFailureOnHostBRollsBackBothHosts) {
   EXPECT_EQ((*ledger)->info().status, "rolled_back");
   for (const auto& r : (*ledger)->resources())
     EXPECT_EQ(r.state, ResourceState::removed) << kind_name(r.kind) << " " << r.name;
+}
+
+TEST(MultiHost, ManagedNetworkSpansTheHostsWithATunnelThatDestroyRemoves) {
+  TempDir tmp;
+  TwoHosts hosts;
+  plan::Plan p = two_host_plan();
+  p.network = testing::base_plan("two_hosts", "alice").network;  // managed, gateway here
+  // B's address is its name resolved here; this machine's end is the source address of its
+  // route there: loopback names keep both on this machine.
+  p.hosts[1].libvirt_uri = "qemu+ssh://root@127.0.0.1/system?no_tty=1";
+  auto b = std::make_shared<RecordingHypervisor>(p.hosts[1].libvirt_uri, false);
+  auto a = hosts.a;
+  HypervisorFactory f = [a, b](const std::string& uri) -> Expected<HypervisorPtr> {
+    if (uri == kUriA) return HypervisorPtr(a);
+    if (uri == b->uri()) return HypervisorPtr(b);
+    return make_error("no hypervisor " + uri);
+  };
+  std::mutex mu;
+  std::vector<std::string> ran;  // "URI: argv"
+  HostCommand cmd = [&](const std::string& uri,
+                        const std::vector<std::string>& argv) -> Expected<util::ExecResult> {
+    std::lock_guard g(mu);
+    ran.push_back(uri + ": " + util::join(argv, " "));
+    util::ExecResult r;
+    r.exit_code = 0;
+    return r;
+  };
+  auto o = options(tmp, f);
+  o.host_command = cmd;
+  const fs::path run = tmp.path() / "runs" / "r1";
+  auto dep = apply(p, run, o, nullptr);
+  ASSERT_TRUE(dep.ok()) << dep.error().message;
+  // The network on both hosts: with the gateway here, the bridge only on B.
+  EXPECT_TRUE(a->networks().count("continuum-alice"));
+  EXPECT_TRUE(b->networks().count("continuum-alice"));
+  auto xml_b = util::read_file(run / "infrastructure" / "network.root@hostb.xml");
+  ASSERT_TRUE(xml_b.ok());
+  EXPECT_EQ(xml_b->find("<ip"), std::string::npos) << *xml_b;
+  EXPECT_NE(xml_b->find("cntm-1a2b3c4d"), std::string::npos) << *xml_b;
+  // Both tunnel ends, each flooding to the other.
+  const std::string vni = std::to_string(tunnel_vni("cntm-1a2b3c4d"));
+  EXPECT_NE(std::find(ran.begin(), ran.end(),
+                      std::string(kUriA) + ": ip link add cntx-1a2b3c4d mtu 1500 type vxlan id " +
+                          vni + " dstport 4789 local 127.0.0.1"),
+            ran.end());
+  EXPECT_NE(std::find(ran.begin(), ran.end(),
+                      b->uri() + ": bridge fdb append 00:00:00:00:00:00 dev cntx-1a2b3c4d dst "
+                                 "127.0.0.1"),
+            ran.end());
+  EXPECT_NE(std::find(ran.begin(), ran.end(),
+                      b->uri() + ": ip link set cntx-1a2b3c4d master cntm-1a2b3c4d"),
+            ran.end());
+  ran.clear();
+  DestroyOptions d;
+  d.hypervisors = f;
+  d.host_command = cmd;
+  auto res = destroy_run(run, d);
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_TRUE(res->errors.empty());
+  std::sort(ran.begin(), ran.end());
+  EXPECT_EQ(ran, (std::vector<std::string>{b->uri() + ": ip link del cntx-1a2b3c4d",
+                                           std::string(kUriA) + ": ip link del cntx-1a2b3c4d"}));
+  EXPECT_TRUE(a->networks().empty());
+  EXPECT_TRUE(b->networks().empty());
+  EXPECT_TRUE(b->domains().empty());
 }
 
 TEST(MultiHost, SharedFoldersOnARemoteHostAreRefusedBeforeAnythingIsMade) {

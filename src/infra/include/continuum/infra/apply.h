@@ -15,6 +15,7 @@
 #include "continuum/config/config.h"
 #include "continuum/infra/deployment.h"
 #include "continuum/infra/hypervisor.h"
+#include "continuum/infra/tunnel.h"
 #include "continuum/infra/image.h"
 #include "continuum/infra/readiness.h"
 #include "continuum/plan/plan.h"
@@ -27,6 +28,9 @@ struct ApplyOptions {
   /// Parent of run directories: earlier runs of the same user+config there are destroyed first.
   std::filesystem::path output_dir;
   HypervisorFactory hypervisors = libvirt_factory();
+  /// Runs the tunnel's `ip`/`bridge` commands on the hosts of a managed network over several
+  /// hosts; empty: ssh_host_command(netns).
+  HostCommand host_command;
   std::string accelerator = "auto";        ///< auto | kvm | tcg
   size_t workers = 8;                      ///< concurrent define+start / overlay creations
   std::chrono::seconds boot_timeout{600};  ///< per VM, start -> SSH login

@@ -10,6 +10,7 @@
 
 #include "continuum/infra/hypervisor.h"
 #include "continuum/infra/ledger.h"
+#include "continuum/infra/tunnel.h"
 #include "continuum/plan/plan.h"
 #include "continuum/record/events.h"
 #include "continuum/util/expected.h"
@@ -18,6 +19,8 @@ namespace continuum::infra {
 
 struct DestroyOptions {
   HypervisorFactory hypervisors = libvirt_factory();
+  /// Runs `ip link del` for the run's tunnel devices on their hosts; empty: ssh_host_command().
+  HostCommand host_command;
   size_t workers = 8;                  ///< concurrent removals (destroy+undefine ~1.5 s each)
   record::EventLog* events = nullptr;  ///< optional: "destroy" start/end events
   /// Status written when done: "destroyed" (destroy) or "rolled_back" (failed apply).

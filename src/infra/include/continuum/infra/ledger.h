@@ -30,6 +30,7 @@ enum class ResourceKind {
   file,       ///< any other file created outside the run directory
   process,  ///< a daemon of the run (the image registry): name "PID:START" (util::ProcessIdentity)
   pool,     ///< libvirt storage pool of the run's files on a remote host: removed with its volumes
+  link,     ///< network device made with `ip` on a host (the managed network's VXLAN end)
 };
 const char* kind_name(ResourceKind k);
 

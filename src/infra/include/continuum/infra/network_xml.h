@@ -15,4 +15,9 @@ namespace continuum::infra {
 /// The network XML for a managed network (plan.network.mode == "managed").
 std::string network_xml(const plan::Network& net);
 
+/// The same network on another host of a multi-host run: the bridge only (same name), no
+/// address and no forwarding, since the gateway and the NAT are on this machine's bridge, which
+/// the hosts' VXLAN joins it to (tunnel.h).
+std::string network_xml_l2(const plan::Network& net);
+
 }  // namespace continuum::infra
