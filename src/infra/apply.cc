@@ -15,9 +15,9 @@
 #include "continuum/infra/seed.h"
 #include "continuum/util/files.h"
 #include "continuum/util/hash.h"
-#include "continuum/util/strings.h"
 #include "continuum/util/interrupt.h"
 #include "continuum/util/parallel.h"
+#include "continuum/util/strings.h"
 
 namespace continuum::infra {
 namespace fs = std::filesystem;
@@ -170,13 +170,17 @@ class Deployer {
   fs::path remote_dir() const { return fs::path(kRemoteDiskRoot) / run_.filename(); }
   std::string pool_name() const { return "continuum-" + run_.filename().string(); }
 
+  bool has_vms(size_t h) const {
+    return std::any_of(vms_.begin(), vms_.end(), [&](const VmWork& w) { return w.host == h; });
+  }
+  /// A host whose files this machine cannot write and that gets VMs of this run.
+  bool remote_with_vms(size_t h) const { return !hosts_[h]->files_local() && has_vms(h); }
+
   /// One storage pool per remote host that holds VMs of this run (its overlays, seeds and
   /// console logs), recorded before it is made; removing it removes what is left in it.
   Status make_pools() {
-    std::vector<char> used(hosts_.size(), 0);
-    for (const auto& w : vms_) used[w.host] = !w.hv->files_local();
     for (size_t h = 0; h < hosts_.size(); ++h) {
-      if (!used[h]) continue;
+      if (!remote_with_vms(h)) continue;
       size_t id = TRY(
           ledger_.intend(Resource{0, ResourceKind::pool, hosts_[h]->uri(), pool_name(), "", {}}));
       TRY_STATUS(hosts_[h]->create_pool(pool_name(), remote_dir()));
@@ -191,10 +195,8 @@ class Deployer {
   /// volume names carry the files' identity, so a rebuilt image is uploaded again).
   Status place_base(const BaseImage& base) {
     host_base_.assign(hosts_.size(), base);
-    std::vector<char> used(hosts_.size(), 0);
-    for (const auto& w : vms_) used[w.host] = !w.hv->files_local();
     return util::for_each_parallel(hosts_.size(), opt_.workers, [&](size_t h) -> Status {
-      if (!used[h]) return {};
+      if (!remote_with_vms(h)) return {};
       auto copy = [&](const fs::path& f, const std::string& format) -> Expected<fs::path> {
         if (f.empty()) return f;
         return hosts_[h]->cached_volume(kImagePool, kRemoteImageRoot, cache_volume_name(f), f,
@@ -215,13 +217,12 @@ class Deployer {
     // the same bridge without an address, joined to this one by the tunnel.
     std::vector<size_t> members = {0};
     for (size_t h = 1; h < hosts_.size(); ++h)
-      if (std::any_of(vms_.begin(), vms_.end(), [&](const VmWork& w) { return w.host == h; }))
-        members.push_back(h);
+      if (has_vms(h)) members.push_back(h);
     for (size_t h : members) {
       std::string xml = h == 0 ? network_xml(net) : network_xml_l2(net);
       TRY_STATUS(util::write_file_atomic(
-          infra_dir_ / (h == 0 ? std::string("network.xml")
-                               : "network." + plan_.hosts[h].name + ".xml"),
+          infra_dir_ /
+              (h == 0 ? std::string("network.xml") : "network." + plan_.hosts[h].name + ".xml"),
           xml));
       auto& hv = hosts_[h];
       size_t id =
@@ -229,7 +230,8 @@ class Deployer {
       TRY_STATUS(hv->define_network(net.name, xml));
       TRY_STATUS(hv->start_network(net.name));
       TRY_STATUS(ledger_.set_state({id}, ResourceState::created));
-      event("network_created", "", {{"name", net.name}, {"bridge", net.bridge}, {"uri", hv->uri()}});
+      event("network_created", "",
+            {{"name", net.name}, {"bridge", net.bridge}, {"uri", hv->uri()}});
     }
     if (members.size() > 1) TRY_STATUS(make_tunnel(members));
     return {};
@@ -313,8 +315,8 @@ class Deployer {
             util::write_file_atomic(infra_dir_ / (n.name + ".user-data"), it->second, kPrivate));
       TRY_STATUS(write_seed_image(files, w.seed));
       if (w.remote_seed.empty()) return {};
-      auto at = TRY(w.hv->upload_volume(pool_name(), w.remote_seed.filename().string(), w.seed,
-                                        "raw"));
+      auto at =
+          TRY(w.hv->upload_volume(pool_name(), w.remote_seed.filename().string(), w.seed, "raw"));
       if (at != w.remote_seed)
         return make_error("the seed of " + n.name + " landed at " + at.string() + " on " +
                           w.hv->uri() + ", not at " + w.remote_seed.string());
@@ -365,7 +367,7 @@ class Deployer {
     auto ids = TRY(ledger_.intend(std::move(batch)));
     std::vector<char> ok(vms_.size(), 0);
     std::atomic<bool> failed{false};  // once one VM fails, start no more: they would be rolled back
-    Status s = util::for_each_parallel(vms_.size(), opt_.workers, [&](size_t i) -> Status {
+    auto start_one = [&](size_t i) -> Status {
       TRY_STATUS(check_interrupt());
       if (failed.load()) return make_error("not started: another VM failed first");
       VmWork& w = vms_[i];
@@ -381,7 +383,25 @@ class Deployer {
       ok[i] = 1;
       event("vm_started", w.node->id, {{"name", w.node->name}, {"uri", w.hv->uri()}});
       return {};
-    });
+    };
+    // Each host's first domain alone, then the rest at once. Where libvirt makes the `machine`
+    // cgroup partition itself (cgroup v1 without systemd-machined), two domains started together
+    // on a host without one race: the second finds the partition made but its cpuset not yet
+    // filled, inherits no CPUs, and fails ("Unable to write to .../cpuset/machine/qemu-2-...
+    // /tasks: No space left on device", then "cpuset.memory_migrate: No such file or
+    // directory"). Seen on a fresh partition in CI and here. The cost is one domain start.
+    std::vector<size_t> first, rest;
+    std::vector<char> seen(hosts_.size(), 0);
+    for (size_t i = 0; i < vms_.size(); ++i) {
+      char& s0 = seen[vms_[i].host];
+      (s0 ? rest : first).push_back(i);
+      s0 = 1;
+    }
+    Status s = util::for_each_parallel(first.size(), opt_.workers,
+                                       [&](size_t k) { return start_one(first[k]); });
+    if (s.ok())
+      s = util::for_each_parallel(rest.size(), opt_.workers,
+                                  [&](size_t k) { return start_one(rest[k]); });
     std::vector<size_t> created;
     for (size_t i = 0; i < vms_.size(); ++i)
       if (ok[i]) created.push_back(ids[i]);

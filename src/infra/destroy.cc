@@ -88,8 +88,7 @@ Expected<DestroyResult> destroy(Ledger& ledger, const DestroyOptions& options) {
   TRY_STATUS(
       ledger.set_status(options.final_status == "rolled_back" ? "rolling_back" : "destroying"));
 
-  const HostCommand host_command =
-      options.host_command ? options.host_command : ssh_host_command();
+  const HostCommand host_command = options.host_command ? options.host_command : ssh_host_command();
   // Backwards, in runs of one kind: all domains at once, then all overlays, ...
   size_t end = resources.size();
   while (end > 0) {
@@ -207,16 +206,17 @@ Expected<size_t> remove_leftovers(const plan::Plan& plan, const fs::path& output
     TRY_STATUS(h->undefine_domain(node.name));
     ++removed;
   }
-  if (plan.network.mode == "managed" && !plan.network.name.empty() && !plan.hosts.empty()) {
-    auto h = TRY(options.hypervisors(plan.hosts.front().libvirt_uri));
-    if (TRY(h->network_exists(plan.network.name))) {
-      spdlog::warn("network {} already exists (left over from an earlier run); removing it",
-                   plan.network.name);
+  // The managed network is on every host of a multi-host run (tunnel.h).
+  if (plan.network.mode == "managed" && !plan.network.name.empty())
+    for (const auto& host : plan.hosts) {
+      auto h = TRY(options.hypervisors(host.libvirt_uri));
+      if (!TRY(h->network_exists(plan.network.name))) continue;
+      spdlog::warn("network {} already exists on {} (left over from an earlier run); removing it",
+                   plan.network.name, host.libvirt_uri);
       TRY_STATUS(h->destroy_network(plan.network.name));
       TRY_STATUS(h->undefine_network(plan.network.name));
       ++removed;
     }
-  }
   return removed;
 }
 

@@ -76,15 +76,17 @@ bool last_error_is(int code) {
   return e && e->code == code;
 }
 
-/// A volume's XML: its name, size and format, world-readable so QEMU (libvirt-qemu) opens it
-/// whatever the daemon's dynamic ownership does; a qcow2 overlay names its backing file.
+/// A volume's XML: its name, size, format and file mode; a qcow2 overlay names its backing file.
+/// Modes: 0644 for what QEMU only reads through a backing chain (the cached base image, kernel,
+/// initrd) whatever the daemon's dynamic ownership does; 0600 for a seed, which holds the VM's
+/// private host key and which libvirt hands to QEMU when the domain starts.
 std::string volume_xml(const std::string& name, unsigned long long capacity,
-                       const std::string& format, const std::string& backing = "",
-                       const std::string& backing_format = "") {
+                       const std::string& format, const std::string& mode,
+                       const std::string& backing = "", const std::string& backing_format = "") {
   std::string x = "<volume><name>" + detail::xml_escape(name) + "</name><capacity unit='bytes'>" +
                   std::to_string(capacity) + "</capacity><target><format type='" +
-                  detail::xml_escape(format) +
-                  "'/><permissions><mode>0644</mode></permissions></target>";
+                  detail::xml_escape(format) + "'/><permissions><mode>" + detail::xml_escape(mode) +
+                  "</mode></permissions></target>";
   if (!backing.empty())
     x += "<backingStore><path>" + detail::xml_escape(backing) + "</path><format type='" +
          detail::xml_escape(backing_format) + "'/></backingStore>";
@@ -309,8 +311,11 @@ class LibvirtHypervisor : public Hypervisor {
       return make_error(err("look up storage pool " + name + " on " + uri_));
     }
     // Every volume first: the pool directory goes only when empty, and it also holds what
-    // libvirt wrote there itself (the consoles' logs), seen once the pool is refreshed.
-    if (virStoragePoolIsActive(pool.p) == 1) {
+    // libvirt wrote there itself (the consoles' logs), seen once the pool is refreshed. A pool
+    // left inactive (the host rebooted; run pools are not autostarted) is started for that;
+    // one that cannot start has lost its directory, and only its definition is left.
+    const bool active = virStoragePoolIsActive(pool.p) == 1 || virStoragePoolCreate(pool.p, 0) == 0;
+    if (active) {
       if (virStoragePoolRefresh(pool.p, 0) < 0)
         return make_error(err("refresh storage pool " + name + " on " + uri_));
       virStorageVolPtr* vols = nullptr;
@@ -319,17 +324,17 @@ class LibvirtHypervisor : public Hypervisor {
       std::string failed;
       for (int i = 0; i < n; ++i) {
         if (failed.empty() && virStorageVolDelete(vols[i], 0) < 0)
-          failed = err("delete volume " + std::string(virStorageVolGetName(vols[i])) +
-                       " of pool " + name + " on " + uri_);
+          failed = err("delete volume " + std::string(virStorageVolGetName(vols[i])) + " of pool " +
+                       name + " on " + uri_);
         virStorageVolFree(vols[i]);
       }
       free(vols);  // NOLINT: libvirt allocates with malloc
       if (!failed.empty()) return make_error(failed);
       if (virStoragePoolDestroy(pool.p) < 0)
         return make_error(err("stop storage pool " + name + " on " + uri_));
+      if (virStoragePoolDelete(pool.p, 0) < 0)
+        return make_error(err("remove the directory of pool " + name + " on " + uri_));
     }
-    if (virStoragePoolDelete(pool.p, 0) < 0 && !last_error_is(VIR_ERR_NO_SUPPORT))
-      return make_error(err("remove the directory of pool " + name + " on " + uri_));
     if (virStoragePoolUndefine(pool.p) < 0)
       return make_error(err("undefine storage pool " + name + " on " + uri_));
     return {};
@@ -339,7 +344,7 @@ class LibvirtHypervisor : public Hypervisor {
                                    const fs::path& local, const std::string& format) override {
     PoolHandle pool{virStoragePoolLookupByName(conn_, pool_name.c_str())};
     if (!pool.p) return make_error(err("look up storage pool " + pool_name + " on " + uri_));
-    return upload(pool.p, pool_name, volume, local, format);
+    return upload(pool.p, pool_name, volume, local, format, "0600");
   }
 
   Expected<fs::path> cached_volume(const std::string& pool_name, const fs::path& dir,
@@ -375,8 +380,8 @@ class LibvirtHypervisor : public Hypervisor {
       return make_error(err("delete the incomplete volume " + volume + " on " + uri_));
     spdlog::info("{}: uploading {} ({:.0f} MiB) as {}/{}; later runs reuse it", uri_,
                  local.filename().string(), file_mib(local), pool_name, volume);
-    fs::path out = TRY(upload(pool.p, pool_name, volume, local, format));
-    const std::string mx = volume_xml(marker, 0, "raw");
+    fs::path out = TRY(upload(pool.p, pool_name, volume, local, format, "0644"));
+    const std::string mx = volume_xml(marker, 0, "raw", "0644");
     VolumeHandle m{virStorageVolCreateXML(pool.p, mx.c_str(), 0)};
     if (!m.p) return make_error(err("create volume " + marker + " on " + uri_));
     return out;
@@ -412,11 +417,11 @@ class LibvirtHypervisor : public Hypervisor {
 
   Expected<fs::path> upload(virStoragePoolPtr pool, const std::string& pool_name,
                             const std::string& volume, const fs::path& local,
-                            const std::string& format) {
+                            const std::string& format, const std::string& mode) {
     std::error_code ec;
     const auto size = fs::file_size(local, ec);
     if (ec) return make_error(local.string() + ": " + ec.message());
-    const std::string xml = volume_xml(volume, size, format);
+    const std::string xml = volume_xml(volume, size, format, mode);
     VolumeHandle vol{virStorageVolCreateXML(pool, xml.c_str(), 0)};
     if (!vol.p)
       return make_error(err("create volume " + volume + " in pool " + pool_name + " on " + uri_));
@@ -469,15 +474,15 @@ class LibvirtHypervisor : public Hypervisor {
     // The pool is the one around the overlay's directory (the run's, made by create_pool).
     PoolHandle pool{virStoragePoolLookupByTargetPath(conn_, path.parent_path().c_str())};
     if (!pool.p)
-      return make_error(err("find the storage pool of " + path.parent_path().string() + " on " +
-                            uri_));
+      return make_error(
+          err("find the storage pool of " + path.parent_path().string() + " on " + uri_));
     VolumeHandle b{virStorageVolLookupByPath(conn_, base.c_str())};
     if (!b.p) return make_error(err("look up the base image " + base.string() + " on " + uri_));
     virStorageVolInfo info{};
     if (virStorageVolGetInfo(b.p, &info) < 0)
       return make_error(err("size of " + base.string() + " on " + uri_));
-    const std::string xml =
-        volume_xml(path.filename().string(), info.capacity, "qcow2", base.string(), base_format);
+    const std::string xml = volume_xml(path.filename().string(), info.capacity, "qcow2", "0644",
+                                       base.string(), base_format);
     VolumeHandle v{virStorageVolCreateXML(pool.p, xml.c_str(), 0)};
     if (!v.p) return make_error(err("create overlay volume " + path.string() + " on " + uri_));
     return {};
@@ -692,7 +697,7 @@ HypervisorFactory libvirt_factory() {
 
 // ---- RecordingHypervisor ----
 
-Status RecordingHypervisor::log(std::string line) {
+Status RecordingHypervisor::log(const std::string& line) {
   calls_.push_back(line);
   for (const auto& f : fail_on_)
     if (line.starts_with(f)) return make_error(line + " on " + uri_ + ": injected failure");

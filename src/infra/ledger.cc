@@ -11,9 +11,9 @@ namespace fs = std::filesystem;
 
 namespace {
 constexpr ResourceKind kKinds[] = {
-    ResourceKind::network,   ResourceKind::domain, ResourceKind::overlay, ResourceKind::seed,
-    ResourceKind::share_dir, ResourceKind::file,   ResourceKind::process, ResourceKind::pool,
-    ResourceKind::link};
+    ResourceKind::network, ResourceKind::domain,    ResourceKind::overlay,
+    ResourceKind::seed,    ResourceKind::share_dir, ResourceKind::file,
+    ResourceKind::process, ResourceKind::pool,      ResourceKind::link};
 constexpr ResourceState kStates[] = {ResourceState::intent, ResourceState::created,
                                      ResourceState::removed};
 }  // namespace

@@ -113,7 +113,7 @@ Expected<std::string> resolve_ipv4(const std::string& host) {
   return std::string(buf);
 }
 
-HostCommand ssh_host_command(std::string netns) {
+HostCommand ssh_host_command(const std::string& netns) {
   struct Sessions {
     std::mutex mu;
     std::map<std::string, std::shared_ptr<util::Remote>> by_uri;
@@ -163,8 +163,10 @@ HostCommand ssh_host_command(std::string netns) {
           break;
         }
       if (t.private_key.empty())
-        return make_error("no SSH key in " + ssh.string() + " (id_ed25519, id_ecdsa or id_rsa) to "
-                          "log in to " + user + "@" + h->host);
+        return make_error("no SSH key in " + ssh.string() +
+                          " (id_ed25519, id_ecdsa or id_rsa) to "
+                          "log in to " +
+                          user + "@" + h->host);
       auto r = util::ssh_connect(t, std::chrono::seconds(30));
       if (!r) return make_error("SSH to the host of " + uri + ": " + r.error().message);
       remote = std::shared_ptr<util::Remote>(std::move(*r));

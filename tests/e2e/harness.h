@@ -159,6 +159,24 @@ inline void remove_machine_cgroups() {
   }
 }
 
+/// A libvirtd's own account of a failed domain start (a cgroup it could not write, a QEMU that
+/// died): its log's last error lines, printed with a failed test, since CI keeps the test's
+/// output and not its work directory.
+inline void print_libvirtd_errors(const fs::path& log, const std::string& label) {
+  std::ifstream in(log);
+  std::deque<std::string> last;
+  for (std::string line; std::getline(in, line);)
+    if (line.find(": error : ") != std::string::npos) {
+      last.push_back(line);
+      if (last.size() > 15) last.pop_front();
+    }
+  if (last.empty()) return;
+  std::printf("---- %s: the last %zu error lines of %s ----\n", label.c_str(), last.size(),
+              log.c_str());
+  for (const auto& l : last) std::printf("%s\n", l.c_str());
+  std::fflush(stdout);
+}
+
 class LibvirtNetnsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -221,26 +239,10 @@ class LibvirtNetnsTest : public ::testing::Test {
       run({"ip", "netns", "exec", ns_, CONTINUUM_BINARY, "destroy", run_dir_.string()}, 300s);
     stop_pid(libvirtd_);
     stop_pid(virtlogd_);
-    if (::testing::Test::HasFailure()) print_libvirtd_errors();
+    if (::testing::Test::HasFailure()) print_libvirtd_errors(work_ / "libvirtd.log", "libvirtd");
     if (!ns_.empty()) run({"ip", "netns", "del", ns_});
     remove_machine_cgroups();
     if (!work_.empty() && !::testing::Test::HasFailure()) fs::remove_all(work_);
-  }
-
-  // The daemon's own account of a failed domain start (a cgroup it could not write, a QEMU that
-  // died), printed with the failure: CI keeps the test's output, not the work directory.
-  void print_libvirtd_errors() const {
-    std::ifstream in(work_ / "libvirtd.log");
-    std::deque<std::string> last;
-    for (std::string line; std::getline(in, line);)
-      if (line.find(": error : ") != std::string::npos) {
-        last.push_back(line);
-        if (last.size() > 15) last.pop_front();
-      }
-    if (last.empty()) return;
-    std::printf("---- libvirtd.log, its last %zu error lines ----\n", last.size());
-    for (const auto& l : last) std::printf("%s\n", l.c_str());
-    std::fflush(stdout);
   }
 
   std::string ns_;

@@ -12,14 +12,14 @@
 // process of a host (virtlogd, libvirtd, sshd on B, continuum on A) starts under `ip netns exec`
 // with the same bind mounts, so each sees only its host's daemons. The hosts' bridges, named as
 // the bridge mode's bridge_name, are joined by a veth pair: their LAN (the tunnel's underlay),
-// and the VMs' L2 network in bridge mode, as the original's br0 on every machine. B's libvirtd is reached only through B's sshd
-// (virt-ssh-helper runs there), with a host key that A pins.
+// and the VMs' L2 network in bridge mode, as the original's br0 on every machine. B's libvirtd is
+// reached only through B's sshd (virt-ssh-helper runs there), with a host key that A pins.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <fstream>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "continuum/util/ssh.h"
 #include "e2e/harness.h"
@@ -104,8 +104,7 @@ class TwoHosts : public ::testing::Test {
       copy_tree("/etc/libvirt", h->dir / "etc-libvirt", true);
       copy_tree("/var/lib/libvirt", h->dir / "var-lib-libvirt", false);
       copy_tree("/var/cache/libvirt", h->dir / "var-cache-libvirt", true);
-      for (const char* d : {"run-libvirt", "var-log-libvirt"})
-        fs::create_directories(h->dir / d);
+      for (const char* d : {"run-libvirt", "var-log-libvirt"}) fs::create_directories(h->dir / d);
       h->binds = {{h->dir / "run-libvirt", "/run/libvirt"},
                   {h->dir / "etc-libvirt", "/etc/libvirt"},
                   {h->dir / "var-lib-libvirt", "/var/lib/libvirt"},
@@ -114,8 +113,8 @@ class TwoHosts : public ::testing::Test {
       ASSERT_EQ(run({"ip", "netns", "add", h->ns}).exit_code, 0);
       ASSERT_EQ(run({"ip", "-n", h->ns, "link", "set", "lo", "up"}).exit_code, 0);
       ASSERT_EQ(run({"ip", "-n", h->ns, "link", "add", kBridge, "type", "bridge"}).exit_code, 0);
-      ASSERT_EQ(run({"ip", "-n", h->ns, "link", "set", kBridge, "type", "bridge", "stp_state",
-                     "0", "forward_delay", "0"})
+      ASSERT_EQ(run({"ip", "-n", h->ns, "link", "set", kBridge, "type", "bridge", "stp_state", "0",
+                     "forward_delay", "0"})
                     .exit_code,
                 0);
       ASSERT_EQ(run({"ip", "-n", h->ns, "link", "set", kBridge, "up"}).exit_code, 0);
@@ -129,33 +128,31 @@ class TwoHosts : public ::testing::Test {
     a_.binds.emplace_back(ssh_a, "/root/.ssh");
 
     // The LAN: one veth pair, an end in each host's bridge; each host has an address on it.
-    ASSERT_EQ(run({"ip", "link", "add", "cnt-lan-a", "netns", a_.ns, "type", "veth", "peer",
-                   "name", "cnt-lan-b", "netns", b_.ns})
+    ASSERT_EQ(run({"ip", "link", "add", "cnt-lan-a", "netns", a_.ns, "type", "veth", "peer", "name",
+                   "cnt-lan-b", "netns", b_.ns})
                   .exit_code,
               0);
-    for (auto [h, end, ip] : {std::tuple{&a_, "cnt-lan-a", kHostAIp},
-                              std::tuple{&b_, "cnt-lan-b", kHostBIp}}) {
-      ASSERT_EQ(run({"ip", "-n", h->ns, "link", "set", end, "master", kBridge, "up"}).exit_code,
+    for (auto [h, end, ip] :
+         {std::tuple{&a_, "cnt-lan-a", kHostAIp}, std::tuple{&b_, "cnt-lan-b", kHostBIp}}) {
+      ASSERT_EQ(run({"ip", "-n", h->ns, "link", "set", end, "master", kBridge, "up"}).exit_code, 0);
+      ASSERT_EQ(run({"ip", "-n", h->ns, "addr", "add", std::string(ip) + "/24", "dev", kBridge})
+                    .exit_code,
                 0);
-      ASSERT_EQ(
-          run({"ip", "-n", h->ns, "addr", "add", std::string(ip) + "/24", "dev", kBridge})
-              .exit_code,
-          0);
     }
 
     // SSH: B's host key (pinned in A's known_hosts), A's login key (authorised on B).
     for (const auto& [file, what] : {std::pair{b_.dir / "ssh_host_ed25519_key", "B host key"},
                                      std::pair{ssh_a / "id_ed25519", "A login key"}})
-      ASSERT_EQ(run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", what, "-f",
-                     file.string()})
-                    .exit_code,
-                0);
+      ASSERT_EQ(
+          run({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", what, "-f", file.string()})
+              .exit_code,
+          0);
     auto host_pub = util::read_file(b_.dir / "ssh_host_ed25519_key.pub");
     auto login_pub = util::read_file(ssh_a / "id_ed25519.pub");
     ASSERT_TRUE(host_pub.ok() && login_pub.ok());
-    ASSERT_TRUE(util::write_file_atomic(ssh_a / "known_hosts",
-                                        std::string(kHostBIp) + " " + *host_pub)
-                    .ok());
+    ASSERT_TRUE(
+        util::write_file_atomic(ssh_a / "known_hosts", std::string(kHostBIp) + " " + *host_pub)
+            .ok());
     ASSERT_TRUE(util::write_file_atomic(b_.dir / "authorized_keys", *login_pub).ok());
     ASSERT_TRUE(util::write_file_atomic(
                     b_.dir / "sshd_config",
@@ -171,13 +168,12 @@ class TwoHosts : public ::testing::Test {
     auto t0 = Clock::now();
     for (Host* h : {&a_, &b_}) {
       // Own PID files too: /run/libvirtd.pid is one per machine.
-      h->virtlogd =
-          spawn(h->in("exec virtlogd -p " + util::shell_quote((h->dir / "virtlogd.pid").string())),
-                {});
+      h->virtlogd = spawn(
+          h->in("exec virtlogd -p " + util::shell_quote((h->dir / "virtlogd.pid").string())), {});
       ASSERT_GT(h->virtlogd, 0);
-      h->libvirtd = spawn(
-          h->in("exec libvirtd -p " + util::shell_quote((h->dir / "libvirtd.pid").string())),
-                          {"LIBVIRT_LOG_OUTPUTS=3:file:" + (h->dir / "libvirtd.log").string()});
+      h->libvirtd =
+          spawn(h->in("exec libvirtd -p " + util::shell_quote((h->dir / "libvirtd.pid").string())),
+                {"LIBVIRT_LOG_OUTPUTS=3:file:" + (h->dir / "libvirtd.log").string()});
       ASSERT_GT(h->libvirtd, 0);
     }
     b_.sshd = spawn(b_.in("mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e -f " +
@@ -206,24 +202,13 @@ class TwoHosts : public ::testing::Test {
       stop_pid(h->sshd);
       stop_pid(h->libvirtd);
       stop_pid(h->virtlogd);
-      if (::testing::Test::HasFailure()) print_errors(*h);
+      if (::testing::Test::HasFailure())
+        print_libvirtd_errors(h->dir / "libvirtd.log", "host " + h->name + " libvirtd");
     }
     for (Host* h : {&a_, &b_})
       if (!h->ns.empty()) run({"ip", "netns", "del", h->ns});
     remove_machine_cgroups();
     if (!work_.empty() && !::testing::Test::HasFailure()) fs::remove_all(work_);
-  }
-
-  static void print_errors(const Host& h) {
-    std::ifstream in(h.dir / "libvirtd.log");
-    std::deque<std::string> last;
-    for (std::string line; std::getline(in, line);)
-      if (line.find(": error : ") != std::string::npos) {
-        last.push_back(line);
-        if (last.size() > 15) last.pop_front();
-      }
-    for (const auto& l : last) std::printf("host %s libvirtd: %s\n", h.name.c_str(), l.c_str());
-    std::fflush(stdout);
   }
 
   /// `virsh` on a host, through its own daemon (a test tool: continuum itself uses the C API).
@@ -248,13 +233,14 @@ class TwoHosts : public ::testing::Test {
     Deployed d;
     const fs::path runs = work_ / ("runs-" + cfg.stem().string());
     auto t0 = Clock::now();
-    auto r = run(a_.in("CONTINUUM_LOCAL_CORES=1 CONTINUUM_EXTERNAL_CORES=1 exec " +
-                       util::shell_join({CONTINUUM_BINARY, "--output", runs.string(), cfg.string()})),
-                 1800s, [&](const std::string& l, bool) {
-                   d.log += l + "\n";
-                   std::printf("  [run] %s\n", l.c_str());
-                   std::fflush(stdout);
-                 });
+    auto r =
+        run(a_.in("CONTINUUM_LOCAL_CORES=1 CONTINUUM_EXTERNAL_CORES=1 exec " +
+                  util::shell_join({CONTINUUM_BINARY, "--output", runs.string(), cfg.string()})),
+            1800s, [&](const std::string& l, bool) {
+              d.log += l + "\n";
+              std::printf("  [run] %s\n", l.c_str());
+              std::fflush(stdout);
+            });
     d.seconds = secs(Clock::now() - t0);
     if (fs::exists(runs))
       for (const auto& e : fs::directory_iterator(runs)) d.run_dir = e.path();
@@ -305,8 +291,8 @@ class TwoHosts : public ::testing::Test {
   /// `continuum destroy` on A: nothing of the run on either host.
   void destroy_and_check(const Deployed& d) {
     auto t1 = Clock::now();
-    auto r = run(a_.in("exec " + util::shell_join({CONTINUUM_BINARY, "destroy", d.run_dir.string()})),
-                 300s);
+    auto r = run(
+        a_.in("exec " + util::shell_join({CONTINUUM_BINARY, "destroy", d.run_dir.string()})), 300s);
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     destroyed_ = true;
     timing("two_hosts_destroy", secs(Clock::now() - t1));
@@ -338,8 +324,7 @@ TEST_F(TwoHosts, BridgeAndManagedNetworksSpanTheHostsAndDestroyLeavesNothing) {
 
   // 1. The user's bridge on both hosts (the original's way), with netem between the VMs.
   ASSERT_TRUE(util::write_file_atomic(work_ / "two_hosts.cfg",
-                                      common + "network_mode = bridge\nbridge_name = " +
-                                          kBridge +
+                                      common + "network_mode = bridge\nbridge_name = " + kBridge +
                                           "\nnetwork_emulation = True\n"
                                           "wireless_network_preset = 4g\n")
                   .ok());

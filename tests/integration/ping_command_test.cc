@@ -39,9 +39,11 @@ class PingCommand : public ::testing::Test {
 };
 
 TEST_F(PingCommand, SendsExactlyTheCountSoLostRepliesAreTheOnlyLoss) {
-  auto fw = run({"ip", "netns", "exec", ns_, "iptables", "-A", "INPUT", "-p", "icmp",
-                 "--icmp-type", "echo-request", "-m", "statistic", "--mode", "nth", "--every",
-                 "4", "--packet", "0", "-j", "DROP"});
+  auto fw = run({"ip",           "netns", "exec",      ns_,      "iptables",
+                 "-A",           "INPUT", "-p",        "icmp",   "--icmp-type",
+                 "echo-request", "-m",    "statistic", "--mode", "nth",
+                 "--every",      "4",     "--packet",  "0",      "-j",
+                 "DROP"});
   if (fw.exit_code != 0) GTEST_SKIP() << "iptables' statistic match is unavailable: " << fw.err;
   auto r = run({"ip", "netns", "exec", ns_, "sh", "-c", ping_command("127.0.0.1", 20, 20)});
   auto s = parse_ping(r.out + "\n" + r.err);

@@ -1,9 +1,10 @@
 // The managed network's tunnel between hosts: the URI parsing that finds a host's SSH login, the
 // device name and VNI, and the commands each end runs (as argv: no value is pasted into a shell
 // line; over SSH they are quoted by util::shell_join).
+#include "continuum/infra/tunnel.h"
+
 #include <gtest/gtest.h>
 
-#include "continuum/infra/tunnel.h"
 #include "continuum/util/strings.h"
 
 namespace continuum::infra {

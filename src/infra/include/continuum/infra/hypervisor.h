@@ -91,7 +91,8 @@ class Hypervisor {
     return make_error("storage pool " + name + ": not supported by " + uri());
   }
   /// Uploads the local file `local` as volume `volume` (format raw or qcow2) into pool `pool`,
-  /// which must exist; the volume's path on the host.
+  /// which must exist, readable by its owner only (a seed holds the VM's private host key;
+  /// libvirt hands it to QEMU when the domain starts); the volume's path on the host.
   virtual Expected<std::filesystem::path> upload_volume(const std::string& pool,
                                                         const std::string& volume,
                                                         const std::filesystem::path& local,
@@ -108,8 +109,8 @@ class Hypervisor {
                                                         const std::string& volume,
                                                         const std::filesystem::path& local,
                                                         const std::string& /*format*/) {
-    return make_error("cached copy of " + local.string() + " as " + pool + "/" + volume +
-                      " (" + dir.string() + "): not supported by " + uri());
+    return make_error("cached copy of " + local.string() + " as " + pool + "/" + volume + " (" +
+                      dir.string() + "): not supported by " + uri());
   }
 
   /// Decides KVM or TCG. `requested` is the config's accelerator key (auto|kvm|tcg); `probe_kernel`
@@ -189,7 +190,7 @@ class RecordingHypervisor : public Hypervisor {
 
  private:
   /// Logs the call; an Error when a fail_on prefix matches it.
-  Status log(std::string line);
+  Status log(const std::string& line);
   std::string uri_;
   bool files_local_ = true;
   std::vector<std::string> fail_on_;

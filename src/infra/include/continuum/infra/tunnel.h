@@ -25,7 +25,7 @@ using HostCommand = std::function<Expected<util::ExecResult>(const std::string& 
 /// host (libssh), with this user's key (~/.ssh/id_ed25519, id_ecdsa or id_rsa, from the passwd
 /// home as OpenSSH) and the host key checked against ~/.ssh/known_hosts, as libvirt's own ssh
 /// transport does: an unpinned host is refused.
-HostCommand ssh_host_command(std::string netns = "");
+HostCommand ssh_host_command(const std::string& netns = "");
 
 /// user, host and port of a qemu+ssh:// URI; nullopt for a URI without a host.
 struct UriHost {
@@ -37,8 +37,8 @@ std::optional<UriHost> uri_host(const std::string& uri);
 
 /// One host's end of the tunnel.
 struct TunnelEnd {
-  std::string uri;               ///< the host's libvirt URI
-  std::string underlay;          ///< its address on the hosts' LAN
+  std::string uri;                 ///< the host's libvirt URI
+  std::string underlay;            ///< its address on the hosts' LAN
   std::vector<std::string> peers;  ///< the other hosts' addresses
 };
 
