@@ -11,6 +11,7 @@
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "continuum/util/files.h"
@@ -23,6 +24,18 @@ namespace fs = std::filesystem;
 
 const char* domain_type(Accelerator a) { return a == Accelerator::kvm ? "kvm" : "qemu"; }
 
+std::optional<UriHost> uri_host(const std::string& uri) {
+  // scheme://[user@]host[:port]/path[?query]
+  static const std::regex re(R"(^[a-z0-9+]+://(?:([^@/]+)@)?([^:/?]+)(?::(\d+))?/)");
+  std::smatch m;
+  if (!std::regex_search(uri, m, re)) return std::nullopt;
+  UriHost h;
+  h.user = m[1].str();
+  h.host = m[2].str();
+  if (m[3].matched) h.port = std::stoi(m[3].str());
+  return h;
+}
+
 namespace {
 
 // libvirt prints every error to stderr by default; we report errors ourselves.
@@ -34,10 +47,7 @@ std::string last_error(const std::string& what) {
 }
 
 /// A URI without a host part runs on this machine (qemu:///system, test:///default).
-bool is_local_uri(const std::string& uri) {
-  auto p = uri.find("://");
-  return p != std::string::npos && uri.compare(p + 3, 1, "/") == 0;
-}
+bool is_local_uri(const std::string& uri) { return !uri_host(uri); }
 
 struct DomainHandle {
   virDomainPtr p = nullptr;

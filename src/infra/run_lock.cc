@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "continuum/util/files.h"
+#include "continuum/util/hash.h"
 
 namespace continuum::infra {
 namespace fs = std::filesystem;
@@ -144,12 +145,7 @@ fs::path hypervisor_lock_file(const fs::path& dir, const std::string& user,
     readable += out;
   }
   // The readable part loses characters; the hash of the exact pair keeps distinct URIs apart.
-  uint32_t h = 2166136261u;
-  for (unsigned char c : user + '\n' + uri) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return dir / fmt::format("{}-{:08x}.lock", readable, h);
+  return dir / fmt::format("{}-{:08x}.lock", readable, util::fnv1a32(user + '\n' + uri));
 }
 
 Expected<LockAttempt> try_lock_run_dir(const fs::path& run_dir) {

@@ -10,34 +10,14 @@
 #include <mutex>
 #include <regex>
 
+#include "continuum/util/hash.h"
 #include "continuum/util/process.h"
 #include "continuum/util/strings.h"
 
 namespace continuum::infra {
 namespace fs = std::filesystem;
 
-std::optional<UriHost> uri_host(const std::string& uri) {
-  // scheme://[user@]host[:port]/path[?query]
-  static const std::regex re(R"(^[a-z0-9+]+://(?:([^@/]+)@)?([^:/?]+)(?::(\d+))?/)");
-  std::smatch m;
-  if (!std::regex_search(uri, m, re)) return std::nullopt;
-  UriHost h;
-  h.user = m[1].str();
-  h.host = m[2].str();
-  if (m[3].matched) h.port = std::stoi(m[3].str());
-  return h;
-}
-
 namespace {
-
-uint32_t fnv1a(const std::string& s) {
-  uint32_t h = 2166136261u;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return h;
-}
 
 std::string bridge_suffix(const std::string& bridge) {
   auto dash = bridge.find('-');
@@ -62,7 +42,7 @@ std::string tunnel_device(const std::string& bridge) {
 }
 
 int tunnel_vni(const std::string& bridge) {
-  int v = static_cast<int>(fnv1a(bridge) & 0xFFFFFFu);
+  int v = static_cast<int>(util::fnv1a32(bridge) & 0xFFFFFFu);
   return v == 0 ? 1 : v;
 }
 

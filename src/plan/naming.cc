@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "continuum/util/hash.h"
 #include "internal.h"
 
 namespace continuum::plan::detail {
@@ -133,13 +134,8 @@ Network make_network(const config::Config& cfg, const std::string& user) {
   net.name = "continuum-" + user;
   // Interface names are limited to 15 characters (IFNAMSIZ - 1) and user names are not, so the
   // bridge gets a short stable name derived from the network name (FNV-1a, 32 bit).
-  uint32_t h = 2166136261u;
-  for (unsigned char c : net.name) {
-    h ^= c;
-    h *= 16777619u;
-  }
   char buf[16];
-  std::snprintf(buf, sizeof buf, "cntm-%08x", h);
+  std::snprintf(buf, sizeof buf, "cntm-%08x", util::fnv1a32(net.name));
   net.bridge = buf;
   net.gateway = infra.prefix_ip + "." + std::to_string(infra.middle_ip) + ".1";
   net.forward = infra.guest_internet == "nat" ? "nat" : "";

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -120,6 +121,15 @@ class Hypervisor {
 };
 
 using HypervisorPtr = std::shared_ptr<Hypervisor>;
+
+/// user, host and port of a libvirt URI (qemu+ssh://user@host:port/system); nullopt for one without
+/// a host, which runs on this machine (qemu:///system, test:///default).
+struct UriHost {
+  std::string user;  ///< "" when the URI names none (then: this user's name)
+  std::string host;
+  int port = 22;
+};
+std::optional<UriHost> uri_host(const std::string& uri);
 
 /// `message` (a libvirt error) with a hint line that names the fix, for the failures a new user
 /// meets: libvirtd or virtlogd not running (how to start them, with and without systemd), the

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "continuum/infra/hypervisor.h"
 #include "continuum/util/expected.h"
 #include "continuum/util/ssh.h"
 
@@ -26,14 +27,6 @@ using HostCommand = std::function<Expected<util::ExecResult>(const std::string& 
 /// home as OpenSSH) and the host key checked against ~/.ssh/known_hosts, as libvirt's own ssh
 /// transport does: an unpinned host is refused.
 HostCommand ssh_host_command(const std::string& netns = "");
-
-/// user, host and port of a qemu+ssh:// URI; nullopt for a URI without a host.
-struct UriHost {
-  std::string user;  ///< "" when the URI names none (then: this user's name)
-  std::string host;
-  int port = 22;
-};
-std::optional<UriHost> uri_host(const std::string& uri);
 
 /// One host's end of the tunnel.
 struct TunnelEnd {

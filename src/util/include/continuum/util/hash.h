@@ -1,8 +1,11 @@
 #pragma once
 // SHA-256 (OpenSSL's EVP): the content hashes that name cached artefacts (base images, container
-// images) and check downloads.
+// images) and check downloads. FNV-1a: short stable names (bridge and tunnel devices, lock
+// files), where a cryptographic hash is not needed.
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "continuum/util/expected.h"
 
@@ -27,6 +30,16 @@ class Sha256 {
  private:
   evp_md_ctx_st* ctx_;
 };
+
+/// 32-bit FNV-1a of `s`.
+constexpr uint32_t fnv1a32(std::string_view s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return h;
+}
 
 /// Hex SHA-256 of a string.
 std::string sha256_hex(const std::string& data);
